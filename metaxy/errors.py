@@ -1,0 +1,164 @@
+"""Every error and warning metaxy raises.
+
+All errors derive from :class:`MetaxyError`, so an application can catch the whole family with one
+``except`` clause. Each error carries structured attributes (feature key, field, column, package)
+besides its message, and third-party exceptions are chained with ``raise ... from``.
+"""
+
+from __future__ import annotations
+
+
+class MetaxyError(Exception):
+    """Base of every error raised by metaxy."""
+
+
+class MetaxyWarning(UserWarning):
+    """Base of every warning emitted by metaxy."""
+
+
+class FeatureDefinitionError(MetaxyError):
+    """A feature class or its spec is invalid.
+
+    The message names the feature key, the class (``module.Qualname``) and, where known, the
+    distribution (package) that defines it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        feature_key: str | None = None,
+        class_path: str | None = None,
+        package: str | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.feature_key = feature_key
+        self.class_path = class_path
+        self.package = package
+        self.field = field
+        where = []
+        if feature_key is not None:
+            where.append(f"feature '{feature_key}'")
+        if class_path is not None:
+            where.append(f"class {class_path}")
+        if package is not None:
+            where.append(f"package {package}")
+        prefix = f"{', '.join(where)}: " if where else ""
+        super().__init__(prefix + message)
+
+
+class InvalidKeyError(FeatureDefinitionError):
+    """A feature or field key does not follow the key grammar."""
+
+
+class DependencyCycleError(FeatureDefinitionError):
+    """The feature dependency graph has a cycle."""
+
+
+class MissingUpstreamError(FeatureDefinitionError):
+    """A feature depends on a feature key that is not registered."""
+
+
+class DuplicateFeatureError(FeatureDefinitionError):
+    """Two classes (possibly from two packages) define the same feature key."""
+
+
+class TableNameCollisionError(FeatureDefinitionError):
+    """Two feature keys would map to the same SQL table."""
+
+
+class FeatureNotFoundError(MetaxyError):
+    """A feature key was looked up that is not in the graph."""
+
+    def __init__(self, key: str, known: list[str] | None = None) -> None:
+        self.feature_key = key
+        hint = ""
+        if known:
+            hint = f" (known features: {', '.join(sorted(known)[:20])})"
+        super().__init__(f"unknown feature '{key}'{hint}")
+
+
+class PluginLoadError(MetaxyError):
+    """A plugin or team package's entry point failed to load."""
+
+    def __init__(self, message: str, *, entry_point: str, package: str | None) -> None:
+        self.entry_point = entry_point
+        self.package = package
+        super().__init__(message)
+
+
+class DuplicatePluginError(MetaxyError):
+    """Two plugins declare the same backend name or entry-point identity."""
+
+
+class ConfigError(MetaxyError):
+    """The configuration (``metaxy.toml``, ``[tool.metaxy]``, ``METAXY_*``) is invalid."""
+
+
+class StoreError(MetaxyError):
+    """Base of errors raised by metadata stores."""
+
+
+class StoreNotFoundError(StoreError):
+    """No backend accepts the store URL, or no named store of that name is configured."""
+
+
+class StoreConnectionError(StoreError):
+    """The store's database could not be reached."""
+
+
+class StoreLockedError(StoreError):
+    """The store is held by another process (e.g. DuckDB's single-writer file lock)."""
+
+
+class StoreModeError(StoreError):
+    """The operation needs a store opened in another mode (e.g. a write on a read-only store)."""
+
+
+class SchemaMismatchError(StoreError):
+    """A frame or a stored table does not match the feature's schema."""
+
+
+class InvalidFrameError(SchemaMismatchError):
+    """A frame handed to ``write`` is invalid; nothing was written.
+
+    Attributes name the feature, the column and the first offending row (0-based index in the frame).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        feature_key: str,
+        column: str | None = None,
+        row: int | None = None,
+    ) -> None:
+        self.feature_key = feature_key
+        self.column = column
+        self.row = row
+        parts = [f"feature '{feature_key}'"]
+        if column is not None:
+            parts.append(f"column '{column}'")
+        if row is not None:
+            parts.append(f"row {row}")
+        super().__init__(f"{', '.join(parts)}: {message}")
+
+
+class HashConfigMismatchError(StoreError):
+    """The store was written with another hash algorithm or truncation than the reader uses."""
+
+
+class FilterError(MetaxyError):
+    """A ``where=`` filter uses a construct metaxy does not support, or an unknown column."""
+
+
+class FilterParseError(FilterError):
+    """A filter string (CLI syntax) could not be parsed."""
+
+
+class MigrationError(MetaxyError):
+    """A migration could not be generated or applied."""
+
+
+class MultipleHeadsError(MigrationError):
+    """The revision history has several heads and the command needs one."""

@@ -1,0 +1,1 @@
+"""The media team's metaxy features (example package)."""

@@ -1,0 +1,1 @@
+"""The speech team's metaxy features (example package)."""

@@ -1,0 +1,1 @@
+"""The vision team's metaxy features (example package)."""
