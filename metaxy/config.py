@@ -1,9 +1,9 @@
 """Configuration: ``metaxy.toml`` or ``[tool.metaxy]`` in ``pyproject.toml``, then ``METAXY_*``.
 
-Lookup: ``METAXY_CONFIG`` (a file path) if set, else the nearest ``metaxy.toml`` or ``pyproject.toml``
-with a ``[tool.metaxy]`` table, walking up from the working directory. Environment overrides:
-``METAXY_PROJECT``, ``METAXY_STORE`` (a store name or URL), ``METAXY_HASH_ALGORITHM``,
-``METAXY_HASH_LENGTH``.
+Lookup: ``METAXY_CONFIG`` (a file path) if set, else the nearest ``metaxy.toml`` or
+``pyproject.toml`` with a ``[tool.metaxy]`` table, walking up from the working directory.
+Environment overrides: ``METAXY_PROJECT``, ``METAXY_STORE`` (a store name or URL),
+``METAXY_HASH_ALGORITHM``, ``METAXY_HASH_LENGTH``.
 
 Example::
 
@@ -91,12 +91,14 @@ class MetaxyConfig(BaseModel):
         return data
 
 
-_PASSWORD = re.compile(r"(?P<head>://[^:/@]+:)(?P<password>[^@]*)(?P<tail>@)")
+_PASSWORD = re.compile(r"(?P<head>://[^:/@]*:)(?P<password>[^@]*)(?P<tail>@)")
+_QUERY_PASSWORD = re.compile(r"(?P<head>[?&]password=)[^&#]*", re.IGNORECASE)
 
 
 def redact_url(url: str) -> str:
-    """``postgresql://u:secret@h/db`` -> ``postgresql://u:***@h/db``."""
-    return _PASSWORD.sub(lambda m: f"{m['head']}***{m['tail']}", url)
+    """``postgresql://u:secret@h/db`` -> ``postgresql://u:***@h/db`` (also ``?password=``)."""
+    url = _PASSWORD.sub(lambda m: f"{m['head']}***{m['tail']}", url)
+    return _QUERY_PASSWORD.sub(lambda m: f"{m['head']}***", url)
 
 
 def find_config_file(start: Path | None = None) -> Path | None:

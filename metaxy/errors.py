@@ -122,7 +122,8 @@ class SchemaMismatchError(StoreError):
 class InvalidFrameError(SchemaMismatchError):
     """A frame handed to ``write`` is invalid; nothing was written.
 
-    Attributes name the feature, the column and the first offending row (0-based index in the frame).
+    Attributes name the feature, the column and the first offending row (0-based index in the
+    frame).
     """
 
     def __init__(

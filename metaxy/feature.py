@@ -30,8 +30,9 @@ from metaxy.spec import FeatureSpec
 _RESERVED_ATTRIBUTES = frozenset({"spec"})
 
 
-def _class_path(module: str, name: str) -> str:
-    return f"{module}.{name}"
+def _class_path(ns: dict[str, Any], name: str) -> str:
+    """``module.Qualname``, as :func:`metaxy.graph.class_path` renders an existing class."""
+    return f"{ns.get('__module__', '?')}.{ns.get('__qualname__', name)}"
 
 
 def _definition_error(
@@ -41,7 +42,7 @@ def _definition_error(
     return FeatureDefinitionError(
         message,
         feature_key=key,
-        class_path=_class_path(module, name),
+        class_path=_class_path(ns, name),
         package=package_of(module),
     )
 
@@ -50,14 +51,27 @@ def _coerce_spec(spec: Any, ns: dict[str, Any], name: str) -> FeatureSpec:
     if isinstance(spec, FeatureSpec):
         return spec
     key = spec.get("key") if isinstance(spec, dict) else None
+    if not isinstance(spec, dict):
+        raise _definition_error(
+            f"spec= must be a metaxy.FeatureSpec, got {type(spec).__name__}", ns, name, None
+        )
     try:
-        if isinstance(spec, dict):
-            return FeatureSpec(**spec)
+        return FeatureSpec(**spec)
     except (ValidationError, MetaxyError) as e:
         raise _definition_error(f"invalid spec: {e}", ns, name, str(key)) from e
-    raise _definition_error(
-        f"spec= must be a metaxy.FeatureSpec, got {type(spec).__name__}", ns, name, None
-    )
+
+
+def _check_field_deps(spec: FeatureSpec, ns: dict[str, Any], name: str) -> None:
+    """A field may only depend on features among the feature's deps (reported with the class)."""
+    upstream = {d.feature for d in spec.deps}
+    for f in spec.fields:
+        if isinstance(f.deps, tuple):
+            for fd in f.deps:
+                if fd.feature not in upstream:
+                    raise _definition_error(
+                        f"field '{f.key}' depends on feature '{fd.feature}', which is not among "
+                        "the feature's deps", ns, name, str(spec.key),
+                    )
 
 
 def _inject_field_columns(spec: FeatureSpec, ns: dict[str, Any], name: str) -> None:
@@ -110,12 +124,12 @@ class FeatureMeta(SQLModelMetaclass):
         graph = FeatureGraph.get_active()
         if spec is not None:
             feature_spec = _coerce_spec(spec, ns, name)
+            _check_field_deps(feature_spec, ns, name)
             _inject_field_columns(feature_spec, ns, name)
             ns["__tablename__"] = feature_spec.key.table_name
-            graph.check_can_register(feature_spec.key, _class_path(str(ns.get("__module__")),
-                                                                   name))
+            graph.check_can_register(feature_spec.key, _class_path(ns, name))
         try:
-            cls = super().__new__(mcls, name, bases, ns, **kwargs)
+            cls: FeatureMeta = super().__new__(mcls, name, bases, ns, **kwargs)
         except MetaxyError:
             raise
         except Exception as e:
@@ -144,7 +158,7 @@ class FeatureMeta(SQLModelMetaclass):
             super().__init__(name, bases, ns, **kwargs)
         except Exception as e:
             if graph is not None and feature_spec is not None:
-                graph.discard_table(feature_spec.key.table_name)
+                graph.discard_class(cls, feature_spec.key.table_name)
             key = str(feature_spec.key) if feature_spec else None
             raise _definition_error(f"SQLAlchemy could not map the class: {e}", ns, name,
                                     key) from e
@@ -153,7 +167,7 @@ class FeatureMeta(SQLModelMetaclass):
                 _check_columns(cls, feature_spec, ns, name)
                 graph.add(cls)  # type: ignore[arg-type]
             except MetaxyError:
-                graph.discard_table(feature_spec.key.table_name)
+                graph.discard_class(cls, feature_spec.key.table_name)
                 raise
 
 

@@ -107,8 +107,10 @@ class FeatureGraph:
         table_name = spec.key.table_name
         for other in self._features.values():
             if other.spec().key.table_name == table_name:  # pragma: no cover - hash collision
-                raise _error_for(feature, TableNameCollisionError,
-                                 f"table name '{table_name}' is already used by '{other.spec().key}'")
+                raise _error_for(
+                    feature, TableNameCollisionError,
+                    f"table name '{table_name}' is already used by '{other.spec().key}'",
+                )
         self._features[spec.key] = feature
         self._cache.clear()
 
@@ -116,13 +118,26 @@ class FeatureGraph:
         """Unregister a feature (used to roll back a failed package import)."""
         feature = self._features.pop(key, None)
         if feature is not None:
-            self.discard_table(key.table_name)
+            self.discard_class(feature, key.table_name)
         self._cache.clear()
 
     def discard_table(self, table_name: str) -> None:
         metadata = self.sa_registry.metadata
         if table_name in metadata.tables:
             metadata.remove(metadata.tables[table_name])
+
+    def discard_class(self, cls: type, table_name: str) -> None:
+        """Forget a class that failed validation or was rolled back: its table and its mapper.
+
+        Without this the registry keeps the dead class, and redefining it (a retried import)
+        warns that the declarative registry already holds a class of that name.
+        """
+        self.discard_table(table_name)
+        registry = self.sa_registry
+        for manager in list(registry._managers):
+            if manager.class_ is cls:
+                registry._dispose_manager_and_mapper(manager)
+                registry._managers.pop(manager, None)
 
     @contextlib.contextmanager
     def staged(self) -> Iterator[FeatureGraph]:
@@ -171,9 +186,9 @@ class FeatureGraph:
     def topological_order(self) -> list[FeatureKey]:
         """All feature keys, upstream before downstream, ties broken by key."""
         cached = self._cache.get("topo")
-        if cached is not None:
-            return list(cached)  # type: ignore[call-overload]
-        for key, feature in self._features.items():
+        if isinstance(cached, list):
+            return list(cached)
+        for feature in self._features.values():
             self._validate_deps(feature)
         order: list[FeatureKey] = []
         state: dict[FeatureKey, int] = {}
@@ -183,7 +198,7 @@ class FeatureGraph:
             if mark == 2:
                 return
             if mark == 1:
-                cycle = path[path.index(key):] + [key]
+                cycle = [*path[path.index(key):], key]
                 raise _error_for(self._features[key], DependencyCycleError,
                                  "dependency cycle: " + " -> ".join(str(k) for k in cycle))
             state[key] = 1

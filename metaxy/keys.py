@@ -53,7 +53,9 @@ def _is_plain(parts: tuple[str, ...]) -> bool:
     )
 
 
-def sql_name(parts: tuple[str, ...], *, prefix: str = "", budget: int = MAX_IDENTIFIER_BYTES) -> str:
+def sql_name(
+    parts: tuple[str, ...], *, prefix: str = "", budget: int = MAX_IDENTIFIER_BYTES
+) -> str:
     """Render key parts as a lowercase SQL identifier of at most ``budget`` bytes (with ``prefix``).
 
     The mapping is one-to-one for a fixed prefix; see the module docstring.

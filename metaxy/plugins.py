@@ -13,12 +13,12 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 import pluggy
 
 from metaxy import hookspecs
-from metaxy.errors import DuplicatePluginError, PluginLoadError
+from metaxy.errors import DuplicatePluginError, FeatureDefinitionError, PluginLoadError
 from metaxy.hookspecs import BackendSpec
 
 PLUGINS_GROUP = "metaxy.plugins"
@@ -43,6 +43,8 @@ class EntryPointRef:
         """Import the entry point; failures become :class:`PluginLoadError` naming the package."""
         try:
             return self.entry_point.load()
+        except FeatureDefinitionError:
+            raise  # already names the feature, its class and its package
         except Exception as e:
             raise PluginLoadError(
                 f"entry point '{self.name} = {self.value}' of package {self.dist} failed to "
@@ -104,7 +106,7 @@ def backends(pm: pluggy.PluginManager) -> dict[str, tuple[BackendSpec, str]]:
     """Backend name -> (spec, plugin name); two plugins declaring one name is an error."""
     result: dict[str, tuple[BackendSpec, str]] = {}
     for impl in pm.hook.metaxy_store_backends.get_hookimpls():
-        specs: list[BackendSpec] = impl.function()
+        specs = cast("list[BackendSpec]", impl.function())
         for spec in specs:
             if spec.name in result:
                 raise DuplicatePluginError(

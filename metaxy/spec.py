@@ -192,15 +192,8 @@ class FeatureSpec(BaseModel):
             raise ValueError(f"upstream feature '{sorted(dup)[0]}' is listed twice in deps")
         if self.key in upstream:
             raise ValueError("a feature cannot depend on itself")
-        known = set(upstream)
-        for f in self.fields:
-            if isinstance(f.deps, tuple):
-                for fd in f.deps:
-                    if fd.feature not in known:
-                        raise ValueError(
-                            f"field '{f.key}' depends on feature '{fd.feature}', which is not "
-                            "among the feature's deps"
-                        )
+        # A field dep on a feature missing from ``deps`` is checked by the feature metaclass, so
+        # that the error can name the class (the spec is built before the class statement runs).
         return self
 
     def field(self, key: str | FieldKey) -> FieldSpec:

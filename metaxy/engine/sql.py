@@ -1,0 +1,295 @@
+"""Compile a :class:`~metaxy.engine.plan.ResolvePlan` into SQLAlchemy Core statements.
+
+One statement computes the whole increment inside the database: the latest row per upstream
+sample (window function), the joins, the per-field hashes, the N:1 aggregation, and a full outer
+join with the target's latest rows that classifies every sample as new, stale or orphaned. Only
+rows of the increment are returned. A second statement of the same shape returns the counts only
+(``status``).
+
+Dialect differences are confined to two constructs compiled per dialect: :class:`SampleHash`
+(the hash function) and :class:`OrderedConcat` (string aggregation in id order); backends without
+an ordered aggregate (SQLite < 3.44) use a window-function form instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import ColumnElement, FromClause
+from sqlalchemy.sql.functions import FunctionElement
+
+from metaxy import columns as C
+from metaxy.engine.plan import INPUT_PREFIX, DepPlan, FieldPlan, ResolvePlan
+from metaxy.hashing import MISSING, HashSettings
+from metaxy.store import filters as F
+
+STATUS = "__status"
+STALE_FLAG = "__stale__"
+STORED = "__c__"
+
+
+class SampleHash(FunctionElement[str]):
+    """``H(x)``: the store's hash of a string as lowercase hex, truncated."""
+
+    type = sa.String()
+    inherit_cache = True
+
+    def __init__(self, expr: ColumnElement[Any], algorithm: str, length: int) -> None:
+        self.algorithm = algorithm
+        self.length = length
+        super().__init__(expr)
+
+
+@compiles(SampleHash)
+def _hash_default(element: SampleHash, compiler: Any, **kw: Any) -> str:
+    (arg,) = element.clauses
+    fn = {"md5": sa.func.md5, "sha256": sa.func.sha256}[element.algorithm]
+    full = 32 if element.algorithm == "md5" else 64
+    expr: ColumnElement[Any] = fn(arg)
+    if element.length < full:
+        expr = sa.func.substr(expr, 1, element.length)
+    return str(compiler.process(expr, **kw))
+
+
+class OrderedConcat(FunctionElement[str]):
+    """Aggregate: the concatenation of a string column over a group, in the given order."""
+
+    type = sa.String()
+    inherit_cache = True
+
+    def __init__(self, expr: ColumnElement[Any], *order_by: ColumnElement[Any]) -> None:
+        self.order_by = order_by
+        super().__init__(expr)
+
+
+@compiles(OrderedConcat)
+def _concat_default(element: OrderedConcat, compiler: Any, **kw: Any) -> str:
+    (arg,) = element.clauses
+    order = ", ".join(compiler.process(o, **kw) for o in element.order_by)
+    return f"string_agg({compiler.process(arg, **kw)}, '' ORDER BY {order})"
+
+
+@dataclass(frozen=True)
+class SqlContext:
+    """What the compiler needs to know about the target database."""
+
+    settings: HashSettings
+    tables: dict[str, sa.Table]  # feature key string -> physical table
+    ordered_aggregate: bool = True
+    byte_order: Any = None  # callable(column) -> column ordered in byte order (e.g. COLLATE "C")
+
+    def h(self, expr: ColumnElement[Any]) -> ColumnElement[str]:
+        return SampleHash(expr, self.settings.algorithm, self.settings.length)
+
+    def ordered(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
+        if self.byte_order is not None and isinstance(column.type, sa.String):
+            return self.byte_order(column)  # type: ignore[no-any-return]
+        return column
+
+
+def enc(expr: ColumnElement[Any]) -> ColumnElement[str]:
+    """``<chars>:<value>`` (``value`` must not be NULL)."""
+    return sa.cast(sa.func.length(expr), sa.String) + sa.literal(":") + expr
+
+
+def enc_or_missing(expr: ColumnElement[Any]) -> ColumnElement[str]:
+    return sa.case((expr.is_(None), sa.literal(MISSING)), else_=enc(expr))
+
+
+def concat(parts: list[ColumnElement[Any]]) -> ColumnElement[str]:
+    result = parts[0]
+    for part in parts[1:]:
+        result = result + part
+    return result
+
+
+def latest(table: sa.Table | FromClause, ids: tuple[str, ...], *,
+           include_deleted: bool = False, name: str = "latest") -> sa.Subquery:
+    """The latest row per sample (by updated_at, then row id), hiding soft-deleted samples."""
+    rn = sa.func.row_number().over(
+        partition_by=[table.c[i] for i in ids],
+        order_by=[table.c[C.UPDATED_AT].desc(), table.c[C.ROW_ID].desc()],
+    ).label("__rn")
+    ranked = sa.select(table, rn).subquery(f"{name}_ranked")
+    stmt = sa.select(*[ranked.c[c.name] for c in table.c]).where(ranked.c["__rn"] == 1)
+    if not include_deleted:
+        stmt = stmt.where(ranked.c[C.DELETED_AT].is_(None))
+    return stmt.subquery(name)
+
+
+def _dep_relation(ctx: SqlContext, dep: DepPlan) -> sa.Subquery:
+    table = ctx.tables[str(dep.feature.spec().key)]
+    rel = latest(table, dep.upstream_ids, name=f"u{dep.index}_latest")
+    where = F.combine(dep.dep.filters)
+    conds = [F.retarget(where, rel.c, what=f"upstream '{dep.feature.spec().key}'")] \
+        if where is not None else []
+    if dep.kind != "aggregation":
+        cols = [rel.c[u].label(dep.renamed(u)) for u in dep.upstream_ids]
+        cols += [rel.c[up].label(down) for up, down in dep.carried]
+        cols += [rel.c[C.dv_column(f)].label(dep.dv_alias(f)) for f in dep.fields]
+        return sa.select(*cols).where(*conds).subquery(f"u{dep.index}")
+    group = [rel.c[dep.upstream_name(k)] for k in dep.join_keys]
+    order = [ctx.ordered(rel.c[u]) for u in dep.upstream_ids]
+    if ctx.ordered_aggregate:
+        cols = [g.label(k) for g, k in zip(group, dep.join_keys, strict=True)]
+        cols += [ctx.h(OrderedConcat(enc(rel.c[C.dv_column(f)]), *order)).label(dep.dv_alias(f))
+                 for f in dep.fields]
+        return sa.select(*cols).where(*conds).group_by(*group).subquery(f"u{dep.index}")
+    # Window form (no ordered aggregate): concatenate over the whole ordered partition.
+    frame = {"partition_by": group, "order_by": order, "rows": (None, None)}
+    cols = [g.label(k) for g, k in zip(group, dep.join_keys, strict=True)]
+    cols += [sa.func.group_concat(enc(rel.c[C.dv_column(f)]), sa.literal("")).over(**frame)
+             .label(dep.dv_alias(f)) for f in dep.fields]
+    cols.append(sa.func.row_number().over(partition_by=group, order_by=order).label("__rn"))
+    windowed = sa.select(*cols).where(*conds).subquery(f"u{dep.index}_w")
+    out = [windowed.c[k] for k in dep.join_keys]
+    out += [ctx.h(windowed.c[dep.dv_alias(f)]).label(dep.dv_alias(f)) for f in dep.fields]
+    return sa.select(*out).where(windowed.c["__rn"] == 1).subquery(f"u{dep.index}")
+
+
+def _field_hash(ctx: SqlContext, field: FieldPlan,
+                source: dict[str, ColumnElement[Any]]) -> ColumnElement[str]:
+    parts: list[ColumnElement[Any]] = [sa.literal(field.prefix)]
+    if field.input_alias is not None:
+        parts.append(enc_or_missing(source[field.input_alias]))
+    for parent in field.parents:
+        parts += [sa.literal(parent.encoded_name), enc_or_missing(source[parent.alias])]
+    return ctx.h(concat(parts))
+
+
+def expected(plan: ResolvePlan, ctx: SqlContext, staged: FromClause | None,
+             where: Any = None) -> sa.Subquery:
+    """The expected samples: key columns, carried columns, per-field and overall provenance."""
+    source: dict[str, ColumnElement[Any]] = {}
+    if plan.is_root:
+        if staged is None:
+            raise ValueError("a root feature needs staged samples")
+        from_: FromClause = staged
+        source.update({c.name: c for c in staged.c})
+        carried = [c for c in staged.c
+                   if c.name not in plan.key_columns and not c.name.startswith(INPUT_PREFIX)]
+    else:
+        ordered = sorted(plan.deps, key=lambda d: d.optional)
+        rels = {d.index: _dep_relation(ctx, d) for d in ordered}
+        first = ordered[0]
+        from_ = rels[first.index]
+        source.update({c.name: c for c in from_.c})
+        for dep in ordered[1:]:
+            rel = rels[dep.index]
+            on = [source[k] == rel.c[k] for k in dep.join_keys if k in source]
+            if not on:
+                raise ValueError(f"dependency on '{dep.feature.spec().key}' shares no key column")
+            from_ = from_.join(rel, sa.and_(*on), isouter=dep.optional)
+            for c in rel.c:
+                source.setdefault(c.name, c)
+        carried = [source[c] for c in plan.carried]
+    cols: list[ColumnElement[Any]] = [source[k].label(k) for k in plan.key_columns]
+    cols += [c.label(c.name) for c in carried if c.name not in plan.key_columns]
+    cols += [_field_hash(ctx, f, source).label(f.pv_column) for f in plan.fields]
+    inner = sa.select(*cols).select_from(from_)
+    if where is not None:
+        allowed = {*plan.key_columns, *plan.id_columns, *(c.name for c in carried)}
+        names = _NameMap({k: v for k, v in source.items() if k in allowed})
+        inner = inner.where(F.retarget(where, names, what="the expected samples"))
+    sub = inner.subquery("e_fields")
+    total = concat([sa.literal(f.encoded_key) + enc(sub.c[f.pv_column]) for f in
+                    sorted(plan.fields, key=lambda f: f.field.to_string())])
+    return sa.select(*sub.c, ctx.h(total).label(C.PROVENANCE)).subquery("expected")
+
+
+class _NameMap:
+    """Column lookup for filters on the expected relation: key and carried columns by name."""
+
+    def __init__(self, cols: dict[str, ColumnElement[Any]]) -> None:
+        self._cols = cols
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._cols
+
+    def __getitem__(self, name: str) -> ColumnElement[Any]:
+        return self._cols[name]
+
+    def keys(self) -> list[str]:
+        return list(self._cols)
+
+
+def current(plan: ResolvePlan, table: sa.Table, where: Any = None) -> sa.Subquery:
+    """The target's latest rows; for an expansion, reduced to one row per parent."""
+    rel = latest(table, plan.id_columns, name="t_latest")
+    conds = [F.retarget(where, rel.c, what=f"feature '{plan.key}'")] if where is not None else []
+    if not plan.expansion:
+        return sa.select(rel).where(*conds).subquery("current")
+    cols: list[ColumnElement[Any]] = [rel.c[k] for k in plan.key_columns]
+    for f in plan.fields:
+        cols.append(sa.func.min(rel.c[f.pv_column]).label(f.pv_column))
+        cols.append(sa.func.max(rel.c[f.pv_column]).label("__max_" + f.pv_column))
+    group = [rel.c[k] for k in plan.key_columns]
+    return sa.select(*cols).where(*conds).group_by(*group).subquery("current")
+
+
+def _stale_flag(plan: ResolvePlan, e: sa.Subquery, c: sa.Subquery,
+                field: FieldPlan) -> ColumnElement[bool]:
+    col = field.pv_column
+    flag = c.c[col].is_distinct_from(e.c[col])
+    if plan.expansion:
+        flag = sa.or_(flag, c.c["__max_" + col].is_distinct_from(e.c[col]))
+    return flag
+
+
+def _classified(plan: ResolvePlan, ctx: SqlContext, table: sa.Table, staged: FromClause | None,
+                where: Any) -> tuple[sa.Subquery, sa.Subquery, list[ColumnElement[Any]]]:
+    e = expected(plan, ctx, staged, where)
+    c = current(plan, table, where)
+    return e, c, [_stale_flag(plan, e, c, f) for f in plan.fields]
+
+
+def increment_statement(plan: ResolvePlan, ctx: SqlContext, table: sa.Table,
+                        staged: FromClause | None = None, where: Any = None,
+                        status: str | None = None) -> sa.Select[Any]:
+    """One statement returning every new, stale and orphaned sample (optionally one status)."""
+    e, c, flags = _classified(plan, ctx, table, staged, where)
+    k0 = plan.key_columns[0]
+    state = sa.case((c.c[k0].is_(None), sa.literal("new")),
+                    (e.c[k0].is_(None), sa.literal("orphaned")),
+                    else_=sa.literal("stale")).label(STATUS)
+    cols: list[ColumnElement[Any]] = [sa.func.coalesce(e.c[k], c.c[k]).label(k)
+                                      for k in plan.key_columns]
+    cols.append(state)
+    cols += [e.c[name] for name in e.c.keys() if name not in plan.key_columns]
+    cols += [flag.label(STALE_FLAG + f.field.column("")) for flag, f in
+             zip(flags, plan.fields, strict=True)]
+    if not plan.expansion:
+        cols += [c.c[name].label(STORED + name) for name in c.c.keys()
+                 if name not in plan.key_columns]
+    on = sa.and_(*[e.c[k] == c.c[k] for k in plan.key_columns])
+    stmt = sa.select(*cols).select_from(e.join(c, on, full=True))
+    if status == "new":
+        return stmt.where(c.c[k0].is_(None))
+    if status == "orphaned":
+        return stmt.where(e.c[k0].is_(None))
+    if status == "stale":
+        return stmt.where(c.c[k0].is_not(None), e.c[k0].is_not(None), sa.or_(*flags))
+    return stmt.where(sa.or_(c.c[k0].is_(None), e.c[k0].is_(None), *flags))
+
+
+def status_statement(plan: ResolvePlan, ctx: SqlContext, table: sa.Table,
+                     staged: FromClause | None = None, where: Any = None) -> sa.Select[Any]:
+    """One statement returning the counts: new, stale, orphaned, up to date."""
+    e, c, flags = _classified(plan, ctx, table, staged, where)
+    k0 = plan.key_columns[0]
+    on = sa.and_(*[e.c[k] == c.c[k] for k in plan.key_columns])
+    both = sa.and_(e.c[k0].is_not(None), c.c[k0].is_not(None))
+    any_stale = sa.or_(*flags)
+
+    def count(cond: ColumnElement[bool]) -> ColumnElement[int]:
+        return sa.func.coalesce(sa.func.sum(sa.case((cond, 1), else_=0)), 0)
+
+    return sa.select(
+        count(c.c[k0].is_(None)).label("new"),
+        count(sa.and_(both, any_stale)).label("stale"),
+        count(e.c[k0].is_(None)).label("orphaned"),
+        count(sa.and_(both, sa.not_(any_stale))).label("up_to_date"),
+    ).select_from(e.join(c, on, full=True))

@@ -1,0 +1,312 @@
+"""The metadata store API every backend implements (SPEC §5, §6).
+
+A store is created unopened (:func:`metaxy.get_store`), then opened explicitly::
+
+    with store.open("w"):
+        store.write(Video, frame)
+    with store:                       # read-only
+        inc = store.resolve_update(Transcript)
+
+Backends implement the small set of ``_``-prefixed abstract methods; everything users call
+(validation, the API/storage forms, tombstones, increments) lives here once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import polars as pl
+
+from metaxy import columns as C
+from metaxy.config import redact_url
+from metaxy.engine.plan import ResolvePlan, build_plan
+from metaxy.errors import MetaxyError, StoreError, StoreModeError
+from metaxy.graph import FeatureGraph
+from metaxy.hashing import HashSettings
+from metaxy.store.frames import prepare_write, to_api, write_timestamp
+from metaxy.versions import versions_of
+
+if TYPE_CHECKING:
+    from metaxy.feature import Feature
+
+AccessMode = Literal["r", "w"]
+FeatureRef = "type[Feature] | str"
+
+
+@dataclass(frozen=True)
+class Status:
+    """Counts of one feature's samples, computed in the store."""
+
+    feature: str
+    new: int
+    stale: int
+    orphaned: int
+    up_to_date: int
+
+    @property
+    def needs_work(self) -> bool:
+        return bool(self.new or self.stale or self.orphaned)
+
+
+@dataclass(frozen=True)
+class Increment:
+    """What to (re)compute for a feature.
+
+    ``new`` and ``stale`` rows carry the *expected* provenance (write them back, with your computed
+    columns, to bring the samples up to date); ``stale`` also lists ``metaxy_stale_fields``;
+    ``orphaned`` carries the stored rows whose sample no longer exists upstream. For an expansion
+    (1:N) feature every part has one row per *parent*.
+    """
+
+    new: pl.DataFrame
+    stale: pl.DataFrame
+    orphaned: pl.DataFrame
+
+    def collect(self) -> Increment:
+        return self
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {"new": self.new.height, "stale": self.stale.height,
+                "orphaned": self.orphaned.height}
+
+    def to_process(self) -> pl.DataFrame:
+        """``new`` and ``stale`` rows together (the samples to compute)."""
+        stale = self.stale.drop(C.STALE_FIELDS) if C.STALE_FIELDS in self.stale.columns \
+            else self.stale
+        return pl.concat([self.new, stale], how="diagonal_relaxed")
+
+
+class LazyPart:
+    """One part of a lazy increment, fetched on demand."""
+
+    def __init__(self, store: MetadataStore, feature: type[Feature], part: str,
+                 samples: pl.DataFrame | None, where: Any) -> None:
+        self._store, self._feature, self._part = store, feature, part
+        self._samples, self._where = samples, where
+
+    def iter_batches(self, n: int = 100_000) -> Iterator[pl.DataFrame]:
+        """Stream the part in frames of at most ``n`` rows."""
+        yield from self._store._iter_part(self._feature, self._part, self._samples,
+                                          self._where, n)
+
+    def collect(self) -> pl.DataFrame:
+        frames = list(self.iter_batches())
+        if frames:
+            return pl.concat(frames, how="vertical_relaxed")
+        return self._store._resolve(self._feature, self._samples, self._where)[self._part]
+
+
+class LazyIncrement:
+    """An increment whose parts are fetched on demand (``resolve_update(..., lazy=True)``)."""
+
+    def __init__(self, store: MetadataStore, feature: type[Feature],
+                 samples: pl.DataFrame | None, where: Any) -> None:
+        self.new = LazyPart(store, feature, "new", samples, where)
+        self.stale = LazyPart(store, feature, "stale", samples, where)
+        self.orphaned = LazyPart(store, feature, "orphaned", samples, where)
+
+    def collect(self) -> Increment:
+        return Increment(self.new.collect(), self.stale.collect(), self.orphaned.collect())
+
+
+class MetadataStore(ABC):
+    """Base class of every metadata store backend."""
+
+    backend: ClassVar[str] = "?"
+
+    def __init__(self, url: str, *, hash_settings: HashSettings | None = None,
+                 project: str = "default", graph: FeatureGraph | None = None,
+                 fallback: tuple[MetadataStore, ...] = ()) -> None:
+        self.url = url
+        self.hash_settings = hash_settings or HashSettings()
+        self.project = project
+        self._graph = graph
+        self.fallback = fallback
+        self._mode: AccessMode | None = None
+        self._depth = 0
+
+    # ------------------------------------------------------------------ identity
+    def display(self) -> str:
+        """The store's URL with any password redacted."""
+        return redact_url(self.url)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.display()!r})"
+
+    @property
+    def graph(self) -> FeatureGraph:
+        return self._graph if self._graph is not None else FeatureGraph.get_active()
+
+    def feature(self, ref: type[Feature] | str) -> type[Feature]:
+        """Resolve a class or key within the store's graph (by key, so snapshots work too)."""
+        key = ref.spec().key if isinstance(ref, type) else ref
+        return self.graph.get(key)
+
+    # ------------------------------------------------------------------ open / close
+    @property
+    def mode(self) -> AccessMode | None:
+        return self._mode
+
+    @contextlib.contextmanager
+    def open(self, mode: AccessMode = "r") -> Iterator[MetadataStore]:
+        """Open the store for reading (``"r"``) or writing (``"w"``); re-entrant."""
+        if mode not in ("r", "w"):
+            raise StoreModeError(f"unknown access mode {mode!r} (use 'r' or 'w')")
+        if self._mode is not None:
+            if mode == "w" and self._mode == "r":
+                raise StoreModeError(f"{self.display()} is open read-only; cannot reopen for write")
+            self._depth += 1
+            try:
+                yield self
+            finally:
+                self._depth -= 1
+            return
+        self._open(mode)
+        self._mode, self._depth = mode, 1
+        try:
+            yield self
+        finally:
+            self._depth = 0
+            self._mode = None
+            self._close()
+
+    def __enter__(self) -> MetadataStore:
+        self._ctx = self.open("r")
+        return self._ctx.__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        self._ctx.__exit__(*exc)
+
+    def _require(self, mode: AccessMode) -> None:
+        if self._mode is None:
+            raise StoreModeError(f"{self.display()} is not open; use `with store.open('{mode}'):`")
+        if mode == "w" and self._mode != "w":
+            raise StoreModeError(f"{self.display()} is open read-only; open it with mode 'w'")
+
+    # ------------------------------------------------------------------ public API
+    def write(self, feature: type[Feature] | str, df: Any, *,
+              materialization_id: str | None = None) -> int:
+        """Append rows (one transaction; validated; nothing is written if anything is invalid)."""
+        self._require("w")
+        cls = self.feature(feature)
+        versions = versions_of(self.graph)
+        now = write_timestamp()
+        storage = prepare_write(
+            cls, df, is_root=not cls.spec().deps, settings=self.hash_settings,
+            feature_version=versions.feature_version(cls),
+            project_version=versions.project_version(self.project),
+            now=now, materialization_id=materialization_id,
+        )
+        if storage.height == 0:
+            return 0
+        return self._guard(lambda: self._append(cls, storage))
+
+    def read(self, feature: type[Feature] | str, where: Any = None, *,
+             with_history: bool = False, include_deleted: bool = False) -> pl.DataFrame:
+        """The latest row per sample (or every row with ``with_history``), in the API form."""
+        self._require("r")
+        cls = self.feature(feature)
+        df = self._guard(lambda: self._read(cls, where, with_history, include_deleted))
+        return to_api(cls, df)
+
+    def delete(self, feature: type[Feature] | str, where: Any, *, soft: bool = True) -> int:
+        """Delete the samples matching ``where``: tombstones (default) or physically."""
+        self._require("w")
+        cls = self.feature(feature)
+        if not soft:
+            return self._guard(lambda: self._hard_delete(cls, where))
+        current = self._guard(lambda: self._read(cls, where, False, False))
+        if current.height == 0:
+            return 0
+        now = write_timestamp()
+        tomb = current.with_columns(
+            pl.lit(now, dtype=current.schema[C.UPDATED_AT]).alias(C.UPDATED_AT),
+            pl.lit(now, dtype=current.schema[C.DELETED_AT]).alias(C.DELETED_AT),
+        )
+        from metaxy.store.frames import row_ids
+
+        tomb = tomb.with_columns(row_ids(tomb.height).alias(C.ROW_ID))
+        return self._guard(lambda: self._append(cls, tomb))
+
+    def resolve_update(self, feature: type[Feature] | str, samples: Any = None,
+                       where: Any = None, lazy: bool = False) -> Increment | LazyIncrement:
+        """Which samples are new, stale (and in which fields) or orphaned (SPEC §5)."""
+        self._require("r")
+        cls = self.feature(feature)
+        frame = self._samples_frame(cls, samples)
+        if lazy:
+            return LazyIncrement(self, cls, frame, where)
+        parts = self._guard(lambda: self._resolve(cls, frame, where))
+        return Increment(parts["new"], parts["stale"], parts["orphaned"])
+
+    def status(self, feature: type[Feature] | str, samples: Any = None,
+               where: Any = None) -> Status:
+        """Counts of new / stale / orphaned / up-to-date samples; only the counts travel."""
+        self._require("r")
+        cls = self.feature(feature)
+        frame = self._samples_frame(cls, samples)
+        counts = self._guard(lambda: self._status(cls, frame, where))
+        return Status(str(cls.spec().key), **counts)
+
+    # ------------------------------------------------------------------ helpers
+    def plan(self, feature: type[Feature]) -> ResolvePlan:
+        return build_plan(feature, self.graph)
+
+    def _samples_frame(self, cls: type[Feature], samples: Any) -> pl.DataFrame | None:
+        from metaxy.store.samples import samples_frame
+
+        return samples_frame(cls, samples, is_root=not cls.spec().deps,
+                             settings=self.hash_settings)
+
+    def _guard(self, fn: Any) -> Any:
+        """Run a backend call, wrapping driver errors into :class:`StoreError`."""
+        try:
+            return fn()
+        except MetaxyError:
+            raise
+        except Exception as e:
+            raise StoreError(f"{self.display()}: {type(e).__name__}: {e}") from e
+
+    def _iter_part(self, feature: type[Feature], part: str, samples: pl.DataFrame | None,
+                   where: Any, n: int) -> Iterator[pl.DataFrame]:
+        """Default lazy fetch: resolve eagerly and slice (backends stream instead)."""
+        df = self._resolve(feature, samples, where)[part]
+        for offset in range(0, df.height, n):
+            yield df.slice(offset, n)
+
+    # ------------------------------------------------------------------ backend contract
+    @abstractmethod
+    def _open(self, mode: AccessMode) -> None: ...
+
+    @abstractmethod
+    def _close(self) -> None: ...
+
+    @abstractmethod
+    def _append(self, feature: type[Feature], storage: pl.DataFrame) -> int:
+        """Append storage-form rows in one transaction (creating the table if needed)."""
+
+    @abstractmethod
+    def _read(self, feature: type[Feature], where: Any, with_history: bool,
+              include_deleted: bool) -> pl.DataFrame:
+        """Storage-form rows: latest per sample unless ``with_history``."""
+
+    @abstractmethod
+    def _hard_delete(self, feature: type[Feature], where: Any) -> int: ...
+
+    @abstractmethod
+    def _resolve(self, feature: type[Feature], samples: pl.DataFrame | None,
+                 where: Any) -> dict[str, pl.DataFrame]:
+        """API-form frames ``new``, ``stale``, ``orphaned``."""
+
+    @abstractmethod
+    def _status(self, feature: type[Feature], samples: pl.DataFrame | None,
+                where: Any) -> dict[str, int]: ...
+
+    @abstractmethod
+    def has_feature(self, feature: type[Feature] | str) -> bool:
+        """Whether the store holds a table for the feature."""

@@ -1,0 +1,101 @@
+"""The embedded default backend: DuckDB through duckdb-engine (``duckdb:///path``, ``:memory:``).
+
+Writes go through DuckDB's Arrow scan (``INSERT ... SELECT`` from a registered Arrow table) and
+reads come back as Arrow, so no row is converted in Python. DuckDB allows one writing process per
+file; a conflicting open raises :class:`~metaxy.errors.StoreLockedError` naming the file and,
+where DuckDB reports it, the holder's PID.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import sqlalchemy as sa
+
+from metaxy.errors import StoreError, StoreLockedError
+from metaxy.hookspecs import BackendSpec, hookimpl
+from metaxy.store.base import AccessMode
+from metaxy.store.sql import SQLStore
+from metaxy.store.types import conform, polars_dtype
+
+_LOCK = re.compile(r"Could not set lock on file|Conflicting lock", re.IGNORECASE)
+_PID = re.compile(r"PID (\d+)")
+
+
+class DuckDBStore(SQLStore):
+    """A DuckDB file (or ``:memory:``) store."""
+
+    backend = "duckdb"
+
+    @property
+    def path(self) -> str:
+        path = self.url.split(":///", 1)[1] if ":///" in self.url else ":memory:"
+        return path or ":memory:"
+
+    def _create_engine(self, mode: AccessMode) -> sa.Engine:
+        path = self.path
+        read_only = mode == "r"
+        if path != ":memory:":
+            if read_only and not Path(path).exists():
+                path = ":memory:"  # reading a store that was never written: it is empty
+                read_only = False
+            else:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return sa.create_engine(
+            f"duckdb:///{path}",
+            connect_args={"read_only": read_only},
+            poolclass=sa.pool.StaticPool,
+        )
+
+    def _connect_error(self, error: Exception) -> StoreError:
+        text = str(error)
+        if _LOCK.search(text):
+            pid = _PID.search(text)
+            holder = f" (held by PID {pid.group(1)})" if pid else ""
+            return StoreLockedError(f"DuckDB file {self.path} is locked by another process"
+                                    f"{holder}; DuckDB allows one writer per file")
+        return super()._connect_error(error)
+
+    def _duck(self, conn: sa.Connection) -> Any:
+        return conn.connection.driver_connection
+
+    def _bulk_insert(self, conn: sa.Connection, table: sa.Table, df: pl.DataFrame) -> None:
+        name = f"mx_arrow_{uuid.uuid4().hex[:12]}"
+        duck = self._duck(conn)
+        duck.register(name, df.to_arrow())
+        try:
+            source = sa.table(name, *[sa.column(c) for c in df.columns])
+            conn.execute(sa.insert(table).from_select(df.columns, sa.select(source)))
+        finally:
+            duck.unregister(name)
+
+    def _fetch(self, conn: sa.Connection, stmt: sa.Select[Any]) -> pl.DataFrame:
+        compiled = stmt.compile(dialect=conn.dialect)
+        params = [compiled.params[k] for k in (compiled.positiontup or [])]
+        relation = self._duck(conn).sql(str(compiled), params=params or None)
+        arrow = relation.to_arrow_table()
+        self._count(arrow.num_rows)
+        schema = {c.name: polars_dtype(c.type) for c in stmt.selected_columns}
+        df = pl.from_arrow(arrow)
+        assert isinstance(df, pl.DataFrame)
+        if df.height == 0:
+            return pl.DataFrame(schema=schema)
+        return conform(df, schema)
+
+
+@hookimpl
+def metaxy_store_backends() -> list[BackendSpec]:
+    return [BackendSpec("duckdb", ("duckdb",), "embedded DuckDB file or :memory: (default)",
+                        ("md5", "sha256"))]
+
+
+@hookimpl
+def metaxy_make_store(url: str, options: Mapping[str, object]) -> DuckDBStore | None:
+    if url.split("://", 1)[0] != "duckdb":
+        return None
+    return DuckDBStore(url, **options)  # type: ignore[arg-type]

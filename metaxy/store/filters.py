@@ -1,0 +1,180 @@
+"""The ``where=`` filter subset (SPEC §9): SQLAlchemy column expressions, checked and re-targeted.
+
+A filter is an ordinary SQLAlchemy expression on a feature class (``Video.duration_s > 10``,
+``Video.video_id.in_([...])``, ``and_``/``or_``/``not_``, ``.is_(None)``). Only an allow-listed set
+of nodes is accepted -- comparisons, boolean operators, IN, IS [NOT] NULL, columns and bound literal
+values -- so a filter can never smuggle raw SQL (``text()``, functions, subqueries) into a
+statement. Columns are matched *by name* against the relation the filter is applied to, so a filter
+written on the class works on a deduplicating subquery, on a staged table, or (translated to
+Polars) on an in-memory frame.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy.sql import elements, operators, visitors
+
+from metaxy.errors import FilterError
+
+MAX_DEPTH = 64
+
+_COMPARISONS: dict[Any, Callable[[Any, Any], Any]] = {
+    operators.eq: operator.eq,
+    operators.ne: operator.ne,
+    operators.lt: operator.lt,
+    operators.le: operator.le,
+    operators.gt: operator.gt,
+    operators.ge: operator.ge,
+}
+_ALLOWED_OPERATORS = set(_COMPARISONS) | {
+    operators.in_op, operators.not_in_op, operators.is_, operators.is_not,
+    operators.and_, operators.or_, operators.inv,
+}
+_ALLOWED_NODES = (
+    elements.BinaryExpression, elements.BooleanClauseList, elements.ClauseList,
+    elements.UnaryExpression, elements.BindParameter, elements.ColumnClause,
+    elements.Grouping, elements.Null, elements.True_, elements.False_, elements.Tuple,
+    elements.AsBoolean,
+)
+
+
+def as_clause(expr: Any) -> sa.ColumnElement[Any]:
+    """Coerce an ORM attribute / expression to a Core clause; reject anything else."""
+    if hasattr(expr, "__clause_element__"):
+        expr = expr.__clause_element__()
+    if isinstance(expr, str):
+        raise FilterError(
+            f"filters are SQLAlchemy expressions, not SQL strings (got {expr!r}); "
+            "write e.g. Video.duration_s > 10"
+        )
+    if not isinstance(expr, elements.ColumnElement):
+        raise FilterError(f"unsupported filter {expr!r}: expected a SQLAlchemy column expression")
+    return expr
+
+
+def combine(filters: Iterable[Any] | Any | None) -> sa.ColumnElement[Any] | None:
+    """AND together a filter, a list of filters, or None."""
+    if filters is None:
+        return None
+    items = list(filters) if isinstance(filters, list | tuple) else [filters]
+    clauses = [as_clause(f) for f in items]
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else sa.and_(*clauses)
+
+
+def check(expr: sa.ColumnElement[Any]) -> list[str]:
+    """Validate the filter and return the column names it references."""
+    names: list[str] = []
+    _check(expr, names, 0)
+    return names
+
+
+def _check(node: Any, names: list[str], depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise FilterError(f"filter nests deeper than {MAX_DEPTH} levels")
+    if not isinstance(node, _ALLOWED_NODES) or isinstance(node, elements.TextClause):
+        raise FilterError(
+            f"unsupported construct in filter: {type(node).__name__} "
+            "(allowed: comparisons, and/or/not, in, is null, columns and literal values)"
+        )
+    op = getattr(node, "operator", None)
+    if op is not None and op not in _ALLOWED_OPERATORS:
+        raise FilterError(f"unsupported operator in filter: {getattr(op, '__name__', op)}")
+    if isinstance(node, elements.ColumnClause):
+        if isinstance(node, elements.Label) or type(node).__name__ == "literal_column":
+            raise FilterError("literal SQL columns are not allowed in filters")
+        if getattr(node, "is_literal", False):
+            raise FilterError("literal SQL columns are not allowed in filters")
+        names.append(node.name)
+        return
+    for child in node.get_children():
+        _check(child, names, depth + 1)
+
+
+def retarget(expr: Any, columns: Any, *, what: str) -> sa.ColumnElement[Any]:
+    """Rebind the filter's columns, by name, to ``columns`` (e.g. a subquery's ``.c``)."""
+    clause = as_clause(expr)
+    for name in check(clause):
+        if name not in columns:
+            raise FilterError(
+                f"filter column '{name}' is not a column of {what} "
+                f"(columns: {', '.join(c for c in columns.keys() if not c.startswith('__'))})"
+            )
+
+    def replace(node: Any) -> Any:
+        if isinstance(node, elements.ColumnClause):
+            return columns[node.name]
+        return None
+
+    return visitors.replacement_traverse(clause, {}, replace)  # type: ignore[no-any-return]
+
+
+def to_polars(expr: Any, available: Iterable[str], *, what: str) -> pl.Expr:
+    """Translate a checked filter to a Polars expression (the in-memory store's engine)."""
+    clause = as_clause(expr)
+    known = set(available)
+    for name in check(clause):
+        if name not in known:
+            raise FilterError(f"filter column '{name}' is not a column of {what}")
+    return _pl(clause)
+
+
+def _value(node: Any) -> Any:
+    if isinstance(node, elements.BindParameter):
+        return node.effective_value
+    if isinstance(node, elements.Null):
+        return None
+    if isinstance(node, elements.True_):
+        return True
+    if isinstance(node, elements.False_):
+        return False
+    if isinstance(node, elements.Grouping):
+        return _value(node.element)
+    raise FilterError(f"expected a literal value, got {type(node).__name__}")
+
+
+def _pl(node: Any) -> pl.Expr:
+    if isinstance(node, elements.Grouping):
+        return _pl(node.element)
+    if isinstance(node, elements.ColumnClause):
+        return pl.col(node.name)
+    if isinstance(node, elements.BindParameter | elements.True_ | elements.False_):
+        return pl.lit(_value(node))
+    if isinstance(node, elements.BooleanClauseList):
+        parts = [_pl(c) for c in node.clauses]
+        fn = pl.all_horizontal if node.operator is operators.and_ else pl.any_horizontal
+        return fn(parts)
+    if isinstance(node, elements.UnaryExpression | elements.AsBoolean):
+        inner = _pl(node.element)
+        return ~inner if node.operator in (operators.inv, None) else inner
+    if isinstance(node, elements.BinaryExpression):
+        return _pl_binary(node)
+    raise FilterError(f"unsupported construct in filter: {type(node).__name__}")
+
+
+def _pl_binary(node: elements.BinaryExpression[Any]) -> pl.Expr:
+    op = node.operator
+    left = _pl(node.left)
+    if op in (operators.is_, operators.is_not):
+        value = _value(node.right)
+        if value is None:
+            return left.is_null() if op is operators.is_ else left.is_not_null()
+        return left.eq_missing(value) if op is operators.is_ else left.ne_missing(value)
+    if op in (operators.in_op, operators.not_in_op):
+        right = node.right
+        if isinstance(right, elements.Grouping):
+            right = right.element
+        values = _value(right) if isinstance(right, elements.BindParameter) else [
+            _value(c) for c in getattr(right, "clauses", [])
+        ]
+        expr = left.is_in(list(values or []))
+        return expr if op is operators.in_op else ~expr
+    fn = _COMPARISONS[op]
+    result: pl.Expr = fn(left, _pl(node.right))
+    return result

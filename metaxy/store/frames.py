@@ -1,0 +1,229 @@
+"""Frames at the API boundary: validation of writes and the API <-> storage forms (SPEC §3, §6).
+
+API form: per-field provenance and data versions as the structs ``metaxy_provenance_by_field`` /
+``metaxy_data_version_by_field``. Storage form: one string column per field
+(``metaxy_pv__<field>`` / ``metaxy_dv__<field>``).
+
+Write policy (documented in docs/decisions.md):
+
+* columns that are not columns of the model (e.g. upstream columns an increment carried along,
+  ``metaxy_stale_fields``) are dropped;
+* id columns must be present, non-null and unique within the write: a duplicate is rejected;
+* every field needs a non-empty provenance. A non-root feature's rows must carry it (they come
+  from an increment); a root feature's rows may instead carry ``metaxy_input_by_field``, or
+  nothing, in which case the input of every field is a hash of the row's user columns;
+* data versions default to the provenance, field by field;
+* every check is vectorised; a bad frame is rejected whole, naming the column and first bad row.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+import sqlalchemy as sa
+
+from metaxy import columns as C
+from metaxy.engine import polars_hash as P
+from metaxy.engine.plan import user_columns
+from metaxy.errors import InvalidFrameError
+from metaxy.hashing import HashSettings, enc, fq_field
+from metaxy.store.types import table_schema
+
+if TYPE_CHECKING:
+    from metaxy.feature import Feature
+
+_last_time = datetime.min.replace(tzinfo=UTC)
+_row_counter = itertools.count()
+
+
+def write_timestamp() -> datetime:
+    """One UTC timestamp per write, strictly increasing within the process."""
+    global _last_time
+    now = datetime.now(UTC)
+    if now <= _last_time:
+        now = _last_time + timedelta(microseconds=1)
+    _last_time = now
+    return now
+
+
+def row_ids(n: int) -> pl.Expr:
+    """Time-ordered unique row ids in UUIDv7 layout: 48-bit ms time, random bits, row counter."""
+    ms = time.time_ns() // 1_000_000
+    rand = uuid.UUID(bytes=os.urandom(16)).hex
+    seq = next(_row_counter) % 0x1000
+    stamp = f"{ms:012x}"
+    variant = f"{8 + int(rand[0], 16) % 4:x}"
+    prefix = f"{stamp[:8]}-{stamp[8:]}-7{seq:03x}-{variant}{rand[1:4]}-"
+    return pl.concat_str([pl.lit(prefix), pl.int_range(n, dtype=pl.Int64).cast(pl.Utf8).str.zfill(12)])
+
+
+def _fail(feature: type[Feature], column: str | None, row: int | None, message: str) -> None:
+    raise InvalidFrameError(message, feature_key=str(feature.spec().key), column=column, row=row)
+
+
+def _first_true(mask: pl.Series) -> int | None:
+    idx = mask.arg_true()
+    return int(idx[0]) if len(idx) else None
+
+
+def _check_ids(feature: type[Feature], df: pl.DataFrame) -> None:
+    for col in feature.spec().id_columns:
+        if col not in df.columns:
+            _fail(feature, col, None, f"id column is missing from the frame (columns: {df.columns})")
+        bad = _first_true(df[col].is_null())
+        if bad is not None:
+            _fail(feature, col, bad, "id column has a null value")
+    ids = list(feature.spec().id_columns)
+    dup = _first_true(df.select(pl.struct(ids).is_duplicated()).to_series())
+    if dup is not None:
+        _fail(feature, ",".join(ids), dup, "duplicate sample id within one write "
+                                           f"({ {c: df[c][dup] for c in ids} })")
+
+
+def cast_user_columns(feature: type[Feature], df: pl.DataFrame,
+                       schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    exprs = []
+    for col in user_columns(feature):
+        if col not in df.columns:
+            exprs.append(pl.lit(None, dtype=schema[col]).alias(col))
+            continue
+        want = schema[col]
+        if df.schema[col] == want:
+            continue
+        try:
+            cast = df[col].cast(want, strict=False)
+        except Exception as e:  # e.g. struct -> string
+            _fail(feature, col, 0, f"cannot convert {df.schema[col]} to {want}: {e}")
+        bad = _first_true(cast.is_null() & df[col].is_not_null())
+        if bad is not None:
+            _fail(feature, col, bad, f"value {df[col][bad]!r} is not a valid {want}")
+        if isinstance(want, pl.Datetime) and df.schema[col] == pl.Utf8:
+            cast = df[col].str.to_datetime(time_unit="us", time_zone=want.time_zone)
+        exprs.append(cast.alias(col))  # type: ignore[arg-type]
+    return df.with_columns(exprs) if exprs else df
+
+
+def _struct_fields(feature: type[Feature], df: pl.DataFrame, column: str) -> dict[str, pl.Expr]:
+    dtype = df.schema[column]
+    if not isinstance(dtype, pl.Struct):
+        _fail(feature, column, None, f"must be a struct of field -> string, got {dtype}")
+    names = {f.name for f in dtype.fields}  # type: ignore[union-attr]
+    return {str(k): pl.col(column).struct.field(str(k)) for k in feature.spec().field_keys
+            if str(k) in names}
+
+
+def _provenance_columns(feature: type[Feature], df: pl.DataFrame, is_root: bool,
+                        settings: HashSettings) -> list[pl.Expr]:
+    spec = feature.spec()
+    given: dict[str, pl.Expr] = {}
+    if C.PROVENANCE_BY_FIELD in df.columns:
+        given = _struct_fields(feature, df, C.PROVENANCE_BY_FIELD)
+    for f in spec.field_keys:
+        if C.pv_column(f) in df.columns:
+            given.setdefault(str(f), pl.col(C.pv_column(f)))
+    if given:
+        missing = [str(f) for f in spec.field_keys if str(f) not in given]
+        if missing:
+            _fail(feature, C.PROVENANCE_BY_FIELD, None, f"no provenance for field(s) {missing}")
+        return [given[str(f)].cast(pl.Utf8).alias(C.pv_column(f)) for f in spec.field_keys]
+    if not is_root:
+        _fail(feature, C.PROVENANCE_BY_FIELD, 0,
+              "provenance is missing; rows of a non-root feature must come from "
+              "resolve_update() (write the increment's rows back with their provenance)")
+    inputs: dict[str, pl.Expr] = {}
+    if C.INPUT_BY_FIELD in df.columns:
+        inputs = _struct_fields(feature, df, C.INPUT_BY_FIELD)
+    content = content_input(feature, settings)
+    out = []
+    for fspec in spec.fields:
+        prefix = enc(fq_field(str(spec.key), str(fspec.key))) + enc(fspec.code_version)
+        value = inputs.get(str(fspec.key), content)
+        out.append(P.h(pl.concat_str([pl.lit(prefix), P.enc_or_missing(value.cast(pl.Utf8))]),
+                       settings).alias(C.pv_column(fspec.key)))
+    return out
+
+
+def content_input(feature: type[Feature], settings: HashSettings) -> pl.Expr:
+    """A root field's default input: a hash of the row's non-id user columns (model dtypes).
+
+    Used when a root row or sample carries no ``metaxy_input_by_field``; the frame must already be
+    cast to the model's dtypes with absent columns as nulls (:func:`cast_user_columns`).
+    """
+    spec = feature.spec()
+    cols = [c for c in user_columns(feature) if c not in spec.id_columns] or list(spec.id_columns)
+    return P.h(pl.struct(cols).struct.json_encode(), settings)
+
+
+def _check_hashes(feature: type[Feature], df: pl.DataFrame, columns: list[str]) -> None:
+    for col in columns:
+        bad = _first_true(df[col].is_null() | (df[col].str.len_chars() == 0)
+                          | df[col].str.to_lowercase().is_in(["nan", "none", "null"]))
+        if bad is not None:
+            _fail(feature, col, bad, f"provenance/data version is empty or null: {df[col][bad]!r}")
+
+
+def prepare_write(feature: type[Feature], frame: Any, *, is_root: bool, settings: HashSettings,
+                  feature_version: str, project_version: str, now: datetime,
+                  materialization_id: str | None = None,
+                  deleted: bool = False) -> pl.DataFrame:
+    """Validate a frame and turn it into the storage form, columns in table order."""
+    df = frame if isinstance(frame, pl.DataFrame) else pl.DataFrame(frame)
+    table: sa.Table = feature.__table__  # type: ignore[attr-defined]
+    schema = table_schema(table)
+    _check_ids(feature, df)
+    df = cast_user_columns(feature, df, schema)
+    spec = feature.spec()
+    df = df.with_columns(_provenance_columns(feature, df, is_root, settings))
+    dv_given: dict[str, pl.Expr] = {}
+    if C.DATA_VERSION_BY_FIELD in df.columns:
+        dv_given = _struct_fields(feature, df, C.DATA_VERSION_BY_FIELD)
+    df = df.with_columns([
+        pl.coalesce([dv_given[str(f)].cast(pl.Utf8), pl.col(C.pv_column(f))]).alias(C.dv_column(f))
+        if str(f) in dv_given else pl.col(C.pv_column(f)).alias(C.dv_column(f))
+        for f in spec.field_keys
+    ])
+    _check_hashes(feature, df, [C.pv_column(f) for f in spec.field_keys]
+                  + [C.dv_column(f) for f in spec.field_keys])
+    ordered = sorted(spec.field_keys)
+    created = pl.lit(now, dtype=schema[C.CREATED_AT])
+    if C.CREATED_AT in df.columns:
+        created = pl.coalesce([pl.col(C.CREATED_AT).cast(schema[C.CREATED_AT], strict=False),
+                               created])
+    df = df.with_columns(
+        P.total([(enc(str(f)), pl.col(C.pv_column(f))) for f in ordered], settings)
+        .alias(C.PROVENANCE),
+        P.total([(enc(str(f)), pl.col(C.dv_column(f))) for f in ordered], settings)
+        .alias(C.DATA_VERSION),
+        row_ids(df.height).alias(C.ROW_ID),
+        pl.lit(feature_version).alias(C.FEATURE_VERSION),
+        pl.lit(project_version).alias(C.PROJECT_VERSION),
+        created.alias(C.CREATED_AT),
+        pl.lit(now, dtype=schema[C.UPDATED_AT]).alias(C.UPDATED_AT),
+        pl.lit(now if deleted else None, dtype=schema[C.DELETED_AT]).alias(C.DELETED_AT),
+        pl.lit(materialization_id, dtype=pl.Utf8).alias(C.MATERIALIZATION_ID),
+    )
+    return df.select([pl.col(c.name).cast(schema[c.name]) for c in table.columns])
+
+
+def to_api(feature: type[Feature], df: pl.DataFrame, *, prefix: str = "") -> pl.DataFrame:
+    """Storage form -> API form: pack per-field columns into the two structs."""
+    keys = feature.spec().field_keys
+    pv = {str(f): prefix + C.pv_column(f) for f in keys}
+    dv = {str(f): prefix + C.dv_column(f) for f in keys}
+    exprs = []
+    drop = []
+    if all(c in df.columns for c in pv.values()):
+        exprs.append(pl.struct([pl.col(c).alias(k) for k, c in pv.items()])
+                     .alias(C.PROVENANCE_BY_FIELD))
+        drop += list(pv.values())
+    if all(c in df.columns for c in dv.values()):
+        exprs.append(pl.struct([pl.col(c).alias(k) for k, c in dv.items()])
+                     .alias(C.DATA_VERSION_BY_FIELD))
+        drop += list(dv.values())
+    return df.with_columns(exprs).drop(drop) if exprs else df

@@ -1,0 +1,331 @@
+"""Shared SQLAlchemy-Core implementation of the SQL backends (DuckDB, SQLite, PostgreSQL).
+
+Backends subclass :class:`SQLStore` and provide the engine, the bulk insert path and, where the
+dialect needs it, the fetch path. Every statement is built with SQLAlchemy Core; identifiers come
+only from validated feature keys and model columns, values are bound parameters.
+"""
+
+from __future__ import annotations
+
+import uuid
+from abc import abstractmethod
+from collections import Counter
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+import sqlalchemy as sa
+
+from metaxy import columns as C
+from metaxy.engine import sql as Q
+from metaxy.engine.plan import ResolvePlan
+from metaxy.errors import HashConfigMismatchError, StoreError
+from metaxy.store import filters as F
+from metaxy.store.base import AccessMode, MetadataStore
+from metaxy.store.samples import split_increment
+from metaxy.store.types import conform, polars_dtype, table_schema
+
+if TYPE_CHECKING:
+    from metaxy.feature import Feature
+
+SYSTEM_METADATA = sa.MetaData()
+SETTINGS_TABLE = sa.Table(
+    "metaxy_settings", SYSTEM_METADATA,
+    sa.Column("name", sa.String, primary_key=True),
+    sa.Column("value", sa.String, nullable=False),
+)
+FEATURE_VERSIONS_TABLE = sa.Table(
+    "metaxy_feature_versions", SYSTEM_METADATA,
+    sa.Column("feature_key", sa.String, primary_key=True),
+    sa.Column("feature_version", sa.String, primary_key=True),
+    sa.Column("project", sa.String, nullable=False),
+    sa.Column("project_version", sa.String, nullable=False),
+    sa.Column("table_name", sa.String, nullable=False),
+    sa.Column("first_written_at", sa.DateTime(timezone=True), nullable=False),
+)
+HASH_SETTING = "sample_hash"
+
+
+class SQLStore(MetadataStore):
+    """A store over a SQLAlchemy engine; the whole ``resolve_update`` runs in the database."""
+
+    ordered_aggregate: bool = True
+
+    def __init__(self, url: str, **kwargs: Any) -> None:
+        super().__init__(url, **kwargs)
+        self._engine: sa.Engine | None = None
+        self._conn: sa.Connection | None = None
+        self._existing: set[str] = set()
+        self.stats: Counter[str] = Counter()
+
+    # ------------------------------------------------------------------ backend hooks
+    @abstractmethod
+    def _create_engine(self, mode: AccessMode) -> sa.Engine: ...
+
+    @abstractmethod
+    def _bulk_insert(self, conn: sa.Connection, table: sa.Table, df: pl.DataFrame) -> None:
+        """Insert a storage-form frame (columns in table order) through the driver's bulk path."""
+
+    def _byte_order(self) -> Any:
+        return None
+
+    def _ensure_table(self, conn: sa.Connection, table: sa.Table) -> None:
+        """Create the table if missing (backends with concurrent writers serialise this)."""
+        table.create(conn, checkfirst=True)
+
+    def _fetch(self, conn: sa.Connection, stmt: sa.Select[Any]) -> pl.DataFrame:
+        """Run a query and return its rows as a frame (rows counted at the DB-API cursor)."""
+        result = conn.execute(stmt)
+        rows = result.cursor.fetchall() if result.cursor is not None else []  # type: ignore[union-attr]
+        self._count(len(rows))
+        schema = {c.name: polars_dtype(c.type) for c in stmt.selected_columns}
+        if not rows:
+            return pl.DataFrame(schema=schema)
+        raw = pl.DataFrame(rows, schema=list(schema), orient="row", infer_schema_length=None)
+        return conform(raw, schema)
+
+    def _count(self, rows: int) -> None:
+        self.stats["statements"] += 1
+        self.stats["rows_fetched"] += rows
+
+    # ------------------------------------------------------------------ open / close
+    def _open(self, mode: AccessMode) -> None:
+        self._engine = self._create_engine(mode)
+        try:
+            self._conn = self._engine.connect()
+        except Exception as e:
+            self._engine.dispose()
+            self._engine = None
+            raise self._connect_error(e) from e
+        self._existing = set(sa.inspect(self._conn).get_table_names())
+        self._conn.commit()
+        self._check_hash_settings()
+
+    def _connect_error(self, error: Exception) -> StoreError:
+        from metaxy.errors import StoreConnectionError
+
+        return StoreConnectionError(f"cannot open {self.display()}: {type(error).__name__}: "
+                                    f"{str(error).splitlines()[0] if str(error) else ''}")
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        if self._engine is not None:
+            self._engine.dispose()
+        self._conn, self._engine = None, None
+
+    @property
+    def conn(self) -> sa.Connection:
+        if self._conn is None:
+            raise StoreError(f"{self.display()} is not open")
+        return self._conn
+
+    def _check_hash_settings(self) -> None:
+        if SETTINGS_TABLE.name not in self._existing:
+            return
+        stmt = sa.select(SETTINGS_TABLE.c.value).where(SETTINGS_TABLE.c.name == HASH_SETTING)
+        stored = self.conn.execute(stmt).scalar()
+        self.conn.commit()
+        if stored is not None and stored != self.hash_settings.as_text():
+            raise HashConfigMismatchError(
+                f"{self.display()} was written with sample hash '{stored}', but this store is "
+                f"configured with '{self.hash_settings.as_text()}'; hashes cannot be compared. "
+                "Configure the store with the recorded setting."
+            )
+
+    def has_feature(self, feature: type[Feature] | str) -> bool:
+        return self.feature(feature).spec().key.table_name in self._existing
+
+    # ------------------------------------------------------------------ writes
+    def _append(self, feature: type[Feature], storage: pl.DataFrame) -> int:
+        table = self._table(feature)
+        conn = self.conn
+        try:
+            with conn.begin():
+                self._record_settings(conn)
+                self._ensure_table(conn, table)
+                self._bulk_insert(conn, table, storage)
+                self._record_feature_version(conn, feature, storage)
+        except Exception:
+            self._existing = set(sa.inspect(conn).get_table_names())
+            conn.rollback()
+            raise
+        self._existing.add(table.name)
+        return storage.height
+
+    def _record_settings(self, conn: sa.Connection) -> None:
+        if SETTINGS_TABLE.name in self._existing:
+            return
+        self._ensure_table(conn, SETTINGS_TABLE)
+        exists = conn.execute(sa.select(SETTINGS_TABLE.c.value)
+                              .where(SETTINGS_TABLE.c.name == HASH_SETTING)).scalar()
+        if exists is None:
+            conn.execute(SETTINGS_TABLE.insert().values(name=HASH_SETTING,
+                                                        value=self.hash_settings.as_text()))
+        self._existing.add(SETTINGS_TABLE.name)
+
+    def _record_feature_version(self, conn: sa.Connection, feature: type[Feature],
+                                storage: pl.DataFrame) -> None:
+        t = FEATURE_VERSIONS_TABLE
+        if t.name not in self._existing:
+            self._ensure_table(conn, t)
+            self._existing.add(t.name)
+        key = str(feature.spec().key)
+        version = storage[C.FEATURE_VERSION][0]
+        found = conn.execute(sa.select(sa.func.count()).select_from(t).where(
+            t.c.feature_key == key, t.c.feature_version == version)).scalar()
+        if not found:
+            conn.execute(t.insert().values(
+                feature_key=key, feature_version=version, project=self.project,
+                project_version=storage[C.PROJECT_VERSION][0],
+                table_name=feature.spec().key.table_name,
+                first_written_at=storage[C.UPDATED_AT][0],
+            ))
+
+    def _hard_delete(self, feature: type[Feature], where: Any) -> int:
+        table = self._table(feature)
+        if table.name not in self._existing:
+            return 0
+        ids = feature.spec().id_columns
+        rel = Q.latest(table, ids, include_deleted=True)
+        cond = F.retarget(where, rel.c, what=f"feature '{feature.spec().key}'")
+        chosen = sa.select(*[rel.c[i] for i in ids]).where(cond)
+        stmt = sa.delete(table).where(sa.tuple_(*[table.c[i] for i in ids]).in_(chosen))
+        with self.conn.begin():
+            result = self.conn.execute(stmt)
+        return int(result.rowcount or 0)
+
+    # ------------------------------------------------------------------ reads
+    def _table(self, feature: type[Feature]) -> sa.Table:
+        return feature.__table__  # type: ignore[attr-defined, no-any-return]
+
+    def _relation(self, table: sa.Table) -> sa.Table | sa.Subquery:
+        """The table, or an empty relation of its shape when it does not exist yet."""
+        if table.name in self._existing:
+            return table
+        cols = [sa.cast(sa.null(), c.type).label(c.name) for c in table.c]
+        return sa.select(*cols).where(sa.false()).subquery(table.name)
+
+    def _read(self, feature: type[Feature], where: Any, with_history: bool,
+              include_deleted: bool) -> pl.DataFrame:
+        table = self._table(feature)
+        schema = table_schema(table)
+        if table.name not in self._existing:
+            return pl.DataFrame(schema=schema)
+        if with_history:
+            rel: Any = table  # every physical row, tombstones included
+            stmt = sa.select(table)
+        else:
+            rel = Q.latest(table, feature.spec().id_columns, include_deleted=include_deleted)
+            stmt = sa.select(rel)
+        if where is not None:
+            stmt = stmt.where(F.retarget(where, rel.c, what=f"feature '{feature.spec().key}'"))
+        with self._read_tx() as conn:
+            return conform(self._fetch(conn, stmt), schema)
+
+    def _read_tx(self) -> Any:
+        conn = self.conn
+
+        class _Tx:
+            def __enter__(self) -> sa.Connection:
+                return conn
+
+            def __exit__(self, *exc: Any) -> None:
+                conn.rollback() if exc[0] else conn.commit()
+
+        return _Tx()
+
+    # ------------------------------------------------------------------ increments
+    def _context(self, plan: ResolvePlan) -> Q.SqlContext:
+        tables: dict[str, Any] = {}
+        for dep in plan.deps:
+            tables[str(dep.feature.spec().key)] = self._relation(self._table(dep.feature))
+        return Q.SqlContext(self.hash_settings, tables, self.ordered_aggregate,
+                            self._byte_order())
+
+    def _stage(self, conn: sa.Connection, samples: pl.DataFrame | None) -> sa.Table | None:
+        """Stage a Python-side frame into a temporary table of this database."""
+        if samples is None:
+            return None
+        meta = sa.MetaData()
+        cols = [sa.Column(n, _sa_type(samples.schema[n])) for n in samples.columns]
+        table = sa.Table(f"mx_samples_{uuid.uuid4().hex[:12]}", meta, *cols,
+                         prefixes=["TEMPORARY"])
+        table.create(conn)
+        if samples.height:
+            self._bulk_insert(conn, table, samples)
+        return table
+
+    def _run_classified(self, feature: type[Feature], samples: pl.DataFrame | None,
+                        build: Any) -> Any:
+        plan = self.plan(feature)
+        ctx = self._context(plan)
+        target = self._relation(self._table(feature))
+        conn = self.conn
+        try:
+            staged = self._stage(conn, samples)
+            result = build(plan, ctx, target, staged, conn)
+            if staged is not None:
+                staged.drop(conn)
+            conn.commit()
+            return result
+        except Exception:
+            conn.rollback()
+            raise
+
+    def _resolve(self, feature: type[Feature], samples: pl.DataFrame | None,
+                 where: Any) -> dict[str, pl.DataFrame]:
+        def build(plan: ResolvePlan, ctx: Q.SqlContext, target: Any, staged: Any,
+                  conn: sa.Connection) -> dict[str, pl.DataFrame]:
+            stmt = Q.increment_statement(plan, ctx, target, staged, where)
+            return split_increment(plan, self._fetch(conn, stmt))
+
+        return self._run_classified(feature, samples, build)  # type: ignore[no-any-return]
+
+    def _status(self, feature: type[Feature], samples: pl.DataFrame | None,
+                where: Any) -> dict[str, int]:
+        def build(plan: ResolvePlan, ctx: Q.SqlContext, target: Any, staged: Any,
+                  conn: sa.Connection) -> dict[str, int]:
+            row = self._fetch(conn, Q.status_statement(plan, ctx, target, staged, where))
+            return {k: int(row[k][0] or 0) for k in ("new", "stale", "orphaned", "up_to_date")}
+
+        return self._run_classified(feature, samples, build)  # type: ignore[no-any-return]
+
+    def _iter_part(self, feature: type[Feature], part: str, samples: pl.DataFrame | None,
+                   where: Any, n: int) -> Iterator[pl.DataFrame]:
+        plan = self.plan(feature)
+        ctx = self._context(plan)
+        target = self._relation(self._table(feature))
+        conn = self.conn
+        staged = self._stage(conn, samples)
+        stmt = Q.increment_statement(plan, ctx, target, staged, where, status=part)
+        schema = {c.name: polars_dtype(c.type) for c in stmt.selected_columns}
+        try:
+            result = conn.execution_options(stream_results=True).execute(stmt)
+            while True:
+                rows = result.cursor.fetchmany(n) if result.cursor is not None else []  # type: ignore[union-attr]
+                if not rows:
+                    break
+                self._count(len(rows))
+                raw = conform(pl.DataFrame(rows, schema=list(schema), orient="row",
+                                           infer_schema_length=None), schema)
+                yield split_increment(plan, raw)[part]
+            result.close()
+            if staged is not None:
+                staged.drop(conn)
+        finally:
+            conn.commit()
+
+
+def _sa_type(dtype: pl.DataType) -> sa.types.TypeEngine[Any]:
+    if dtype.is_integer():
+        return sa.BigInteger()
+    if dtype.is_float():
+        return sa.Float()
+    if dtype == pl.Boolean:
+        return sa.Boolean()
+    if isinstance(dtype, pl.Datetime):
+        return sa.DateTime(timezone=dtype.time_zone is not None)
+    if dtype == pl.Date:
+        return sa.Date()
+    return sa.String()

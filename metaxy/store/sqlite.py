@@ -1,0 +1,67 @@
+"""SQLite backend (``sqlite:///path``, ``sqlite:///:memory:``): embedded, no server.
+
+SQLite has no md5 or sha256: they are registered as deterministic SQL functions on every
+connection (the one accepted per-row Python call). SQLite < 3.44 has no ordered ``group_concat``,
+so aggregation uses the window-function form.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import sqlalchemy as sa
+
+from metaxy.hookspecs import BackendSpec, hookimpl
+from metaxy.store.base import AccessMode
+from metaxy.store.sql import SQLStore
+
+
+def _md5(value: str | None) -> str | None:
+    return None if value is None else hashlib.md5(value.encode("utf-8")).hexdigest()
+
+
+def _sha256(value: str | None) -> str | None:
+    return None if value is None else hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+class SQLiteStore(SQLStore):
+    """A SQLite file store."""
+
+    backend = "sqlite"
+    ordered_aggregate = False
+
+    @property
+    def path(self) -> str:
+        return self.url.split(":///", 1)[1] if ":///" in self.url else ":memory:"
+
+    def _create_engine(self, mode: AccessMode) -> sa.Engine:
+        path = self.path or ":memory:"
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(f"sqlite:///{path}", poolclass=sa.pool.StaticPool)
+
+        @sa.event.listens_for(engine, "connect")
+        def _register(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.create_function("md5", 1, _md5, deterministic=True)
+            dbapi_conn.create_function("sha256", 1, _sha256, deterministic=True)
+
+        return engine
+
+    def _bulk_insert(self, conn: sa.Connection, table: sa.Table, df: pl.DataFrame) -> None:
+        conn.execute(sa.insert(table), df.to_dicts())
+
+
+@hookimpl
+def metaxy_store_backends() -> list[BackendSpec]:
+    return [BackendSpec("sqlite", ("sqlite",), "embedded SQLite file", ("md5", "sha256"))]
+
+
+@hookimpl
+def metaxy_make_store(url: str, options: Mapping[str, object]) -> SQLiteStore | None:
+    if url.split("://", 1)[0] != "sqlite":
+        return None
+    return SQLiteStore(url, **options)  # type: ignore[arg-type]
