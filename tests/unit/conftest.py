@@ -56,6 +56,11 @@ def define(
     return types.new_class(name, (mx.Feature,), {"table": True, "spec": spec}, body)
 
 
+def defined_path(name: str) -> str:
+    """The class path error messages give for a class made by :func:`define`."""
+    return f"{__name__}.{name}"
+
+
 @dataclass(frozen=True)
 class GraphState:
     keys: tuple[mx.FeatureKey, ...]

@@ -12,12 +12,14 @@ from metaxy import plugins
 from metaxy.errors import (
     DuplicateFeatureError,
     DuplicatePluginError,
+    FeatureDefinitionError,
     MetaxyWarning,
+    MissingUpstreamError,
     PluginLoadError,
 )
 from metaxy.hookspecs import BackendSpec
 
-from .conftest import FakeDist, state
+from .conftest import FakeDist, assert_names, state
 
 K = mx.FeatureKey
 TEAM_FEATURES = [K("media/chunk"), K("media/video"), K("speech/keywords"), K("speech/summary"),
@@ -115,6 +117,24 @@ def test_two_packages_defining_one_key(fake_dist: FakeDist) -> None:
     assert graph.keys == [K("dup/thing")]  # the first package stays, the second left nothing
     assert graph.get("dup/thing").__name__ == "ThingA"
     assert state(graph).tables == {"dup__thing"}
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ('deps=["media/nowhere"])):\n    i: str', MissingUpstreamError),
+        (')):\n    i: str\n    metaxy_mine: str', FeatureDefinitionError),
+    ],
+)
+def test_definition_errors_name_the_package(fake_dist: FakeDist, body: str,
+                                            error: type[FeatureDefinitionError]) -> None:
+    fake_dist("team-faulty", "team_faulty", "import metaxy as mx\n\n"
+              "class Faulty(mx.Feature, table=True, spec=mx.FeatureSpec(\n"
+              f'    key="faulty/x", id_columns=["i"], {body}\n')
+    with pytest.raises(error) as err:
+        mx.load_features(mx.FeatureGraph(), packages=["team-faulty"])
+    assert_names(err.value, key="faulty/x", class_path="team_faulty.Faulty",
+                 package="team-faulty")
 
 
 def test_hook_object_entry_point(fake_dist: FakeDist) -> None:

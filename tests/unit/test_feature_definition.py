@@ -12,7 +12,7 @@ from metaxy.errors import (
     InvalidKeyError,
 )
 
-from .conftest import assert_names, define, state
+from .conftest import assert_names, define, defined_path, state
 
 
 def test_spec_keyword_arrives(graph: mx.FeatureGraph) -> None:
@@ -104,7 +104,7 @@ def test_reserved_column(graph: mx.FeatureGraph, column: str) -> None:
     before = state(graph)
     with pytest.raises(FeatureDefinitionError, match=f"'{column}'") as err:
         define("t/bad", columns={"sample_id": str, column: str}, name="Reserved")
-    assert_names(err.value, key="t/bad", class_path="unit.conftest.Reserved")
+    assert_names(err.value, key="t/bad", class_path=defined_path("Reserved"))
     assert state(graph) == before
 
 
@@ -113,7 +113,7 @@ def test_id_column_not_in_model(graph: mx.FeatureGraph) -> None:
     before = state(graph)
     with pytest.raises(FeatureDefinitionError, match="id column 'video_id'") as err:
         define("t/bad", id_columns=["video_id"], columns={"sample_id": str}, name="NoId")
-    assert_names(err.value, key="t/bad", class_path="unit.conftest.NoId")
+    assert_names(err.value, key="t/bad", class_path=defined_path("NoId"))
     assert state(graph) == before
     # The name is free again: a corrected definition maps cleanly (no stale mapper).
     fixed = define("t/bad", id_columns=["video_id"], columns={"video_id": str}, name="NoId")
@@ -144,7 +144,7 @@ def test_field_dep_on_feature_that_is_not_a_dependency(graph: mx.FeatureGraph) -
     fields = [mx.FieldSpec(key="x", deps=[mx.FieldDep(feature="t/other")])]
     with pytest.raises(FeatureDefinitionError, match="'t/other', which is not among") as err:
         define("t/bad", deps=[up], fields=fields, name="Bad")
-    assert_names(err.value, key="t/bad", class_path="unit.conftest.Bad")
+    assert_names(err.value, key="t/bad", class_path=defined_path("Bad"))
     assert state(graph) == before
 
 
@@ -153,7 +153,7 @@ def test_unsupported_column_type(graph: mx.FeatureGraph) -> None:
     before = state(graph)
     with pytest.raises(FeatureDefinitionError, match="SQLModel rejected") as err:
         define("t/bad", columns={"sample_id": str, "tags": list[str]}, name="Tags")
-    assert_names(err.value, key="t/bad", class_path="unit.conftest.Tags")
+    assert_names(err.value, key="t/bad", class_path=defined_path("Tags"))
     assert state(graph) == before
 
 
@@ -165,6 +165,6 @@ def test_duplicate_feature_key(graph: mx.FeatureGraph, request: pytest.FixtureRe
             i: str
     second_path = f"{__name__}.{request.function.__name__}.<locals>.Second"
     assert_names(err.value, key="t/dup", class_path=second_path)
-    assert "unit.conftest.First" in str(err.value)
+    assert defined_path("First") in str(err.value)
     assert state(graph) == before
     assert graph.get("t/dup") is first

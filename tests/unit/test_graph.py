@@ -12,7 +12,7 @@ from metaxy.errors import (
     MissingUpstreamError,
 )
 
-from .conftest import assert_names, define, state
+from .conftest import assert_names, define, defined_path, state
 
 K = mx.FeatureKey
 F = mx.FieldKey
@@ -24,7 +24,7 @@ def test_missing_upstream(graph: mx.FeatureGraph) -> None:
     before = state(graph)
     with pytest.raises(MissingUpstreamError, match="'t/nowhere'") as err:
         graph.validate()
-    assert_names(err.value, key="t/down", class_path="unit.conftest.Down")
+    assert_names(err.value, key="t/down", class_path=defined_path("Down"))
     assert state(graph) == before
     with pytest.raises(MissingUpstreamError):
         mx.versions_of(graph)
@@ -43,7 +43,7 @@ def test_dependency_cycle(graph: mx.FeatureGraph) -> None:
     before = state(graph)
     with pytest.raises(DependencyCycleError, match="t/a -> t/c -> t/b -> t/a") as err:
         graph.validate()
-    assert_names(err.value, key="t/a", class_path="unit.conftest.A")
+    assert_names(err.value, key="t/a", class_path=defined_path("A"))
     assert state(graph) == before
 
 
@@ -53,7 +53,7 @@ def test_field_dep_on_unknown_upstream_field(graph: mx.FeatureGraph) -> None:
     define("t/down", deps=["t/up"], fields=fields, name="Down")
     with pytest.raises(FeatureDefinitionError, match="field 'video' of 't/up'") as err:
         graph.validate()
-    assert_names(err.value, key="t/down", class_path="unit.conftest.Down")
+    assert_names(err.value, key="t/down", class_path=defined_path("Down"))
     assert err.value.field == "x"
 
 
