@@ -106,7 +106,7 @@ def concat(parts: list[ColumnElement[Any]]) -> ColumnElement[str]:
     return result
 
 
-def latest(table: sa.Table | FromClause, ids: tuple[str, ...], *,
+def latest(table: FromClause, ids: tuple[str, ...], *,
            include_deleted: bool = False, name: str = "latest") -> sa.Subquery:
     """The latest row per sample (by updated_at, then row id), hiding soft-deleted samples."""
     rn = sa.func.row_number().over(
@@ -139,9 +139,9 @@ def _dep_relation(ctx: SqlContext, dep: DepPlan) -> sa.Subquery:
                  for f in dep.fields]
         return sa.select(*cols).where(*conds).group_by(*group).subquery(f"u{dep.index}")
     # Window form (no ordered aggregate): concatenate over the whole ordered partition.
-    frame = {"partition_by": group, "order_by": order, "rows": (None, None)}
     cols = [g.label(k) for g, k in zip(group, dep.join_keys, strict=True)]
-    cols += [sa.func.group_concat(enc(rel.c[C.dv_column(f)]), sa.literal("")).over(**frame)
+    cols += [sa.func.group_concat(enc(rel.c[C.dv_column(f)]), sa.literal(""))
+             .over(partition_by=group, order_by=order, rows=(None, None))
              .label(dep.dv_alias(f)) for f in dep.fields]
     cols.append(sa.func.row_number().over(partition_by=group, order_by=order).label("__rn"))
     windowed = sa.select(*cols).where(*conds).subquery(f"u{dep.index}_w")
@@ -169,8 +169,10 @@ def expected(plan: ResolvePlan, ctx: SqlContext, staged: FromClause | None,
             raise ValueError("a root feature needs staged samples")
         from_: FromClause = staged
         source.update({c.name: c for c in staged.c})
-        carried = [c for c in staged.c
-                   if c.name not in plan.key_columns and not c.name.startswith(INPUT_PREFIX)]
+        carried: list[Any] = [
+            c for c in staged.c
+            if c.name not in plan.key_columns and not c.name.startswith(INPUT_PREFIX)
+        ]
     else:
         ordered = sorted(plan.deps, key=lambda d: d.optional)
         rels = {d.index: _dep_relation(ctx, d) for d in ordered}
@@ -216,7 +218,7 @@ class _NameMap:
         return list(self._cols)
 
 
-def current(plan: ResolvePlan, table: sa.Table, where: Any = None) -> sa.Subquery:
+def current(plan: ResolvePlan, table: FromClause, where: Any = None) -> sa.Subquery:
     """The target's latest rows; for an expansion, reduced to one row per parent."""
     rel = latest(table, plan.id_columns, name="t_latest")
     conds = [F.retarget(where, rel.c, what=f"feature '{plan.key}'")] if where is not None else []
@@ -239,14 +241,14 @@ def _stale_flag(plan: ResolvePlan, e: sa.Subquery, c: sa.Subquery,
     return flag
 
 
-def _classified(plan: ResolvePlan, ctx: SqlContext, table: sa.Table, staged: FromClause | None,
+def _classified(plan: ResolvePlan, ctx: SqlContext, table: FromClause, staged: FromClause | None,
                 where: Any) -> tuple[sa.Subquery, sa.Subquery, list[ColumnElement[Any]]]:
     e = expected(plan, ctx, staged, where)
     c = current(plan, table, where)
     return e, c, [_stale_flag(plan, e, c, f) for f in plan.fields]
 
 
-def increment_statement(plan: ResolvePlan, ctx: SqlContext, table: sa.Table,
+def increment_statement(plan: ResolvePlan, ctx: SqlContext, table: FromClause,
                         staged: FromClause | None = None, where: Any = None,
                         status: str | None = None) -> sa.Select[Any]:
     """One statement returning every new, stale and orphaned sample (optionally one status)."""
@@ -275,7 +277,7 @@ def increment_statement(plan: ResolvePlan, ctx: SqlContext, table: sa.Table,
     return stmt.where(sa.or_(c.c[k0].is_(None), e.c[k0].is_(None), *flags))
 
 
-def status_statement(plan: ResolvePlan, ctx: SqlContext, table: sa.Table,
+def status_statement(plan: ResolvePlan, ctx: SqlContext, table: FromClause,
                      staged: FromClause | None = None, where: Any = None) -> sa.Select[Any]:
     """One statement returning the counts: new, stale, orphaned, up to date."""
     e, c, flags = _classified(plan, ctx, table, staged, where)
@@ -287,9 +289,10 @@ def status_statement(plan: ResolvePlan, ctx: SqlContext, table: sa.Table,
     def count(cond: ColumnElement[bool]) -> ColumnElement[int]:
         return sa.func.coalesce(sa.func.sum(sa.case((cond, 1), else_=0)), 0)
 
-    return sa.select(
+    stmt: sa.Select[Any] = sa.select(  # type: ignore[assignment]
         count(c.c[k0].is_(None)).label("new"),
         count(sa.and_(both, any_stale)).label("stale"),
         count(e.c[k0].is_(None)).label("orphaned"),
         count(sa.and_(both, sa.not_(any_stale))).label("up_to_date"),
     ).select_from(e.join(c, on, full=True))
+    return stmt

@@ -204,7 +204,7 @@ class MetadataStore(ABC):
         )
         if storage.height == 0:
             return 0
-        return self._guard(lambda: self._append(cls, storage))
+        return int(self._guard(lambda: self._append(cls, storage)))
 
     def read(self, feature: type[Feature] | str, where: Any = None, *,
              with_history: bool = False, include_deleted: bool = False) -> pl.DataFrame:
@@ -219,7 +219,7 @@ class MetadataStore(ABC):
         self._require("w")
         cls = self.feature(feature)
         if not soft:
-            return self._guard(lambda: self._hard_delete(cls, where))
+            return int(self._guard(lambda: self._hard_delete(cls, where)))
         current = self._guard(lambda: self._read(cls, where, False, False))
         if current.height == 0:
             return 0
@@ -231,7 +231,7 @@ class MetadataStore(ABC):
         from metaxy.store.frames import row_ids
 
         tomb = tomb.with_columns(row_ids(tomb.height).alias(C.ROW_ID))
-        return self._guard(lambda: self._append(cls, tomb))
+        return int(self._guard(lambda: self._append(cls, tomb)))
 
     def resolve_update(self, feature: type[Feature] | str, samples: Any = None,
                        where: Any = None, lazy: bool = False) -> Increment | LazyIncrement:

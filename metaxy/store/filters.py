@@ -112,7 +112,10 @@ def retarget(expr: Any, columns: Any, *, what: str) -> sa.ColumnElement[Any]:
             return columns[node.name]
         return None
 
-    return visitors.replacement_traverse(clause, {}, replace)  # type: ignore[no-any-return]
+    result: sa.ColumnElement[Any] = visitors.replacement_traverse(
+        clause, {}, replace  # type: ignore[call-overload]
+    )
+    return result
 
 
 def to_polars(expr: Any, available: Iterable[str], *, what: str) -> pl.Expr:
@@ -167,7 +170,7 @@ def _pl_binary(node: elements.BinaryExpression[Any]) -> pl.Expr:
             return left.is_null() if op is operators.is_ else left.is_not_null()
         return left.eq_missing(value) if op is operators.is_ else left.ne_missing(value)
     if op in (operators.in_op, operators.not_in_op):
-        right = node.right
+        right: Any = node.right
         if isinstance(right, elements.Grouping):
             right = right.element
         values = _value(right) if isinstance(right, elements.BindParameter) else [

@@ -60,7 +60,8 @@ def row_ids(n: int) -> pl.Expr:
     stamp = f"{ms:012x}"
     variant = f"{8 + int(rand[0], 16) % 4:x}"
     prefix = f"{stamp[:8]}-{stamp[8:]}-7{seq:03x}-{variant}{rand[1:4]}-"
-    return pl.concat_str([pl.lit(prefix), pl.int_range(n, dtype=pl.Int64).cast(pl.Utf8).str.zfill(12)])
+    counter = pl.int_range(n, dtype=pl.Int64).cast(pl.Utf8).str.zfill(12)
+    return pl.concat_str([pl.lit(prefix), counter])
 
 
 def _fail(feature: type[Feature], column: str | None, row: int | None, message: str) -> None:
@@ -75,7 +76,8 @@ def _first_true(mask: pl.Series) -> int | None:
 def _check_ids(feature: type[Feature], df: pl.DataFrame) -> None:
     for col in feature.spec().id_columns:
         if col not in df.columns:
-            _fail(feature, col, None, f"id column is missing from the frame (columns: {df.columns})")
+            _fail(feature, col, None,
+                  f"id column is missing from the frame (columns: {df.columns})")
         bad = _first_true(df[col].is_null())
         if bad is not None:
             _fail(feature, col, bad, "id column has a null value")
@@ -113,7 +115,8 @@ def _struct_fields(feature: type[Feature], df: pl.DataFrame, column: str) -> dic
     dtype = df.schema[column]
     if not isinstance(dtype, pl.Struct):
         _fail(feature, column, None, f"must be a struct of field -> string, got {dtype}")
-    names = {f.name for f in dtype.fields}  # type: ignore[union-attr]
+    assert isinstance(dtype, pl.Struct)
+    names = {f.name for f in dtype.fields}
     return {str(k): pl.col(column).struct.field(str(k)) for k in feature.spec().field_keys
             if str(k) in names}
 
