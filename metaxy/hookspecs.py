@@ -28,7 +28,7 @@ class BackendSpec:
 
     Attributes:
         name: the backend's unique name (``duckdb``, ``postgresql``).
-        schemes: URL schemes the backend accepts (``duckdb``, ``postgresql``, ``postgresql+psycopg``).
+        schemes: URL schemes the backend accepts (``duckdb``, ``postgresql+psycopg``).
         description: one line for ``metaxy plugins``.
         hash_algorithms: sample-hash algorithms it computes natively.
     """
