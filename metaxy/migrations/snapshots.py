@@ -1,0 +1,329 @@
+"""Graph snapshots (SPEC §8): the graph of a project recorded in system tables of the store.
+
+A snapshot holds, per feature, the spec as JSON, the static versions (feature, definition, and per
+field: version, code version and parent fields) and the column schema of the feature table. It is
+keyed by ``(project, project_version)``; the project version is a digest of every definition, so
+pushing an unchanged graph records nothing, and a snapshot is never rewritten.
+
+:meth:`Snapshot.graph` rebuilds a :class:`~metaxy.graph.FeatureGraph` from a snapshot without
+importing any team code: each feature class is defined dynamically in an isolated graph from the
+stored spec and column schema (type names map back to SQLAlchemy types). Such a graph is what the
+reconcile operation uses to compute what was expected under the *old* definitions.
+
+The system tables are plain SQLAlchemy Core tables; any :class:`~metaxy.store.sql.SQLStore`
+(DuckDB, SQLite, PostgreSQL) supports them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from metaxy import columns as C
+from metaxy.errors import MigrationError
+from metaxy.graph import FeatureGraph
+from metaxy.versions import column_schema, spec_to_json, versions_of
+
+if TYPE_CHECKING:
+    from metaxy.feature import Feature
+    from metaxy.store.base import MetadataStore
+
+SNAPSHOT_METADATA = sa.MetaData()
+SNAPSHOTS_TABLE = sa.Table(
+    "metaxy_snapshots", SNAPSHOT_METADATA,
+    sa.Column("project", sa.String, primary_key=True),
+    sa.Column("project_version", sa.String, primary_key=True),
+    sa.Column("pushed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("n_features", sa.Integer, nullable=False),
+)
+SNAPSHOT_FEATURES_TABLE = sa.Table(
+    "metaxy_snapshot_features", SNAPSHOT_METADATA,
+    sa.Column("project", sa.String, primary_key=True),
+    sa.Column("project_version", sa.String, primary_key=True),
+    sa.Column("feature_key", sa.String, primary_key=True),
+    sa.Column("feature_version", sa.String, nullable=False),
+    sa.Column("definition_version", sa.String, nullable=False),
+    sa.Column("class_name", sa.String, nullable=False),
+    sa.Column("fields_json", sa.Text, nullable=False),
+    sa.Column("spec_json", sa.Text, nullable=False),
+    sa.Column("columns_json", sa.Text, nullable=False),
+)
+
+#: type name (SQLAlchemy type affinity, see :func:`metaxy.versions.type_name`) -> (Python, SQL)
+_TYPES: dict[str, tuple[type, Any]] = {
+    "String": (str, sa.String),
+    "Text": (str, sa.Text),
+    "Unicode": (str, sa.String),
+    "Integer": (int, sa.Integer),
+    "BigInteger": (int, sa.BigInteger),
+    "SmallInteger": (int, sa.SmallInteger),
+    "Float": (float, sa.Float),
+    "Double": (float, sa.Double),
+    "Numeric": (float, sa.Numeric),
+    "Boolean": (bool, sa.Boolean),
+    "DateTime": (datetime, sa.DateTime),
+    "Date": (date, sa.Date),
+    "LargeBinary": (bytes, sa.LargeBinary),
+    "_Binary": (bytes, sa.LargeBinary),
+    "JSON": (dict, sa.JSON),
+}
+
+
+def sa_type_for(name: str) -> Any:
+    """The SQLAlchemy type for a stored type name (unknown names map to ``String``)."""
+    return _TYPES.get(name, (str, sa.String))[1]()
+
+
+@dataclass(frozen=True)
+class FeatureSnapshot:
+    """One feature as recorded in a snapshot."""
+
+    key: str
+    feature_version: str
+    definition_version: str
+    class_name: str
+    #: field key -> {"version", "code_version", "parents": [[feature key, field key], ...]}
+    fields: dict[str, dict[str, Any]]
+    spec: dict[str, Any]
+    columns: list[dict[str, Any]]
+
+    @property
+    def table_name(self) -> str:
+        from metaxy.keys import FeatureKey
+
+        return FeatureKey(self.key).table_name
+
+    def column(self, name: str) -> dict[str, Any] | None:
+        return next((c for c in self.columns if c["name"] == name), None)
+
+
+@dataclass
+class Snapshot:
+    """A project's graph at one project version (from the store, or from code)."""
+
+    project: str
+    project_version: str
+    features: dict[str, FeatureSnapshot]
+    pushed_at: datetime | None = None
+    _graph: FeatureGraph | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def keys(self) -> list[str]:
+        return sorted(self.features)
+
+    def graph(self) -> FeatureGraph:
+        """The snapshot as an isolated feature graph (classes defined from the stored data)."""
+        if self._graph is None:
+            self._graph = graph_from_snapshot(self)
+        return self._graph
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "project": self.project,
+            "project_version": self.project_version,
+            "pushed_at": self.pushed_at.isoformat() if self.pushed_at else None,
+            "features": {k: {
+                "feature_version": f.feature_version,
+                "definition_version": f.definition_version,
+                "class_name": f.class_name,
+                "fields": f.fields, "spec": f.spec, "columns": f.columns,
+            } for k, f in sorted(self.features.items())},
+        }
+
+
+# ---------------------------------------------------------------------------- from code
+def snapshot_of(graph: FeatureGraph, project: str) -> Snapshot:
+    """The snapshot the code's graph would record (nothing is written)."""
+    versions = versions_of(graph)
+    features: dict[str, FeatureSnapshot] = {}
+    for key in graph.topological_order():
+        cls = graph.get(key)
+        spec = cls.spec()
+        fields = {
+            str(f.key): {
+                "version": versions.field_version(key, f.key),
+                "code_version": f.code_version,
+                "parents": [[str(pk), str(pf)] for pk, pf in graph.field_parents(key, f.key)],
+            }
+            for f in spec.fields
+        }
+        features[str(key)] = FeatureSnapshot(
+            key=str(key),
+            feature_version=versions.feature_version(key),
+            definition_version=versions.definition_version(key),
+            class_name=cls.__name__,
+            fields=fields,
+            spec=spec_to_json(spec),
+            columns=column_schema(cls),
+        )
+    return Snapshot(project, versions.project_version(project), features)
+
+
+# ---------------------------------------------------------------------------- store access
+def _conn(store: MetadataStore) -> sa.Connection:
+    conn = getattr(store, "conn", None)
+    if not isinstance(conn, sa.Connection):
+        raise MigrationError(f"{store.display()}: the {store.backend} backend does not support "
+                             "graph snapshots and migrations (a SQL store is needed)")
+    return conn
+
+
+def begin(conn: sa.Connection) -> Any:
+    """A fresh transaction (committing any implicitly begun one first)."""
+    if conn.in_transaction():
+        conn.commit()
+    return conn.begin()
+
+
+def ensure_system_tables(store: MetadataStore) -> None:
+    """Create metaxy's migration system tables if missing (store open for writing)."""
+    store._require("w")
+    conn = _conn(store)
+    with begin(conn):
+        SNAPSHOT_METADATA.create_all(conn, checkfirst=True)
+
+
+def _has_tables(conn: sa.Connection) -> bool:
+    names = set(sa.inspect(conn).get_table_names())
+    return SNAPSHOTS_TABLE.name in names and SNAPSHOT_FEATURES_TABLE.name in names
+
+
+@dataclass(frozen=True)
+class PushResult:
+    project: str
+    project_version: str
+    created: bool
+    n_features: int
+
+
+def push(store: MetadataStore, graph: FeatureGraph, project: str) -> PushResult:
+    """Record the graph as a snapshot; a no-op when this project version is already recorded."""
+    snap = snapshot_of(graph, project)
+    return push_snapshot(store, snap)
+
+
+def push_snapshot(store: MetadataStore, snap: Snapshot) -> PushResult:
+    ensure_system_tables(store)
+    conn = _conn(store)
+    t, ft = SNAPSHOTS_TABLE, SNAPSHOT_FEATURES_TABLE
+    with begin(conn):
+        found = conn.execute(sa.select(sa.func.count()).select_from(t).where(
+            t.c.project == snap.project, t.c.project_version == snap.project_version)).scalar()
+        if found:
+            return PushResult(snap.project, snap.project_version, False, len(snap.features))
+        conn.execute(t.insert().values(project=snap.project, project_version=snap.project_version,
+                                       pushed_at=datetime.now(UTC),
+                                       n_features=len(snap.features)))
+        if snap.features:
+            conn.execute(ft.insert(), [{
+                "project": snap.project, "project_version": snap.project_version,
+                "feature_key": f.key, "feature_version": f.feature_version,
+                "definition_version": f.definition_version, "class_name": f.class_name,
+                "fields_json": json.dumps(f.fields, sort_keys=True),
+                "spec_json": json.dumps(f.spec, sort_keys=True),
+                "columns_json": json.dumps(f.columns),
+            } for f in snap.features.values()])
+    return PushResult(snap.project, snap.project_version, True, len(snap.features))
+
+
+def list_snapshots(store: MetadataStore, project: str) -> list[tuple[str, datetime]]:
+    """``(project_version, pushed_at)`` of every snapshot of the project, oldest first."""
+    conn = _conn(store)
+    if not _has_tables(conn):
+        return []
+    t = SNAPSHOTS_TABLE
+    rows = conn.execute(sa.select(t.c.project_version, t.c.pushed_at)
+                        .where(t.c.project == project)
+                        .order_by(t.c.pushed_at, t.c.project_version)).all()
+    conn.commit()
+    return [(r[0], r[1]) for r in rows]
+
+
+def load_snapshot(store: MetadataStore, project: str,
+                  project_version: str | None = None) -> Snapshot | None:
+    """A recorded snapshot (the latest pushed one by default); ``None`` when there is none."""
+    conn = _conn(store)
+    if not _has_tables(conn):
+        return None
+    t, ft = SNAPSHOTS_TABLE, SNAPSHOT_FEATURES_TABLE
+    stmt = sa.select(t.c.project_version, t.c.pushed_at).where(t.c.project == project)
+    if project_version is not None:
+        stmt = stmt.where(t.c.project_version == project_version)
+    head = conn.execute(stmt.order_by(t.c.pushed_at.desc(), t.c.project_version.desc())
+                        .limit(1)).first()
+    if head is None:
+        conn.commit()
+        return None
+    rows = conn.execute(sa.select(ft).where(ft.c.project == project,
+                                            ft.c.project_version == head[0])).mappings().all()
+    conn.commit()
+    features = {
+        r["feature_key"]: FeatureSnapshot(
+            key=r["feature_key"], feature_version=r["feature_version"],
+            definition_version=r["definition_version"], class_name=r["class_name"],
+            fields=json.loads(r["fields_json"]), spec=json.loads(r["spec_json"]),
+            columns=json.loads(r["columns_json"]),
+        )
+        for r in rows
+    }
+    return Snapshot(project, head[0], features, pushed_at=head[1])
+
+
+def require_snapshot(store: MetadataStore, project: str, project_version: str) -> Snapshot:
+    snap = load_snapshot(store, project, project_version)
+    if snap is None:
+        raise MigrationError(
+            f"{store.display()} holds no snapshot of project '{project}' at version "
+            f"{project_version}; run `metaxy push` with that code (or `metaxy migrations "
+            "upgrade`, which records the snapshot it upgrades to)")
+    return snap
+
+
+# ---------------------------------------------------------------------------- rebuild a graph
+def graph_from_snapshot(snap: Snapshot) -> FeatureGraph:
+    """Define every feature of the snapshot in a new, isolated graph (no team code imported)."""
+    graph = FeatureGraph()
+    with graph.use():
+        for key in sorted(snap.features):
+            _define(snap.features[key])
+    graph.validate()
+    return graph
+
+
+def _define(fs: FeatureSnapshot) -> type[Feature]:
+    from sqlmodel import Field
+
+    from metaxy.feature import Feature, FeatureMeta
+    from metaxy.spec import FeatureDep, FeatureSpec
+
+    data = dict(fs.spec)
+    deps = []
+    for dep in data.get("deps", []):
+        if dep.get("filters"):
+            raise MigrationError(
+                f"snapshot of feature '{fs.key}': the dependency on '{dep['feature']}' has "
+                f"filters ({dep['filters']}), which a snapshot stores as text only and cannot "
+                "evaluate")
+        deps.append(FeatureDep.model_validate({k: v for k, v in dep.items() if k != "filters"}))
+    data["deps"] = tuple(deps)
+    spec = FeatureSpec.model_validate(data)
+    annotations: dict[str, Any] = {}
+    ns: dict[str, Any] = {"__module__": "metaxy.migrations.snapshot_features",
+                          "__qualname__": fs.class_name}
+    for col in fs.columns:
+        name = col["name"]
+        if C.is_reserved(name):
+            continue  # system columns come from the base class and the metaclass
+        py, sa_cls = _TYPES.get(col["type"], (str, sa.String))
+        sa_type = sa_cls(timezone=True) if sa_cls is sa.DateTime else sa_cls()
+        nullable = bool(col["nullable"])
+        annotations[name] = py | None if nullable else py
+        ns[name] = Field(default=None, sa_type=sa_type, nullable=nullable,
+                         primary_key=bool(col["primary_key"]))
+    ns["__annotations__"] = annotations
+    cls = FeatureMeta(fs.class_name, (Feature,), ns, table=True, spec=spec)
+    return cls  # type: ignore[return-value]
