@@ -52,6 +52,18 @@ SNAPSHOT_FEATURES_TABLE = sa.Table(
     sa.Column("spec_json", sa.Text, nullable=False),
     sa.Column("columns_json", sa.Text, nullable=False),
 )
+PROGRESS_TABLE = sa.Table(
+    "metaxy_migration_progress", SNAPSHOT_METADATA,
+    sa.Column("id", sa.String, primary_key=True),
+    sa.Column("project", sa.String, nullable=False),
+    sa.Column("revision", sa.String, nullable=False),  # "adhoc" outside a revision
+    sa.Column("op_index", sa.Integer, nullable=False),
+    sa.Column("operation", sa.String, nullable=False),
+    sa.Column("feature_key", sa.String, nullable=False),
+    sa.Column("status", sa.String, nullable=False),
+    sa.Column("rows", sa.Integer, nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=False),
+)
 
 #: type name (SQLAlchemy type affinity, see :func:`metaxy.versions.type_name`) -> (Python, SQL)
 _TYPES: dict[str, tuple[type, Any]] = {
