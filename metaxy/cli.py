@@ -1,11 +1,24 @@
-"""The ``metaxy`` command line: argument parsing and rendering over :mod:`metaxy.api`."""
+"""The ``metaxy`` command line: argument parsing and rendering over :mod:`metaxy.api`.
+
+Every command takes ``--store NAME|URL`` (default: the configured default store) and
+``--format text|json``. Errors print one line on stderr and exit with code 1; ``--debug``
+(anywhere on the command line) shows the traceback instead.
+
+Migration commands live in their own module: if ``metaxy.migrations.cli`` exists and exposes a
+typer app named ``app``, it is registered here as ``metaxy migrations ...`` (see
+:func:`_register_plugins`).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import importlib
 import json
 import sys
-from typing import Annotated
+from collections.abc import Iterator
+from enum import StrEnum
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -15,44 +28,323 @@ from metaxy import api
 from metaxy.errors import MetaxyError
 
 app = typer.Typer(name="metaxy", help="Metadata layer for multimodal pipelines.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+graph_app = typer.Typer(help="The feature graph.", no_args_is_help=True)
+config_app = typer.Typer(help="The configuration.", no_args_is_help=True)
+app.add_typer(graph_app, name="graph")
+app.add_typer(config_app, name="config")
+
 console = Console()
-FormatOpt = Annotated[str, typer.Option("--format", help="text or json")]
 
 
-@app.command("list")
-def list_cmd(format: FormatOpt = "text") -> None:
-    """List features in topological order with their versions."""
+class Format(StrEnum):
+    text = "text"
+    json = "json"
+
+
+class GraphFormat(StrEnum):
+    text = "text"
+    mermaid = "mermaid"
+    dot = "dot"
+    json = "json"
+
+
+StoreOpt = Annotated[str | None, typer.Option(
+    "--store", "-s", help="Store name from the configuration, or a store URL.")]
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+_state = {"debug": False, "forced": False}  # forced: --debug given after the command (main())
+
+
+@app.callback()
+def _root(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False) -> None:
+    """Metadata layer for multimodal pipelines."""
+    _state["debug"] = debug or _state["forced"]
+
+
+# ---------------------------------------------------------------------- helpers
+@contextlib.contextmanager
+def _errors() -> Iterator[None]:
+    """Turn any error into one line on stderr and exit code 1 (unless --debug)."""
+    try:
+        yield
+    except (typer.Exit, typer.Abort, SystemExit):
+        raise
+    except Exception as e:
+        if _state["debug"]:
+            raise
+        text = str(e) if isinstance(e, MetaxyError) else f"{type(e).__name__}: {e}"
+        line = " ".join(text.split())
+        hint = "" if isinstance(e, MetaxyError) else " (run with --debug for the traceback)"
+        Console(stderr=True).print(f"[red]error:[/red] {line}{hint}", highlight=False,
+                                   soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+def _json(data: Any) -> None:
+    def default(o: Any) -> Any:
+        if dataclasses.is_dataclass(o) and not isinstance(o, type):
+            return dataclasses.asdict(o)
+        return str(o)
+
+    if dataclasses.is_dataclass(data) and not isinstance(data, type):
+        data = dataclasses.asdict(data)
+    elif isinstance(data, list):
+        data = [dataclasses.asdict(d) if dataclasses.is_dataclass(d)
+                and not isinstance(d, type) else d for d in data]
+    sys.stdout.write(json.dumps(data, indent=2, default=default) + "\n")
+
+
+def _project_and_store(store: str | None) -> tuple[api.Project, Any]:
     project = api.load_project()
-    rows = api.list_features(project)
-    if format == "json":
-        print(json.dumps({"project": project.config.project, "project_version": project.version,
-                          "features": [dataclasses.asdict(r) for r in rows]}, indent=2))
-        return
-    table = Table(title=f"project {project.config.project} @ {project.version}")
-    for col in ("feature", "version", "fields (version)", "upstream", "package"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(r.key, r.feature_version,
-                      "\n".join(f"{k} {v}" for k, v in r.fields.items()),
-                      ", ".join(r.upstream), r.package or "")
-    console.print(table)
+    return project, api.get_store(project, store)
 
 
+# ---------------------------------------------------------------------- definitions
+@app.command("list")
+def list_cmd(store: StoreOpt = None, format: FormatOpt = Format.text) -> None:
+    """List features in topological order with their versions."""
+    with _errors():
+        project, _ = _project_and_store(store)
+        rows = api.list_features(project)
+        if format is Format.json:
+            _json({"project": project.config.project, "project_version": project.version,
+                   "features": rows})
+            return
+        table = Table(title=f"project {project.config.project} @ {project.version}")
+        for col in ("feature", "version", "fields (version)", "upstream", "package"):
+            table.add_column(col)
+        for r in rows:
+            table.add_row(r.key, r.feature_version,
+                          "\n".join(f"{k} {v}" for k, v in r.fields.items()),
+                          ", ".join(r.upstream), r.package or "")
+        console.print(table)
+
+
+@app.command("describe")
+def describe_cmd(feature: Annotated[str, typer.Argument(help="Feature key, e.g. media/video.")],
+                 store: StoreOpt = None, format: FormatOpt = Format.text) -> None:
+    """Show one feature: columns, fields (code and static versions, parents), lineage."""
+    with _errors():
+        project, _ = _project_and_store(store)
+        d = api.describe(project, feature)
+        if format is Format.json:
+            _json(d)
+            return
+        console.print(f"[bold]{d.key}[/]  ({d.class_path}, package {d.package or '?'})")
+        if d.description:
+            console.print(d.description)
+        console.print(f"table {d.table}; id columns {', '.join(d.id_columns)}; feature version "
+                      f"{d.feature_version}; definition {d.definition_version}")
+        cols = Table(title="columns", title_justify="left")
+        for name in ("name", "type", "nullable"):
+            cols.add_column(name)
+        for col in d.columns:
+            cols.add_row(col["name"], col["type"], "yes" if col["nullable"] else "no")
+        console.print(cols)
+        fields = Table(title="fields", title_justify="left")
+        for c in ("field", "code_version", "version", "depends on"):
+            fields.add_column(c)
+        for f in d.fields:
+            fields.add_row(f.key, f.code_version, f.version, "\n".join(f.parents) or "(input)")
+        console.print(fields)
+        for dep in d.deps:
+            on = f" on {', '.join(dep.on)}" if dep.on else ""
+            console.print(f"upstream {dep.feature}: {dep.lineage}{on}"
+                          + (" (optional)" if dep.optional else ""))
+        if d.downstream:
+            console.print(f"downstream: {', '.join(d.downstream)}")
+
+
+@graph_app.command("render")
+def graph_render_cmd(
+    format: Annotated[GraphFormat, typer.Option("--format", "-f")] = GraphFormat.text,
+    store: StoreOpt = None,
+) -> None:
+    """Render the feature graph (with field-level dependencies) as text, Mermaid or DOT."""
+    from metaxy.render import render_graph
+
+    with _errors():
+        project, _ = _project_and_store(store)
+        if format is GraphFormat.json:
+            _json({"features": [dataclasses.asdict(api.describe(project, str(k)))
+                                for k in project.graph.topological_order()]})
+            return
+        sys.stdout.write(render_graph(project.graph, format.value) + "\n")
+
+
+@config_app.command("show")
+def config_show_cmd(store: StoreOpt = None, format: FormatOpt = Format.text) -> None:
+    """Show the resolved configuration (passwords redacted)."""
+    with _errors():
+        from metaxy.config import load_config, redact_url
+
+        config = load_config()
+        data: dict[str, Any] = api.config_show(config)
+        if store is not None:
+            data["selected_store_url"] = redact_url(config.store_config(store).url)
+        if format is Format.json:
+            _json(data)
+            return
+        for k, v in data.items():
+            if k == "stores":
+                for name, s in v.items():
+                    console.print(f"stores.{name}: {s['url']}"
+                                  + (f" (fallback: {', '.join(s['fallback'])})"
+                                     if s.get("fallback") else ""), highlight=False)
+            else:
+                console.print(f"{k}: {v}", highlight=False)
+
+
+# ---------------------------------------------------------------------- store commands
+@app.command("status")
+def status_cmd(features: Annotated[list[str] | None, typer.Argument(
+                   help="Feature keys (default: all).")] = None,
+               store: StoreOpt = None, format: FormatOpt = Format.text) -> None:
+    """Per feature: up to date / new / stale / orphaned sample counts (computed in the store)."""
+    from metaxy.render import status_table
+
+    with _errors():
+        project, st = _project_and_store(store)
+        rows = api.status(project, st, features)
+        if format is Format.json:
+            _json({"store": st.display(), "features": rows})
+            return
+        console.print(status_table(rows, title=f"status of {st.display()}"))
+
+
+@app.command("plan")
+def plan_cmd(store: StoreOpt = None, format: FormatOpt = Format.text) -> None:
+    """What would be recomputed, per feature and field, in topological order."""
+    from metaxy.render import plan_table
+
+    with _errors():
+        project, st = _project_and_store(store)
+        rows = api.plan(project, st)
+        if format is Format.json:
+            _json({"store": st.display(), "features": rows})
+            return
+        console.print(plan_table(rows, title=f"plan for {st.display()}"))
+
+
+@app.command("explain")
+def explain_cmd(
+    feature: Annotated[str, typer.Argument(help="Feature key.")],
+    ids: Annotated[list[str], typer.Argument(
+        help="Sample ids: one value per id column, comma separated (v001 or v001,3), "
+             "or col=value,...")],
+    store: StoreOpt = None, format: FormatOpt = Format.text,
+) -> None:
+    """Why a sample is new, stale or orphaned: which field, which upstream or code version."""
+    from metaxy.render import explain_tree
+
+    with _errors():
+        project, st = _project_and_store(store)
+        out = api.explain(project, st, feature, ids)
+        if format is Format.json:
+            _json(out)
+            return
+        for ex in out:
+            console.print(explain_tree(ex))
+
+
+@app.command("resolve")
+def resolve_cmd(
+    feature: Annotated[str, typer.Argument(help="Feature key.")],
+    output: Annotated[str | None, typer.Option(
+        "--output", "-o", help="Write the increment to a .parquet or .csv file.")] = None,
+    store: StoreOpt = None, format: FormatOpt = Format.text,
+) -> None:
+    """The increment of a feature (new / stale / orphaned samples), printed or written."""
+    with _errors():
+        project, st = _project_and_store(store)
+        result = api.resolve(project, st, feature, output)
+        if format is Format.json:
+            data: dict[str, Any] = {"feature": result.feature, "counts": result.counts,
+                                    "output": result.output}
+            if output is None:
+                data["rows"] = api.increment_frame(result.increment).to_dicts()
+            _json(data)
+            return
+        counts = ", ".join(f"{v} {k}" for k, v in result.counts.items())
+        console.print(f"[bold]{result.feature}[/]: {counts}")
+        if output is not None:
+            console.print(f"written to {output}")
+        else:
+            frame = api.increment_frame(result.increment)
+            if frame.height:
+                console.print(str(frame))
+
+
+@app.command("delete")
+def delete_cmd(
+    feature: Annotated[str, typer.Argument(help="Feature key.")],
+    where: Annotated[str, typer.Option(
+        "--where", "-w", help="Filter, e.g. \"video_id in ('v1', 'v2') or duration_s < 5\".")],
+    hard: Annotated[bool, typer.Option(
+        "--hard", help="Delete rows physically (default: append tombstones).")] = False,
+    store: StoreOpt = None, format: FormatOpt = Format.text,
+) -> None:
+    """Delete the samples matching a filter (soft by default: history stays queryable)."""
+    with _errors():
+        project, st = _project_and_store(store)
+        n = api.delete(project, st, feature, where, hard=hard)
+        if format is Format.json:
+            _json({"feature": feature, "deleted": n, "hard": hard})
+            return
+        console.print(f"{'deleted' if hard else 'soft-deleted'} {n} row(s) of {feature}")
+
+
+# ---------------------------------------------------------------------- main job
 @app.command("demo")
-def demo_cmd() -> None:
-    """Run the example pipeline end to end (for now: discover the teams and list them)."""
-    list_cmd()
+def demo_cmd(
+    store: StoreOpt = None,
+    videos: Annotated[int, typer.Option("--videos", min=1, help="Number of videos.")] = 200,
+    format: FormatOpt = Format.text,
+) -> None:
+    """Run the example pipeline end to end, then show incrementality (the main job).
+
+    Starts from an empty store: the default is .metaxy/demo.duckdb beside metaxy.toml, deleted
+    and recreated on every run (an embedded --store file is deleted too).
+    """
+    from metaxy.demo import run_demo
+
+    with _errors():
+        out = Console(quiet=True) if format is Format.json else console
+        report = run_demo(store, videos, out)
+        if format is Format.json:
+            _json({"store": report.store, "videos": report.n_videos,
+                   "runs": [{r.feature: dataclasses.asdict(r) for r in run}
+                            for run in report.runs],
+                   "plan": report.plan})
+
+
+# ---------------------------------------------------------------------- plugins
+def _register_plugins() -> None:
+    """Sub-apps owned by other modules, registered only if importable (e.g. migrations)."""
+    for module, name in (("metaxy.migrations.cli", "migrations"),):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name is not None and module.startswith(e.name):
+                continue  # not written / not installed
+            raise
+        sub = getattr(mod, "app", None)
+        if isinstance(sub, typer.Typer):
+            app.add_typer(sub, name=name)
+
+
+_register_plugins()
 
 
 def main() -> None:
-    debug = "--debug" in sys.argv
-    if debug:
+    if "--debug" in sys.argv[1:]:
         sys.argv.remove("--debug")
+        _state["forced"] = _state["debug"] = True
     try:
         app()
-    except MetaxyError as e:
-        if debug:
+    except MetaxyError as e:  # raised outside a command (only with --debug inside one)
+        if _state["debug"]:
             raise
-        Console(stderr=True).print(f"[red]error:[/red] {e}", highlight=False)
+        Console(stderr=True).print(f"[red]error:[/red] {' '.join(str(e).split())}",
+                                   highlight=False, soft_wrap=True)
         raise SystemExit(1) from None

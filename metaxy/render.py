@@ -1,0 +1,136 @@
+"""Rendering of API results: rich tables for terminals, and the graph as text, Mermaid or DOT."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.table import Table
+from rich.tree import Tree
+
+from metaxy.versions import versions_of
+
+if TYPE_CHECKING:
+    from metaxy.api import Cause, Explanation, PlanRow, StatusRow
+    from metaxy.graph import FeatureGraph
+
+GRAPH_FORMATS = ("text", "mermaid", "dot")
+
+
+def _n(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
+def status_table(rows: list[StatusRow], title: str = "status") -> Table:
+    table = Table(title=title, title_justify="left")
+    for col in ("feature", "up to date", "new", "stale", "orphaned"):
+        table.add_column(col, justify="left" if col == "feature" else "right")
+    for r in rows:
+        if r.root and r.new is None:
+            table.add_row(r.feature, f"{_n(r.stored)} stored", "-", "-", "-")
+            continue
+        style = "yellow" if r.needs_work else None
+        table.add_row(r.feature, _n(r.up_to_date), _n(r.new), _n(r.stale), _n(r.orphaned),
+                      style=style)
+    if any(r.root and r.new is None for r in rows):
+        table.caption = "root features: pass samples from Python to compare their inputs"
+    return table
+
+
+def plan_table(rows: list[PlanRow], title: str = "plan") -> Table:
+    """One line per feature (counts now) and one per field: stale now, or stale once its
+    upstream is recomputed (the cascade the static field dependencies predict)."""
+    table = Table(title=title, title_justify="left", title_style="bold")
+    table.add_column("feature")
+    table.add_column("now", justify="right")
+    table.add_column("per field")
+    for r in rows:
+        st = r.status
+        if st.root and st.new is None:
+            now = f"{_n(st.stored)} stored"
+        else:
+            parts = [f"{v} {k}" for k, v in (("new", st.new), ("stale", st.stale),
+                                              ("orphaned", st.orphaned)) if v]
+            now = ", ".join(parts) or "up to date"
+        lines = [f"{f}: {n} stale" for f, n in r.stale_fields.items()]
+        lines += [f"{f}: after {', '.join(p)}" for f, p in r.cascade.items()]
+        table.add_row(r.feature, now, "\n".join(lines),
+                      style="yellow" if r.needs_work else "dim")
+    return table
+
+
+def explain_tree(ex: Explanation) -> Tree:
+    sample = ", ".join(f"{k}={v}" for k, v in ex.sample.items())
+    colour = {"stale": "yellow", "new": "cyan", "orphaned": "red"}.get(ex.state, "green")
+    label = f"[bold]{ex.feature}[/] {sample}: [{colour}]{ex.state.replace('_', ' ')}[/]"
+    if ex.stale_fields:
+        label += f" (stale fields: {', '.join(ex.stale_fields)})"
+    tree = Tree(label)
+    for c in ex.causes:
+        _add_cause(tree, c)
+    return tree
+
+
+def _add_cause(node: Tree, cause: Cause) -> None:
+    child = node.add(f"[magenta]{cause.kind}[/]: {cause.message}", highlight=False)
+    for c in cause.causes:
+        _add_cause(child, c)
+
+
+# ---------------------------------------------------------------------- graph
+def render_graph(graph: FeatureGraph, fmt: str = "text") -> str:
+    """The feature graph with fields and field-level edges, as ``text``, ``mermaid`` or ``dot``."""
+    if fmt == "mermaid":
+        return _mermaid(graph)
+    if fmt == "dot":
+        return _dot(graph)
+    return _text(graph)
+
+
+def _node_id(key: object) -> str:
+    return str(key).replace("/", "__").replace("-", "_")
+
+
+def _text(graph: FeatureGraph) -> str:
+    versions = versions_of(graph)
+    lines = []
+    for key in graph.topological_order():
+        spec = graph.spec(key)
+        lineage = ", ".join(
+            f"{d.feature}" + (f" ({d.lineage.kind} on {', '.join(d.lineage.on)})"
+                              if d.lineage.kind != "identity" else "")
+            for d in spec.deps)
+        lines.append(f"{key}  [{versions.feature_version(key)}]"
+                     + (f"  <- {lineage}" if lineage else "  (root)"))
+        for f in spec.fields:
+            parents = ", ".join(f"{fk}:{pk}" for fk, pk in graph.field_parents(key, f.key))
+            lines.append(f"    {f.key} v{f.code_version}"
+                         + (f"  <- {parents}" if parents else ""))
+    return "\n".join(lines)
+
+
+def _mermaid(graph: FeatureGraph) -> str:
+    lines = ["flowchart LR"]
+    for key in graph.topological_order():
+        spec = graph.spec(key)
+        fields = "<br/>".join(f"{f.key} v{f.code_version}" for f in spec.fields)
+        lines.append(f'    {_node_id(key)}["<b>{key}</b><br/>{fields}"]')
+    for key in graph.topological_order():
+        for d in graph.spec(key).deps:
+            label = "" if d.lineage.kind == "identity" else f"|{d.lineage.kind}|"
+            lines.append(f"    {_node_id(d.feature)} -->{label} {_node_id(key)}")
+    return "\n".join(lines)
+
+
+def _dot(graph: FeatureGraph) -> str:
+    lines = ["digraph metaxy {", "    rankdir=LR;", "    node [shape=record];"]
+    for key in graph.topological_order():
+        spec = graph.spec(key)
+        ports = "|".join(f"<{_node_id(f.key)}> {f.key} v{f.code_version}" for f in spec.fields)
+        lines.append(f'    {_node_id(key)} [label="{{{key}|{ports}}}"];')
+    for key in graph.topological_order():
+        for f in graph.spec(key).fields:
+            for fk, pk in graph.field_parents(key, f.key):
+                lines.append(f"    {_node_id(fk)}:{_node_id(pk)} -> "
+                             f"{_node_id(key)}:{_node_id(f.key)};")
+    lines.append("}")
+    return "\n".join(lines)
