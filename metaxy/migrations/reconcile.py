@@ -167,7 +167,7 @@ def is_done(store: MetadataStore, project: str, revision: str, op_index: int, op
     t = PROGRESS_TABLE
     found = conn.execute(sa.select(sa.func.count()).select_from(t).where(
         t.c.project == project, t.c.revision == revision, t.c.op_index == op_index,
-        t.c.operation == operation, t.c.feature_key == feature, t.c.status == "done")).scalar()
+        t.c.operation == operation, t.c.feature_key == feature, t.c.status == "done")).all()[0][0]
     return bool(found)
 
 

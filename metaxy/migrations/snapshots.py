@@ -184,6 +184,12 @@ def _conn(store: MetadataStore) -> sa.Connection:
     return conn
 
 
+def fetch_all(conn: sa.Connection, stmt: Any) -> list[Any]:
+    """Every row of a query. Results are always read to the end: DuckDB refuses further work
+    on a connection with a partly fetched result (e.g. after ``.scalar()``)."""
+    return list(conn.execute(stmt).all())
+
+
 def begin(conn: sa.Connection) -> Any:
     """A fresh transaction (committing any implicitly begun one first)."""
     if conn.in_transaction():
@@ -224,7 +230,7 @@ def push_snapshot(store: MetadataStore, snap: Snapshot) -> PushResult:
     t, ft = SNAPSHOTS_TABLE, SNAPSHOT_FEATURES_TABLE
     with begin(conn):
         found = conn.execute(sa.select(sa.func.count()).select_from(t).where(
-            t.c.project == snap.project, t.c.project_version == snap.project_version)).scalar()
+            t.c.project == snap.project, t.c.project_version == snap.project_version)).all()[0][0]
         if found:
             return PushResult(snap.project, snap.project_version, False, len(snap.features))
         conn.execute(t.insert().values(project=snap.project, project_version=snap.project_version,
@@ -266,10 +272,11 @@ def load_snapshot(store: MetadataStore, project: str,
     if project_version is not None:
         stmt = stmt.where(t.c.project_version == project_version)
     head = conn.execute(stmt.order_by(t.c.pushed_at.desc(), t.c.project_version.desc())
-                        .limit(1)).first()
-    if head is None:
+                        .limit(1)).all()
+    if not head:
         conn.commit()
         return None
+    head = head[0]
     rows = conn.execute(sa.select(ft).where(ft.c.project == project,
                                             ft.c.project_version == head[0])).mappings().all()
     conn.commit()

@@ -1,0 +1,371 @@
+"""The Python API of snapshots, graph diffs and migrations (the CLI is a thin layer over it).
+
+Every function takes the (unopened or open) store, the code's graph and the project name::
+
+    from metaxy.migrations import api as mig
+    mig.push(store, graph, "media")
+    m = mig.Migrations(store, graph, "media", directory="migrations")
+    m.revision("refactor transcript", autogenerate=True)
+    m.upgrade("head")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import shutil
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from metaxy.errors import MigrationError, MultipleHeadsError, StoreLockedError
+from metaxy.graph import FeatureGraph
+from metaxy.migrations import reconcile as R
+from metaxy.migrations.diff import GraphDiff, diff_snapshots
+from metaxy.migrations.snapshots import (
+    PushResult,
+    Snapshot,
+    load_snapshot,
+    require_snapshot,
+    snapshot_of,
+)
+from metaxy.migrations.snapshots import push as _push
+from metaxy.migrations.state import VERSION_TABLE, MigrationState
+from metaxy.versions import versions_of
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from metaxy.store.base import MetadataStore
+
+TEMPLATE_DIR = Path(__file__).parent / "template"
+
+
+# ---------------------------------------------------------------------------- snapshots / diff
+def push(store: MetadataStore, graph: FeatureGraph, project: str) -> PushResult:
+    """Record the code's graph in the store (a no-op if this project version is recorded)."""
+    with store.open("w"):
+        return _push(store, graph, project)
+
+
+def graph_diff(store: MetadataStore, graph: FeatureGraph, project: str,
+               old_version: str | None = None, new_version: str | None = None) -> GraphDiff:
+    """Diff of two snapshots; by default the last pushed snapshot against the code."""
+    with store:
+        old = load_snapshot(store, project, old_version)
+        if old_version is not None and old is None:
+            raise MigrationError(f"no snapshot of project '{project}' at version {old_version}")
+        new = require_snapshot(store, project, new_version) if new_version else \
+            snapshot_of(graph, project)
+    return diff_snapshots(old, new)
+
+
+def reconcile(store: MetadataStore, graph: FeatureGraph, project: str, feature: str, *,
+              fields: list[str] | None = None, dry_run: bool = False,
+              from_version: str | None = None) -> R.OpResult:
+    """Ad-hoc reconcile of one feature from a snapshot (default: the last pushed) to the code.
+
+    Recorded in the store like a data operation of a revision (revision ``adhoc``).
+    """
+    with store.open("w"):
+        old = require_snapshot(store, project, from_version) if from_version else \
+            load_snapshot(store, project)
+        if old is None:
+            raise MigrationError(f"{store.display()} holds no snapshot of project '{project}'; "
+                                 "push the graph before changing it (`metaxy push`)")
+        result = R.reconcile(store, feature, old_graph=old.graph(), new_graph=graph,
+                             fields=fields, dry_run=dry_run,
+                             materialization_id="migration:adhoc")
+        if not dry_run:
+            R.record(store, project, R.ADHOC, 0, result)
+        return result
+
+
+# ---------------------------------------------------------------------------- migrations
+@dataclass
+class UpgradeReport:
+    applied: list[str] = field(default_factory=list)
+    operations: list[R.OpResult] = field(default_factory=list)
+    snapshot: PushResult | None = None
+    sql: str | None = None
+
+    @property
+    def rows_appended(self) -> int:
+        return sum(r.rows for r in self.operations if not r.dry_run)
+
+
+def _dialect(store: MetadataStore) -> str:
+    scheme = store.url.split("://", 1)[0].split("+", 1)[0]
+    return {"postgres": "postgresql"}.get(scheme, scheme)
+
+
+class Migrations:
+    """Alembic migrations of one project's store, with metaxy's state wired in."""
+
+    def __init__(self, store: MetadataStore, graph: FeatureGraph, project: str,
+                 directory: str | Path = "migrations") -> None:
+        self.store = store
+        self.graph = graph
+        self.project = project
+        self.directory = Path(directory)
+
+    # ------------------------------------------------------------------ alembic plumbing
+    def _state(self, **kw: Any) -> MigrationState:
+        return MigrationState(self.store, self.graph, self.project, _dialect(self.store), **kw)
+
+    def config(self, state: MigrationState | None = None,
+               output: io.StringIO | None = None) -> Config:
+        from alembic.config import Config
+
+        if not (self.directory / "env.py").is_file():
+            raise MigrationError(f"{self.directory} is not a metaxy migrations folder (no env.py); "
+                                 "run `metaxy migrations init` first")
+        cfg = Config(output_buffer=output)
+        cfg.set_main_option("script_location", str(self.directory))
+        cfg.set_main_option("revision_environment", "true")
+        cfg.set_main_option("version_table", VERSION_TABLE)
+        cfg.attributes["metaxy"] = state if state is not None else self._state()
+        return cfg
+
+    def script(self) -> ScriptDirectory:
+        from alembic.script import ScriptDirectory
+
+        return ScriptDirectory.from_config(self.config())
+
+    def _single_head(self, target: str) -> None:
+        if target not in ("head", "heads") and "@head" not in target:
+            return
+        if target == "heads":
+            return
+        heads = self.script().get_heads()
+        if len(heads) > 1:
+            raise MultipleHeadsError(
+                f"the revisions in {self.directory} have {len(heads)} heads: "
+                f"{', '.join(sorted(heads))}; merge them (`alembic merge`-style revision with "
+                "both as down_revision) or name a target revision")
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the store open for writing and, on PostgreSQL, an advisory lock."""
+        with self.store.open("w"):
+            conn: sa.Connection = self.store.conn  # type: ignore[attr-defined]
+            if conn.dialect.name != "postgresql":
+                yield  # DuckDB: the open file is locked for other processes already
+                return
+            key = zlib.crc32(f"metaxy-migrations:{self.project}".encode()) & 0x7FFFFFFF
+            got = conn.execute(sa.select(sa.func.pg_try_advisory_lock(key))).all()[0][0]
+            conn.commit()
+            if not got:
+                raise StoreLockedError(
+                    f"{self.store.display()}: another `metaxy migrations` run holds the "
+                    f"migration lock of project '{self.project}' (advisory lock {key})")
+            try:
+                yield
+            finally:
+                if conn.in_transaction():
+                    conn.rollback()
+                conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
+                conn.commit()
+
+    # ------------------------------------------------------------------ commands
+    def init(self) -> Path:
+        """Install metaxy's Alembic environment (env.py, script.py.mako, versions/)."""
+        if (self.directory / "env.py").exists():
+            raise MigrationError(f"{self.directory} already holds an env.py")
+        (self.directory / "versions").mkdir(parents=True, exist_ok=True)
+        for name in ("env.py", "script.py.mako", "README"):
+            shutil.copyfile(TEMPLATE_DIR / name, self.directory / name)
+        return self.directory
+
+    def revision(self, message: str, *, autogenerate: bool = False, rev_id: str | None = None,
+                 head: str = "head", splice: bool = False) -> Path:
+        """Write a new revision; with ``autogenerate``, from the last snapshot vs the code."""
+        from alembic import command
+
+        if not splice:
+            self._single_head(head)
+        with self.store.open("w"):
+            base = load_snapshot(self.store, self.project)
+            to_version = versions_of(self.graph).project_version(self.project)
+            heads = self.script().get_heads()
+            from_version = base.project_version if base is not None else None
+            if heads and not splice:
+                module = self.script().get_revision(heads[0]).module  # type: ignore[union-attr]
+                from_version = getattr(module, "metaxy_to_version", None) or from_version
+            if autogenerate and base is None:
+                raise MigrationError(f"{self.store.display()} holds no snapshot of project "
+                                     f"'{self.project}': push the graph (`metaxy push`) before "
+                                     "changing the code, so autogenerate has a base to compare")
+            if autogenerate and from_version and base is not None \
+                    and base.project_version != from_version:
+                base = require_snapshot(self.store, self.project, from_version)
+            state = self._state(from_version=from_version, to_version=to_version,
+                                base_snapshot=base)
+            scripts = command.revision(self.config(state), message, autogenerate=autogenerate,
+                                       rev_id=rev_id, head=head, splice=splice)
+        script = scripts[0] if isinstance(scripts, list) else scripts
+        if script is None:
+            raise MigrationError("alembic wrote no revision")
+        return Path(script.path)
+
+    def upgrade(self, target: str = "head", *, sql: bool = False,
+                dry_run: bool = False) -> UpgradeReport:
+        """Apply revisions up to ``target``; ``sql`` prints the DDL offline (no connection)."""
+        from alembic import command
+
+        self._single_head(target)
+        if sql:
+            out = io.StringIO()
+            command.upgrade(self.config(output=out), target, sql=True)
+            return UpgradeReport(sql=out.getvalue())
+        state = self._state(dry_run=dry_run)
+        report = UpgradeReport()
+        with self._locked():
+            if dry_run:
+                self._dry_run(state, target)
+            else:
+                command.upgrade(self.config(state), target)
+                self._refresh()
+                heads = set(self.script().get_heads())
+                if heads and set(self._current()) == heads and self._code_is_head():
+                    report.snapshot = _push(self.store, self.graph, self.project)
+        report.applied = list(state.applied)
+        report.operations = list(state.results)
+        return report
+
+    def _dry_run(self, state: MigrationState, target: str) -> None:
+        """Count what the pending revisions' data operations would append; change nothing.
+
+        Each pending revision's ``upgrade()`` runs against a recorder standing in for ``op``:
+        schema operations are skipped, data operations run in counting mode.
+        """
+        from alembic import op as op_proxy
+
+        from metaxy.migrations.environment import _load_extensions
+        from metaxy.migrations.operations import ReconcileOp
+
+        _load_extensions(state.dialect)
+        script = self.script()
+        current = self._current()
+        revs = list(script.iterate_revisions(target, current[0] if current else "base"))
+
+        class _Recorder:
+            def reconcile(self, feature: str, fields: list[str] | None = None) -> None:
+                from metaxy.migrations.operations import _reconcile
+
+                _reconcile(self, ReconcileOp(feature, fields))  # type: ignore[arg-type]
+
+            def backfill(self, feature: str, data: Any) -> None:
+                count = data(state.store) if callable(data) else data
+                state.results.append(R.OpResult("backfill", feature, len(count), dry_run=True))
+
+            @property
+            def migration_context(self) -> Any:
+                return _Ctx()
+
+            def __getattr__(self, name: str) -> Any:
+                return lambda *a, **k: None
+
+        cfg = self.config(state)
+
+        class _Ctx:
+            as_sql = False
+            config = cfg
+
+        for rev in reversed(revs):
+            state.start_step(rev.revision, rev.module, True)
+            previous = getattr(op_proxy, "_proxy", None)
+            op_proxy._proxy = _Recorder()  # type: ignore[attr-defined]
+            try:
+                rev.module.upgrade()
+            finally:
+                op_proxy._proxy = previous  # type: ignore[attr-defined]
+
+    def downgrade(self, target: str, *, sql: bool = False) -> UpgradeReport:
+        from alembic import command
+
+        if sql:
+            out = io.StringIO()
+            command.downgrade(self.config(output=out), target, sql=True)
+            return UpgradeReport(sql=out.getvalue())
+        state = self._state()
+        with self._locked():
+            command.downgrade(self.config(state), target)
+            self._refresh()
+        return UpgradeReport(applied=list(state.applied), operations=list(state.results))
+
+    def stamp(self, target: str) -> None:
+        from alembic import command
+
+        with self._locked():
+            command.stamp(self.config(self._state()), target)
+
+    def _refresh(self) -> None:
+        conn: sa.Connection = self.store.conn  # type: ignore[attr-defined]
+        self.store._existing = set(sa.inspect(conn).get_table_names())  # type: ignore[attr-defined]
+        conn.commit()
+
+    def _current(self) -> list[str]:
+        from alembic.runtime.migration import MigrationContext
+
+        from metaxy.migrations.environment import _load_extensions
+
+        _load_extensions(_dialect(self.store))
+        conn: sa.Connection = self.store.conn  # type: ignore[attr-defined]
+        ctx = MigrationContext.configure(connection=conn, opts={"version_table": VERSION_TABLE})
+        heads = list(ctx.get_current_heads())
+        conn.commit()
+        return heads
+
+    def current(self) -> list[str]:
+        """The revisions the store is at (empty: none applied)."""
+        with self.store.open("w"):
+            return self._current()
+
+    def heads(self) -> list[str]:
+        return list(self.script().get_heads())
+
+    def history(self) -> list[dict[str, Any]]:
+        """Every revision, newest first, with the project versions it goes from and to."""
+        out = []
+        for rev in self.script().walk_revisions():
+            out.append({
+                "revision": rev.revision,
+                "down_revision": rev.down_revision,
+                "message": rev.doc,
+                "is_head": rev.is_head,
+                "from_version": getattr(rev.module, "metaxy_from_version", None),
+                "to_version": getattr(rev.module, "metaxy_to_version", None),
+            })
+        return out
+
+    def head_to_version(self) -> str | None:
+        heads = self.heads()
+        if not heads:
+            return None
+        if len(heads) > 1:
+            self._single_head("head")
+        module = self.script().get_revision(heads[0]).module  # type: ignore[union-attr]
+        return getattr(module, "metaxy_to_version", None)
+
+    def _code_is_head(self) -> bool:
+        return self.head_to_version() == versions_of(self.graph).project_version(self.project)
+
+    def check(self) -> tuple[bool, str]:
+        """Whether the code's project version is the ``to`` of the head revision (for CI)."""
+        code = versions_of(self.graph).project_version(self.project)
+        head = self.head_to_version()
+        if head == code:
+            return True, f"project version {code} is the head revision's target"
+        return False, (f"the code's project version {code} is not the target of the head "
+                       f"revision ({head or 'no revision'}); write a revision with "
+                       "`metaxy migrations revision --autogenerate -m ...`")
+
+
+def snapshot(graph: FeatureGraph, project: str) -> Snapshot:
+    return snapshot_of(graph, project)

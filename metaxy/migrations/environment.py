@@ -1,0 +1,84 @@
+"""What a metaxy project's ``env.py`` runs (the template's ``env.py`` only calls :func:`run`).
+
+Online, the migration runs on the metadata store's own connection. Transactions: every revision
+commits when its version row is written (``on_version_apply``); data operations commit per
+feature (they go through the store's append path), so an interrupted upgrade keeps the finished
+revisions and features and resumes from there. Offline (``--sql``), the DDL is printed for the
+store's dialect and data operations print a comment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from metaxy.errors import MigrationError
+from metaxy.migrations.state import VERSION_TABLE, MigrationState
+
+DEFAULT_PLUGINS = ("metaxy.*",)
+
+
+def _load_extensions(dialect: str) -> None:
+    from metaxy.migrations import autogen, operations  # noqa: F401  (registers the custom ops)
+
+    autogen.register()
+    from metaxy.plugins import get_plugin_manager
+
+    impl = get_plugin_manager().hook.metaxy_alembic_impl(dialect_name=dialect)
+    if impl is None and dialect == "duckdb":
+        from metaxy.migrations import duckdb_impl  # noqa: F401
+
+
+def run(context: Any, *, autogenerate_plugins: Sequence[str] = DEFAULT_PLUGINS) -> None:
+    """Run the migration environment (called from ``env.py`` with ``alembic.context``)."""
+    state = context.config.attributes.get("metaxy")
+    if not isinstance(state, MigrationState):
+        raise MigrationError("this env.py is run by metaxy: use `metaxy migrations ...` (or "
+                             "metaxy.migrations.api), not the plain `alembic` command")
+    _load_extensions(state.dialect)
+    metadata = state.graph.sa_registry.metadata
+    if context.is_offline_mode():
+        context.configure(dialect_name=state.dialect, literal_binds=True,
+                          target_metadata=metadata, version_table=VERSION_TABLE,
+                          metaxy_state=state)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    conn = state.store.conn  # type: ignore[attr-defined]
+    if conn.in_transaction():
+        conn.commit()
+
+    def applied(ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
+        state.applied.append(step.up_revision_id if step.is_upgrade else step.down_revision_ids)
+        ctx.connection.commit()
+
+    context.configure(connection=conn, target_metadata=metadata, version_table=VERSION_TABLE,
+                      autogenerate_plugins=list(autogenerate_plugins),
+                      transaction_per_migration=False, on_version_apply=[applied],
+                      metaxy_state=state)
+    migration_context = context.get_context()
+    _track_steps(migration_context, state)
+    try:
+        context.run_migrations()
+        if conn.in_transaction():
+            conn.commit()
+    except BaseException:
+        if conn.in_transaction():
+            conn.rollback()
+        raise
+
+
+def _track_steps(migration_context: Any, state: MigrationState) -> None:
+    """Tell the custom ops which revision runs (Alembic does not expose the current step)."""
+    original = migration_context._migrations_fn
+    if original is None:
+        return
+
+    def tracked(heads: Any, ctx: Any) -> Iterator[Any]:
+        for step in original(heads, ctx):
+            revision = getattr(step, "revision", None)
+            if revision is not None:
+                state.start_step(revision.revision, revision.module, step.is_upgrade)
+            yield step
+
+    migration_context._migrations_fn = tracked

@@ -1,0 +1,129 @@
+"""Fixtures of the migration tests: the example teams' graph, stores, a project folder."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+import metaxy as mx
+from metaxy.migrations.api import Migrations
+from metaxy.migrations.snapshots import Snapshot, graph_from_snapshot, snapshot_of
+
+PROJECT = "teams_example"
+PG_URL = os.environ.get("METAXY_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _pg_available() -> bool:
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        return False
+    try:
+        store = mx.get_store(PG_URL)
+    except mx.MetaxyError:
+        return False
+    try:
+        with store.open("w"):
+            return True
+    except mx.MetaxyError:
+        return False
+
+
+def _backends() -> list[Any]:
+    params: list[Any] = ["duckdb"]
+    try:
+        from metaxy.plugins import backends, get_plugin_manager
+
+        has_pg = "postgresql" in {s for spec, _ in backends(get_plugin_manager()).values()
+                                  for s in spec.schemes}
+    except Exception:
+        has_pg = False
+    if has_pg:
+        params.append(pytest.param("postgresql", marks=pytest.mark.postgres))
+    return params
+
+
+@pytest.fixture(params=_backends())
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "duckdb":
+        yield f"duckdb:///{tmp_path / 'store.duckdb'}"
+        return
+    if not _pg_available():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL at {PG_URL} is unreachable (CI)")
+        pytest.skip(f"PostgreSQL at {PG_URL} is unreachable")
+    schema = f"mxmig_{uuid.uuid4().hex[:8]}"
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as conn:
+        conn.execute(sa.schema.CreateSchema(schema))
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.schema.DropSchema(schema, cascade=True))
+        engine.dispose()
+
+
+@pytest.fixture
+def code_graph() -> mx.FeatureGraph:
+    """The example teams' features, loaded into a fresh graph."""
+    return mx.load_features(mx.FeatureGraph())
+
+
+def variant(graph: mx.FeatureGraph, edit: Callable[[Snapshot], None]) -> mx.FeatureGraph:
+    """A copy of ``graph`` with an edit applied to its snapshot (the 'code after a change')."""
+    snap = snapshot_of(graph, PROJECT)
+    edit(snap)
+    return graph_from_snapshot(snap)
+
+
+def bump_transcript(snap: Snapshot) -> None:
+    snap.features["speech/transcript"].spec["fields"][0]["code_version"] = "2"
+
+
+def add_language_column(snap: Snapshot) -> None:
+    snap.features["speech/transcript"].columns.append(
+        {"name": "language", "type": "String", "nullable": True, "primary_key": False})
+
+
+SAMPLES = pl.DataFrame({
+    "video_id": ["a", "b", "c"], "path": ["/a", "/b", "/c"], "duration_s": [10.0, 20.0, 5.0],
+    "metaxy_input_by_field": [{"audio": "ha", "frames": "fa"}, {"audio": "hb", "frames": "fb"},
+                              {"audio": "hc", "frames": "fc"}],
+})
+
+
+def populate(store: Any, graph: mx.FeatureGraph) -> None:
+    """Videos a, b, c with transcripts and keywords; then c's audio changes (c goes stale)."""
+    from metaxy.migrations.reconcile import using_graph
+
+    with store.open("w"), using_graph(store, graph):
+        store.write("media/video", store.resolve_update("media/video", samples=SAMPLES).new)
+        inc = store.resolve_update("speech/transcript")
+        store.write("speech/transcript", inc.new.with_columns(
+            text=pl.concat_str([pl.lit("text of "), pl.col("video_id")]),
+            n_words=pl.lit(3)))
+        inc = store.resolve_update("speech/keywords")
+        store.write("speech/keywords", inc.new.with_columns(keywords=pl.lit("kw")))
+        changed = SAMPLES.with_columns(
+            pl.when(pl.col("video_id") == "c")
+            .then(pl.struct(audio=pl.lit("hc2"), frames=pl.lit("fc")))
+            .otherwise(pl.col("metaxy_input_by_field")).alias("metaxy_input_by_field"))
+        store.write("media/video", store.resolve_update("media/video", samples=changed).stale)
+
+
+@pytest.fixture
+def migrations_dir(tmp_path: Path) -> Path:
+    return tmp_path / "migrations"
+
+
+def make_migrations(store: Any, graph: mx.FeatureGraph, directory: Path) -> Migrations:
+    return Migrations(store, graph, PROJECT, directory)
