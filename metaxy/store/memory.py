@@ -1,0 +1,198 @@
+"""The in-memory backend (``memory://``): storage-form Polars frames, resolved by Polars.
+
+Each feature's rows are one storage-form frame (the same columns as the SQL table); a write
+concatenates and swaps in the new frame under a lock, so a write is all rows or none and readers
+never see half of one. ``resolve_update`` and ``status`` compile the shared
+:class:`~metaxy.engine.plan.ResolvePlan` with :mod:`metaxy.engine.frames` into one lazy Polars
+query (vectorised; no per-row Python), giving the same hashes as the SQL engines.
+
+Sharing (a deliberate choice): ``memory://`` (no name) is private to the store object;
+its data outlives ``close`` and lives as long as the object. ``memory://<name>`` names a
+process-wide database: every store opened with the same name in one process sees the same data
+(like a named in-memory database), until :func:`drop_named` forgets it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from metaxy import columns as C
+from metaxy.engine import frames as E
+from metaxy.errors import HashConfigMismatchError, StoreError
+from metaxy.hookspecs import BackendSpec, hookimpl
+from metaxy.store import filters as F
+from metaxy.store.base import AccessMode, MetadataStore
+from metaxy.store.samples import split_increment
+from metaxy.store.types import table_schema
+
+if TYPE_CHECKING:
+    from metaxy.feature import Feature
+
+SCHEME = "memory"
+
+
+@dataclass
+class FeatureVersionRecord:
+    """The first write of one feature version (the analogue of ``metaxy_feature_versions``)."""
+
+    project: str
+    project_version: str
+    table_name: str
+    first_written_at: datetime
+
+
+@dataclass
+class MemoryDatabase:
+    """The data of one in-memory store: a storage-form frame per feature table."""
+
+    tables: dict[str, pl.DataFrame] = field(default_factory=dict)
+    hash_setting: str | None = None
+    feature_versions: dict[tuple[str, str], FeatureVersionRecord] = field(default_factory=dict)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+
+_NAMED: dict[str, MemoryDatabase] = {}
+_NAMED_LOCK = threading.Lock()
+
+
+def database_name(url: str) -> str:
+    """``memory://name`` -> ``name`` (empty for a private store)."""
+    scheme, sep, rest = url.partition("://")
+    if scheme != SCHEME or not sep:
+        raise StoreError(f"not a memory store URL: {url!r} (use memory:// or memory://name)")
+    return rest.strip("/")
+
+
+def drop_named(name: str) -> None:
+    """Forget a named in-memory database (tests use it to start from scratch)."""
+    with _NAMED_LOCK:
+        _NAMED.pop(name, None)
+
+
+def _database(name: str) -> MemoryDatabase:
+    if not name:
+        return MemoryDatabase()
+    with _NAMED_LOCK:
+        return _NAMED.setdefault(name, MemoryDatabase())
+
+
+class MemoryStore(MetadataStore):
+    """A store holding storage-form Polars frames in this process."""
+
+    backend = "memory"
+
+    def __init__(self, url: str = "memory://", **kwargs: Any) -> None:
+        super().__init__(url, **kwargs)
+        self.name = database_name(url)
+        self._db = _database(self.name)
+
+    # ------------------------------------------------------------------ open / close
+    def _open(self, mode: AccessMode) -> None:
+        self._check_hash_settings()
+
+    def _close(self) -> None:
+        """Nothing to release: the data outlives the open scope (see the module docstring)."""
+
+    def _check_hash_settings(self) -> None:
+        stored = self._db.hash_setting
+        if stored is not None and stored != self.hash_settings.as_text():
+            raise HashConfigMismatchError(
+                f"{self.display()} was written with sample hash '{stored}', but this store is "
+                f"configured with '{self.hash_settings.as_text()}'; hashes cannot be compared. "
+                "Configure the store with the recorded setting."
+            )
+
+    def has_feature(self, feature: type[Feature] | str) -> bool:
+        return self.feature(feature).spec().key.table_name in self._db.tables
+
+    # ------------------------------------------------------------------ storage
+    @staticmethod
+    def _schema(feature: type[Feature]) -> dict[str, pl.DataType]:
+        return table_schema(feature.__table__)  # type: ignore[attr-defined]
+
+    def _rows(self, feature: type[Feature]) -> pl.DataFrame:
+        """Every physical row of the feature (an empty frame of its shape if never written)."""
+        found = self._db.tables.get(feature.spec().key.table_name)
+        return found if found is not None else pl.DataFrame(schema=self._schema(feature))
+
+    def _append(self, feature: type[Feature], storage: pl.DataFrame) -> int:
+        schema = self._schema(feature)
+        rows = storage.select([pl.col(n).cast(d) for n, d in schema.items()])
+        name = feature.spec().key.table_name
+        with self._db.lock:
+            # Everything that can fail happens before the first mutation: all or nothing.
+            self._check_hash_settings()
+            old = self._db.tables.get(name)
+            new = rows if old is None else pl.concat([old, rows], how="vertical")
+            key = (str(feature.spec().key), str(rows[C.FEATURE_VERSION][0]))
+            record = None if key in self._db.feature_versions else FeatureVersionRecord(
+                self.project, str(rows[C.PROJECT_VERSION][0]), name, rows[C.UPDATED_AT][0])
+            self._db.tables[name] = new
+            if self._db.hash_setting is None:
+                self._db.hash_setting = self.hash_settings.as_text()
+            if record is not None:
+                self._db.feature_versions[key] = record
+        return rows.height
+
+    def _where(self, feature: type[Feature], frame: pl.LazyFrame, where: Any) -> pl.LazyFrame:
+        if where is None:
+            return frame
+        names = frame.collect_schema().names()
+        return frame.filter(F.to_polars(where, names, what=f"feature '{feature.spec().key}'"))
+
+    def _read(self, feature: type[Feature], where: Any, with_history: bool,
+              include_deleted: bool) -> pl.DataFrame:
+        rows = self._rows(feature).lazy()
+        if not with_history:
+            rows = E.latest(rows, feature.spec().id_columns, include_deleted=include_deleted)
+        return self._where(feature, rows, where).collect()
+
+    def _hard_delete(self, feature: type[Feature], where: Any) -> int:
+        name = feature.spec().key.table_name
+        ids = list(feature.spec().id_columns)
+        with self._db.lock:
+            rows = self._db.tables.get(name)
+            if rows is None:
+                return 0
+            chosen = self._where(feature, E.latest(rows.lazy(), ids, include_deleted=True),
+                                 where).select(ids)
+            kept = rows.lazy().join(chosen, on=ids, how="anti", nulls_equal=True).collect()
+            self._db.tables[name] = kept
+        return rows.height - kept.height
+
+    # ------------------------------------------------------------------ increments
+    def _context(self, feature: type[Feature]) -> tuple[Any, E.FrameContext, pl.LazyFrame]:
+        plan = self.plan(feature)
+        frames = {str(d.feature.spec().key): self._rows(d.feature).lazy() for d in plan.deps}
+        return plan, E.FrameContext(self.hash_settings, frames), self._rows(feature).lazy()
+
+    def _resolve(self, feature: type[Feature], samples: pl.DataFrame | None,
+                 where: Any) -> dict[str, pl.DataFrame]:
+        plan, ctx, target = self._context(feature)
+        raw = E.increment_frame(plan, ctx, target, samples, where).collect()
+        return split_increment(plan, raw)
+
+    def _status(self, feature: type[Feature], samples: pl.DataFrame | None,
+                where: Any) -> dict[str, int]:
+        plan, ctx, target = self._context(feature)
+        row = E.status_frame(plan, ctx, target, samples, where).collect()
+        return {k: int(row[k][0] or 0) for k in ("new", "stale", "orphaned", "up_to_date")}
+
+
+@hookimpl
+def metaxy_store_backends() -> list[BackendSpec]:
+    return [BackendSpec("memory", (SCHEME,), "in-process Polars frames (tests; memory://name "
+                                             "is shared within the process)", ("md5", "sha256"))]
+
+
+@hookimpl
+def metaxy_make_store(url: str, options: Mapping[str, object]) -> MemoryStore | None:
+    if url.split("://", 1)[0] != SCHEME:
+        return None
+    return MemoryStore(url, **options)  # type: ignore[arg-type]
