@@ -5,8 +5,7 @@ store's connection, the feature graph and the project. Revision scripts may use 
 operations (``op.reconcile``, ``op.backfill``) next to ordinary Alembic operations.
 """
 
-from alembic import context
-
+from alembic import context  # noqa: TID253 (module imported lazily, never by `import metaxy`)
 from metaxy.migrations.environment import run
 
 # Alembic runs autogenerate comparators only for the plugins named here. metaxy's plugin compares

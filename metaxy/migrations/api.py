@@ -245,7 +245,6 @@ class Migrations:
         schema operations are skipped, data operations run in counting mode.
         """
         from alembic import op as op_proxy
-
         from metaxy.migrations.environment import _load_extensions
         from metaxy.migrations.operations import ReconcileOp
 

@@ -18,9 +18,9 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from alembic.operations import ops
-from alembic.runtime.plugins import Plugin, _all_plugins
-from alembic.util import PriorityDispatchResult
+from alembic.operations import ops  # noqa: TID253 (module imported lazily, never by `import metaxy`)
+from alembic.runtime.plugins import Plugin, _all_plugins  # noqa: TID253 (module imported lazily, never by `import metaxy`)
+from alembic.util import PriorityDispatchResult  # noqa: TID253 (module imported lazily, never by `import metaxy`)
 
 from metaxy.migrations.diff import diff_snapshots
 from metaxy.migrations.operations import ReconcileProposalOp

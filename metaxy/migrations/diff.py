@@ -236,7 +236,7 @@ def render_mermaid(diff: GraphDiff) -> str:
     colors = {"added": "#c8f7c5", "removed": "#f7c5c5", "changed": "#f7e7c5",
               "definition": "#e7e7f7", "unchanged": "#ffffff"}
     out = ["flowchart LR"]
-    for key, state in _nodes(diff).items():
+    for key in _nodes(diff):
         label = key
         change = diff.feature(key)
         if change is not None and change.fields_changed:

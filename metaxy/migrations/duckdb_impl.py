@@ -6,7 +6,7 @@ alter column). Defining the class registers it with Alembic (its ``__dialect__``
 
 from __future__ import annotations
 
-from alembic.ddl.postgresql import PostgresqlImpl
+from alembic.ddl.postgresql import PostgresqlImpl  # noqa: TID253 (module imported lazily, never by `import metaxy`)
 
 
 class DuckDBImpl(PostgresqlImpl):

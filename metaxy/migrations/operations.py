@@ -14,8 +14,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from alembic.autogenerate import renderers
-from alembic.operations import MigrateOperation, Operations
+from alembic.autogenerate import renderers  # noqa: TID253 (module imported lazily, never by `import metaxy`)
+from alembic.operations import MigrateOperation, Operations  # noqa: TID253 (module imported lazily, never by `import metaxy`)
 
 from metaxy.errors import MigrationError
 from metaxy.migrations.reconcile import ADHOC, backfill, reconcile, run_tracked

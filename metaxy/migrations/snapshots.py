@@ -271,12 +271,12 @@ def load_snapshot(store: MetadataStore, project: str,
     stmt = sa.select(t.c.project_version, t.c.pushed_at).where(t.c.project == project)
     if project_version is not None:
         stmt = stmt.where(t.c.project_version == project_version)
-    head = conn.execute(stmt.order_by(t.c.pushed_at.desc(), t.c.project_version.desc())
-                        .limit(1)).all()
-    if not head:
+    found = conn.execute(stmt.order_by(t.c.pushed_at.desc(), t.c.project_version.desc())
+                         .limit(1)).all()
+    if not found:
         conn.commit()
         return None
-    head = head[0]
+    head = found[0]
     rows = conn.execute(sa.select(ft).where(ft.c.project == project,
                                             ft.c.project_version == head[0])).mappings().all()
     conn.commit()

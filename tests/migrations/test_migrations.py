@@ -76,7 +76,7 @@ def test_diff_explains_upstream_path(code_graph: mx.FeatureGraph) -> None:
 
 def test_refactor_reconcile_end_to_end(store_url: str, code_graph: mx.FeatureGraph,
                                        tmp_path: Path) -> None:
-    store, new, new_store, m = _setup(store_url, code_graph, tmp_path)
+    _store, _new, new_store, m = _setup(store_url, code_graph, tmp_path)
     with new_store:
         before = new_store.read("speech/transcript").sort("video_id")
         # without the migration every transcript is stale under the new code
@@ -143,7 +143,7 @@ def test_dry_run_and_adhoc_reconcile(store_url: str, code_graph: mx.FeatureGraph
 
 def test_resume_after_failure(store_url: str, code_graph: mx.FeatureGraph, tmp_path: Path,
                               monkeypatch: pytest.MonkeyPatch) -> None:
-    _, new, new_store, m = _setup(store_url, code_graph, tmp_path)
+    _, _new, new_store, m = _setup(store_url, code_graph, tmp_path)
     path = m.revision("refactor", autogenerate=True)
     _enable(path, "speech/transcript")
     path.write_text(path.read_text().replace(
@@ -246,7 +246,7 @@ def test_multiple_heads(store_url: str, code_graph: mx.FeatureGraph, tmp_path: P
     assert base.exists()
     m.revision("branch one", rev_id="one111", head="base1")
     m.revision("branch two", rev_id="two222", head="base1", splice=True)
-    with pytest.raises(MultipleHeadsError, match="one111.*two222"):
+    with pytest.raises(MultipleHeadsError, match=r"one111.*two222"):
         m.upgrade("head")
     with pytest.raises(MultipleHeadsError):
         m.revision("another")
