@@ -334,7 +334,7 @@ def _register_plugins() -> None:
 
 
 _register_plugins()
-importlib.import_module("metaxy.migrations.cli").register(app, graph_app)  # push, reconcile, graph diff
+importlib.import_module("metaxy.migrations.cli").register(app, graph_app)  # push, reconcile
 
 
 def main() -> None:
