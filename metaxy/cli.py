@@ -298,7 +298,7 @@ def delete_cmd(
 @app.command("demo")
 def demo_cmd(
     store: StoreOpt = None,
-    videos: Annotated[int, typer.Option("--videos", min=1, help="Number of videos.")] = 200,
+    videos: Annotated[int, typer.Option("--videos", min=10, help="Number of videos.")] = 200,
     format: FormatOpt = Format.text,
 ) -> None:
     """Run the example pipeline end to end, then show incrementality (the main job).

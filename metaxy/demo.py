@@ -38,8 +38,14 @@ from metaxy.graph import FeatureGraph
 from metaxy.store.base import Increment, MetadataStore
 
 CHUNK_SECONDS = 10.0
-AUDIO_CHANGED = (3, 17, 42)  # video indexes whose audio track changes in the second run
-FRAMES_CHANGED = (100, 150)  # video indexes whose frames change in the second run
+AUDIO_CHANGED = (3, 17, 42)  # of 200 videos: whose audio track changes in the second run
+FRAMES_CHANGED = (100, 150)  # of 200 videos: whose frames change in the second run
+MIN_VIDEOS = 10
+
+
+def changed_indexes(n: int) -> tuple[list[int], list[int]]:
+    """The videos changed in the second run, scaled to ``n`` videos (distinct for n >= 10)."""
+    return ([i * n // 200 for i in AUDIO_CHANGED], [i * n // 200 for i in FRAMES_CHANGED])
 BUMP = {"vision/faces": {"faces": "2"}}
 WORDS = ("alpha", "bravo", "camera", "delta", "echo", "forest", "guitar", "harbor", "island",
          "jungle", "kitchen", "lemon", "market", "night", "ocean", "piano", "river", "summer",
@@ -226,13 +232,16 @@ def run_demo(store_url: str | None = None, n_videos: int = 200,
     report.runs.append(run_pipeline(store, graph, samples, "run-1"))
     _print_run(console, "1. first run: every sample is new", report.runs[-1])
 
-    changed = make_samples(n_videos, audio_rev=dict.fromkeys(AUDIO_CHANGED, 1),
-                           frames_rev=dict.fromkeys(FRAMES_CHANGED, 1))
+    if n_videos < MIN_VIDEOS:
+        raise api.ApiError(f"the demo needs at least {MIN_VIDEOS} videos, got {n_videos}")
+    audio, frames = changed_indexes(n_videos)
+    changed = make_samples(n_videos, audio_rev=dict.fromkeys(audio, 1),
+                           frames_rev=dict.fromkeys(frames, 1))
     bumped = api.with_code_versions(graph, BUMP)
     store2 = api.get_store(api.Project(project.config, bumped), url)
     console.print(
-        f"\n[bold]2. changes:[/] new audio for {', '.join(video_id(i) for i in AUDIO_CHANGED)}; "
-        f"new frames for {', '.join(video_id(i) for i in FRAMES_CHANGED)}; "
+        f"\n[bold]2. changes:[/] new audio for {', '.join(video_id(i) for i in audio)}; "
+        f"new frames for {', '.join(video_id(i) for i in frames)}; "
         "vision/faces:faces code_version 1 -> 2")
     report.plan = api.plan(api.Project(project.config, bumped), store2,
                            samples={"media/video": changed})
@@ -242,9 +251,9 @@ def run_demo(store_url: str | None = None, n_videos: int = 200,
     from metaxy.render import explain_tree
 
     report.explained = api.explain(api.Project(project.config, bumped), store2, "vision/faces",
-                                   [video_id(FRAMES_CHANGED[0])])
+                                   [video_id(frames[0])])
     console.print("why is that sample stale? ([cyan]metaxy explain vision/faces "
-                  f"{video_id(FRAMES_CHANGED[0])}[/])")
+                  f"{video_id(frames[0])}[/])")
     console.print(explain_tree(report.explained[0]))
     report.runs.append(run_pipeline(store2, bumped, changed, "run-2"))
     _print_run(console, "3. second run: only the affected samples", report.runs[-1])
