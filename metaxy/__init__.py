@@ -20,6 +20,7 @@ from metaxy.versions import versions_of
 
 if TYPE_CHECKING:
     from metaxy.store.base import Increment, MetadataStore
+    from metaxy.orm import select_latest
     from metaxy.store.registry import get_store
 
 __version__ = "0.1.0"
@@ -43,6 +44,7 @@ __all__ = [
     "hookimpl",
     "load_config",
     "load_features",
+    "select_latest",
     "versions_of",
 ]
 
@@ -50,6 +52,7 @@ _LAZY = {
     "get_store": "metaxy.store.registry",
     "MetadataStore": "metaxy.store.base",
     "Increment": "metaxy.store.base",
+    "select_latest": "metaxy.orm",
 }
 
 
