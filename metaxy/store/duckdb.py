@@ -37,9 +37,12 @@ class DuckDBStore(SQLStore):
         path = self.url.split(":///", 1)[1] if ":///" in self.url else ":memory:"
         return path or ":memory:"
 
+    def _in_memory(self) -> bool:
+        return self.path == ":memory:"
+
     def _create_engine(self, mode: AccessMode) -> sa.Engine:
         path = self.path
-        read_only = mode == "r"
+        read_only = mode == "r" and path != ":memory:"  # DuckDB refuses a read-only :memory:
         if path != ":memory:":
             if read_only and not Path(path).exists():
                 path = ":memory:"  # reading a store that was never written: it is empty

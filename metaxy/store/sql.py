@@ -89,8 +89,17 @@ class SQLStore(MetadataStore):
         self.stats["rows_fetched"] += rows
 
     # ------------------------------------------------------------------ open / close
+    def _in_memory(self) -> bool:
+        """Whether the database lives in this process only (``:memory:``).
+
+        Such a store keeps its engine (one connection, StaticPool) from one ``open`` to the
+        next: disposing it would drop the data, and read-only opens reuse the writable database.
+        """
+        return False
+
     def _open(self, mode: AccessMode) -> None:
-        self._engine = self._create_engine(mode)
+        if self._engine is None or not self._in_memory():
+            self._engine = self._create_engine(mode)
         try:
             self._conn = self._engine.connect()
         except Exception as e:
@@ -110,6 +119,9 @@ class SQLStore(MetadataStore):
     def _close(self) -> None:
         if self._conn is not None:
             self._conn.close()
+        if self._in_memory():
+            self._conn = None
+            return
         if self._engine is not None:
             self._engine.dispose()
         self._conn, self._engine = None, None
@@ -301,7 +313,10 @@ class SQLStore(MetadataStore):
         stmt = Q.increment_statement(plan, ctx, target, staged, where, status=part)
         schema = {c.name: polars_dtype(c.type) for c in stmt.selected_columns}
         try:
-            result = conn.execution_options(stream_results=True).execute(stmt)
+            # Plain execute + DB-API fetchmany: ``execution_options(stream_results=True)`` would
+            # switch the store's connection itself to a buffered strategy whose pre-fetched rows
+            # ``result.cursor`` never returns (rows lost, here and in every later ``_fetch``).
+            result = conn.execute(stmt)
             while True:
                 rows = result.cursor.fetchmany(n) if result.cursor is not None else []  # type: ignore[union-attr]
                 if not rows:

@@ -38,6 +38,9 @@ class SQLiteStore(SQLStore):
     def path(self) -> str:
         return self.url.split(":///", 1)[1] if ":///" in self.url else ":memory:"
 
+    def _in_memory(self) -> bool:
+        return (self.path or ":memory:") == ":memory:"
+
     def _create_engine(self, mode: AccessMode) -> sa.Engine:
         path = self.path or ":memory:"
         if path != ":memory:":
