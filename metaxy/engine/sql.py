@@ -85,7 +85,11 @@ class SqlContext:
         return SampleHash(expr, self.settings.algorithm, self.settings.length)
 
     def ordered(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
-        if self.byte_order is not None and isinstance(column.type, sa.String):
+        t = column.type
+        # SQLModel's AutoString is a TypeDecorator over String, not a String subclass.
+        if isinstance(t, sa.TypeDecorator):
+            t = t.impl_instance
+        if self.byte_order is not None and isinstance(t, sa.String):
             return self.byte_order(column)  # type: ignore[no-any-return]
         return column
 

@@ -1,0 +1,177 @@
+"""The PostgreSQL store: SQLAlchemy's ``postgresql+psycopg`` dialect plus three PostgreSQL paths.
+
+* **Writes** go through ``COPY ... FROM STDIN (FORMAT csv)``: Polars encodes each chunk of the
+  frame as CSV in one vectorised call and psycopg streams it. Every non-numeric value is quoted
+  and NULL is the *unquoted* marker ``\\N``, so NULL, the empty string and the string ``\\N``
+  stay distinct (PostgreSQL only matches the NULL marker on unquoted fields in CSV mode).
+  The statement is composed with :mod:`psycopg.sql` (identifiers quoted by the driver).
+* **Byte order**: N:1 aggregation concatenates members ordered by their ids in *byte* order, as
+  DuckDB and Polars do; PostgreSQL orders text by the database collation (e.g. ``en_US``), so
+  string order columns get ``COLLATE "C"``.
+* **Table creation** is serialised across processes with a transaction-level advisory lock:
+  ``CREATE TABLE IF NOT EXISTS`` alone is not safe under concurrency in PostgreSQL (two creators
+  collide on the catalog's unique index), and the lock also serialises the first write's bookkeeping
+  rows (settings, feature versions).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.compiler import compiles
+
+from metaxy import columns as C
+from metaxy.engine.sql import SampleHash
+from metaxy.errors import StoreConnectionError, StoreError
+from metaxy.store.base import AccessMode
+from metaxy.store.sql import FEATURE_VERSIONS_TABLE, SQLStore
+
+if TYPE_CHECKING:
+    from metaxy.feature import Feature
+
+DRIVER = "postgresql+psycopg"
+NULL_MARKER = r"\N"
+#: Rows encoded per CSV chunk: bounds the encoder's memory on very large writes.
+COPY_CHUNK_ROWS = 200_000
+_FULL = {"md5": 32, "sha256": 64}
+
+
+@compiles(SampleHash, "postgresql")
+def _hash_postgresql(element: SampleHash, compiler: Any, **kw: Any) -> str:
+    """md5 is native text -> hex; sha256 works on bytea, so encode the UTF-8 bytes and hex it."""
+    (arg,) = element.clauses
+    expr: sa.ColumnElement[Any]
+    if element.algorithm == "sha256":
+        raw = sa.func.sha256(sa.func.convert_to(arg, sa.literal_column("'UTF8'")))
+        expr = sa.func.encode(raw, sa.literal_column("'hex'"))
+    else:
+        expr = sa.func.md5(arg)
+    if element.length < _FULL[element.algorithm]:
+        expr = sa.func.substr(expr, 1, element.length)
+    return str(compiler.process(expr, **kw))
+
+
+def byte_order(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """Order a text column by its bytes (UTF-8 byte order equals code-point order)."""
+    return sa.collate(column, "C")
+
+
+def lock_key(name: str) -> int:
+    """A stable signed 64-bit advisory-lock key for an object name."""
+    digest = hashlib.blake2b(f"metaxy:{name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _csv_encodable(dtype: pl.DataType) -> bool:
+    """Dtypes whose Polars CSV text PostgreSQL parses back to the same value."""
+    if dtype.is_numeric() or dtype in (pl.Utf8, pl.Boolean, pl.Date, pl.Time, pl.Categorical):
+        return True
+    return isinstance(dtype, pl.Datetime | pl.Enum)
+
+
+class PostgresStore(SQLStore):
+    """A PostgreSQL database (``postgresql://user[:password]@host:port/db``)."""
+
+    backend = "postgresql"
+
+    def __init__(self, url: str, *, connect_timeout: int = 10,
+                 copy_chunk_rows: int = COPY_CHUNK_ROWS, **kwargs: Any) -> None:
+        super().__init__(url, **kwargs)
+        self.connect_timeout = int(connect_timeout)
+        self.copy_chunk_rows = int(copy_chunk_rows)
+
+    # ------------------------------------------------------------------ connection
+    def sa_url(self) -> sa.URL:
+        """The URL with the psycopg 3 driver (``postgresql://`` would pick psycopg2)."""
+        try:
+            return sa.make_url(self.url).set(drivername=DRIVER)
+        except sa.exc.ArgumentError:
+            raise StoreError(f"invalid PostgreSQL URL '{self.display()}' (expected "
+                             "postgresql://user[:password]@host:port/database)") from None
+
+    def _create_engine(self, mode: AccessMode) -> sa.Engine:
+        return sa.create_engine(
+            self.sa_url(),
+            poolclass=sa.pool.NullPool,  # the store holds one connection while it is open
+            connect_args={"connect_timeout": self.connect_timeout,
+                          "application_name": "metaxy", "client_encoding": "utf8"},
+        )
+
+    def _open(self, mode: AccessMode) -> None:
+        try:
+            super()._open(mode)
+        except StoreConnectionError as e:
+            # The driver's exception (and its traceback) adds nothing for the user: the message
+            # already says what failed; drop the chain so no connection string is ever printed.
+            raise StoreConnectionError(str(e)) from None
+
+    def _connect_error(self, error: Exception) -> StoreError:
+        orig = getattr(error, "orig", None) or error
+        lines = [ln.strip() for ln in str(orig).splitlines() if ln.strip()]
+        detail = "; ".join(lines) or type(orig).__name__
+        password = self.sa_url().password
+        if password:
+            detail = detail.replace(str(password), "***")
+        return StoreConnectionError(f"cannot connect to PostgreSQL store {self.display()}: "
+                                    f"{detail}")
+
+    # ------------------------------------------------------------------ writes
+    def _byte_order(self) -> Callable[[sa.ColumnElement[Any]], sa.ColumnElement[Any]]:
+        return byte_order
+
+    def _ensure_table(self, conn: sa.Connection, table: sa.Table) -> None:
+        """Create the table if missing, holding an advisory lock until the transaction ends.
+
+        A concurrent first writer waits for the lock, then (READ COMMITTED: a fresh snapshot per
+        statement) sees the committed table and skips the creation.
+        """
+        if table.name in self._existing:
+            return
+        qualified = f"{table.schema or ''}.{table.name}"
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(lock_key(qualified))))
+        table.create(conn, checkfirst=True)
+
+    def _record_feature_version(self, conn: sa.Connection, feature: type[Feature],
+                                storage: pl.DataFrame) -> None:
+        """Like the base, but ``ON CONFLICT DO NOTHING``: concurrent writers of a new version."""
+        t = FEATURE_VERSIONS_TABLE
+        if t.name not in self._existing:
+            self._ensure_table(conn, t)
+            self._existing.add(t.name)
+        stmt = pg_insert(t).values(
+            feature_key=str(feature.spec().key), feature_version=storage[C.FEATURE_VERSION][0],
+            project=self.project, project_version=storage[C.PROJECT_VERSION][0],
+            table_name=feature.spec().key.table_name,
+            first_written_at=storage[C.UPDATED_AT][0],
+        ).on_conflict_do_nothing(index_elements=[t.c.feature_key, t.c.feature_version])
+        conn.execute(stmt)
+
+    def _bulk_insert(self, conn: sa.Connection, table: sa.Table, df: pl.DataFrame) -> None:
+        """``COPY table (columns) FROM STDIN`` with the frame encoded as CSV by Polars."""
+        if df.height == 0:
+            return
+        if not all(_csv_encodable(t) for t in df.schema.values()):
+            conn.execute(sa.insert(table), df.to_dicts())  # nested/binary values: driver adapts
+            return
+        from psycopg import sql
+
+        target = sql.Identifier(table.schema, table.name) if table.schema \
+            else sql.Identifier(table.name)
+        stmt = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, NULL {})").format(
+            target, sql.SQL(", ").join(sql.Identifier(c) for c in df.columns),
+            sql.Literal(NULL_MARKER))
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with raw.cursor() as cur, cur.copy(stmt) as copy:
+            for chunk in df.iter_slices(self.copy_chunk_rows):
+                buffer = io.BytesIO()
+                chunk.write_csv(buffer, include_header=False, null_value=NULL_MARKER,
+                                quote_style="non_numeric")
+                copy.write(buffer.getbuffer())
+        self.stats["rows_copied"] += df.height
