@@ -19,8 +19,8 @@ from metaxy.spec import FeatureDep, FeatureSpec, FieldDep, FieldSpec, Lineage
 from metaxy.versions import versions_of
 
 if TYPE_CHECKING:
-    from metaxy.store.base import Increment, MetadataStore
     from metaxy.orm import select_latest
+    from metaxy.store.base import Increment, MetadataStore
     from metaxy.store.registry import get_store
 
 __version__ = "0.1.0"

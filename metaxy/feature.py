@@ -13,6 +13,7 @@ metaclass of our own. The metaclass also
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -28,6 +29,9 @@ from metaxy.spec import FeatureSpec
 
 # Attribute names a feature class uses for itself; a column of that name would shadow them.
 _RESERVED_ATTRIBUTES = frozenset({"spec"})
+# Column names are rendered as quoted identifiers, but anything beyond a plain identifier
+# (quotes, ";", "--", "/* */", spaces) is refused outright; 63 bytes is PostgreSQL's limit.
+_COLUMN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
 def _class_path(ns: dict[str, Any], name: str) -> str:
@@ -173,6 +177,12 @@ class FeatureMeta(SQLModelMetaclass):
 
 def _check_columns(cls: Any, spec: FeatureSpec, ns: dict[str, Any], name: str) -> None:
     table: sa.Table = cls.__table__
+    for column in table.c.keys():
+        if not _COLUMN_NAME.fullmatch(column):
+            raise _definition_error(
+                f"column name {column!r} is not a plain SQL identifier (letters, digits and '_', "
+                "not starting with a digit, at most 63 characters)", ns, name, str(spec.key),
+            )
     for column in spec.id_columns:
         if column not in table.c:
             raise _definition_error(

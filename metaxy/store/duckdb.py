@@ -16,6 +16,7 @@ from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
 
 from metaxy.errors import StoreError, StoreLockedError
 from metaxy.hookspecs import BackendSpec, hookimpl
@@ -25,6 +26,13 @@ from metaxy.store.types import conform, polars_dtype
 
 _LOCK = re.compile(r"Could not set lock on file|Conflicting lock", re.IGNORECASE)
 _PID = re.compile(r"PID (\d+)")
+
+
+@compiles(sa.Float, "duckdb")
+def _double(element: sa.Float[Any], compiler: Any, **kw: Any) -> str:
+    """Python floats are 64-bit: map SQLAlchemy's generic Float to DOUBLE, not 32-bit FLOAT."""
+    precision = element.precision
+    return "FLOAT" if precision is not None and precision <= 24 else "DOUBLE"
 
 
 class DuckDBStore(SQLStore):
@@ -71,14 +79,17 @@ class DuckDBStore(SQLStore):
         name = f"mx_arrow_{uuid.uuid4().hex[:12]}"
         duck = self._duck(conn)
         duck.register(name, df.to_arrow())
-        try:
-            source = sa.table(name, *[sa.column(c) for c in df.columns])
-            conn.execute(sa.insert(table).from_select(df.columns, sa.select(source)))
-        finally:
-            duck.unregister(name)
+        source = sa.table(name, *[sa.column(c) for c in df.columns])
+        conn.execute(sa.insert(table).from_select(df.columns, sa.select(source)))
+        # Not in a `finally`: after a failed INSERT the transaction is aborted, unregistering
+        # would raise and hide the real error, and the rollback drops the view anyway.
+        duck.unregister(name)
 
     def _fetch(self, conn: sa.Connection, stmt: sa.Select[Any]) -> pl.DataFrame:
-        compiled = stmt.compile(dialect=conn.dialect)
+        # render_postcompile expands IN-lists (expanding bind parameters) into numbered
+        # parameters; without it the SQL keeps a POSTCOMPILE placeholder DuckDB cannot bind.
+        compiled = stmt.compile(dialect=conn.dialect,
+                                compile_kwargs={"render_postcompile": True})
         params = [compiled.params[k] for k in (compiled.positiontup or [])]
         relation = self._duck(conn).sql(str(compiled), params=params or None)
         arrow = relation.to_arrow_table()

@@ -103,6 +103,9 @@ def cast_user_columns(feature: type[Feature], df: pl.DataFrame,
         except Exception as e:  # e.g. struct -> string
             _fail(feature, col, 0, f"cannot convert {df.schema[col]} to {want}: {e}")
         bad = _first_true(cast.is_null() & df[col].is_not_null())
+        if bad is None and df.schema[col].is_float() and want.is_integer():
+            # float -> int truncates silently (1.5 -> 1); only whole numbers may pass
+            bad = _first_true(cast.cast(df.schema[col]).ne_missing(df[col]))
         if bad is not None:
             _fail(feature, col, bad, f"value {df[col][bad]!r} is not a valid {want}")
         if isinstance(want, pl.Datetime) and df.schema[col] == pl.Utf8:
@@ -130,7 +133,7 @@ def _provenance_columns(feature: type[Feature], df: pl.DataFrame, is_root: bool,
     for f in spec.field_keys:
         if C.pv_column(f) in df.columns:
             given.setdefault(str(f), pl.col(C.pv_column(f)))
-    if given:
+    if given or C.PROVENANCE_BY_FIELD in df.columns:  # a struct naming no field is no excuse
         missing = [str(f) for f in spec.field_keys if str(f) not in given]
         if missing:
             _fail(feature, C.PROVENANCE_BY_FIELD, None, f"no provenance for field(s) {missing}")

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from metaxy import columns as C
 from metaxy.engine import sql as Q
 from metaxy.engine.plan import ResolvePlan
-from metaxy.errors import HashConfigMismatchError, StoreError
+from metaxy.errors import HashConfigMismatchError, MetaxyError, StoreError
 from metaxy.store import filters as F
 from metaxy.store.base import AccessMode, MetadataStore
 from metaxy.store.samples import split_increment
@@ -106,9 +106,17 @@ class SQLStore(MetadataStore):
             self._engine.dispose()
             self._engine = None
             raise self._connect_error(e) from e
-        self._existing = set(sa.inspect(self._conn).get_table_names())
-        self._conn.commit()
-        self._check_hash_settings()
+        try:
+            self._existing = set(sa.inspect(self._conn).get_table_names())
+            self._conn.commit()
+            self._check_hash_settings()
+        except Exception as e:
+            # A failed open must not keep the connection (a DuckDB file lock) alive, and a
+            # corrupt file must surface as a metaxy error, not a raw driver error.
+            self._close()
+            if isinstance(e, MetaxyError):
+                raise
+            raise self._connect_error(e) from e
 
     def _connect_error(self, error: Exception) -> StoreError:
         from metaxy.errors import StoreConnectionError
@@ -125,6 +133,13 @@ class SQLStore(MetadataStore):
         if self._engine is not None:
             self._engine.dispose()
         self._conn, self._engine = None, None
+
+    @property
+    def engine(self) -> sa.Engine:
+        """The open store's SQLAlchemy engine, e.g. for a SQLModel ``Session`` (see metaxy.orm)."""
+        if self._engine is None:
+            raise StoreError(f"{self.display()} is not open")
+        return self._engine
 
     @property
     def conn(self) -> sa.Connection:
@@ -159,8 +174,11 @@ class SQLStore(MetadataStore):
                 self._bulk_insert(conn, table, storage)
                 self._record_feature_version(conn, feature, storage)
         except Exception:
-            self._existing = set(sa.inspect(conn).get_table_names())
+            # Roll back before anything else touches the connection: a failed statement leaves
+            # the transaction aborted, and a query there would mask the real error.
             conn.rollback()
+            self._existing = set(sa.inspect(conn).get_table_names())
+            conn.commit()
             raise
         self._existing.add(table.name)
         return storage.height
@@ -253,7 +271,7 @@ class SQLStore(MetadataStore):
         for dep in plan.deps:
             tables[str(dep.feature.spec().key)] = self._relation(self._table(dep.feature))
         return Q.SqlContext(self.hash_settings, tables, self.ordered_aggregate,
-                            self._byte_order())
+                            self._byte_order(), Q.latest_method_for(self.conn.dialect.name))
 
     def _stage(self, conn: sa.Connection, samples: pl.DataFrame | None) -> sa.Table | None:
         """Stage a Python-side frame into a temporary table of this database."""

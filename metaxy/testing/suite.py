@@ -37,6 +37,7 @@ from metaxy.store.base import Increment, MetadataStore
 from metaxy.testing import reference as R
 from metaxy.testing.graphs import SuiteFeatures, bump, clone_graph, define_suite_features
 from metaxy.testing.pytest_plugin import make_store as _make_store
+from metaxy.testing.suite_types import TypesTests
 
 MakeStore = Callable[..., MetadataStore]
 INPUT_DTYPE = pl.Struct({"a": pl.Utf8, "b": pl.Utf8})
@@ -711,5 +712,5 @@ class HashSettingsTests(StoreFixtures):
 
 
 class StoreConformanceTests(CrudTests, ReadDeleteTests, WriteValidationTests, ResolveTests,
-                            LineageTests, FilterTests, LazyTests, HashSettingsTests):
+                            LineageTests, FilterTests, LazyTests, HashSettingsTests, TypesTests):
     """Every pack of the conformance suite; subclass it and provide ``store_url``."""
