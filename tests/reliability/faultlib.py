@@ -1,0 +1,241 @@
+"""Shared pieces of the reliability and security suites: features, backends, child processes.
+
+The same module is the entry point of the child processes the fault tests kill or race
+(``python -m tests.reliability.faultlib <command> <url> ...``): the child defines the very same
+features (same keys, same versions) as the parent, so both sides read and write the same tables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+import select
+import subprocess
+import sys
+import time
+import types
+import uuid
+from collections.abc import Generator, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+import sqlalchemy as sa
+
+import metaxy as mx
+
+ROOT = Path(__file__).resolve().parents[2]
+PG_ADMIN_URL = os.environ.get("METAXY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+SECRET = "s3cr3t-Pa55w0rd"
+
+
+# ---------------------------------------------------------------------------------- features
+def define(key: str, *, fields: Sequence[Any] = ("default",),
+           id_columns: Sequence[str] = ("sample_id",), columns: dict[str, Any] | None = None,
+           deps: Sequence[Any] = (), name: str = "Generated") -> type[mx.Feature]:
+    """Define a feature class in the active graph without a class statement."""
+    spec = mx.FeatureSpec(key=key, id_columns=list(id_columns), fields=list(fields),
+                          deps=list(deps))
+    annotations = columns if columns is not None else {c: str for c in id_columns}
+
+    def body(ns: dict[str, Any]) -> None:
+        ns.update({"__module__": __name__, "__qualname__": name,
+                   "__annotations__": annotations})
+
+    return types.new_class(name, (mx.Feature,), {"table": True, "spec": spec}, body)
+
+
+def item_features() -> tuple[type[mx.Feature], type[mx.Feature]]:
+    """``rel/item`` (root: sample_id, value) and ``rel/derived`` (1:1 on item)."""
+    item = define("rel/item", columns={"sample_id": str, "value": int | None}, name="Item")
+    derived = define("rel/derived", columns={"sample_id": str, "out": str | None},
+                     deps=[mx.FeatureDep(feature=item)], name="Derived")
+    return item, derived
+
+
+def items(ids: Sequence[str] | range, *, offset: int = 0) -> pl.DataFrame:
+    """Root rows ``s<i>`` with value ``i + offset``."""
+    names = [f"s{i}" for i in ids] if isinstance(ids, range) else list(ids)
+    values = list(ids) if isinstance(ids, range) else list(range(len(names)))
+    return pl.DataFrame({"sample_id": names, "value": [v + offset for v in values]})
+
+
+def checksum(df: pl.DataFrame) -> str:
+    """A digest of every value of every row (order-independent: sorted by row id)."""
+    rows = df.sort("metaxy_row_id").rows()
+    return hashlib.sha256(repr(rows).encode()).hexdigest()
+
+
+def make_store(url: str, **options: Any) -> Any:
+    from metaxy.testing.pytest_plugin import make_store as factory
+
+    return factory(url, **options)
+
+
+# ---------------------------------------------------------------------------------- backends
+def _ci() -> bool:
+    return os.environ.get("CI") == "true"
+
+
+def postgres_plugin_missing() -> str | None:
+    try:
+        importlib.import_module("metaxy_postgres")
+    except ImportError as e:
+        return f"metaxy-postgres is not installed ({e})"
+    from metaxy.plugins import backends, get_plugin_manager
+
+    if "postgresql" not in backends(get_plugin_manager()):
+        return "metaxy-postgres is importable but not registered (entry point missing)"
+    return None
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip, except in CI (``CI=true``) where a missing PostgreSQL backend is a failure."""
+    if _ci():
+        pytest.fail(f"PostgreSQL required in CI: {reason}")
+    pytest.skip(reason)
+
+
+def pg_database() -> Iterator[str]:
+    """A fresh database on the local server, dropped afterwards; its URL."""
+    reason = postgres_plugin_missing()
+    if reason is not None:
+        skip_or_fail(reason)
+    import psycopg
+    from psycopg import sql
+
+    try:
+        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as e:
+        skip_or_fail(f"PostgreSQL unreachable at {PG_ADMIN_URL}: {str(e).splitlines()[0]}")
+        raise
+    name = f"mx_rel_{uuid.uuid4().hex[:12]}"
+    admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+                      .format(sql.Identifier(name)))
+        admin.close()
+
+
+def backend_url(backend: str, tmp_path: Path) -> Generator[str, None, None]:
+    if backend == "duckdb":
+        yield f"duckdb:///{tmp_path / f'rel-{uuid.uuid4().hex[:6]}.duckdb'}"
+    elif backend == "sqlite":
+        yield f"sqlite:///{tmp_path / f'rel-{uuid.uuid4().hex[:6]}.sqlite'}"
+    elif backend == "memory":
+        try:
+            importlib.import_module("metaxy.store.memory")
+        except ImportError as e:
+            pytest.skip(f"metaxy.store.memory is not available yet ({e})")
+        yield "memory://"
+    elif backend == "postgresql":
+        yield from pg_database()
+    else:  # pragma: no cover
+        raise ValueError(backend)
+
+
+# ---------------------------------------------------------------------------------- children
+class Child:
+    """A child Python process running one command of this module, with bounded waits."""
+
+    def __init__(self, *args: str) -> None:
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        env.pop("METAXY_CONFIG", None)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.reliability.faultlib", *args],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def expect(self, line: str, timeout: float = 120.0) -> None:
+        """Wait until the child prints ``line`` (fail on exit or timeout)."""
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.proc.stdout], [], [], 0.5)
+            if ready:
+                got = self.proc.stdout.readline()
+                if got.strip() == line:
+                    return
+                if got == "" and self.proc.poll() is not None:
+                    break
+        self.kill()
+        err = self.proc.stderr.read() if self.proc.stderr else ""
+        pytest.fail(f"child never printed {line!r} (exit {self.proc.returncode}):\n{err}")
+
+    def kill(self) -> int:
+        """SIGKILL the child (no cleanup, no atexit, no rollback) and reap it."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        return self.proc.wait(timeout=30)
+
+    def finish(self, timeout: float = 60.0) -> tuple[int, str]:
+        try:
+            _, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            pytest.fail("child did not finish in time")
+        return self.proc.returncode, err
+
+
+def _park(message: str) -> None:
+    print(message, flush=True)
+    time.sleep(600)  # killed by the parent long before
+
+
+def _child(command: str, url: str, *rest: str) -> None:
+    with mx.FeatureGraph.isolated():
+        item, _ = item_features()
+        store = make_store(url)
+        if command == "crash-before-commit":
+            n = int(rest[0])
+            backend = type(store)
+            original = backend._bulk_insert
+
+            def insert_then_park(self: Any, conn: Any, table: Any, df: pl.DataFrame) -> None:
+                original(self, conn, table, df)
+                if table.name == item.__table__.name:  # type: ignore[attr-defined]
+                    _park("inserted")  # rows are in the open transaction, not committed
+
+            backend._bulk_insert = insert_then_park  # type: ignore[method-assign]
+            with store.open("w"):
+                store.write(item, items(range(10_000, 10_000 + n)))
+        elif command == "crash-after-commit":
+            n = int(rest[0])
+            with store.open("w"):
+                store.write(item, items(range(10_000, 10_000 + n)))
+                _park("committed")
+        elif command == "hold":
+            with store.open(rest[0]):
+                _park("holding")
+        elif command == "append":  # append ids [start, start + n) once the barrier file exists
+            start, n, barrier = int(rest[0]), int(rest[1]), Path(rest[2])
+            frame = items(range(start, start + n))
+            with store.open("w"):
+                print("ready", flush=True)
+                deadline = time.monotonic() + 120
+                while not barrier.exists() and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                store.write(item, frame)
+            print("done", flush=True)
+        elif command == "raise-inside":
+            try:
+                with store.open("w"):
+                    store.write(item, items(["from-child"]))
+                    raise RuntimeError("boom inside the with block")
+            except RuntimeError:
+                pass
+            _park("released")
+        else:  # pragma: no cover
+            raise SystemExit(f"unknown command {command}")
+
+
+if __name__ == "__main__":
+    _child(*sys.argv[1:])

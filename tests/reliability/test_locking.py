@@ -1,0 +1,142 @@
+"""DuckDB's single writer and the access modes (B6 case 3).
+
+Process A (a child) holds the DuckDB file; process B (the test) must get ``StoreLockedError``
+naming the file and A's PID, for a write open and for a read-only open alike, within a bound
+(every attempt runs in a thread joined with a timeout, so a hang fails instead of blocking CI).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+import metaxy as mx
+from metaxy.errors import StoreLockedError, StoreModeError
+from tests.reliability.faultlib import Child, items, make_store
+
+BOUND_S = 60.0
+
+
+def _attempt(url: str, mode: str) -> BaseException | None:
+    """Open ``url`` in ``mode`` in a thread; the exception raised (None: it opened)."""
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            with make_store(url).open(mode):  # type: ignore[arg-type]
+                pass
+            outcome.append(None)
+        except BaseException as e:
+            outcome.append(e)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(BOUND_S)
+    assert not thread.is_alive(), f"opening {url} in mode {mode!r} hangs"
+    return outcome[0]
+
+
+@pytest.fixture
+def duck_url(tmp_path: Path, features: Any) -> str:
+    item, _ = features
+    url = f"duckdb:///{tmp_path / 'locked.duckdb'}"
+    with make_store(url).open("w") as store:
+        store.write(item, items(range(5)))
+    return url
+
+
+@pytest.mark.parametrize("holder_mode", ["w", "r"])
+@pytest.mark.parametrize("mode", ["w", "r"])
+def test_second_process_gets_store_locked_error(duck_url: str, tmp_path: Path, mode: str,
+                                                holder_mode: str, features: Any) -> None:
+    item, _ = features
+    holder = Child("hold", duck_url, holder_mode)
+    holder.expect("holding")
+    try:
+        error = _attempt(duck_url, mode)
+        if holder_mode == "r" and mode == "r":
+            assert error is None  # several read-only processes may share a file
+        else:
+            assert isinstance(error, StoreLockedError), repr(error)
+            message = str(error)
+            assert str(tmp_path / "locked.duckdb") in message
+            assert f"PID {holder.pid}" in message
+    finally:
+        holder.kill()
+    # once the holder is gone, the file opens at once and nothing was written by the loser
+    store = make_store(duck_url)
+    with store:
+        assert store.read(item, with_history=True).height == 5
+
+
+def test_lock_released_when_the_holder_raises_inside_with(duck_url: str, features: Any) -> None:
+    item, _ = features
+    child = Child("raise-inside", duck_url)
+    child.expect("released")  # the child process is still alive
+    try:
+        assert _attempt(duck_url, "w") is None
+        with make_store(duck_url) as store:
+            ids = set(store.read(item)["sample_id"])
+        assert ids == {f"s{i}" for i in range(5)} | {"from-child"}  # its write was committed
+    finally:
+        child.kill()
+
+
+def test_modes_in_process(any_url: str, features: Any) -> None:
+    item, derived = features
+    store = make_store(any_url)
+    with store.open("w"):
+        store.write(item, items(range(3)))
+    with store:
+        with pytest.raises(StoreModeError, match="read-only"):
+            store.write(item, items(["x"]))
+        with pytest.raises(StoreModeError, match="read-only"):
+            store.delete(item, item.sample_id == "s0")
+        with pytest.raises(StoreModeError, match="read-only"):
+            store.delete(item, item.sample_id == "s0", soft=False)
+        with pytest.raises(StoreModeError):
+            with store.open("w"):
+                pass
+        assert store.read(item, with_history=True).height == 3
+    with pytest.raises(StoreModeError, match="not open"):
+        store.read(item)
+    with pytest.raises(StoreModeError, match="not open"):
+        store.write(item, items(["x"]))
+    with pytest.raises(StoreModeError, match="not open"):
+        store.resolve_update(derived)
+    with pytest.raises(StoreModeError, match="access mode"):
+        with store.open("rw"):  # type: ignore[arg-type]
+            pass
+
+
+def test_read_inside_write_reuses_the_connection(tmp_path: Path, features: Any) -> None:
+    """In-process: a nested read open of a store held for write works (no config clash)."""
+    item, _ = features
+    store = make_store(f"duckdb:///{tmp_path / 'nested.duckdb'}")
+    with store.open("w"):
+        store.write(item, items(range(2)))
+        with store.open("r") as inner:
+            assert inner.read(item).height == 2
+        store.write(item, pl.DataFrame({"sample_id": ["n"], "value": [1]}))
+    with store:
+        assert store.read(item).height == 3
+
+
+def test_store_reopens_after_a_failed_open(tmp_path: Path, features: Any) -> None:
+    """A failed open (here: hash settings mismatch) releases the file for the next open."""
+    item, _ = features
+    url = f"duckdb:///{tmp_path / 'h.duckdb'}"
+    with make_store(url).open("w") as store:
+        store.write(item, items(range(2)))
+    bad = make_store(url, hash_length=16)
+    with pytest.raises(mx.MetaxyError):
+        with bad.open("w"):
+            pass
+    assert bad.mode is None
+    other = Child("hold", url, "w")  # another process: fails if the failed open leaked the lock
+    other.expect("holding")
+    other.kill()

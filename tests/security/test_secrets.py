@@ -1,0 +1,118 @@
+"""A password in a store URL never leaks (issue 7 item 11; B6 case 20).
+
+Checked artefacts: ``repr(store)``, ``store.display()``, error messages and their whole chain of
+causes (unreachable server), log records at DEBUG, ``MetaxyConfig.redacted()``, and the CLI's
+``config show`` output when that command exists.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import metaxy as mx
+from metaxy.config import load_config, redact_url
+from metaxy.errors import MetaxyError
+from tests.reliability.faultlib import SECRET, make_store, postgres_plugin_missing
+
+URLS = [
+    f"postgresql://metaxy:{SECRET}@127.0.0.1:1/nowhere",
+    f"postgresql+psycopg://metaxy:{SECRET}@127.0.0.1:1/nowhere?sslmode=disable",
+    f"postgresql://metaxy@127.0.0.1:1/nowhere?password={SECRET}&application_name=x",
+]
+
+
+def _chain(error: BaseException) -> str:
+    """Every message and traceback line of an exception and its causes/contexts."""
+    return "".join(traceback.format_exception(error))
+
+
+@pytest.mark.parametrize("url", URLS)
+def test_redact_url(url: str) -> None:
+    redacted = redact_url(url)
+    assert SECRET not in redacted
+    assert "***" in redacted
+    assert "127.0.0.1" in redacted
+
+
+@pytest.mark.parametrize("url", URLS)
+def test_password_absent_from_repr_display_errors_and_logs(
+        url: str, caplog: pytest.LogCaptureFixture, features: Any) -> None:
+    reason = postgres_plugin_missing()
+    if reason is not None:
+        with pytest.raises(MetaxyError) as info:
+            make_store(url)
+        assert SECRET not in _chain(info.value)
+        pytest.skip(f"store repr/connection part needs the plugin: {reason}")
+    caplog.set_level(logging.DEBUG)
+    for name in ("sqlalchemy.engine", "sqlalchemy.pool", "metaxy", "psycopg"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    store = make_store(url)
+    assert SECRET not in repr(store)
+    assert SECRET not in store.display()
+    assert SECRET not in str(store)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with store.open("r"):
+                pass
+        except BaseException as e:
+            errors.append(e)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(60)
+    assert not thread.is_alive()
+    assert errors and isinstance(errors[0], MetaxyError), errors
+    assert SECRET not in _chain(errors[0])
+    assert SECRET not in caplog.text
+    for record in caplog.records:
+        assert SECRET not in record.getMessage()
+        assert SECRET not in repr(record.args)
+
+
+def test_password_absent_from_config_and_cli(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    config_file = tmp_path / "metaxy.toml"
+    config_file.write_text(
+        'project = "p"\nstore = "prod"\n'
+        f'[stores.prod]\nurl = "postgresql://metaxy:{SECRET}@db.example:5432/metaxy"\n',
+        encoding="utf-8",
+    )
+    config = load_config(config_file)
+    assert SECRET not in str(config.redacted())
+    assert config.store_config("prod").url.endswith("/metaxy")  # the real URL is kept for use
+
+    from typer.testing import CliRunner
+
+    from metaxy.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("METAXY_CONFIG", str(config_file))
+    runner = CliRunner()
+    commands = {c.name for c in app.registered_commands}
+    groups = {g.name: g for g in app.registered_groups}
+    if "config" not in groups and "config" not in commands:
+        pytest.skip("the CLI has no `metaxy config show` command yet")
+    result = runner.invoke(app, ["config", "show"])
+    assert result.exit_code == 0, result.output
+    assert SECRET not in result.output
+    assert "db.example" in result.output
+    for fmt in ("json", "text"):
+        result = runner.invoke(app, ["config", "show", "--format", fmt])
+        if result.exit_code == 0:
+            assert SECRET not in result.output
+
+
+def test_password_absent_from_store_not_found(features: Any) -> None:
+    url = f"nosuchdb://metaxy:{SECRET}@host/db"
+    with pytest.raises(MetaxyError) as info:
+        mx.get_store(url, config=mx.MetaxyConfig())
+    assert SECRET not in _chain(info.value)
+    assert "***" in str(info.value)
