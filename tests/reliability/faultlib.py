@@ -143,6 +143,7 @@ class Child:
     """A child Python process running one command of this module, with bounded waits."""
 
     def __init__(self, *args: str) -> None:
+        self.out = ""
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         env.pop("METAXY_CONFIG", None)
         self.proc = subprocess.Popen(
@@ -178,7 +179,7 @@ class Child:
 
     def finish(self, timeout: float = 60.0) -> tuple[int, str]:
         try:
-            _, err = self.proc.communicate(timeout=timeout)
+            self.out, err = self.proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.kill()
             pytest.fail("child did not finish in time")
@@ -190,7 +191,35 @@ def _park(message: str) -> None:
     time.sleep(600)  # killed by the parent long before
 
 
+def _migrate_child(url: str, directory: str, park: bool) -> None:
+    """``upgrade head`` of the example project; with ``park``, stop inside the reconcile."""
+    from metaxy.errors import StoreLockedError
+    from metaxy.migrations import operations
+    from metaxy.migrations.api import Migrations
+    from tests.migrations.conftest import PROJECT, bump_transcript, variant
+
+    new = variant(mx.load_features(mx.FeatureGraph()), bump_transcript)
+    if park:
+        original = operations.reconcile  # type: ignore[attr-defined]
+
+        def parked(*args: Any, **kwargs: Any) -> Any:
+            result = original(*args, **kwargs)
+            _park("reconciled")  # rows appended, transaction and advisory lock held
+            return result
+
+        operations.reconcile = parked  # type: ignore[attr-defined]
+    try:
+        report = Migrations(mx.get_store(url, graph=new), new, PROJECT, directory).upgrade("head")
+    except StoreLockedError as e:
+        print(f"locked: {e}", flush=True)
+        return
+    print(f"applied {len(report.applied)} rows {report.rows_appended}", flush=True)
+
+
 def _child(command: str, url: str, *rest: str) -> None:
+    if command == "migrate":
+        _migrate_child(url, rest[0], rest[1] == "park")
+        return
     with mx.FeatureGraph.isolated():
         item, _ = item_features()
         store = make_store(url)
