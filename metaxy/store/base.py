@@ -17,7 +17,7 @@ import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, overload
 
 import polars as pl
 
@@ -232,6 +232,14 @@ class MetadataStore(ABC):
 
         tomb = tomb.with_columns(row_ids(tomb.height).alias(C.ROW_ID))
         return int(self._guard(lambda: self._append(cls, tomb)))
+
+    @overload
+    def resolve_update(self, feature: type[Feature] | str, samples: Any = None,
+                       where: Any = None, lazy: Literal[False] = False) -> Increment: ...
+
+    @overload
+    def resolve_update(self, feature: type[Feature] | str, samples: Any = None,
+                       where: Any = None, *, lazy: Literal[True]) -> LazyIncrement: ...
 
     def resolve_update(self, feature: type[Feature] | str, samples: Any = None,
                        where: Any = None, lazy: bool = False) -> Increment | LazyIncrement:
