@@ -149,6 +149,10 @@ class HashConfigMismatchError(StoreError):
     """The store was written with another hash algorithm or truncation than the reader uses."""
 
 
+class ApiError(MetaxyError):
+    """A CLI/API request that cannot be served (bad output path, malformed sample id...)."""
+
+
 class FilterError(MetaxyError):
     """A ``where=`` filter uses a construct metaxy does not support, or an unknown column."""
 

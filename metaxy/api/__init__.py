@@ -1,0 +1,66 @@
+"""The Python API behind the CLI: each function takes a project (and a store) and returns data.
+
+The CLI only parses arguments and renders what these functions return, so everything here is
+usable (and tested) from Python. The dataclasses are plain data: ``dataclasses.asdict`` gives the
+``--format json`` output.
+
+One job per module: :mod:`~metaxy.api.project` (loading a project and its store),
+:mod:`~metaxy.api.definitions` (static feature definitions and config),
+:mod:`~metaxy.api.status` (status, plan, resolve, delete, sample ids) and
+:mod:`~metaxy.api.explain` (why a sample is stale). Everything public is re-exported here, so
+``from metaxy import api; api.status(...)`` is the way to use it.
+"""
+
+from __future__ import annotations
+
+from metaxy.api.definitions import (
+    DepInfo,
+    FeatureDescription,
+    FeatureRow,
+    FieldInfo,
+    config_show,
+    describe,
+    list_features,
+)
+from metaxy.api.explain import Cause, Explanation, explain
+from metaxy.api.project import Project, get_store, load_project, opened, with_code_versions
+from metaxy.api.status import (
+    PlanRow,
+    ResolveResult,
+    StatusRow,
+    delete,
+    increment_frame,
+    parse_ids,
+    plan,
+    resolve,
+    status,
+)
+from metaxy.errors import ApiError  # re-exported: it lived here before metaxy.errors
+
+__all__ = [
+    "ApiError",
+    "Cause",
+    "DepInfo",
+    "Explanation",
+    "FeatureDescription",
+    "FeatureRow",
+    "FieldInfo",
+    "PlanRow",
+    "Project",
+    "ResolveResult",
+    "StatusRow",
+    "config_show",
+    "delete",
+    "describe",
+    "explain",
+    "get_store",
+    "increment_frame",
+    "list_features",
+    "load_project",
+    "opened",
+    "parse_ids",
+    "plan",
+    "resolve",
+    "status",
+    "with_code_versions",
+]

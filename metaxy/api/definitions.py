@@ -1,0 +1,111 @@
+"""Static definitions: the feature list, one feature's description, the resolved config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from metaxy import columns as C
+from metaxy.api.project import Project
+from metaxy.config import MetaxyConfig
+from metaxy.versions import column_schema, versions_of
+
+
+@dataclass(frozen=True)
+class FeatureRow:
+    key: str
+    feature_version: str
+    definition_version: str
+    upstream: list[str]
+    fields: dict[str, str]
+    package: str | None
+
+
+def list_features(project: Project) -> list[FeatureRow]:
+    """Every feature in topological order with its static versions."""
+    from metaxy.packages import package_of
+
+    versions = versions_of(project.graph)
+    rows = []
+    for key in project.graph.topological_order():
+        cls = project.graph.get(key)
+        rows.append(FeatureRow(
+            key=str(key),
+            feature_version=versions.feature_version(key),
+            definition_version=versions.definition_version(key),
+            upstream=[str(k) for k in project.graph.upstream(key)],
+            fields=versions.field_versions(key),
+            package=package_of(cls.__module__),
+        ))
+    return rows
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    key: str
+    code_version: str
+    version: str
+    parents: list[str]  # "feature/key:field" of the upstream fields it depends on
+
+
+@dataclass(frozen=True)
+class DepInfo:
+    feature: str
+    lineage: str
+    on: list[str]
+    columns: list[str] | None
+    optional: bool
+
+
+@dataclass(frozen=True)
+class FeatureDescription:
+    key: str
+    class_path: str
+    package: str | None
+    description: str | None
+    table: str
+    id_columns: list[str]
+    columns: list[dict[str, Any]]
+    fields: list[FieldInfo]
+    deps: list[DepInfo]
+    downstream: list[str]
+    feature_version: str
+    definition_version: str
+
+
+def describe(project: Project, key: str) -> FeatureDescription:
+    """Everything about one feature: columns, fields with versions and parents, lineage."""
+    from metaxy.graph import class_path
+    from metaxy.packages import package_of
+
+    graph = project.graph
+    cls = graph.get(key)
+    spec = cls.spec()
+    versions = versions_of(graph)
+    fields = [
+        FieldInfo(str(f.key), f.code_version, versions.field_version(cls, f.key),
+                  [f"{fk}:{pk}" for fk, pk in graph.field_parents(cls, f.key)])
+        for f in spec.fields
+    ]
+    deps = [DepInfo(str(d.feature), d.lineage.kind, list(d.lineage.on),
+                    None if d.columns is None else list(d.columns), d.optional)
+            for d in spec.deps]
+    return FeatureDescription(
+        key=str(spec.key), class_path=class_path(cls), package=package_of(cls.__module__),
+        description=spec.description, table=spec.key.table_name,
+        id_columns=list(spec.id_columns),
+        columns=[c for c in column_schema(cls) if not C.is_reserved(c["name"])],
+        fields=fields, deps=deps,
+        downstream=[str(k) for k in graph.downstream(cls)],
+        feature_version=versions.feature_version(cls),
+        definition_version=versions.definition_version(cls),
+    )
+
+
+def config_show(config: MetaxyConfig) -> dict[str, Any]:
+    """The resolved configuration with every password redacted."""
+    from metaxy.config import redact_url
+
+    data = config.redacted()
+    data["default_store_url"] = redact_url(config.store_config(None).url)
+    return data

@@ -1,0 +1,96 @@
+"""The project: configuration plus feature graph, and the store it points at."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from metaxy import columns as C
+from metaxy.config import MetaxyConfig, load_config
+from metaxy.discovery import load_features
+from metaxy.errors import ApiError
+from metaxy.graph import FeatureGraph
+from metaxy.versions import versions_of
+
+if TYPE_CHECKING:
+    from metaxy.store.base import MetadataStore
+
+
+@dataclass(frozen=True)
+class Project:
+    """A loaded project: its configuration and its feature graph."""
+
+    config: MetaxyConfig
+    graph: FeatureGraph
+
+    @property
+    def version(self) -> str:
+        return versions_of(self.graph).project_version(self.config.project)
+
+
+def load_project(config: MetaxyConfig | None = None, *, strict: bool = True) -> Project:
+    """Read the configuration and discover every installed team package's features."""
+    config = config if config is not None else load_config()
+    packages = list(config.packages) if config.packages is not None else None
+    graph = load_features(strict=strict, packages=packages)
+    return Project(config, graph)
+
+
+def get_store(project: Project, store: str | None = None) -> MetadataStore:
+    """The project's store by name or URL (default: the configured default store)."""
+    from metaxy.store.registry import get_store as _get_store
+
+    return _get_store(store, config=project.config, graph=project.graph)
+
+
+def with_code_versions(graph: FeatureGraph,
+                       overrides: dict[str, dict[str, str]]) -> FeatureGraph:
+    """A copy of ``graph`` whose fields carry other code versions.
+
+    ``overrides`` maps feature key -> {field key -> code_version}. Every feature class is
+    re-created in a fresh graph (same columns, same spec except the overridden code versions), so
+    the copy can be handed to a store (``get_store(url, graph=copy)``) without touching the
+    process's own classes. This is how the demo shows a ``code_version`` bump without editing a
+    team package on disk, and how a test can ask "what would this bump make stale?".
+    """
+    from metaxy.feature import Feature, FeatureMeta
+
+    for name, fields in overrides.items():
+        known = {str(f) for f in graph.spec(name).field_keys}
+        unknown = sorted(set(fields) - known)
+        if unknown:
+            raise ApiError(f"feature '{name}' has no field(s) {unknown} (fields: {sorted(known)})")
+    copy = FeatureGraph()
+    with copy.use():
+        for key in graph.topological_order():
+            cls = graph.get(key)
+            spec = cls.spec()
+            bumped = overrides.get(str(key), {})
+            if bumped:
+                spec = spec.model_copy(update={"fields": tuple(
+                    f.model_copy(update={"code_version": bumped[str(f.key)]})
+                    if str(f.key) in bumped else f for f in spec.fields)})
+            annotations: dict[str, Any] = {}
+            ns: dict[str, Any] = {"__module__": cls.__module__, "__qualname__": cls.__qualname__}
+            for name, info in cls.model_fields.items():
+                if name in Feature.model_fields or C.is_reserved(name):
+                    continue
+                annotations[name] = info.annotation
+                if not info.is_required():
+                    ns[name] = info.default
+            ns["__annotations__"] = annotations
+            FeatureMeta(cls.__name__, (Feature,), ns, table=True, spec=spec)
+    copy.validate()
+    return copy
+
+
+@contextlib.contextmanager
+def opened(store: MetadataStore, mode: str = "r") -> Iterator[MetadataStore]:
+    """Open the store unless it already is."""
+    if store.mode is not None:
+        yield store
+        return
+    with store.open(mode):  # type: ignore[arg-type]
+        yield store

@@ -1,0 +1,226 @@
+"""What the store holds against the code: status counts, the plan, resolve and delete.
+
+Also the parsing of sample ids given on the command line (shared with :mod:`metaxy.api.explain`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from metaxy import columns as C
+from metaxy.api.project import Project
+from metaxy.errors import ApiError, MetaxyError
+from metaxy.keys import FeatureKey
+from metaxy.store.base import Increment
+
+if TYPE_CHECKING:
+    from metaxy.feature import Feature
+    from metaxy.store.base import MetadataStore
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    """Counts of one feature's samples. Root features without samples only have ``stored``."""
+
+    feature: str
+    root: bool
+    new: int | None
+    stale: int | None
+    orphaned: int | None
+    up_to_date: int | None
+    stored: int | None = None
+
+    @property
+    def needs_work(self) -> bool:
+        return bool(self.new or self.stale or self.orphaned)
+
+
+def _resolve_keys(project: Project, keys: list[str] | None) -> list[FeatureKey]:
+    order = project.graph.topological_order()
+    if not keys:
+        return order
+    wanted = {project.graph.get(k).spec().key for k in keys}  # raises on unknown keys
+    return [k for k in order if k in wanted]
+
+
+def _stored_count(store: MetadataStore, cls: type[Feature]) -> int:
+    if not store.has_feature(cls):
+        return 0
+    return store.read(cls).height
+
+
+def status(project: Project, store: MetadataStore, keys: list[str] | None = None,
+           samples: dict[str, pl.DataFrame] | None = None) -> list[StatusRow]:
+    """Per feature (topological order): new / stale / orphaned / up-to-date counts.
+
+    The counts of non-root features are computed in the store (only numbers travel). A root
+    feature's expected samples come from the caller (``samples[key]``); without them only the
+    number of stored samples is reported.
+    """
+    samples = samples or {}
+    rows = []
+    with store.open("r") if store.mode is None else contextlib.nullcontext():
+        for key in _resolve_keys(project, keys):
+            cls = project.graph.get(key)
+            root = not cls.spec().deps
+            if root and str(key) not in samples:
+                rows.append(StatusRow(str(key), True, None, None, None, None,
+                                      _stored_count(store, cls)))
+                continue
+            s = store.status(cls, samples=samples.get(str(key)))
+            rows.append(StatusRow(str(key), root, s.new, s.stale, s.orphaned, s.up_to_date))
+    return rows
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    """What one feature would recompute.
+
+    ``stale_fields``: field -> number of samples stale in that field now. ``cascade``: field ->
+    upstream fields with pending work; those samples become stale once the upstream is recomputed
+    (staleness travels through data, so the store cannot count them yet).
+    """
+
+    feature: str
+    status: StatusRow
+    stale_fields: dict[str, int]
+    cascade: dict[str, list[str]] = dc_field(default_factory=dict)
+
+    @property
+    def needs_work(self) -> bool:
+        return self.status.needs_work or bool(self.cascade)
+
+
+def plan(project: Project, store: MetadataStore,
+         samples: dict[str, pl.DataFrame] | None = None) -> list[PlanRow]:
+    """The whole graph in topological order: counts per feature and per stale field, plus the
+    cascade a pending upstream change will cause (from the static field dependencies)."""
+    samples = samples or {}
+    graph = project.graph
+    rows: list[PlanRow] = []
+    pending: set[tuple[str, str]] = set()  # (feature, field) with work, now or by cascade
+    with store.open("r") if store.mode is None else contextlib.nullcontext():
+        for st in status(project, store, None, samples):
+            cls = graph.get(st.feature)
+            stale_fields: dict[str, int] = {}
+            if st.stale:
+                inc = store.resolve_update(cls, samples=samples.get(st.feature))
+                for fields in inc.stale.get_column(C.STALE_FIELDS).to_list():  # type: ignore[union-attr]
+                    for f in fields:
+                        stale_fields[f] = stale_fields.get(f, 0) + 1
+            cascade: dict[str, list[str]] = {}
+            for fspec in cls.spec().fields:
+                parents = [f"{fk}:{pk}" for fk, pk in graph.field_parents(cls, fspec.key)
+                           if (str(fk), str(pk)) in pending]
+                if parents:
+                    cascade[str(fspec.key)] = parents
+            for fkey in cls.spec().field_keys:
+                name = str(fkey)
+                if st.new or st.orphaned or name in stale_fields or name in cascade:
+                    pending.add((st.feature, name))
+            rows.append(PlanRow(st.feature, st, dict(sorted(stale_fields.items())), cascade))
+    return rows
+
+
+# ====================================================================== ids and filters
+def parse_ids(cls: type[Feature], ids: list[str]) -> list[dict[str, Any]]:
+    """Sample ids from the command line: a value per id column, comma separated, in the order of
+    the feature's id columns (``v001`` or ``v001,3``), or ``col=value,...``."""
+    from metaxy.filter_syntax import coerce_value
+
+    id_cols = list(cls.spec().id_columns)
+    result = []
+    for text in ids:
+        parts = [p.strip() for p in text.split(",")]
+        if all("=" in p for p in parts):
+            pairs = dict(p.split("=", 1) for p in parts)
+        elif len(parts) == len(id_cols):
+            pairs = dict(zip(id_cols, parts, strict=True))
+        else:
+            raise ApiError(f"sample id {text!r} of feature '{cls.spec().key}' needs one value per "
+                           f"id column ({', '.join(id_cols)}), comma separated")
+        if set(pairs) != set(id_cols):
+            raise ApiError(f"sample id {text!r} of feature '{cls.spec().key}' must name exactly "
+                           f"the id columns {id_cols}")
+        row: dict[str, Any] = {}
+        for col in id_cols:
+            try:
+                row[col] = coerce_value(cls, col, pairs[col])
+            except MetaxyError as e:
+                raise ApiError(f"sample id {text!r} of feature '{cls.spec().key}': {e}") from None
+        result.append(row)
+    return result
+
+
+def _id_filter(cls: type[Feature], values: dict[str, Any]) -> Any:
+    import sqlalchemy as sa
+
+    return sa.and_(*[getattr(cls, c) == v for c, v in values.items()])
+
+
+# ====================================================================== resolve and delete
+@dataclass(frozen=True)
+class ResolveResult:
+    feature: str
+    counts: dict[str, int]
+    output: str | None
+    increment: Increment
+
+
+def resolve(project: Project, store: MetadataStore, key: str,
+            output: str | Path | None = None) -> ResolveResult:
+    """The increment of a (non-root) feature; written to ``output`` (.parquet / .csv) if given.
+
+    The file holds the ``new`` and ``stale`` rows (with a ``metaxy_status`` column) and the
+    ``orphaned`` ones, structs flattened to JSON strings for CSV.
+    """
+    cls = project.graph.get(key)
+    if output is not None and Path(output).suffix.lower() not in (".parquet", ".csv"):
+        raise ApiError(f"output file {output}: use a .parquet or .csv extension")
+    with store.open("r") if store.mode is None else contextlib.nullcontext():
+        inc = store.resolve_update(cls)
+    assert isinstance(inc, Increment)
+    if output is not None:
+        frame = increment_frame(inc)
+        path = Path(output)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.suffix.lower() == ".parquet":
+                frame.write_parquet(path)
+            else:
+                flat = frame.with_columns([
+                    pl.col(n).struct.json_encode() for n, t in frame.schema.items()
+                    if isinstance(t, pl.Struct)] + [
+                    pl.col(n).cast(pl.List(pl.String)).list.join(",")
+                    for n, t in frame.schema.items() if isinstance(t, pl.List)])
+                flat.write_csv(path)
+        except OSError as e:
+            raise ApiError(f"cannot write {path}: {e}") from e
+    return ResolveResult(str(cls.spec().key), inc.counts, None if output is None else str(output),
+                         inc)
+
+
+def increment_frame(inc: Increment) -> pl.DataFrame:
+    """The three parts of an increment in one frame with a ``metaxy_status`` column."""
+    parts = [df.with_columns(pl.lit(name).alias("metaxy_status"))
+             for name, df in (("new", inc.new), ("stale", inc.stale), ("orphaned", inc.orphaned))]
+    return pl.concat(parts, how="diagonal_relaxed")
+
+
+def delete(project: Project, store: MetadataStore, key: str, where: str, *,
+           hard: bool = False) -> int:
+    """Delete the samples matching a CLI filter string (tombstones, or physically)."""
+    from metaxy.filter_syntax import parse_filter
+
+    cls = project.graph.get(key)
+    expr = parse_filter(where, cls)
+    with store.open("w"):
+        if not store.has_feature(cls):
+            return 0
+        return store.delete(cls, expr, soft=not hard)
