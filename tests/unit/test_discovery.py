@@ -47,7 +47,8 @@ class {cls_name}(mx.Feature, table=True, spec=mx.FeatureSpec(key="dup/thing",
 """
 
 
-def test_example_teams_load_across_packages() -> None:
+def test_example_teams_load_across_packages(graph: mx.FeatureGraph) -> None:
+    active = graph  # the fixture's isolated graph is the active one; loading targets another
     graph = mx.load_features(mx.FeatureGraph())
     assert graph.keys == TEAM_FEATURES
     order = graph.topological_order()
@@ -58,7 +59,7 @@ def test_example_teams_load_across_packages() -> None:
     assert graph.upstream("speech/transcript") == [K("media/video")]
     assert graph.upstream("speech/summary") == [K("media/chunk")]
     assert graph.get("speech/transcript").__module__ == "team_speech.features"
-    assert "media/video" not in mx.FeatureGraph.get_active()
+    assert "media/video" not in active
 
 
 def test_loading_twice_into_fresh_graphs_is_deterministic() -> None:

@@ -47,7 +47,7 @@ def test_table_has_user_system_and_per_field_columns(graph: mx.FeatureGraph) -> 
     assert table.metadata is graph.sa_registry.metadata
 
 
-def test_same_table_in_two_graphs() -> None:
+def test_same_table_in_two_graphs(graph: mx.FeatureGraph) -> None:
     tables = []
     for _ in range(2):
         with mx.FeatureGraph().use() as g:
@@ -56,7 +56,7 @@ def test_same_table_in_two_graphs() -> None:
             tables.append(cls.__table__)  # type: ignore[attr-defined]
     assert tables[0] is not tables[1]
     assert tables[0].name == tables[1].name == "media__video"
-    assert "media__video" not in mx.FeatureGraph.get_active().sa_registry.metadata.tables
+    assert "media__video" not in graph.sa_registry.metadata.tables  # the active graph
 
 
 def test_intermediate_base_without_table_needs_no_spec(graph: mx.FeatureGraph) -> None:
