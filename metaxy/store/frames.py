@@ -82,7 +82,9 @@ def _check_ids(feature: type[Feature], df: pl.DataFrame) -> None:
         if bad is not None:
             _fail(feature, col, bad, "id column has a null value")
     ids = list(feature.spec().id_columns)
-    dup = _first_true(df.select(pl.struct(ids).is_duplicated()).to_series())
+    # one id column: no struct to build (about 2x faster at 1M rows)
+    dup = _first_true(df[ids[0]].is_duplicated() if len(ids) == 1
+                      else df.select(pl.struct(ids).is_duplicated()).to_series())
     if dup is not None:
         _fail(feature, ",".join(ids), dup, "duplicate sample id within one write "
                                            f"({ {c: df[c][dup] for c in ids} })")
@@ -185,6 +187,8 @@ def prepare_write(feature: type[Feature], frame: Any, *, is_root: bool, settings
     _check_ids(feature, df)
     df = cast_user_columns(feature, df, schema)
     spec = feature.spec()
+    pv_given = C.PROVENANCE_BY_FIELD in df.columns or any(
+        C.pv_column(f) in df.columns for f in spec.field_keys)
     df = df.with_columns(_provenance_columns(feature, df, is_root, settings))
     dv_given: dict[str, pl.Expr] = {}
     if C.DATA_VERSION_BY_FIELD in df.columns:
@@ -194,8 +198,9 @@ def prepare_write(feature: type[Feature], frame: Any, *, is_root: bool, settings
         if str(f) in dv_given else pl.col(C.pv_column(f)).alias(C.dv_column(f))
         for f in spec.field_keys
     ])
-    _check_hashes(feature, df, [C.pv_column(f) for f in spec.field_keys]
-                  + [C.dv_column(f) for f in spec.field_keys])
+    # Only hashes the caller supplied can be empty or null; the ones computed here cannot.
+    _check_hashes(feature, df, [C.pv_column(f) for f in spec.field_keys if pv_given]
+                  + [C.dv_column(f) for f in spec.field_keys if str(f) in dv_given])
     ordered = sorted(spec.field_keys)
     created = pl.lit(now, dtype=schema[C.CREATED_AT])
     if C.CREATED_AT in df.columns:
@@ -204,8 +209,9 @@ def prepare_write(feature: type[Feature], frame: Any, *, is_root: bool, settings
     df = df.with_columns(
         P.total([(enc(str(f)), pl.col(C.pv_column(f))) for f in ordered], settings)
         .alias(C.PROVENANCE),
-        P.total([(enc(str(f)), pl.col(C.dv_column(f))) for f in ordered], settings)
-        .alias(C.DATA_VERSION),
+        # data versions default to the provenance: same hash, computed once
+        (P.total([(enc(str(f)), pl.col(C.dv_column(f))) for f in ordered], settings)
+         if dv_given else pl.lit(None, dtype=pl.Utf8)).alias(C.DATA_VERSION),
         row_ids(df.height).alias(C.ROW_ID),
         pl.lit(feature_version).alias(C.FEATURE_VERSION),
         pl.lit(project_version).alias(C.PROJECT_VERSION),
@@ -214,6 +220,8 @@ def prepare_write(feature: type[Feature], frame: Any, *, is_root: bool, settings
         pl.lit(now if deleted else None, dtype=schema[C.DELETED_AT]).alias(C.DELETED_AT),
         pl.lit(materialization_id, dtype=pl.Utf8).alias(C.MATERIALIZATION_ID),
     )
+    if not dv_given:
+        df = df.with_columns(pl.col(C.PROVENANCE).alias(C.DATA_VERSION))
     return df.select([pl.col(c.name).cast(schema[c.name]) for c in table.columns])
 
 
