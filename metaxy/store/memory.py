@@ -121,6 +121,15 @@ class MemoryStore(MetadataStore):
         found = self._db.tables.get(feature.spec().key.table_name)
         return found if found is not None else pl.DataFrame(schema=self._schema(feature))
 
+    def _upstream_rows(self, feature: type[Feature]) -> pl.DataFrame:
+        """Own rows of an upstream feature, else a fallback store's latest rows."""
+        if not self.has_feature(feature):
+            borrowed = self._fallback_rows(feature)
+            if borrowed is not None:
+                return borrowed.select([pl.col(n).cast(d)
+                                        for n, d in self._schema(feature).items()])
+        return self._rows(feature)
+
     def _append(self, feature: type[Feature], storage: pl.DataFrame) -> int:
         schema = self._schema(feature)
         rows = storage.select([pl.col(n).cast(d) for n, d in schema.items()])
@@ -169,7 +178,8 @@ class MemoryStore(MetadataStore):
     # ------------------------------------------------------------------ increments
     def _context(self, feature: type[Feature]) -> tuple[Any, E.FrameContext, pl.LazyFrame]:
         plan = self.plan(feature)
-        frames = {str(d.feature.spec().key): self._rows(d.feature).lazy() for d in plan.deps}
+        frames = {str(d.feature.spec().key): self._upstream_rows(d.feature).lazy()
+                  for d in plan.deps}
         return plan, E.FrameContext(self.hash_settings, frames), self._rows(feature).lazy()
 
     def _resolve(self, feature: type[Feature], samples: pl.DataFrame | None,

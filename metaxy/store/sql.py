@@ -285,10 +285,19 @@ class SQLStore(MetadataStore):
         return _Tx()
 
     # ------------------------------------------------------------------ increments
-    def _context(self, plan: ResolvePlan) -> Q.SqlContext:
+    def _context(self, plan: ResolvePlan, temps: list[sa.Table]) -> Q.SqlContext:
+        """Upstream relations: own tables, else a fallback store's rows staged into ``temps``."""
         tables: dict[str, Any] = {}
         for dep in plan.deps:
-            tables[str(dep.feature.spec().key)] = self._relation(self._table(dep.feature))
+            table = self._table(dep.feature)
+            borrowed = None if table.name in self._existing else self._fallback_rows(dep.feature)
+            if borrowed is not None:
+                staged = self._stage(self.conn, borrowed)
+                assert staged is not None
+                temps.append(staged)
+                tables[str(dep.feature.spec().key)] = staged
+            else:
+                tables[str(dep.feature.spec().key)] = self._relation(table)
         return Q.SqlContext(self.hash_settings, tables, self.ordered_aggregate,
                             self._byte_order(), Q.latest_method_for(self.conn.dialect.name))
 
@@ -309,14 +318,15 @@ class SQLStore(MetadataStore):
     def _run_classified(self, feature: type[Feature], samples: pl.DataFrame | None,
                         build: Any) -> Any:
         plan = self.plan(feature)
-        ctx = self._context(plan)
         target = self._relation(self._table(feature))
         conn = self.conn
+        temps: list[sa.Table] = []
         try:
+            ctx = self._context(plan, temps)
             staged = self._stage(conn, samples)
             result = build(plan, ctx, target, staged, conn)
-            if staged is not None:
-                staged.drop(conn)
+            for temp in [*temps, *([staged] if staged is not None else [])]:
+                temp.drop(conn)
             conn.commit()
             return result
         except Exception:
@@ -344,10 +354,12 @@ class SQLStore(MetadataStore):
     def _iter_part(self, feature: type[Feature], part: str, samples: pl.DataFrame | None,
                    where: Any, n: int) -> Iterator[pl.DataFrame]:
         plan = self.plan(feature)
-        ctx = self._context(plan)
+        temps: list[sa.Table] = []
+        ctx = self._context(plan, temps)
         target = self._relation(self._table(feature))
         conn = self.conn
         staged = self._stage(conn, samples)
+        temps += [staged] if staged is not None else []
         stmt = Q.increment_statement(plan, ctx, target, staged, where, status=part)
         schema = {c.name: polars_dtype(c.type) for c in stmt.selected_columns}
         try:
@@ -364,8 +376,8 @@ class SQLStore(MetadataStore):
                                            infer_schema_length=None), schema)
                 yield split_increment(plan, raw)[part]
             result.close()
-            if staged is not None:
-                staged.drop(conn)
+            for temp in temps:
+                temp.drop(conn)
         finally:
             conn.commit()
 
