@@ -26,6 +26,7 @@ from rich.table import Table
 
 from metaxy import api
 from metaxy.errors import MetaxyError
+from metaxy.render import progress_bar
 
 app = typer.Typer(name="metaxy", help="Metadata layer for multimodal pipelines.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -205,7 +206,9 @@ def status_cmd(features: Annotated[list[str] | None, typer.Argument(
 
     with _errors():
         project, st = _project_and_store(store)
-        rows = api.status(project, st, features)
+        with progress_bar(console, len(features or project.graph), "status",
+                          format is Format.text) as tick:
+            rows = api.status(project, st, features, progress=tick)
         if format is Format.json:
             _json({"store": st.display(), "features": rows})
             return
@@ -219,7 +222,8 @@ def plan_cmd(store: StoreOpt = None, format: FormatOpt = Format.text) -> None:
 
     with _errors():
         project, st = _project_and_store(store)
-        rows = api.plan(project, st)
+        with progress_bar(console, len(project.graph), "plan", format is Format.text) as tick:
+            rows = api.plan(project, st, progress=tick)
         if format is Format.json:
             _json({"store": st.display(), "features": rows})
             return
@@ -292,6 +296,54 @@ def delete_cmd(
             _json({"feature": feature, "deleted": n, "hard": hard})
             return
         console.print(f"{'deleted' if hard else 'soft-deleted'} {n} row(s) of {feature}")
+
+
+@app.command("cleanup")
+def cleanup_cmd(
+    features: Annotated[list[str] | None, typer.Argument(
+        help="Feature keys (default: all).")] = None,
+    older_than: Annotated[str, typer.Option(
+        "--older-than", help="Age (30d, 12h, 1w2d, 90m) or ISO date: drop history written "
+                             "before it.")] = "30d",
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Only count the rows that would be dropped.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    store: StoreOpt = None, format: FormatOpt = Format.text,
+) -> None:
+    """Drop history older than a bound, physically; every sample keeps its latest row.
+
+    Superseded rows (earlier versions of a sample) written before the bound are deleted; the
+    latest row of every sample, tombstones included, is always kept, so reads and increments do
+    not change. Asks for confirmation (after showing the counts) unless --yes or --dry-run.
+    """
+    with _errors():
+        project, st = _project_and_store(store)
+        bound = api.parse_age(older_than)
+        rows = None
+        if not dry_run and not yes:
+            preview = api.cleanup(project, st, features, bound, dry_run=True)
+            total = sum(r.rows for r in preview)
+            if total == 0:
+                rows = preview  # nothing to drop: nothing to confirm
+            else:
+                err = Console(stderr=True)
+                for r in preview:
+                    if r.rows:
+                        err.print(f"{r.feature}: {r.rows} row(s)", highlight=False)
+                if not typer.confirm(f"Drop {total} history row(s) older than {older_than} "
+                                     f"from {st.display()}?", err=True):
+                    raise typer.Abort()
+        if rows is None:
+            rows = api.cleanup(project, st, features, bound, dry_run=dry_run)
+        if format is Format.json:
+            _json({"store": st.display(), "older_than": older_than, "dry_run": dry_run,
+                   "features": rows})
+            return
+        verb = "would drop" if dry_run else "dropped"
+        for r in rows:
+            console.print(f"{r.feature}: {verb} {r.rows} row(s)", highlight=False)
+        console.print(f"{verb} {sum(r.rows for r in rows)} history row(s) older than "
+                      f"{older_than}; the latest row of every sample is kept", highlight=False)
 
 
 # ---------------------------------------------------------------------- main job

@@ -35,6 +35,7 @@ from rich.table import Table
 from metaxy import api
 from metaxy import columns as C
 from metaxy.graph import FeatureGraph
+from metaxy.render import progress_bar
 from metaxy.store.base import Increment, MetadataStore
 
 CHUNK_SECONDS = 10.0
@@ -180,8 +181,10 @@ class DemoReport:
 
 
 def run_pipeline(store: MetadataStore, graph: FeatureGraph, samples: pl.DataFrame,
-                 run_id: str) -> list[FeatureRun]:
-    """Compute every feature from its increment, upstream first, and write the results."""
+                 run_id: str, progress: Callable[[str], None] | None = None) -> list[FeatureRun]:
+    """Compute every feature from its increment, upstream first, and write the results.
+
+    ``progress`` is called with each feature key once it is written (a progress bar)."""
     out = []
     with store.open("w"):
         for key in graph.topological_order():
@@ -196,6 +199,8 @@ def run_pipeline(store: MetadataStore, graph: FeatureGraph, samples: pl.DataFram
                 written = store.write(cls, rows, materialization_id=run_id)
             out.append(FeatureRun(str(key), inc.new.height, inc.stale.height,
                                   inc.orphaned.height, written))
+            if progress is not None:
+                progress(str(key))
     return out
 
 
@@ -229,7 +234,12 @@ def run_demo(store_url: str | None = None, n_videos: int = 200,
                   f"{len(graph)} features from the example teams; store {store.display()}")
 
     samples = make_samples(n_videos)
-    report.runs.append(run_pipeline(store, graph, samples, "run-1"))
+
+    def run(st: MetadataStore, g: FeatureGraph, frame: pl.DataFrame, run_id: str) -> None:
+        with progress_bar(console, len(g), f"{run_id}: computing features") as tick:
+            report.runs.append(run_pipeline(st, g, frame, run_id, tick))
+
+    run(store, graph, samples, "run-1")
     _print_run(console, "1. first run: every sample is new", report.runs[-1])
 
     if n_videos < MIN_VIDEOS:
@@ -243,8 +253,9 @@ def run_demo(store_url: str | None = None, n_videos: int = 200,
         f"\n[bold]2. changes:[/] new audio for {', '.join(video_id(i) for i in audio)}; "
         f"new frames for {', '.join(video_id(i) for i in frames)}; "
         "vision/faces:faces code_version 1 -> 2")
-    report.plan = api.plan(api.Project(project.config, bumped), store2,
-                           samples={"media/video": changed})
+    with progress_bar(console, len(bumped), "planning") as tick:
+        report.plan = api.plan(api.Project(project.config, bumped), store2,
+                               samples={"media/video": changed}, progress=tick)
     from metaxy.render import plan_table
 
     console.print(plan_table(report.plan, title="plan (counts computed in the store)"))
@@ -255,9 +266,9 @@ def run_demo(store_url: str | None = None, n_videos: int = 200,
     console.print("why is that sample stale? ([cyan]metaxy explain vision/faces "
                   f"{video_id(frames[0])}[/])")
     console.print(explain_tree(report.explained[0]))
-    report.runs.append(run_pipeline(store2, bumped, changed, "run-2"))
+    run(store2, bumped, changed, "run-2")
     _print_run(console, "3. second run: only the affected samples", report.runs[-1])
-    report.runs.append(run_pipeline(store2, bumped, changed, "run-3"))
+    run(store2, bumped, changed, "run-3")
     total = sum(r.processed for r in report.runs[-1])
     console.print(f"\n[bold]4. third run:[/] {total} samples to compute - everything is up to "
                   "date.")

@@ -1,9 +1,13 @@
-"""Rendering of API results: rich tables for terminals, and the graph as text, Mermaid or DOT."""
+"""Rendering of API results: rich tables and progress bars for terminals, and the graph as text,
+Mermaid or DOT."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
+from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
@@ -74,6 +78,37 @@ def _add_cause(node: Tree, cause: Cause) -> None:
     child = node.add(f"[magenta]{cause.kind}[/]: {cause.message}", highlight=False)
     for c in cause.causes:
         _add_cause(child, c)
+
+
+@contextlib.contextmanager
+def progress_bar(out: Console, total: int, what: str,
+                 enabled: bool = True) -> Iterator[Callable[[str], None] | None]:
+    """A transient rich progress bar on a terminal; ``None`` (no bar) otherwise.
+
+    The callback is called with a feature key each time one is done. Pipes, files and
+    ``--format json`` get no bar (``enabled=False``), so machine output stays clean.
+    """
+    if not enabled or not out.is_terminal or out.quiet or total < 1:
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(), console=out,
+                  transient=True) as bar:
+        task = bar.add_task(what, total=total)
+
+        def tick(feature: str) -> None:
+            bar.update(task, advance=1, description=f"{what} ({feature} done)")
+
+        yield tick
 
 
 # ---------------------------------------------------------------------- graph

@@ -6,8 +6,9 @@ usable (and tested) from Python. The dataclasses are plain data: ``dataclasses.a
 
 One job per module: :mod:`~metaxy.api.project` (loading a project and its store),
 :mod:`~metaxy.api.definitions` (static feature definitions and config),
-:mod:`~metaxy.api.status` (status, plan, resolve, delete, sample ids) and
-:mod:`~metaxy.api.explain` (why a sample is stale). Everything public is re-exported here, so
+:mod:`~metaxy.api.status` (status, plan, resolve, delete, sample ids),
+:mod:`~metaxy.api.explain` (why a sample is stale) and :mod:`~metaxy.api.maintenance`
+(cleanup of old history). Everything public is re-exported here, so
 ``from metaxy import api; api.status(...)`` is the way to use it.
 """
 
@@ -23,6 +24,7 @@ from metaxy.api.definitions import (
     list_features,
 )
 from metaxy.api.explain import Cause, Explanation, explain
+from metaxy.api.maintenance import CleanupRow, cleanup, parse_age
 from metaxy.api.project import Project, get_store, load_project, opened, with_code_versions
 from metaxy.api.status import (
     PlanRow,
@@ -40,6 +42,7 @@ from metaxy.errors import ApiError  # re-exported: it lived here before metaxy.e
 __all__ = [
     "ApiError",
     "Cause",
+    "CleanupRow",
     "DepInfo",
     "Explanation",
     "FeatureDescription",
@@ -49,6 +52,7 @@ __all__ = [
     "Project",
     "ResolveResult",
     "StatusRow",
+    "cleanup",
     "config_show",
     "delete",
     "describe",
@@ -58,6 +62,7 @@ __all__ = [
     "list_features",
     "load_project",
     "opened",
+    "parse_age",
     "parse_ids",
     "plan",
     "resolve",

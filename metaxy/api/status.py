@@ -6,6 +6,7 @@ Also the parsing of sample ids given on the command line (shared with :mod:`meta
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from pathlib import Path
@@ -55,8 +56,13 @@ def _stored_count(store: MetadataStore, cls: type[Feature]) -> int:
     return store.read(cls).height
 
 
+Progress = Callable[[str], None]
+"""Called with a feature key each time a feature is done (the CLI drives a progress bar)."""
+
+
 def status(project: Project, store: MetadataStore, keys: list[str] | None = None,
-           samples: dict[str, pl.DataFrame] | None = None) -> list[StatusRow]:
+           samples: dict[str, pl.DataFrame] | None = None,
+           progress: Progress | None = None) -> list[StatusRow]:
     """Per feature (topological order): new / stale / orphaned / up-to-date counts.
 
     The counts of non-root features are computed in the store (only numbers travel). A root
@@ -72,9 +78,11 @@ def status(project: Project, store: MetadataStore, keys: list[str] | None = None
             if root and str(key) not in samples:
                 rows.append(StatusRow(str(key), True, None, None, None, None,
                                       _stored_count(store, cls)))
-                continue
-            s = store.status(cls, samples=samples.get(str(key)))
-            rows.append(StatusRow(str(key), root, s.new, s.stale, s.orphaned, s.up_to_date))
+            else:
+                s = store.status(cls, samples=samples.get(str(key)))
+                rows.append(StatusRow(str(key), root, s.new, s.stale, s.orphaned, s.up_to_date))
+            if progress is not None:
+                progress(str(key))
     return rows
 
 
@@ -98,7 +106,8 @@ class PlanRow:
 
 
 def plan(project: Project, store: MetadataStore,
-         samples: dict[str, pl.DataFrame] | None = None) -> list[PlanRow]:
+         samples: dict[str, pl.DataFrame] | None = None,
+         progress: Progress | None = None) -> list[PlanRow]:
     """The whole graph in topological order: counts per feature and per stale field, plus the
     cascade a pending upstream change will cause (from the static field dependencies)."""
     samples = samples or {}
@@ -106,7 +115,8 @@ def plan(project: Project, store: MetadataStore,
     rows: list[PlanRow] = []
     pending: set[tuple[str, str]] = set()  # (feature, field) with work, now or by cascade
     with store.open("r") if store.mode is None else contextlib.nullcontext():
-        for st in status(project, store, None, samples):
+        for key in graph.topological_order():
+            (st,) = status(project, store, [str(key)], samples)
             cls = graph.get(st.feature)
             stale_fields: dict[str, int] = {}
             if st.stale:
@@ -125,6 +135,8 @@ def plan(project: Project, store: MetadataStore,
                 if st.new or st.orphaned or name in stale_fields or name in cascade:
                     pending.add((st.feature, name))
             rows.append(PlanRow(st.feature, st, dict(sorted(stale_fields.items())), cascade))
+            if progress is not None:
+                progress(st.feature)
     return rows
 
 

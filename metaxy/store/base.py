@@ -17,6 +17,7 @@ import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, overload
 
 import polars as pl
@@ -238,6 +239,30 @@ class MetadataStore(ABC):
         tomb = tomb.with_columns(row_ids(tomb.height).alias(C.ROW_ID))
         return int(self._guard(lambda: self._append(cls, tomb)))
 
+    def cleanup(self, feature: type[Feature] | str, older_than: timedelta | datetime, *,
+                dry_run: bool = False) -> int:
+        """Physically drop history: rows written before a bound that are not their sample's latest.
+
+        ``older_than`` is an age (``timedelta``: rows written more than that long ago) or a point
+        in time (a naive ``datetime`` is taken as UTC). Every sample keeps its latest row, even a
+        tombstone (a soft delete stays a delete), so reads and increments are unchanged; only
+        ``read(..., with_history=True)`` (and ``explain``, which walks history) sees less.
+        Returns the number of rows dropped (with ``dry_run``: that would be dropped; the store
+        then only needs to be open for reading).
+        """
+        self._require("r" if dry_run else "w")
+        cls = self.feature(feature)
+        if isinstance(older_than, timedelta):
+            bound = datetime.now(UTC) - older_than
+        elif isinstance(older_than, datetime):
+            bound = older_than if older_than.tzinfo else older_than.replace(tzinfo=UTC)
+        else:
+            raise StoreError(f"cleanup of feature '{cls.spec().key}': older_than must be a "
+                             f"timedelta or a datetime, got {type(older_than).__name__}")
+        if not self.has_feature(cls):
+            return 0
+        return int(self._guard(lambda: self._cleanup(cls, bound.astimezone(UTC), dry_run)))
+
     @overload
     def resolve_update(self, feature: type[Feature] | str, samples: Any = None,
                        where: Any = None, lazy: Literal[False] = False) -> Increment: ...
@@ -332,6 +357,11 @@ class MetadataStore(ABC):
 
     @abstractmethod
     def _hard_delete(self, feature: type[Feature], where: Any) -> int: ...
+
+    @abstractmethod
+    def _cleanup(self, feature: type[Feature], bound: datetime, dry_run: bool) -> int:
+        """Drop (or, with ``dry_run``, count) the rows with ``updated_at < bound`` that are not
+        the latest row (tombstones included) of their sample; ``bound`` is timezone-aware UTC."""
 
     @abstractmethod
     def _resolve(self, feature: type[Feature], samples: pl.DataFrame | None,

@@ -175,6 +175,20 @@ class MemoryStore(MetadataStore):
             self._db.tables[name] = kept
         return rows.height - kept.height
 
+    def _cleanup(self, feature: type[Feature], bound: datetime, dry_run: bool) -> int:
+        name = feature.spec().key.table_name
+        with self._db.lock:
+            rows = self._db.tables.get(name)
+            if rows is None:
+                return 0
+            latest = E.latest(rows.lazy(), feature.spec().id_columns, include_deleted=True)
+            keep = (pl.col(C.UPDATED_AT) >= bound) | pl.col(C.ROW_ID).is_in(
+                latest.select(C.ROW_ID).collect().to_series().implode())
+            kept = rows.filter(keep)
+            if not dry_run:
+                self._db.tables[name] = kept
+        return rows.height - kept.height
+
     # ------------------------------------------------------------------ increments
     def _context(self, feature: type[Feature]) -> tuple[Any, E.FrameContext, pl.LazyFrame]:
         plan = self.plan(feature)

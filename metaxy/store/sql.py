@@ -11,6 +11,7 @@ import uuid
 from abc import abstractmethod
 from collections import Counter
 from collections.abc import Iterator
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -242,6 +243,22 @@ class SQLStore(MetadataStore):
         stmt = sa.delete(table).where(sa.tuple_(*[table.c[i] for i in ids]).in_(chosen))
         with self.conn.begin():
             result = self.conn.execute(stmt)
+        return int(result.rowcount or 0)
+
+    def _cleanup(self, feature: type[Feature], bound: datetime, dry_run: bool) -> int:
+        table = self._table(feature)
+        if table.name not in self._existing:
+            return 0
+        rel = Q.latest(table, feature.spec().id_columns, include_deleted=True,
+                       method=Q.latest_method_for(self.conn.dialect.name))
+        cond = sa.and_(table.c[C.UPDATED_AT] < bound,
+                       table.c[C.ROW_ID].not_in(sa.select(rel.c[C.ROW_ID])))
+        if dry_run:
+            with self._read_tx() as conn:
+                stmt = sa.select(sa.func.count()).select_from(table).where(cond)
+                return int(conn.execute(stmt).scalar() or 0)
+        with self.conn.begin():
+            result = self.conn.execute(sa.delete(table).where(cond))
         return int(result.rowcount or 0)
 
     # ------------------------------------------------------------------ reads

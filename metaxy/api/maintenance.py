@@ -1,0 +1,61 @@
+"""Store maintenance: ``cleanup`` drops history older than a bound, keeping the latest rows."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from metaxy.api.project import Project, opened
+from metaxy.api.status import _resolve_keys
+from metaxy.errors import ApiError
+
+if TYPE_CHECKING:
+    from metaxy.store.base import MetadataStore
+
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+
+
+def parse_age(text: str) -> timedelta | datetime:
+    """``30d``, ``12h``, ``1w2d``, ``90m``, ``45s`` (an age), or an ISO date / datetime (a point
+    in time; without a timezone it is UTC)."""
+    value = text.strip().lower()
+    parts = _DURATION.findall(value)
+    if parts and "".join(n + u for n, u in parts) == value:
+        delta = timedelta()
+        for number, unit in parts:
+            delta += timedelta(**{_UNITS[unit]: float(number)})
+        return delta
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ApiError(f"--older-than {text!r}: use an age like 30d, 12h, 1w2d, 90m, or an ISO "
+                       "date such as 2026-01-31") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class CleanupRow:
+    """Rows of one feature's history dropped (or, in a dry run, that would be)."""
+
+    feature: str
+    rows: int
+
+
+def cleanup(project: Project, store: MetadataStore, keys: list[str] | None,
+            older_than: str | timedelta | datetime, *, dry_run: bool = False) -> list[CleanupRow]:
+    """Drop rows written before ``older_than`` that are not their sample's latest (per feature,
+    topological order; default: every feature). The bound is fixed once for all features."""
+    bound = parse_age(older_than) if isinstance(older_than, str) else older_than
+    if isinstance(bound, timedelta):
+        if bound < timedelta():
+            raise ApiError(f"--older-than {older_than}: the age must not be negative")
+        bound = datetime.now(UTC) - bound
+    rows = []
+    with opened(store, "r" if dry_run else "w"):
+        for key in _resolve_keys(project, keys):
+            cls = project.graph.get(key)
+            rows.append(CleanupRow(str(key), store.cleanup(cls, bound, dry_run=dry_run)))
+    return rows
