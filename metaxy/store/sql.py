@@ -316,7 +316,8 @@ class SQLStore(MetadataStore):
             else:
                 tables[str(dep.feature.spec().key)] = self._relation(table)
         return Q.SqlContext(self.hash_settings, tables, self.ordered_aggregate,
-                            self._byte_order(), Q.latest_method_for(self.conn.dialect.name))
+                            self._byte_order(), Q.latest_method_for(self.conn.dialect.name),
+                            Q.full_outer_join_for(self.conn.dialect.name))
 
     def _stage(self, conn: sa.Connection, samples: pl.DataFrame | None) -> sa.Table | None:
         """Stage a Python-side frame into a temporary table of this database."""
