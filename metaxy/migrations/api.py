@@ -86,6 +86,52 @@ def reconcile(store: MetadataStore, graph: FeatureGraph, project: str, feature: 
         return result
 
 
+def _adhoc_steps(store: MetadataStore, project: str, from_version: str | None,
+                 make: Any, dry_run: bool) -> list[R.OpResult]:
+    """Run the steps of an ad-hoc data operation from a snapshot to the code, recording each."""
+    old = require_snapshot(store, project, from_version) if from_version else \
+        load_snapshot(store, project)
+    if old is None:
+        raise MigrationError(f"{store.display()} holds no snapshot of project '{project}'; "
+                             "push the graph before changing it (`metaxy push`)")
+    results = []
+    for step in make(old.graph()):
+        result = step.run()
+        if not dry_run:
+            R.record(store, project, R.ADHOC, 0, result)
+        results.append(result)
+    return results
+
+
+def rename_feature(store: MetadataStore, graph: FeatureGraph, project: str, old_key: str,
+                   new_key: str, *, dry_run: bool = False,
+                   from_version: str | None = None) -> list[R.OpResult]:
+    """Ad-hoc rename of a feature from a snapshot (default: the last pushed) to the code.
+
+    Carries the old key's current rows to the new key (the old rows stay as history) and
+    reconciles the dependents; one result per step (the carry first). Recorded as ``adhoc``.
+    """
+    from metaxy.migrations.rename import rename_feature_steps
+
+    with store.open("w"):
+        return _adhoc_steps(store, project, from_version, lambda old: rename_feature_steps(
+            store, old_key, new_key, old_graph=old, new_graph=graph, dry_run=dry_run,
+            materialization_id="migration:adhoc"), dry_run)
+
+
+def rename_field(store: MetadataStore, graph: FeatureGraph, project: str, feature: str,
+                 old: str, new: str, *, dry_run: bool = False,
+                 from_version: str | None = None) -> list[R.OpResult]:
+    """Ad-hoc rename of a field of ``feature`` from a snapshot (default: the last pushed) to the
+    code: adds the new field's storage columns, carries the rows, reconciles the dependents."""
+    from metaxy.migrations.rename import rename_field_steps
+
+    with store.open("w"):
+        return _adhoc_steps(store, project, from_version, lambda old_graph: rename_field_steps(
+            store, feature, old, new, old_graph=old_graph, new_graph=graph, dry_run=dry_run,
+            materialization_id="migration:adhoc"), dry_run)
+
+
 # ---------------------------------------------------------------------------- migrations
 @dataclass
 class UpgradeReport:
@@ -136,6 +182,17 @@ class Migrations:
         from alembic.script import ScriptDirectory
 
         return ScriptDirectory.from_config(self.config())
+
+    def _offline_buffer(self, command: str, target: str) -> io.StringIO:
+        """The output of ``--sql``, opened with a header naming the store -- its URL redacted
+        (offline output is pasted into tickets and CI logs; it never carries a password)."""
+        from metaxy.config import redact_url
+
+        out = io.StringIO()
+        out.write(f"-- metaxy migrations {command} {target} --sql: project {self.project}, "
+                  f"store {redact_url(self.store.url)} (dialect {_dialect(self.store)}); "
+                  "generated offline, nothing was connected to\n")
+        return out
 
     def _single_head(self, target: str) -> None:
         if target not in ("head", "heads") and "@head" not in target:
@@ -220,7 +277,7 @@ class Migrations:
 
         self._single_head(target)
         if sql:
-            out = io.StringIO()
+            out = self._offline_buffer("upgrade", target)
             command.upgrade(self.config(output=out), target, sql=True)
             return UpgradeReport(sql=out.getvalue())
         state = self._state(dry_run=dry_run)
@@ -259,6 +316,16 @@ class Migrations:
 
                 _reconcile(self, ReconcileOp(feature, fields))  # type: ignore[arg-type]
 
+            def rename_feature(self, old_key: str, new_key: str) -> None:
+                from metaxy.migrations.operations import RenameFeatureOp, _rename_feature
+
+                _rename_feature(self, RenameFeatureOp(old_key, new_key))  # type: ignore[arg-type]
+
+            def rename_field(self, feature: str, old: str, new: str) -> None:
+                from metaxy.migrations.operations import RenameFieldOp, _rename_field
+
+                _rename_field(self, RenameFieldOp(feature, old, new))  # type: ignore[arg-type]
+
             def backfill(self, feature: str, data: Any) -> None:
                 count = data(state.store) if callable(data) else data
                 state.results.append(R.OpResult("backfill", feature, len(count), dry_run=True))
@@ -289,7 +356,7 @@ class Migrations:
         from alembic import command
 
         if sql:
-            out = io.StringIO()
+            out = self._offline_buffer("downgrade", target)
             command.downgrade(self.config(output=out), target, sql=True)
             return UpgradeReport(sql=out.getvalue())
         state = self._state()

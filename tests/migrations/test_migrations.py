@@ -161,8 +161,11 @@ def test_resume_after_failure(store_url: str, code_graph: mx.FeatureGraph, tmp_p
         return original(store, feature, **kw)
 
     monkeypatch.setattr(operations, "reconcile", failing)
-    with pytest.raises(RuntimeError, match="injected"):
+    with pytest.raises(MigrationError, match=r"revision \w+: reconcile of feature "
+                                             r"'speech/keywords' failed: RuntimeError: "
+                                             "injected") as info:
         m.upgrade("head")
+    assert isinstance(info.value.__cause__, RuntimeError)
     assert m.current() == []
     with new_store:
         rows = new_store.read("speech/transcript", with_history=True).height
