@@ -279,7 +279,7 @@ def current(plan: ResolvePlan, table: FromClause, where: Any = None,
 def _stale_flag(plan: ResolvePlan, e: Any, c: Any,
                 field: FieldPlan) -> ColumnElement[bool]:
     col = field.pv_column
-    flag = c.c[col].is_distinct_from(e.c[col])
+    flag: ColumnElement[bool] = c.c[col].is_distinct_from(e.c[col])
     if plan.expansion:
         flag = sa.or_(flag, c.c["__max_" + col].is_distinct_from(e.c[col]))
     return flag

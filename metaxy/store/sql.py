@@ -45,7 +45,6 @@ FEATURE_VERSIONS_TABLE = sa.Table(
     sa.Column("first_written_at", sa.DateTime(timezone=True), nullable=False),
 )
 HASH_SETTING = "sample_hash"
-ANALYZE_MIN_ROWS = 1000  # below this a stale plan costs less than ANALYZE
 
 
 class SQLStore(MetadataStore):
@@ -72,21 +71,11 @@ class SQLStore(MetadataStore):
         return None
 
     def _refresh_statistics(self, conn: sa.Connection, table: sa.Table, rows: int) -> None:
-        """ANALYZE a table after a bulk load on PostgreSQL.
+        """Called after a bulk load of ``rows`` rows into ``table`` (same transaction).
 
-        PostgreSQL plans joins from table statistics, which autovacuum refreshes only later (and
-        never for temporary tables). Without them it estimates a few rows per relation and joins
-        the latest-row relations with nested loops: minutes at 10k samples instead of 0.1 s
-        (measured in benchmarks/). Like autovacuum, re-analyze once a load adds >= 10% of the
-        table's rows (reltuples is -1 for a table never analyzed).
+        A backend whose query planner needs fresh statistics to plan the increment's joins
+        (PostgreSQL) overrides it; the default does nothing.
         """
-        if rows < ANALYZE_MIN_ROWS or conn.dialect.name != "postgresql":
-            return
-        name = conn.dialect.identifier_preparer.format_table(table)
-        known = conn.execute(sa.text("SELECT reltuples FROM pg_class WHERE oid = "
-                                     "to_regclass(:name)"), {"name": name}).scalar()
-        if known is None or known < 0 or rows >= 0.1 * known:
-            conn.execute(sa.DDL("ANALYZE %(fullname)s").against(table))
 
     def _ensure_table(self, conn: sa.Connection, table: sa.Table) -> None:
         """Create the table if missing (backends with concurrent writers serialise this)."""
