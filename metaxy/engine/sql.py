@@ -80,8 +80,8 @@ class SqlContext:
     tables: dict[str, sa.Table]  # feature key string -> physical table
     ordered_aggregate: bool = True
     byte_order: Any = None  # callable(column) -> column ordered in byte order (e.g. COLLATE "C")
-    latest_method: str = "window"  # how latest() picks the latest row: see LATEST_METHODS
-    full_outer_join: bool = True  # False: LEFT JOIN + anti-join (see full_outer_join_for)
+    latest_method: str = "window"  # how latest() picks the latest row: "window" / "distinct_on"
+    full_outer_join: bool = True  # False: LEFT JOIN + anti-joined orphans instead
 
     def h(self, expr: ColumnElement[Any]) -> ColumnElement[str]:
         return SampleHash(expr, self.settings.algorithm, self.settings.length)
@@ -112,38 +112,16 @@ def concat(parts: list[ColumnElement[Any]]) -> ColumnElement[str]:
     return result
 
 
-LATEST_METHODS = {"postgresql": "distinct_on"}
-
-
-def latest_method_for(dialect_name: str) -> str:
-    """The form of :func:`latest` for a dialect (chosen with the numbers of benchmarks/).
-
-    * ``window`` (default): ``row_number() OVER (PARTITION BY ids ORDER BY ...) = 1``. On
-      DuckDB it is as fast as any alternative for a whole row (``arg_max`` per column is faster
-      for one or two columns but several times slower for a whole row);
-    * ``distinct_on`` (PostgreSQL): ``DISTINCT ON (ids) ... ORDER BY ids, updated_at DESC, ...``.
-      PostgreSQL estimates ``__rn = 1`` at a fraction of a percent of the rows, then joins two
-      such relations with a nested loop that re-runs the inner window per outer row (minutes at
-      10k samples); it estimates ``DISTINCT ON`` as the number of distinct ids and hash-joins.
-    """
-    return LATEST_METHODS.get(dialect_name, "window")
-
-
-def full_outer_join_for(dialect_name: str) -> bool:
-    """Whether the dialect runs expected FULL OUTER JOIN current efficiently.
-
-    SQLite (3.39+) plans a FULL JOIN of two subqueries as a nested scan without the automatic
-    index it builds for a LEFT JOIN: quadratic (20 s at 10k samples). There the join is spelled
-    as a LEFT JOIN plus the anti-joined orphans over two CTEs (materialised once, each indexed
-    automatically): 22x faster at 3k samples, linear-logarithmic beyond.
-    """
-    return dialect_name != "sqlite"
-
-
 def latest(table: FromClause, ids: tuple[str, ...], *,
            include_deleted: bool = False, name: str = "latest",
            method: str = "window") -> sa.Subquery:
-    """The latest row per sample (by updated_at, then row id), hiding soft-deleted samples."""
+    """The latest row per sample (by updated_at, then row id), hiding soft-deleted samples.
+
+    ``method`` is the store's choice (measured in benchmarks/): ``window`` is
+    ``row_number() OVER (PARTITION BY ids ORDER BY ...) = 1``; ``distinct_on`` is
+    ``DISTINCT ON (ids) ... ORDER BY ids, updated_at DESC, row_id DESC``, which PostgreSQL
+    estimates well (it misestimates ``rn = 1`` and then picks nested loops).
+    """
     order = [table.c[C.UPDATED_AT].desc(), table.c[C.ROW_ID].desc()]
     if method == "distinct_on":
         from sqlalchemy.dialects.postgresql import distinct_on

@@ -50,7 +50,9 @@ HASH_SETTING = "sample_hash"
 class SQLStore(MetadataStore):
     """A store over a SQLAlchemy engine; the whole ``resolve_update`` runs in the database."""
 
-    ordered_aggregate: bool = True
+    ordered_aggregate: bool = True  # False: string aggregation in id order via a window
+    latest_method: str = "window"  # how the latest row per sample is picked (engine.sql.latest)
+    full_outer_join: bool = True  # False: LEFT JOIN + anti-joined orphans instead
 
     def __init__(self, url: str, **kwargs: Any) -> None:
         super().__init__(url, **kwargs)
@@ -239,7 +241,7 @@ class SQLStore(MetadataStore):
         if table.name not in self._existing:
             return 0
         rel = Q.latest(table, feature.spec().id_columns, include_deleted=True,
-                       method=Q.latest_method_for(self.conn.dialect.name))
+                       method=self.latest_method)
         cond = sa.and_(table.c[C.UPDATED_AT] < bound,
                        table.c[C.ROW_ID].not_in(sa.select(rel.c[C.ROW_ID])))
         if dry_run:
@@ -305,8 +307,8 @@ class SQLStore(MetadataStore):
             else:
                 tables[str(dep.feature.spec().key)] = self._relation(table)
         return Q.SqlContext(self.hash_settings, tables, self.ordered_aggregate,
-                            self._byte_order(), Q.latest_method_for(self.conn.dialect.name),
-                            Q.full_outer_join_for(self.conn.dialect.name))
+                            self._byte_order(), self.latest_method,
+                            self.full_outer_join)
 
     def _stage(self, conn: sa.Connection, samples: pl.DataFrame | None) -> sa.Table | None:
         """Stage a Python-side frame into a temporary table of this database."""
