@@ -1,0 +1,55 @@
+"""Render benchmark JSON files (``benchmarks.run --json``) as Markdown tables for the docs.
+
+    .venv/bin/python -m benchmarks.report out.json [more.json ...]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+STEPS = ("write", "limit_write", "append", "resolve_new", "write_leaf", "write_10pct",
+         "resolve_stale", "limit_resolve", "status")
+
+
+def _cell(step: dict[str, Any] | None) -> str:
+    if step is None:
+        return ""
+    return f"{step['median_s']:.3f} ({step['min_s']:.3f}-{step['max_s']:.3f})"
+
+
+def markdown(docs: list[dict[str, Any]]) -> str:
+    lines = ["| backend | scenario | N | step | rows | median s (min-max) | peak RSS MiB | ratio |",
+             "|---|---|---:|---|---:|---:|---:|---:|"]
+    for doc in docs:
+        for res in doc["results"]:
+            s = res["summary"]
+            head = f"| {res['backend']} | {res['scenario']} | {res['n']:,} "
+            if not s["ok"]:
+                lines.append(head + f"| ERROR | | {s['errors'][0][:80]} | | |")
+                continue
+            for name in STEPS:
+                st = s["steps"].get(name)
+                if st is None:
+                    continue
+                ratio = f"**{st['ratio']:.2f}x**" if "ratio" in st else ""
+                lines.append(head + f"| {name} | {st['rows']:,} | {_cell(st)} "
+                             f"| {st['rss_mib_max']:.0f} | {ratio} |")
+    return "\n".join(lines)
+
+
+def main(paths: list[str]) -> None:
+    docs = [json.loads(Path(p).read_text()) for p in paths]
+    print(markdown(docs))
+    for doc in docs:
+        if doc.get("static"):
+            st = doc["static"]
+            print(f"\nStatic graph work, {st['features']} features: graph build + versions "
+                  f"{st['graph_and_versions_s']:.3f} s; class creation "
+                  f"{st['class_creation_s']:.2f} s; `import metaxy` {st['import_s']:.3f} s")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
