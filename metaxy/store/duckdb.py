@@ -9,6 +9,7 @@ where DuckDB reports it, the holder's PID.
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -39,6 +40,31 @@ class DuckDBStore(SQLStore):
     """A DuckDB file (or ``:memory:``) store."""
 
     backend = "duckdb"
+
+    def __init__(self, url: str, *, lock_timeout: float = 0.0, **kwargs: Any) -> None:
+        """``lock_timeout``: seconds to keep retrying while another process holds the file
+        (store option ``lock_timeout``; default 0: fail at once with StoreLockedError)."""
+        super().__init__(url, **kwargs)
+        if lock_timeout < 0:
+            raise StoreError(f"{self.display()}: lock_timeout must be >= 0, got {lock_timeout}")
+        self.lock_timeout = float(lock_timeout)
+
+    def _open(self, mode: AccessMode) -> None:
+        deadline = time.monotonic() + self.lock_timeout
+        delay = 0.05
+        while True:
+            try:
+                super()._open(mode)
+                return
+            except StoreLockedError as e:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    if self.lock_timeout:
+                        raise StoreLockedError(f"{e} (gave up after waiting "
+                                               f"{self.lock_timeout:g} s)") from e
+                    raise
+                time.sleep(min(delay, left))
+                delay = min(delay * 2, 1.0)
 
     @property
     def path(self) -> str:

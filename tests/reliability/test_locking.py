@@ -140,3 +140,28 @@ def test_store_reopens_after_a_failed_open(tmp_path: Path, features: Any) -> Non
     other = Child("hold", url, "w")  # another process: fails if the failed open leaked the lock
     other.expect("holding")
     other.kill()
+
+
+def test_lock_timeout_waits_for_the_holder(duck_url: str, features: Any) -> None:
+    """With ``lock_timeout`` an open retries while the file is held, then opens or gives up."""
+    item, _ = features
+    holder = Child("hold", duck_url, "w")
+    holder.expect("holding")
+    try:
+        with pytest.raises(StoreLockedError, match=r"gave up after waiting 0.3 s"):
+            with make_store(duck_url, lock_timeout=0.3).open("w"):
+                pass
+        releaser = threading.Timer(1.0, holder.kill)
+        releaser.start()
+        with make_store(duck_url, lock_timeout=60).open("w") as store:  # waits for the kill
+            store.write(item, items(["after-wait"]))
+        releaser.join()
+    finally:
+        holder.kill()
+    with make_store(duck_url) as store:
+        assert "after-wait" in set(store.read(item)["sample_id"])
+
+
+def test_negative_lock_timeout_is_rejected(tmp_path: Path) -> None:
+    with pytest.raises(mx.MetaxyError, match="lock_timeout"):
+        make_store(f"duckdb:///{tmp_path / 'x.duckdb'}", lock_timeout=-1)
