@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,15 +12,12 @@ from typer.testing import CliRunner, Result
 
 from metaxy import api, demo
 from metaxy.cli import app
-
-PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+from metaxy.testing.pytest_plugin import postgres_database
 
 
 @pytest.fixture(autouse=True)
-def _no_metaxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("METAXY_"):
-            monkeypatch.delenv(name)
+def _no_metaxy_env(no_metaxy_env: None) -> None:
+    """CLI tests never see the developer's METAXY_* variables."""
 
 
 @pytest.fixture(scope="session")
@@ -52,46 +47,13 @@ def one_line_error(result: Result) -> str:
     return lines[0]
 
 
-def _postgres_url() -> str:
-    """A fresh PostgreSQL database for this test session (skip when unreachable outside CI)."""
-    try:
-        import metaxy_postgres  # noqa: F401
-        import psycopg
-    except ImportError:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip("metaxy-postgres plugin not installed")
-    name = f"metaxy_cli_{uuid.uuid4().hex[:8]}"
-    try:
-        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True,
-                             connect_timeout=3) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')  # generated name, no user input
-    except psycopg.OperationalError:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip("PostgreSQL at 127.0.0.1:5432 is unreachable")
-    return f"postgresql://postgres@127.0.0.1:5432/{name}"
-
-
-def _drop_postgres(url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.fixture(params=["duckdb", "postgres"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty store of each backend."""
     if request.param == "duckdb":
         yield f"duckdb:///{tmp_path / 'cli.duckdb'}"
         return
-    url = _postgres_url()
-    try:
-        yield url
-    finally:
-        _drop_postgres(url)
+    yield from postgres_database(prefix="metaxy_cli_")
 
 
 N = 10

@@ -3,12 +3,9 @@ matches the CLI."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,35 +18,10 @@ HOW_TO = sorted(p.relative_to(DOCS).as_posix() for p in (DOCS / "how-to").glob("
                 if p.name != "index.md")
 #: Pages whose blocks need the PostgreSQL server: the literal URL is swapped for a fresh database.
 PG_PAGES = {"how-to/postgresql.md": "postgresql://postgres@127.0.0.1:5432/metaxy_docs"}
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 def _python_blocks(path: Path) -> list[str]:
     return re.findall(r"```python\n(.*?)```", path.read_text(encoding="utf-8"), re.DOTALL)
-
-
-@pytest.fixture
-def pg_database() -> Iterator[str]:
-    """A fresh database on the local server (skip when unreachable, unless CI is "true")."""
-    try:
-        import psycopg
-    except ImportError:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip("psycopg (metaxy-postgres) not installed")
-    name = f"metaxy_docs_{uuid.uuid4().hex[:8]}"
-    try:
-        with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')  # generated name, no user input
-    except psycopg.OperationalError:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip("PostgreSQL at 127.0.0.1:5432 is unreachable")
-    try:
-        yield PG_ADMIN.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _run_page(page: str, replace: dict[str, str] | None = None) -> None:
@@ -72,8 +44,8 @@ def test_python_snippets_run(page: str) -> None:
 
 
 @pytest.mark.parametrize("page", sorted(PG_PAGES))
-def test_postgres_snippets_run(page: str, pg_database: str) -> None:
-    _run_page(page, {PG_PAGES[page]: pg_database})
+def test_postgres_snippets_run(page: str, postgres_url: str) -> None:
+    _run_page(page, {PG_PAGES[page]: postgres_url})
 
 
 def test_how_to_guides_exist() -> None:

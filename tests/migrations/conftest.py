@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,25 +12,9 @@ import pytest
 import metaxy as mx
 from metaxy.migrations.api import Migrations
 from metaxy.migrations.snapshots import Snapshot, graph_from_snapshot, snapshot_of
+from metaxy.testing.pytest_plugin import postgres_database
 
 PROJECT = "teams_example"
-PG_URL = os.environ.get("METAXY_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-def _pg_available() -> bool:
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        return False
-    try:
-        store = mx.get_store(PG_URL)
-    except mx.MetaxyError:
-        return False
-    try:
-        with store.open("w"):
-            return True
-    except mx.MetaxyError:
-        return False
 
 
 def _backends() -> list[Any]:
@@ -54,22 +36,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "duckdb":
         yield f"duckdb:///{tmp_path / 'store.duckdb'}"
         return
-    if not _pg_available():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL at {PG_URL} is unreachable (CI)")
-        pytest.skip(f"PostgreSQL at {PG_URL} is unreachable")
-    schema = f"mxmig_{uuid.uuid4().hex[:8]}"
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://"))
-    with engine.begin() as conn:
-        conn.execute(sa.schema.CreateSchema(schema))
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with engine.begin() as conn:
-            conn.execute(sa.schema.DropSchema(schema, cascade=True))
-        engine.dispose()
+    yield from postgres_database(prefix="mxmig_")
 
 
 @pytest.fixture

@@ -22,12 +22,11 @@ from typing import Any
 
 import polars as pl
 import pytest
-import sqlalchemy as sa
 
 import metaxy as mx
+from metaxy.testing.pytest_plugin import postgres_database, skip_or_fail
 
 ROOT = Path(__file__).resolve().parents[2]
-PG_ADMIN_URL = os.environ.get("METAXY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SECRET = "s3cr3t-Pa55w0rd"
 
 
@@ -75,10 +74,6 @@ def make_store(url: str, **options: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------------- backends
-def _ci() -> bool:
-    return os.environ.get("CI") == "true"
-
-
 def postgres_plugin_missing() -> str | None:
     try:
         importlib.import_module("metaxy_postgres")
@@ -91,34 +86,13 @@ def postgres_plugin_missing() -> str | None:
     return None
 
 
-def skip_or_fail(reason: str) -> None:
-    """Skip, except in CI (``CI=true``) where a missing PostgreSQL backend is a failure."""
-    if _ci():
-        pytest.fail(f"PostgreSQL required in CI: {reason}")
-    pytest.skip(reason)
-
-
 def pg_database() -> Iterator[str]:
-    """A fresh database on the local server, dropped afterwards; its URL."""
+    """A fresh database on the local server, dropped afterwards; its URL (skip or, in CI, fail
+    when the backend or the server is unavailable)."""
     reason = postgres_plugin_missing()
     if reason is not None:
         skip_or_fail(reason)
-    import psycopg
-    from psycopg import sql
-
-    try:
-        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as e:
-        skip_or_fail(f"PostgreSQL unreachable at {PG_ADMIN_URL}: {str(e).splitlines()[0]}")
-        raise
-    name = f"mx_rel_{uuid.uuid4().hex[:12]}"
-    admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-                      .format(sql.Identifier(name)))
-        admin.close()
+    yield from postgres_database(prefix="mx_rel_")
 
 
 def backend_url(backend: str, tmp_path: Path) -> Generator[str, None, None]:
@@ -136,6 +110,38 @@ def backend_url(backend: str, tmp_path: Path) -> Generator[str, None, None]:
         yield from pg_database()
     else:  # pragma: no cover
         raise ValueError(backend)
+
+
+# ---------------------------------------------------------------------------------- fixtures
+# Imported by tests/reliability/conftest.py and tests/security/conftest.py.
+@pytest.fixture(autouse=True)
+def _no_metaxy_env(no_metaxy_env: None) -> None:
+    """These suites never see the developer's METAXY_* variables."""
+
+
+@pytest.fixture
+def features() -> Iterator[tuple[type[mx.Feature], type[mx.Feature]]]:
+    """``(Item, Derived)`` in a fresh active graph."""
+    with mx.FeatureGraph.isolated():
+        yield item_features()
+
+
+@pytest.fixture(params=["duckdb", "sqlite", "postgresql"])
+def any_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty store on every SQL backend (PostgreSQL: a fresh database)."""
+    yield from backend_url(request.param, tmp_path)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database."""
+    yield from pg_database()
+
+
+@pytest.fixture(params=["duckdb", "postgresql"])
+def server_or_file_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty store on a DuckDB file and on the PostgreSQL server."""
+    yield from backend_url(request.param, tmp_path)
 
 
 # ---------------------------------------------------------------------------------- children
@@ -268,3 +274,4 @@ def _child(command: str, url: str, *rest: str) -> None:
 
 if __name__ == "__main__":
     _child(*sys.argv[1:])
+

@@ -10,17 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.reliability.faultlib import Child, backend_url, make_store
+from tests.reliability.faultlib import Child, make_store
 
 WRITERS = 8
 PER_WRITER = 1_000
-
-
-@pytest.fixture
-def pg_url(tmp_path: Path) -> Any:
-    yield from backend_url("postgresql", tmp_path)
 
 
 def test_eight_processes_append_to_a_new_feature(pg_url: str, tmp_path: Path,

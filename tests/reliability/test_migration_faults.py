@@ -17,12 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 import metaxy as mx
-from tests.reliability.faultlib import Child, backend_url
-
-
-@pytest.fixture
-def pg_url(tmp_path: Path) -> Any:
-    yield from backend_url("postgresql", tmp_path)
+from tests.reliability.faultlib import Child
 
 
 def _versions(store: Any) -> list[str]:

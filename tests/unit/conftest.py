@@ -19,13 +19,8 @@ from metaxy.errors import FeatureDefinitionError
 
 
 @pytest.fixture(autouse=True)
-def _no_metaxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def _no_metaxy_env(no_metaxy_env: None) -> None:
     """Unit tests never see the developer's METAXY_* variables."""
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("METAXY_"):
-            monkeypatch.delenv(name)
 
 
 @pytest.fixture
