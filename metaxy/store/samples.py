@@ -86,9 +86,12 @@ def split_increment(plan: ResolvePlan, raw: pl.DataFrame) -> dict[str, pl.DataFr
     stale_raw = raw.filter(status == "stale")
     flags = [pl.when(pl.col(STALE_FLAG + f.field.column(""))).then(pl.lit(str(f.field)))
              for f in plan.fields]
+    # A stale sample keeps its first-write time when written back (SPEC §3, metaxy_created_at).
+    created = [pl.col(STORED + C.CREATED_AT).alias(C.CREATED_AT)] \
+        if STORED + C.CREATED_AT in raw.columns else []
     stale = stale_raw.with_columns(
         pl.concat_list(flags).list.drop_nulls().alias(C.STALE_FIELDS)
-    ).select([*out_cols, C.STALE_FIELDS])
+    ).select([*out_cols, *created, C.STALE_FIELDS])
     orphan_raw = raw.filter(status == "orphaned")
     if plan.expansion:
         orphaned = orphan_raw.select(keys)

@@ -77,6 +77,18 @@ class CrudTests(StoreFixtures):
         assert after[C.CREATED_AT].to_list() == before[C.CREATED_AT].to_list()
         assert after[C.UPDATED_AT][0] > before[C.UPDATED_AT][0]
 
+    def test_stale_rows_keep_created_at(self, store: MetadataStore, feats: SuiteFeatures) -> None:
+        """Writing back a stale increment keeps each sample's first-write time."""
+        with store.open("w"):
+            materialize(store, feats.root, samples=root_samples({"x": ("1", "2")}))
+            first = store.read(feats.root)
+            inc = materialize(store, feats.root, samples=root_samples({"x": ("1", "changed")}))
+            assert inc.stale.height == 1 and C.CREATED_AT in inc.stale.columns
+            after = store.read(feats.root)
+        assert after[C.CREATED_AT].to_list() == first[C.CREATED_AT].to_list()
+        assert after[C.UPDATED_AT][0] > first[C.UPDATED_AT][0]
+        assert after[C.PROVENANCE][0] != first[C.PROVENANCE][0]
+
     def test_one_timestamp_per_write(self, store: MetadataStore, feats: SuiteFeatures) -> None:
         with store.open("w"):
             materialize(store, feats.root, samples=root_samples(
