@@ -25,7 +25,7 @@ import polars as pl
 from metaxy import columns as C
 from metaxy.config import redact_url
 from metaxy.engine.plan import ResolvePlan, build_plan
-from metaxy.errors import MetaxyError, StoreError, StoreModeError
+from metaxy.errors import HashConfigMismatchError, MetaxyError, StoreError, StoreModeError
 from metaxy.graph import FeatureGraph
 from metaxy.hashing import HashSettings
 from metaxy.store.frames import prepare_write, to_api, write_timestamp
@@ -338,6 +338,16 @@ class MetadataStore(ABC):
         df = self._resolve(feature, samples, where)[part]
         for offset in range(0, df.height, n):
             yield df.slice(offset, n)
+
+    def _verify_hash_setting(self, stored: str | None) -> None:
+        """Refuse a store written with another sample-hash setting (``stored``; None: nothing
+        recorded yet) than this store's: its hashes could not be compared."""
+        if stored is not None and stored != self.hash_settings.as_text():
+            raise HashConfigMismatchError(
+                f"{self.display()} was written with sample hash '{stored}', but this store is "
+                f"configured with '{self.hash_settings.as_text()}'; hashes cannot be compared. "
+                "Configure the store with the recorded setting."
+            )
 
     # ------------------------------------------------------------------ backend contract
     @abstractmethod

@@ -24,7 +24,7 @@ import polars as pl
 
 from metaxy import columns as C
 from metaxy.engine import frames as E
-from metaxy.errors import HashConfigMismatchError, StoreError
+from metaxy.errors import StoreError
 from metaxy.hookspecs import BackendSpec, hookimpl
 from metaxy.store import filters as F
 from metaxy.store.base import AccessMode, MetadataStore
@@ -100,13 +100,7 @@ class MemoryStore(MetadataStore):
         """Nothing to release: the data outlives the open scope (see the module docstring)."""
 
     def _check_hash_settings(self) -> None:
-        stored = self._db.hash_setting
-        if stored is not None and stored != self.hash_settings.as_text():
-            raise HashConfigMismatchError(
-                f"{self.display()} was written with sample hash '{stored}', but this store is "
-                f"configured with '{self.hash_settings.as_text()}'; hashes cannot be compared. "
-                "Configure the store with the recorded setting."
-            )
+        self._verify_hash_setting(self._db.hash_setting)
 
     def has_feature(self, feature: type[Feature] | str) -> bool:
         return self.feature(feature).spec().key.table_name in self._db.tables

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from metaxy import columns as C
 from metaxy.engine import sql as Q
 from metaxy.engine.plan import ResolvePlan
-from metaxy.errors import HashConfigMismatchError, MetaxyError, StoreError
+from metaxy.errors import MetaxyError, StoreError
 from metaxy.store import filters as F
 from metaxy.store.base import AccessMode, MetadataStore
 from metaxy.store.samples import split_increment
@@ -163,12 +163,7 @@ class SQLStore(MetadataStore):
         stmt = sa.select(SETTINGS_TABLE.c.value).where(SETTINGS_TABLE.c.name == HASH_SETTING)
         stored = self.conn.execute(stmt).scalar()
         self.conn.commit()
-        if stored is not None and stored != self.hash_settings.as_text():
-            raise HashConfigMismatchError(
-                f"{self.display()} was written with sample hash '{stored}', but this store is "
-                f"configured with '{self.hash_settings.as_text()}'; hashes cannot be compared. "
-                "Configure the store with the recorded setting."
-            )
+        self._verify_hash_setting(stored)
 
     def has_feature(self, feature: type[Feature] | str) -> bool:
         return self.feature(feature).spec().key.table_name in self._existing
@@ -205,12 +200,16 @@ class SQLStore(MetadataStore):
                                                         value=self.hash_settings.as_text()))
         self._existing.add(SETTINGS_TABLE.name)
 
+    def _ensure_system_table(self, conn: sa.Connection, table: sa.Table) -> None:
+        """Create a system table (once per open scope) before its first write."""
+        if table.name not in self._existing:
+            self._ensure_table(conn, table)
+            self._existing.add(table.name)
+
     def _record_feature_version(self, conn: sa.Connection, feature: type[Feature],
                                 storage: pl.DataFrame) -> None:
         t = FEATURE_VERSIONS_TABLE
-        if t.name not in self._existing:
-            self._ensure_table(conn, t)
-            self._existing.add(t.name)
+        self._ensure_system_table(conn, t)
         key = str(feature.spec().key)
         version = storage[C.FEATURE_VERSION][0]
         found = conn.execute(sa.select(sa.func.count()).select_from(t).where(

@@ -165,9 +165,7 @@ class PostgresStore(SQLStore):
                                 storage: pl.DataFrame) -> None:
         """Like the base, but ``ON CONFLICT DO NOTHING``: concurrent writers of a new version."""
         t = FEATURE_VERSIONS_TABLE
-        if t.name not in self._existing:
-            self._ensure_table(conn, t)
-            self._existing.add(t.name)
+        self._ensure_system_table(conn, t)
         stmt = pg_insert(t).values(
             feature_key=str(feature.spec().key), feature_version=storage[C.FEATURE_VERSION][0],
             project=self.project, project_version=storage[C.PROJECT_VERSION][0],
