@@ -232,16 +232,20 @@ def _node_id(key: str) -> str:
     return "f_" + "".join(ch if ch.isalnum() else "_" for ch in key)
 
 
+def _label(diff: GraphDiff, key: str, newline: str) -> str:
+    """The node label: the key, then one ``~field`` line per changed field."""
+    change = diff.feature(key)
+    if change is None or not change.fields_changed:
+        return key
+    return key + newline + newline.join(f"~{f.field}" for f in change.fields_changed)
+
+
 def render_mermaid(diff: GraphDiff) -> str:
     colors = {"added": "#c8f7c5", "removed": "#f7c5c5", "changed": "#f7e7c5",
               "definition": "#e7e7f7", "unchanged": "#ffffff"}
     out = ["flowchart LR"]
     for key in _nodes(diff):
-        label = key
-        change = diff.feature(key)
-        if change is not None and change.fields_changed:
-            label += "<br/>" + "<br/>".join(f"~{f.field}" for f in change.fields_changed)
-        out.append(f'    {_node_id(key)}["{label}"]')
+        out.append(f'    {_node_id(key)}["{_label(diff, key, "<br/>")}"]')
     for up, down in diff.edges:
         out.append(f"    {_node_id(up)} --> {_node_id(down)}")
     for key, state in _nodes(diff).items():
@@ -254,10 +258,7 @@ def render_dot(diff: GraphDiff) -> str:
               "definition": "lavender", "unchanged": "white"}
     out = ["digraph metaxy {", "  rankdir=LR;", "  node [shape=box, style=filled];"]
     for key, state in _nodes(diff).items():
-        label = key
-        change = diff.feature(key)
-        if change is not None and change.fields_changed:
-            label += "\\n" + "\\n".join(f"~{f.field}" for f in change.fields_changed)
+        label = _label(diff, key, "\\n")  # dot's line break inside a label
         out.append(f'  {_node_id(key)} [label="{label}", fillcolor={colors[state]}];')
     for up, down in diff.edges:
         out.append(f"  {_node_id(up)} -> {_node_id(down)};")

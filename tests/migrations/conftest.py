@@ -94,3 +94,21 @@ def migrations_dir(tmp_path: Path) -> Path:
 
 def make_migrations(store: Any, graph: mx.FeatureGraph, directory: Path) -> Migrations:
     return Migrations(store, graph, PROJECT, directory)
+
+
+def setup_migration(store_url: str, code_graph: mx.FeatureGraph, tmp: Path,
+                    edit: Callable[[Snapshot], None] = bump_transcript,
+                    ) -> tuple[Any, mx.FeatureGraph, Any, Migrations]:
+    """The start of a migration: a populated store with ``code_graph`` pushed, then the code
+    after ``edit``; returns ``(store, new graph, store on the new graph, initialised
+    migrations under tmp/migrations)``."""
+    from metaxy.migrations import api
+
+    store = mx.get_store(store_url, graph=code_graph)
+    populate(store, code_graph)
+    assert api.push(store, code_graph, PROJECT).created
+    new = variant(code_graph, edit)
+    new_store = mx.get_store(store_url, graph=new)
+    m = make_migrations(new_store, new, tmp / "migrations")
+    m.init()
+    return store, new, new_store, m

@@ -22,7 +22,7 @@ from .conftest import (
     add_language_column,
     bump_transcript,
     make_migrations,
-    populate,
+    setup_migration,
     variant,
 )
 
@@ -33,17 +33,6 @@ def _enable(path: Path, feature: str) -> None:
     text = path.read_text()
     assert f"# op.reconcile('{feature}')" in text
     path.write_text(text.replace(f"# op.reconcile('{feature}')", f"op.reconcile('{feature}')"))
-
-
-def _setup(store_url: str, code_graph: mx.FeatureGraph, tmp: Path):  # type: ignore[no-untyped-def]
-    store = mx.get_store(store_url, graph=code_graph)
-    populate(store, code_graph)
-    assert api.push(store, code_graph, PROJECT).created
-    new = variant(code_graph, bump_transcript)
-    new_store = mx.get_store(store_url, graph=new)
-    m = make_migrations(new_store, new, tmp / "migrations")
-    m.init()
-    return store, new, new_store, m
 
 
 def test_push_twice_records_nothing_new(store_url: str, code_graph: mx.FeatureGraph) -> None:
@@ -76,7 +65,7 @@ def test_diff_explains_upstream_path(code_graph: mx.FeatureGraph) -> None:
 
 def test_refactor_reconcile_end_to_end(store_url: str, code_graph: mx.FeatureGraph,
                                        tmp_path: Path) -> None:
-    _store, _new, new_store, m = _setup(store_url, code_graph, tmp_path)
+    _store, _new, new_store, m = setup_migration(store_url, code_graph, tmp_path)
     with new_store:
         before = new_store.read("speech/transcript").sort("video_id")
         # without the migration every transcript is stale under the new code
@@ -116,7 +105,7 @@ def test_refactor_reconcile_end_to_end(store_url: str, code_graph: mx.FeatureGra
 
 def test_without_migration_transcripts_are_stale(store_url: str, code_graph: mx.FeatureGraph,
                                                  tmp_path: Path) -> None:
-    _, _, new_store, m = _setup(store_url, code_graph, tmp_path)
+    _, _, new_store, m = setup_migration(store_url, code_graph, tmp_path)
     m.revision("refactor, recompute", autogenerate=True)  # proposal left commented out
     report = m.upgrade("head")
     assert report.operations == []
@@ -126,7 +115,7 @@ def test_without_migration_transcripts_are_stale(store_url: str, code_graph: mx.
 
 def test_dry_run_and_adhoc_reconcile(store_url: str, code_graph: mx.FeatureGraph,
                                      tmp_path: Path) -> None:
-    _, new, new_store, m = _setup(store_url, code_graph, tmp_path)
+    _, new, new_store, m = setup_migration(store_url, code_graph, tmp_path)
     path = m.revision("refactor", autogenerate=True)
     _enable(path, "speech/transcript")
     dry = m.upgrade("head", dry_run=True)
@@ -143,7 +132,7 @@ def test_dry_run_and_adhoc_reconcile(store_url: str, code_graph: mx.FeatureGraph
 
 def test_resume_after_failure(store_url: str, code_graph: mx.FeatureGraph, tmp_path: Path,
                               monkeypatch: pytest.MonkeyPatch) -> None:
-    _, _new, new_store, m = _setup(store_url, code_graph, tmp_path)
+    _, _new, new_store, m = setup_migration(store_url, code_graph, tmp_path)
     path = m.revision("refactor", autogenerate=True)
     _enable(path, "speech/transcript")
     path.write_text(path.read_text().replace(
@@ -182,13 +171,7 @@ def test_resume_after_failure(store_url: str, code_graph: mx.FeatureGraph, tmp_p
 
 def test_schema_change_upgrade_downgrade_upgrade(store_url: str, code_graph: mx.FeatureGraph,
                                                  tmp_path: Path) -> None:
-    store = mx.get_store(store_url, graph=code_graph)
-    populate(store, code_graph)
-    api.push(store, code_graph, PROJECT)
-    new = variant(code_graph, add_language_column)
-    new_store = mx.get_store(store_url, graph=new)
-    m = make_migrations(new_store, new, tmp_path / "migrations")
-    m.init()
+    _, new, new_store, m = setup_migration(store_url, code_graph, tmp_path, add_language_column)
     path = m.revision("add language", autogenerate=True)
     text = path.read_text()
     assert "op.add_column('speech__transcript'" in text or "op.add_column(" in text
@@ -244,7 +227,7 @@ def test_offline_sql_needs_no_connection(code_graph: mx.FeatureGraph, tmp_path: 
 
 
 def test_multiple_heads(store_url: str, code_graph: mx.FeatureGraph, tmp_path: Path) -> None:
-    _, _, _, m = _setup(store_url, code_graph, tmp_path)
+    _, _, _, m = setup_migration(store_url, code_graph, tmp_path)
     base = m.revision("base", rev_id="base1")
     assert base.exists()
     m.revision("branch one", rev_id="one111", head="base1")
@@ -257,7 +240,7 @@ def test_multiple_heads(store_url: str, code_graph: mx.FeatureGraph, tmp_path: P
 
 def test_concurrent_upgrade_is_refused(code_graph: mx.FeatureGraph, tmp_path: Path) -> None:
     url = f"duckdb:///{tmp_path / 'store.duckdb'}"
-    _, _, _, m = _setup(url, code_graph, tmp_path)
+    _, _, _, m = setup_migration(url, code_graph, tmp_path)
     m.revision("refactor", autogenerate=True)
     holder = subprocess.Popen(
         [sys.executable, "-c",
@@ -276,7 +259,7 @@ def test_concurrent_upgrade_is_refused(code_graph: mx.FeatureGraph, tmp_path: Pa
 
 def test_reconcile_refuses_root_and_unknown(store_url: str, code_graph: mx.FeatureGraph,
                                             tmp_path: Path) -> None:
-    _, new, new_store, _ = _setup(store_url, code_graph, tmp_path)
+    _, new, new_store, _ = setup_migration(store_url, code_graph, tmp_path)
     with pytest.raises(MigrationError, match="root feature"):
         api.reconcile(new_store, new, PROJECT, "media/video")
     with pytest.raises(MigrationError, match="no field"):

@@ -14,7 +14,14 @@ from metaxy.migrations import api
 from metaxy.migrations.reconcile import progress
 from metaxy.migrations.snapshots import Snapshot
 
-from .conftest import PROJECT, add_language_column, make_migrations, populate, variant
+from .conftest import (
+    PROJECT,
+    add_language_column,
+    make_migrations,
+    populate,
+    setup_migration,
+    variant,
+)
 
 
 # ---------------------------------------------------------------------------- graphs
@@ -145,15 +152,10 @@ def test_autogenerate_proposes_feature_rename_not_drop_add(store_url: str,
 # ---------------------------------------------------------------------------- rename_field
 def test_rename_field_carries_history(store_url: str, code_graph: mx.FeatureGraph,
                                       tmp_path: Path) -> None:
-    store = mx.get_store(store_url, graph=code_graph)
-    populate(store, code_graph)  # video c's audio changed: its transcript is stale
+    # populated: video c's audio changed, so its transcript is stale
+    store, _new, new_store, m = setup_migration(store_url, code_graph, tmp_path, rename_text)
     with store:
         before = store.read("speech/transcript").sort("video_id")
-    api.push(store, code_graph, PROJECT)
-    new = variant(code_graph, rename_text)
-    new_store = mx.get_store(store_url, graph=new)
-    m = make_migrations(new_store, new, tmp_path / "migrations")
-    m.init()
     path = m.revision("rename field text", autogenerate=True)
     text = path.read_text()
     assert "metaxy_pv__transcript" in text and "op.add_column(" in text
