@@ -13,6 +13,7 @@ import os
 import select
 import subprocess
 import sys
+import threading
 import time
 import types
 import uuid
@@ -65,6 +66,24 @@ def checksum(df: pl.DataFrame) -> str:
     """A digest of every value of every row (order-independent: sorted by row id)."""
     rows = df.sort("metaxy_row_id").rows()
     return hashlib.sha256(repr(rows).encode()).hexdigest()
+
+
+def open_error(store: Any, timeout: float = 60) -> BaseException | None:
+    """What opening ``store`` for reading raises (None: it opened), failing if it hangs."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with store.open("r"):
+                pass
+        except BaseException as e:
+            errors.append(e)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    assert not thread.is_alive(), f"opening {store.display()} hangs"
+    return errors[0] if errors else None
 
 
 def make_store(url: str, **options: Any) -> Any:

@@ -8,7 +8,6 @@ lists, every provenance hash and the status counts.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -29,11 +28,7 @@ URLS = ("memory://", "duckdb:///:memory:", "sqlite:///:memory:")
 MD5 = HashSettings()
 
 
-@pytest.fixture(autouse=True)
-def _no_metaxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("METAXY_"):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("no_metaxy_env")  # metaxy.testing.pytest_plugin
 
 
 @pytest.fixture(scope="module")
