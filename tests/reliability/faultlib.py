@@ -68,13 +68,14 @@ def checksum(df: pl.DataFrame) -> str:
     return hashlib.sha256(repr(rows).encode()).hexdigest()
 
 
-def open_error(store: Any, timeout: float = 60) -> BaseException | None:
-    """What opening ``store`` for reading raises (None: it opened), failing if it hangs."""
+def open_error(store: Any, mode: str = "r", timeout: float = 60) -> BaseException | None:
+    """What opening ``store`` in ``mode`` raises (None: it opened), in a thread; fails if the
+    open hangs longer than ``timeout`` seconds."""
     errors: list[BaseException] = []
 
     def run() -> None:
         try:
-            with store.open("r"):
+            with store.open(mode):
                 pass
         except BaseException as e:
             errors.append(e)
@@ -82,7 +83,7 @@ def open_error(store: Any, timeout: float = 60) -> BaseException | None:
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     thread.join(timeout)
-    assert not thread.is_alive(), f"opening {store.display()} hangs"
+    assert not thread.is_alive(), f"opening {store.display()} in mode {mode!r} hangs"
     return errors[0] if errors else None
 
 

@@ -16,28 +16,14 @@ import pytest
 
 import metaxy as mx
 from metaxy.errors import StoreLockedError, StoreModeError
-from tests.reliability.faultlib import Child, items, make_store
+from tests.reliability.faultlib import Child, items, make_store, open_error
 
 BOUND_S = 60.0
 
 
 def _attempt(url: str, mode: str) -> BaseException | None:
     """Open ``url`` in ``mode`` in a thread; the exception raised (None: it opened)."""
-    outcome: list[BaseException | None] = []
-
-    def run() -> None:
-        try:
-            with make_store(url).open(mode):  # type: ignore[arg-type]
-                pass
-            outcome.append(None)
-        except BaseException as e:
-            outcome.append(e)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(BOUND_S)
-    assert not thread.is_alive(), f"opening {url} in mode {mode!r} hangs"
-    return outcome[0]
+    return open_error(make_store(url), mode, BOUND_S)
 
 
 @pytest.fixture
