@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import importlib
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from metaxy import api
@@ -73,12 +75,35 @@ def _errors() -> Iterator[None]:
     except Exception as e:
         if _state["debug"]:
             raise
-        text = str(e) if isinstance(e, MetaxyError) else f"{type(e).__name__}: {e}"
-        line = " ".join(text.split())
-        hint = "" if isinstance(e, MetaxyError) else " (run with --debug for the traceback)"
-        Console(stderr=True).print(f"[red]error:[/red] {line}{hint}", highlight=False,
-                                   soft_wrap=True)
+        _print_error(e)
         raise typer.Exit(1) from None
+
+
+def _print_error(e: BaseException) -> None:
+    """One line on stderr. The message is printed verbatim: rich markup is escaped, so text in
+    brackets (pydantic's ``[type=...]``, a key like ``a/[b]``) is not swallowed as a style."""
+    # alembic's CommandError is a user error (unknown revision...), like a MetaxyError
+    user_error = isinstance(e, MetaxyError) or (
+        type(e).__name__ == "CommandError" and type(e).__module__.startswith("alembic"))
+    text = str(e) if user_error else f"{type(e).__name__}: {e}"
+    line = " ".join(text.split())
+    hint = "" if user_error else " (run with --debug for the traceback)"
+    Console(stderr=True).print(f"[red]error:[/red] {escape(line)}{escape(hint)}",
+                               highlight=False, soft_wrap=True)
+
+
+def _note_without_config() -> None:
+    """Without a configuration file every default applies silently; say so on stderr, once per
+    command (``config show`` prints it as ``path: None`` already)."""
+    from metaxy.config import DEFAULT_STORE_URL, find_config_file
+
+    if find_config_file() is None:
+        from pathlib import Path
+
+        Console(stderr=True).print(escape(
+            f"note: no metaxy.toml (or pyproject.toml with [tool.metaxy]) in {Path.cwd()} or its "
+            f"parents: using project 'default' and store {DEFAULT_STORE_URL}; create metaxy.toml "
+            "to configure (docs/how-to/team-package.md)"), highlight=False, soft_wrap=True)
 
 
 def _json(data: Any) -> None:
@@ -112,11 +137,17 @@ def list_cmd(store: StoreOpt = None, format: FormatOpt = Format.text) -> None:
                    "features": rows})
             return
         table = Table(title=f"project {project.config.project} @ {project.version}")
-        for col in ("feature", "version", "fields (version)", "upstream", "package"):
-            table.add_column(col)
+        # keys and versions are what one copies from this table: never cut them with "…"
+        # (a narrow terminal or a pipe, 80 columns, wraps the upstream and package instead)
+        table.add_column("feature", no_wrap=True,
+                         min_width=max((len(r.key) for r in rows), default=7))
+        table.add_column("version", no_wrap=True, min_width=16)
+        table.add_column("fields (version)", no_wrap=True, min_width=16)
+        for col in ("upstream", "package"):
+            table.add_column(col, overflow="fold")
         for r in rows:
             table.add_row(r.key, r.feature_version,
-                          "\n".join(f"{k} {v}" for k, v in r.fields.items()),
+                          "\n".join(f"{k}\n[dim]{v}[/]" for k, v in r.fields.items()),
                           ", ".join(r.upstream), r.package or "")
         console.print(table)
 
@@ -341,7 +372,8 @@ def cleanup_cmd(
             return
         verb = "would drop" if dry_run else "dropped"
         for r in rows:
-            console.print(f"{r.feature}: {verb} {r.rows} row(s)", highlight=False)
+            if r.rows:  # features without old history would only add noise
+                console.print(f"{r.feature}: {verb} {r.rows} row(s)", highlight=False)
         console.print(f"{verb} {sum(r.rows for r in rows)} history row(s) older than "
                       f"{older_than}; the latest row of every sample is kept", highlight=False)
 
@@ -385,8 +417,32 @@ def _register_plugins() -> None:
             app.add_typer(sub, name=name)
 
 
+def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` under :func:`_errors` (one-line errors for every command, also those of other
+    modules such as ``metaxy migrations``), after the note about a missing configuration."""
+
+    @functools.wraps(fn)
+    def command(*args: Any, **kwargs: Any) -> Any:
+        with _errors():
+            if fn not in (config_show_cmd, demo_cmd):  # they report the configuration anyway
+                _note_without_config()
+            return fn(*args, **kwargs)
+
+    return command
+
+
+def _guard_commands(typer_app: typer.Typer) -> None:
+    for info in typer_app.registered_commands:
+        if info.callback is not None:
+            info.callback = _guarded(info.callback)
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _guard_commands(group.typer_instance)
+
+
 _register_plugins()
 importlib.import_module("metaxy.migrations.cli").register(app, graph_app)  # push, reconcile
+_guard_commands(app)
 
 
 def main() -> None:
@@ -398,8 +454,7 @@ def main() -> None:
     except MetaxyError as e:  # raised outside a command (only with --debug inside one)
         if _state["debug"]:
             raise
-        Console(stderr=True).print(f"[red]error:[/red] {' '.join(str(e).split())}",
-                                   highlight=False, soft_wrap=True)
+        _print_error(e)
         raise SystemExit(1) from None
 
 

@@ -80,7 +80,11 @@ class MetaxyConfig(BaseModel):
             return StoreConfig(url=target)
         if target not in self.stores:
             known = ", ".join(sorted(self.stores)) or "none configured"
-            raise ConfigError(f"unknown store '{target}' (configured stores: {known})")
+            hint = ""
+            if "/" in target or "\\" in target or target.endswith((".duckdb", ".db", ".sqlite")):
+                scheme = "sqlite" if target.endswith((".db", ".sqlite")) else "duckdb"
+                hint = f"; a store URL needs a scheme, e.g. {scheme}:///{target}"
+            raise ConfigError(f"unknown store '{target}' (configured stores: {known}){hint}")
         return self.stores[target]
 
     def redacted(self) -> dict[str, Any]:

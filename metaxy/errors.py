@@ -7,6 +7,8 @@ besides its message, and third-party exceptions are chained with ``raise ... fro
 
 from __future__ import annotations
 
+import difflib
+
 
 class MetaxyError(Exception):
     """Base of every error raised by metaxy."""
@@ -74,7 +76,11 @@ class FeatureNotFoundError(MetaxyError):
         self.feature_key = key
         hint = ""
         if known:
-            hint = f" (known features: {', '.join(sorted(known)[:20])})"
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
+            if close:
+                hint = f"; did you mean '{close[0]}'?"
+            hint += f" (known features: {', '.join(sorted(known)[:20])}"
+            hint += f", ... {len(known) - 20} more)" if len(known) > 20 else ")"
         super().__init__(f"unknown feature '{key}'{hint}")
 
 
@@ -167,3 +173,35 @@ class MigrationError(MetaxyError):
 
 class MultipleHeadsError(MigrationError):
     """The revision history has several heads and the command needs one."""
+
+
+def describe_exception(e: BaseException) -> str:
+    """``Type: message`` on one line, for errors raised by user code (a team package's import).
+
+    A pydantic ``ValidationError`` (e.g. an invalid ``FeatureSpec(...)``) is reduced to its
+    messages, without pydantic's dump of the input and its documentation link. The innermost
+    frame outside metaxy, pydantic and the standard library is appended as ``(at file:line)``.
+    """
+    import os
+    import sysconfig
+    import traceback
+    from pathlib import Path
+
+    errors = getattr(e, "errors", None)
+    if type(e).__name__ == "ValidationError" and callable(errors):
+        parts = []
+        for err in errors():
+            loc = ".".join(str(p) for p in err.get("loc", ()))
+            msg = str(err.get("msg", "")).removeprefix("Value error, ")
+            parts.append(f"{loc}: {msg}" if loc else msg)
+        text = f"invalid {getattr(e, 'title', 'value')}: {'; '.join(parts)}"
+    else:
+        text = f"{type(e).__name__}: {e}"
+    skip = (str(Path(__file__).resolve().parent), sysconfig.get_paths()["stdlib"], "<")
+    where = None
+    for frame in traceback.extract_tb(e.__traceback__):
+        name = frame.filename
+        if name.startswith(skip) or f"{os.sep}pydantic" in name:
+            continue
+        where = f"{name}:{frame.lineno}"
+    return text + (f" (at {where})" if where else "")

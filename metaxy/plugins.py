@@ -18,7 +18,12 @@ from typing import Any, cast
 import pluggy
 
 from metaxy import hookspecs
-from metaxy.errors import DuplicatePluginError, FeatureDefinitionError, PluginLoadError
+from metaxy.errors import (
+    DuplicatePluginError,
+    FeatureDefinitionError,
+    PluginLoadError,
+    describe_exception,
+)
 from metaxy.hookspecs import BackendSpec
 
 PLUGINS_GROUP = "metaxy.plugins"
@@ -48,7 +53,7 @@ class EntryPointRef:
         except Exception as e:
             raise PluginLoadError(
                 f"entry point '{self.name} = {self.value}' of package {self.dist} failed to "
-                f"load: {type(e).__name__}: {e}",
+                f"load: {describe_exception(e)}",
                 entry_point=self.name,
                 package=self.dist,
             ) from e

@@ -29,7 +29,8 @@ class Cause:
     ``code_version`` (the field's own code version / definition changed),
     ``upstream_changed`` (a parent field's data version changed), ``upstream_deleted``,
     ``upstream_added`` (a new member, e.g. of an aggregation), ``input_changed`` (a root sample was
-    re-ingested with another input). ``causes`` follows the chain upstream.
+    re-ingested with another input), ``not_found`` (no such sample here nor upstream: a wrong id).
+    ``causes`` follows the chain upstream.
     """
 
     kind: str
@@ -95,8 +96,18 @@ class _Explainer:
                                self._orphan_causes(cls, kvalues))
         stale = inc.stale.filter(_match(kvalues))
         if stale.height == 0:
-            state = "up_to_date" if current is not None and current.height else "unknown"
-            return Explanation(key, values, state, [], [])
+            if current is not None and current.height:
+                return Explanation(key, values, "up_to_date", [], [])
+            deleted = self._deleted_before(cls, values)
+            if deleted:
+                return Explanation(key, values, "unknown", [], deleted)
+            sample = ", ".join(f"{k}={v}" for k, v in values.items())
+            upstream = ", ".join(str(k) for k in self.graph.upstream(cls))
+            missing = Cause("not_found", key, None,
+                            f"no stored row of '{key}' and no upstream sample for {sample} in "
+                            f"{upstream}: check the id (`metaxy resolve {key}` lists the "
+                            "samples to compute)", values)
+            return Explanation(key, values, "unknown", [], [missing])
         fields = sorted(stale.get_column(C.STALE_FIELDS)[0])
         assert current is not None
         row = current.sort(list(cls.spec().id_columns)).row(0, named=True)

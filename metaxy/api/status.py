@@ -193,6 +193,12 @@ def resolve(project: Project, store: MetadataStore, key: str,
     ``orphaned`` ones, structs flattened to JSON strings for CSV.
     """
     cls = project.graph.get(key)
+    if not cls.spec().deps:
+        name = str(cls.spec().key)
+        raise ApiError(
+            f"feature '{name}' is a root feature: its increment compares samples you pass, "
+            f"so resolve it from Python (store.resolve_update('{name}', samples=frame)); "
+            f"`metaxy status {name}` shows what is stored")
     if output is not None and Path(output).suffix.lower() not in (".parquet", ".csv"):
         raise ApiError(f"output file {output}: use a .parquet or .csv extension")
     with store.open("r") if store.mode is None else contextlib.nullcontext():

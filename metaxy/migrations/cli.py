@@ -15,7 +15,8 @@ console = Console()
 migrations_app = typer.Typer(name="migrations", help="Alembic migrations of the metadata store.",
                              no_args_is_help=True)
 graph_app = typer.Typer(name="graph", help="Graph snapshots and diffs.", no_args_is_help=True)
-StoreOpt = Annotated[str | None, typer.Option("--store", help="store name or URL")]
+StoreOpt = Annotated[str | None, typer.Option(
+    "--store", "-s", help="Store name from the configuration, or a store URL.")]
 
 
 def _project(store: str | None) -> tuple[Any, Any, Any]:
@@ -59,7 +60,7 @@ def init_cmd(store: StoreOpt = None) -> None:
 def revision_cmd(message: Annotated[str, typer.Option("-m", "--message")],
                  autogenerate: bool = False, rev_id: str | None = None,
                  head: str = "head", splice: bool = False, store: StoreOpt = None) -> None:
-    """Write a new revision (``--autogenerate``: last pushed snapshot vs the code)."""
+    """Write a new revision (--autogenerate: last pushed snapshot vs the code)."""
     path = _migrations(store).revision(message, autogenerate=autogenerate, rev_id=rev_id,
                                        head=head, splice=splice)
     console.print(f"wrote {path}")
@@ -68,7 +69,7 @@ def revision_cmd(message: Annotated[str, typer.Option("-m", "--message")],
 @migrations_app.command("upgrade")
 def upgrade_cmd(target: str = "head", sql: bool = False, dry_run: bool = False,
                 store: StoreOpt = None) -> None:
-    """Apply revisions up to TARGET (``--sql``: print the DDL; ``--dry-run``: count rows)."""
+    """Apply revisions up to TARGET (--sql: print the DDL; --dry-run: count rows)."""
     _print_report(_migrations(store).upgrade(target, sql=sql, dry_run=dry_run))
 
 
@@ -87,11 +88,13 @@ def current_cmd(store: StoreOpt = None) -> None:
 
 @migrations_app.command("heads")
 def heads_cmd(store: StoreOpt = None) -> None:
+    """The head revision(s) of the migrations folder."""
     console.print("\n".join(_migrations(store).heads()) or "(no revisions)")
 
 
 @migrations_app.command("history")
 def history_cmd(store: StoreOpt = None, format: str = "text") -> None:
+    """Every revision, newest first, with the project versions it goes from and to."""
     rows = _migrations(store).history()
     if format == "json":
         print(json.dumps(rows, indent=2, default=str))

@@ -45,8 +45,8 @@ def test_cleanup_dry_run_then_confirmed(project: api.Project, rewritten: str) ->
     assert data["dry_run"] is True
     assert {r["feature"]: r["rows"] for r in data["features"]} == superseded
     assert _history_counts(project, rewritten) == before  # a dry run drops nothing
-    assert run("cleanup", "--older-than", "30d", "--dry-run", "--store",
-               rewritten).stdout.count("would drop 0 row(s)") == len(before)
+    recent = run("cleanup", "--older-than", "30d", "--dry-run", "--store", rewritten).stdout
+    assert "would drop 0 history row(s)" in recent and "0 row(s)" not in recent  # no noise
 
     refused = CliRunner().invoke(app, ["cleanup", "--older-than", FUTURE, "--store", rewritten],
                                  input="n\n")
