@@ -15,7 +15,7 @@ from metaxy.hookspecs import BackendSpec, hookimpl
 if TYPE_CHECKING:
     from metaxy_postgres.store import PostgresStore
 
-SCHEMES = ("postgresql", "postgresql+psycopg")
+SCHEMES = ("postgresql", "postgresql+psycopg", "postgres")  # postgres:// as libpq accepts it
 
 
 @hookimpl

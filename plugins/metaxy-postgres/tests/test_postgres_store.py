@@ -67,13 +67,14 @@ def teams_flow(url: str, **options: Any) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- plugin
-def test_plugin_declares_backend_and_builds_store_for_both_schemes() -> None:
+def test_plugin_declares_backend_and_builds_store_for_every_scheme() -> None:
     from metaxy_postgres.store import PostgresStore
 
     spec, plugin = backends(get_plugin_manager())["postgresql"]
-    assert set(spec.schemes) == {"postgresql", "postgresql+psycopg"}
+    assert set(spec.schemes) == {"postgresql", "postgresql+psycopg", "postgres"}
     assert plugin == "metaxy-postgres:postgresql"  # registered from its own distribution
-    for url in ("postgresql://u@h:5432/db", "postgresql+psycopg://u@h:5432/db"):
+    for url in ("postgresql://u@h:5432/db", "postgresql+psycopg://u@h:5432/db",
+                "postgres://u@h:5432/db"):
         store = mx.get_store(url)
         assert isinstance(store, PostgresStore)
         assert store.sa_url().drivername == "postgresql+psycopg"
