@@ -144,15 +144,28 @@ def _text(graph: FeatureGraph) -> str:
 
 
 def _mermaid(graph: FeatureGraph) -> str:
+    """One subgraph per feature holding its fields; edges run between fields (field-level deps).
+
+    Node ids are positional (``f2_0`` = field 0 of feature 2), so no key can clash with another
+    or with Mermaid syntax; the keys appear only in quoted labels.
+    """
+    order = graph.topological_order()
+    ids = {key: f"f{i}" for i, key in enumerate(order)}
+    field_ids = {(key, f.key): f"{ids[key]}_{j}"
+                 for key in order for j, f in enumerate(graph.spec(key).fields)}
     lines = ["flowchart LR"]
-    for key in graph.topological_order():
+    for key in order:
+        lines.append(f'    subgraph {ids[key]}["{key}"]')
+        lines += [f'        {field_ids[(key, f.key)]}["{f.key} v{f.code_version}"]'
+                  for f in graph.spec(key).fields]
+        lines.append("    end")
+    for key in order:
         spec = graph.spec(key)
-        fields = "<br/>".join(f"{f.key} v{f.code_version}" for f in spec.fields)
-        lines.append(f'    {_node_id(key)}["<b>{key}</b><br/>{fields}"]')
-    for key in graph.topological_order():
-        for d in graph.spec(key).deps:
-            label = "" if d.lineage.kind == "identity" else f"|{d.lineage.kind}|"
-            lines.append(f"    {_node_id(d.feature)} -->{label} {_node_id(key)}")
+        for f in spec.fields:
+            for fk, pk in graph.field_parents(key, f.key):
+                kind = spec.dep(fk).lineage.kind
+                label = "" if kind == "identity" else f"|{kind}|"
+                lines.append(f"    {field_ids[(fk, pk)]} -->{label} {field_ids[(key, f.key)]}")
     return "\n".join(lines)
 
 

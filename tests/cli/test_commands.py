@@ -34,10 +34,31 @@ def test_describe(project: api.Project) -> None:
     assert "aggregation on video_id" in run("describe", "speech/summary").stdout
 
 
+def _mermaid_nodes(mermaid: str) -> dict[tuple[str, str], str]:
+    nodes: dict[tuple[str, str], str] = {}
+    feature = ""
+    for line in mermaid.splitlines():
+        text = line.strip()
+        if text.startswith("subgraph "):
+            feature = text.split('"')[1]
+        elif text.endswith('"]') and "[" in text:
+            node_id, label = text.split("[", 1)
+            nodes[(feature, label.strip('"[]').split(" v")[0])] = node_id
+    return nodes
+
+
 def test_graph_render_formats() -> None:
     mermaid = run("graph", "render", "--format", "mermaid").stdout
     assert mermaid.startswith("flowchart LR")
-    assert "media__chunk -->|aggregation| speech__summary" in mermaid
+    node = _mermaid_nodes(mermaid)  # (feature, field) -> node id
+    edges = {line.strip() for line in mermaid.splitlines() if "-->" in line}
+    chunk, summary = node[("media/chunk", "audio")], node[("speech/summary", "summary")]
+    assert f"{chunk} -->|aggregation| {summary}" in edges
+    # field level: faces hangs off the video's frames only, the transcript off its audio only
+    faces = node[("vision/faces", "faces")]
+    assert f"{node[('media/video', 'frames')]} --> {faces}" in edges
+    assert f"{node[('media/video', 'audio')]} --> {faces}" not in edges
+    assert f"{node[('media/video', 'audio')]} --> {node[('speech/transcript', 'text')]}" in edges
     dot = run("graph", "render", "--format", "dot").stdout
     assert dot.startswith("digraph metaxy {")
     assert "media__video:frames -> vision__faces:faces;" in dot
