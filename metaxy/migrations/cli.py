@@ -1,11 +1,19 @@
 """``metaxy migrations ...``, ``metaxy push``, ``metaxy graph diff``, ``metaxy reconcile``.
 
 A thin layer over :mod:`metaxy.migrations.api`; attached to the main CLI by :func:`register`.
+Every command takes ``--format text|json`` (``graph diff`` also ``mermaid|dot``). The JSON
+documents are built from the API's return values (dataclasses become objects); errors are one
+line on stderr with exit code 1, whatever the format (``metaxy.cli`` guards every command).
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
+import sys
+from collections.abc import Iterator
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -15,8 +23,26 @@ console = Console()
 migrations_app = typer.Typer(name="migrations", help="Alembic migrations of the metadata store.",
                              no_args_is_help=True)
 graph_app = typer.Typer(name="graph", help="Graph snapshots and diffs.", no_args_is_help=True)
+
+
+class Format(StrEnum):
+    text = "text"
+    json = "json"
+
+
+class DiffFormat(StrEnum):
+    text = "text"
+    json = "json"
+    mermaid = "mermaid"
+    dot = "dot"
+
+
 StoreOpt = Annotated[str | None, typer.Option(
     "--store", "-s", help="Store name from the configuration, or a store URL.")]
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+TargetArg = Annotated[str, typer.Argument(
+    help="Revision to upgrade to: head (default), a revision id, +1, or base:head with --sql.")]
+DiffFormatOpt = Annotated[DiffFormat, typer.Option("--format", "-f", help="Output format.")]
 
 
 def _project(store: str | None) -> tuple[Any, Any, Any]:
@@ -35,6 +61,55 @@ def _migrations(store: str | None) -> Any:
     return Migrations(st, graph, project.config.project, directory)
 
 
+# ---------------------------------------------------------------------------- JSON output
+def _plain(value: Any) -> Any:
+    """Dataclasses, tuples and paths as JSON values (recursively)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _plain(dataclasses.asdict(value))
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def _emit(data: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(_plain(data), indent=2) + "\n")
+
+
+@contextlib.contextmanager
+def _quiet_stdout(fmt: Format | DiffFormat) -> Iterator[None]:
+    """Under ``--format json`` stdout holds the JSON document only: Alembic's own status lines
+    ("Generating ... done") go to stderr instead."""
+    if fmt != Format.json:
+        yield
+        return
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
+
+
+def _revisions(m: Any, ids: list[str]) -> list[dict[str, Any]]:
+    """The history entries (revision, down_revision, message, is_head, from/to project
+    versions) of ``ids``, in that order."""
+    if not ids:
+        return []
+    by_id = {r["revision"]: r for r in m.history()}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+def _operations(report_ops: list[Any]) -> dict[str, Any]:
+    """Per-operation results plus per-feature totals (appended, or counted with --dry-run)."""
+    by_feature: dict[str, int] = {}
+    for r in report_ops:
+        if not r.resumed:
+            by_feature[r.feature] = by_feature.get(r.feature, 0) + r.rows
+    return {"operations": report_ops,
+            "rows_appended": sum(r.rows for r in report_ops if not r.dry_run and not r.resumed),
+            "rows_by_feature": by_feature}
+
+
 def _print_report(report: Any) -> None:
     if report.sql is not None:
         print(report.sql)
@@ -50,54 +125,115 @@ def _print_report(report: Any) -> None:
         console.print(f"recorded snapshot {report.snapshot.project_version}")
 
 
+# ---------------------------------------------------------------------------- migrations
 @migrations_app.command("init")
-def init_cmd(store: StoreOpt = None) -> None:
+def init_cmd(store: StoreOpt = None, format: FormatOpt = Format.text) -> None:
     """Install metaxy's Alembic environment into the project's migrations folder."""
-    console.print(f"created {_migrations(store).init()}")
+    directory = _migrations(store).init()
+    if format is Format.json:
+        _emit({"directory": str(directory),
+               "files": sorted(p.relative_to(directory).as_posix()
+                               for p in directory.iterdir())})
+        return
+    console.print(f"created {directory}")
 
 
 @migrations_app.command("revision")
 def revision_cmd(message: Annotated[str, typer.Option("-m", "--message")],
                  autogenerate: bool = False, rev_id: str | None = None,
-                 head: str = "head", splice: bool = False, store: StoreOpt = None) -> None:
+                 head: str = "head", splice: bool = False, store: StoreOpt = None,
+                 format: FormatOpt = Format.text) -> None:
     """Write a new revision (--autogenerate: last pushed snapshot vs the code)."""
-    path = _migrations(store).revision(message, autogenerate=autogenerate, rev_id=rev_id,
-                                       head=head, splice=splice)
+    m = _migrations(store)
+    with _quiet_stdout(format):
+        path = m.revision(message, autogenerate=autogenerate, rev_id=rev_id, head=head,
+                          splice=splice)
+    if format is Format.json:
+        rev = next((r for r in m.script().walk_revisions()
+                    if r.path is not None and path.samefile(r.path)), None)
+        info = _revisions(m, [rev.revision]) if rev is not None else []
+        _emit({"path": str(path), "autogenerate": autogenerate,
+               **(info[0] if info else {"revision": None, "down_revision": None,
+                                        "message": message, "is_head": None,
+                                        "from_version": None, "to_version": None})})
+        return
     console.print(f"wrote {path}")
 
 
+def _run_report(command: str, target: str, format: Format, sql: bool, dry_run: bool,
+                store: str | None) -> None:
+    """``upgrade`` / ``downgrade``: run, then print the report as text or JSON."""
+    m = _migrations(store)
+    before = None if sql or format is Format.text else m.current()
+    with _quiet_stdout(format):
+        report = m.upgrade(target, sql=sql, dry_run=dry_run) if command == "upgrade" else \
+            m.downgrade(target, sql=sql)
+    if format is Format.text:
+        _print_report(report)
+        return
+    current = None if sql else m.current()
+    if command == "upgrade" and dry_run:  # the pending revisions whose operations were counted
+        moved = [r.revision for r in reversed(list(m.script().iterate_revisions(
+            target, before[0] if before else "base")))]
+    elif command == "upgrade":
+        moved = [str(r) for r in report.applied]
+    elif sql:
+        moved = []
+    else:  # downgrade: the revisions that were applied before and are not any more
+        script = m.script()
+        still = {r.revision for r in script.iterate_revisions(tuple(current or ()), "base")} \
+            if current else set()
+        moved = [r.revision for r in script.iterate_revisions(tuple(before or ()), "base")
+                 if r.revision not in still] if before else []
+    _emit({"command": command, "store": m.store.display(), "target": target,
+           "dry_run": dry_run, "sql": report.sql, "before": before, "current": current,
+           "revisions": _revisions(m, moved), **_operations(report.operations),
+           "snapshot": report.snapshot})
+
+
 @migrations_app.command("upgrade")
-def upgrade_cmd(target: str = "head", sql: bool = False, dry_run: bool = False,
-                store: StoreOpt = None) -> None:
+def upgrade_cmd(target: TargetArg = "head", sql: bool = False, dry_run: bool = False,
+                store: StoreOpt = None, format: FormatOpt = Format.text) -> None:
     """Apply revisions up to TARGET (--sql: print the DDL; --dry-run: count rows)."""
-    _print_report(_migrations(store).upgrade(target, sql=sql, dry_run=dry_run))
+    _run_report("upgrade", target, format, sql, dry_run, store)
 
 
 @migrations_app.command("downgrade")
-def downgrade_cmd(target: str, sql: bool = False, store: StoreOpt = None) -> None:
+def downgrade_cmd(target: str, sql: bool = False, store: StoreOpt = None,
+                  format: FormatOpt = Format.text) -> None:
     """Revert revisions down to TARGET (schema operations; data operations stay)."""
-    _print_report(_migrations(store).downgrade(target, sql=sql))
+    _run_report("downgrade", target, format, sql, False, store)
 
 
 @migrations_app.command("current")
-def current_cmd(store: StoreOpt = None) -> None:
+def current_cmd(store: StoreOpt = None, format: FormatOpt = Format.text) -> None:
     """The revision(s) the store is at."""
-    heads = _migrations(store).current()
+    m = _migrations(store)
+    heads = m.current()
+    if format is Format.json:
+        _emit({"store": m.store.display(), "current": heads,
+               "revisions": _revisions(m, heads)})
+        return
     console.print("\n".join(heads) if heads else "(no revision applied)")
 
 
 @migrations_app.command("heads")
-def heads_cmd(store: StoreOpt = None) -> None:
+def heads_cmd(store: StoreOpt = None, format: FormatOpt = Format.text) -> None:
     """The head revision(s) of the migrations folder."""
-    console.print("\n".join(_migrations(store).heads()) or "(no revisions)")
+    m = _migrations(store)
+    heads = m.heads()
+    if format is Format.json:
+        _emit({"heads": heads, "revisions": _revisions(m, heads)})
+        return
+    console.print("\n".join(heads) or "(no revisions)")
 
 
 @migrations_app.command("history")
-def history_cmd(store: StoreOpt = None, format: str = "text") -> None:
+def history_cmd(store: StoreOpt = None, format: FormatOpt = Format.text) -> None:
     """Every revision, newest first, with the project versions it goes from and to."""
     rows = _migrations(store).history()
-    if format == "json":
-        print(json.dumps(rows, indent=2, default=str))
+    if format is Format.json:
+        _emit({"revisions": rows})
         return
     for r in rows:
         head = " (head)" if r["is_head"] else ""
@@ -107,26 +243,46 @@ def history_cmd(store: StoreOpt = None, format: str = "text") -> None:
 
 
 @migrations_app.command("check")
-def check_cmd(store: StoreOpt = None) -> None:
+def check_cmd(store: StoreOpt = None, format: FormatOpt = Format.text) -> None:
     """Exit non-zero when the code's project version is not the head revision's target."""
-    ok, message = _migrations(store).check()
-    console.print(message, highlight=False)
+    from metaxy.versions import versions_of
+
+    m = _migrations(store)
+    ok, message = m.check()
+    if format is Format.json:
+        _emit({"ok": ok, "message": message,
+               "code_version": versions_of(m.graph).project_version(m.project),
+               "head_to_version": m.head_to_version(), "heads": m.heads()})
+    else:
+        console.print(message, highlight=False)
     if not ok:
         raise typer.Exit(1)
 
 
 @migrations_app.command("stamp")
-def stamp_cmd(target: str, store: StoreOpt = None) -> None:
+def stamp_cmd(target: str, store: StoreOpt = None, format: FormatOpt = Format.text) -> None:
     """Record TARGET as applied without running it."""
-    _migrations(store).stamp(target)
+    m = _migrations(store)
+    m.stamp(target)
+    current = m.current()
+    if format is Format.json:
+        _emit({"store": m.store.display(), "target": target, "current": current,
+               "revisions": _revisions(m, current)})
+        return
+    console.print(f"stamped {target}: store at {', '.join(current) or '<base>'}",
+                  highlight=False)
 
 
-def push_cmd(store: StoreOpt = None) -> None:
+# ---------------------------------------------------------------------------- main app
+def push_cmd(store: StoreOpt = None, format: FormatOpt = Format.text) -> None:
     """Record the current graph as a snapshot in the store."""
     from metaxy.migrations import api
 
     project, st, graph = _project(store)
     result = api.push(st, graph, project.config.project)
+    if format is Format.json:
+        _emit({"store": st.display(), **dataclasses.asdict(result)})
+        return
     word = "recorded" if result.created else "already recorded"
     console.print(f"{word}: project {result.project} @ {result.project_version} "
                   f"({result.n_features} features)")
@@ -135,28 +291,38 @@ def push_cmd(store: StoreOpt = None) -> None:
 @graph_app.command("diff")
 def diff_cmd(old: Annotated[str | None, typer.Argument(help="old project version")] = None,
              new: Annotated[str | None, typer.Argument(help="new project version")] = None,
-             format: str = "text", store: StoreOpt = None) -> None:
+             format: DiffFormatOpt = DiffFormat.text, store: StoreOpt = None) -> None:
     """Diff the last pushed snapshot (or OLD) against the code (or NEW)."""
     from metaxy.migrations import api
     from metaxy.migrations.diff import RENDERERS
 
     project, st, graph = _project(store)
     diff = api.graph_diff(st, graph, project.config.project, old, new)
-    if format not in RENDERERS:
-        raise typer.BadParameter(f"format must be one of {sorted(RENDERERS)}")
-    text = RENDERERS[format](diff)
-    console.print(text, highlight=False) if format == "text" else print(text)
+    text = RENDERERS[format.value](diff)
+    console.print(text, highlight=False) if format is DiffFormat.text else print(text)
 
 
 def reconcile_cmd(feature: str,
                   fields: Annotated[list[str] | None, typer.Option("--fields")] = None,
-                  dry_run: bool = False, store: StoreOpt = None) -> None:
+                  dry_run: bool = False, store: StoreOpt = None,
+                  format: FormatOpt = Format.text) -> None:
     """Reconcile FEATURE from the last pushed snapshot to the code (no recomputation)."""
     from metaxy.migrations import api
+    from metaxy.migrations.snapshots import load_snapshot
+    from metaxy.versions import versions_of
 
     project, st, graph = _project(store)
-    r = api.reconcile(st, graph, project.config.project, feature, fields=fields,
-                      dry_run=dry_run)
+    name = project.config.project
+    r = api.reconcile(st, graph, name, feature, fields=fields, dry_run=dry_run)
+    if format is Format.json:
+        with st:
+            base = load_snapshot(st, name)
+        _emit({"store": st.display(), "feature": r.feature, "fields": fields,
+               "dry_run": dry_run,
+               "from_version": base.project_version if base is not None else None,
+               "to_version": versions_of(graph).project_version(name),
+               **_operations([r])})
+        return
     verb = "would append" if dry_run else "appended"
     console.print(f"reconcile {r.feature}: {verb} {r.rows} rows ({r.skipped_stale} stale "
                   "samples left stale)")
