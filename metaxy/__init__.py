@@ -8,20 +8,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from metaxy.config import MetaxyConfig, load_config
-from metaxy.discovery import load_features
 from metaxy.errors import MetaxyError, MetaxyWarning
-from metaxy.feature import Feature
-from metaxy.graph import FeatureGraph
-from metaxy.hookspecs import hookimpl
-from metaxy.keys import FeatureKey, FieldKey
-from metaxy.spec import FeatureDep, FeatureSpec, FieldDep, FieldSpec, Lineage
-from metaxy.versions import versions_of
 
 if TYPE_CHECKING:
+    from metaxy.config import MetaxyConfig, load_config
+    from metaxy.discovery import load_features
+    from metaxy.feature import Feature
+    from metaxy.graph import FeatureGraph
+    from metaxy.hookspecs import hookimpl
+    from metaxy.keys import FeatureKey, FieldKey
     from metaxy.orm import select_latest
+    from metaxy.spec import FeatureDep, FeatureSpec, FieldDep, FieldSpec, Lineage
     from metaxy.store.base import Increment, MetadataStore
     from metaxy.store.registry import get_store
+    from metaxy.versions import versions_of
 
 __version__ = "0.1.0"
 
@@ -48,11 +48,29 @@ __all__ = [
     "versions_of",
 ]
 
+# Every public name is imported on first use (PEP 562), so ``import metaxy.cli`` (whose
+# package import runs this file) does not pay for SQLAlchemy/SQLModel/Polars before a command
+# needs them; ``import metaxy as mx; mx.Feature`` and ``from metaxy import Feature`` work as
+# with eager imports.
 _LAZY = {
-    "get_store": "metaxy.store.registry",
-    "MetadataStore": "metaxy.store.base",
+    "Feature": "metaxy.feature",
+    "FeatureDep": "metaxy.spec",
+    "FeatureGraph": "metaxy.graph",
+    "FeatureKey": "metaxy.keys",
+    "FeatureSpec": "metaxy.spec",
+    "FieldDep": "metaxy.spec",
+    "FieldKey": "metaxy.keys",
+    "FieldSpec": "metaxy.spec",
     "Increment": "metaxy.store.base",
+    "Lineage": "metaxy.spec",
+    "MetadataStore": "metaxy.store.base",
+    "MetaxyConfig": "metaxy.config",
+    "get_store": "metaxy.store.registry",
+    "hookimpl": "metaxy.hookspecs",
+    "load_config": "metaxy.config",
+    "load_features": "metaxy.discovery",
     "select_latest": "metaxy.orm",
+    "versions_of": "metaxy.versions",
 }
 
 

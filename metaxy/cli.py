@@ -24,11 +24,13 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
-from metaxy import api
+from metaxy import api  # lazy re-exports: cheap until a command calls into it
 from metaxy.errors import MetaxyError
-from metaxy.render import progress_bar
+
+# Startup time: this module imports only typer, rich and metaxy's light modules. SQLAlchemy,
+# SQLModel, Polars and the drivers are imported inside the commands (through ``api``), so
+# ``metaxy --help`` and ``metaxy config show`` stay fast; tests/cli/test_startup.py guards it.
 
 app = typer.Typer(name="metaxy", help="Metadata layer for multimodal pipelines.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -129,6 +131,8 @@ def _project_and_store(store: str | None) -> tuple[api.Project, Any]:
 @app.command("list")
 def list_cmd(store: StoreOpt = None, format: FormatOpt = Format.text) -> None:
     """List features in topological order with their versions."""
+    from rich.table import Table
+
     with _errors():
         project, _ = _project_and_store(store)
         rows = api.list_features(project)
@@ -156,6 +160,8 @@ def list_cmd(store: StoreOpt = None, format: FormatOpt = Format.text) -> None:
 def describe_cmd(feature: Annotated[str, typer.Argument(help="Feature key, e.g. media/video.")],
                  store: StoreOpt = None, format: FormatOpt = Format.text) -> None:
     """Show one feature: columns, fields (code and static versions, parents), lineage."""
+    from rich.table import Table
+
     with _errors():
         project, _ = _project_and_store(store)
         d = api.describe(project, feature)
@@ -233,7 +239,7 @@ def status_cmd(features: Annotated[list[str] | None, typer.Argument(
                    help="Feature keys (default: all).")] = None,
                store: StoreOpt = None, format: FormatOpt = Format.text) -> None:
     """Per feature: up to date / new / stale / orphaned sample counts (computed in the store)."""
-    from metaxy.render import status_table
+    from metaxy.render import progress_bar, status_table
 
     with _errors():
         project, st = _project_and_store(store)
@@ -249,7 +255,7 @@ def status_cmd(features: Annotated[list[str] | None, typer.Argument(
 @app.command("plan")
 def plan_cmd(store: StoreOpt = None, format: FormatOpt = Format.text) -> None:
     """What would be recomputed, per feature and field, in topological order."""
-    from metaxy.render import plan_table
+    from metaxy.render import plan_table, progress_bar
 
     with _errors():
         project, st = _project_and_store(store)
@@ -308,6 +314,48 @@ def resolve_cmd(
             frame = api.increment_frame(result.increment)
             if frame.height:
                 console.print(str(frame))
+
+
+@app.command("ingest")
+def ingest_cmd(
+    feature: Annotated[str, typer.Argument(help="Root feature key, e.g. media/video.")],
+    file: Annotated[str, typer.Argument(
+        help="Samples: a .parquet or .csv file with the id columns and user columns.")],
+    input: Annotated[list[str] | None, typer.Option(
+        "--input", "-i", metavar="COL=FIELD",
+        help="Take a field's input from a column (repeatable), e.g. checksum_audio=audio. "
+             "Default: the metaxy_input_by_field struct column (Parquet), else the content "
+             "hash of the row's user columns.")] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Only count; write nothing.")] = False,
+    store: StoreOpt = None, format: FormatOpt = Format.text,
+) -> None:
+    """Ingest a root feature's samples from a file: write the new and stale ones.
+
+    Re-ingesting an unchanged file writes nothing, a sample whose input changed is written
+    again (stale), and samples stored but absent from the file (orphaned) are only reported.
+    """
+    with _errors():
+        mapping = api.parse_input_options(input)
+        project, st = _project_and_store(store)
+        result = api.ingest(project, st, feature, file, inputs=mapping, dry_run=dry_run)
+        if format is Format.json:
+            _json({**dataclasses.asdict(result), "store": st.display()})
+            return
+        counts = ", ".join(f"{v} {k}" for k, v in result.counts.items())
+        console.print(f"[bold]{escape(result.feature)}[/]: {counts}", highlight=False)
+        if result.stale_fields:
+            console.print("stale fields: " + ", ".join(
+                f"{k} ({v})" for k, v in result.stale_fields.items()), highlight=False)
+        verb = "would write" if dry_run else "wrote"
+        n = result.new + result.stale if dry_run else result.written
+        console.print(escape(f"{verb} {n} row(s) to {st.display()}"), highlight=False)
+        if result.orphaned:
+            console.print(f"{result.orphaned} stored sample(s) are not in {escape(file)} "
+                          "(orphaned; not deleted)", highlight=False)
+        if result.ignored_columns:
+            console.print("ignored columns (not in the model): "
+                          + escape(", ".join(result.ignored_columns)), highlight=False)
 
 
 @app.command("delete")

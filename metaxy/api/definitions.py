@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from metaxy import columns as C
-from metaxy.api.project import Project
-from metaxy.config import MetaxyConfig
-from metaxy.versions import column_schema, versions_of
+
+if TYPE_CHECKING:  # the imports that load SQLAlchemy stay in the functions (CLI startup)
+    from metaxy.api.project import Project
+    from metaxy.config import MetaxyConfig
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class FeatureRow:
 def list_features(project: Project) -> list[FeatureRow]:
     """Every feature in topological order with its static versions."""
     from metaxy.packages import package_of
+    from metaxy.versions import versions_of
 
     versions = versions_of(project.graph)
     rows = []
@@ -77,6 +79,7 @@ def describe(project: Project, key: str) -> FeatureDescription:
     """Everything about one feature: columns, fields with versions and parents, lineage."""
     from metaxy.graph import class_path
     from metaxy.packages import package_of
+    from metaxy.versions import column_schema, versions_of
 
     graph = project.graph
     cls = graph.get(key)
