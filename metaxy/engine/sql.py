@@ -114,27 +114,33 @@ def concat(parts: list[ColumnElement[Any]]) -> ColumnElement[str]:
 
 def latest(table: FromClause, ids: tuple[str, ...], *,
            include_deleted: bool = False, name: str = "latest",
-           method: str = "window") -> sa.Subquery:
+           method: str = "window", columns: tuple[str, ...] | None = None) -> sa.Subquery:
     """The latest row per sample (by updated_at, then row id), hiding soft-deleted samples.
 
     ``method`` is the store's choice (measured in benchmarks/): ``window`` is
     ``row_number() OVER (PARTITION BY ids ORDER BY ...) = 1``; ``distinct_on`` is
     ``DISTINCT ON (ids) ... ORDER BY ids, updated_at DESC, row_id DESC``, which PostgreSQL
     estimates well (it misestimates ``rn = 1`` and then picks nested loops).
+
+    ``columns``: only these columns are needed (besides ids and the ordering/deletion columns).
+    PostgreSQL cannot prune columns below ``DISTINCT ON``: it sorts whole rows unless the
+    relation is narrowed first (wide 1M: 15.8 s -> see docs/performance.md).
     """
     order = [table.c[C.UPDATED_AT].desc(), table.c[C.ROW_ID].desc()]
+    keep = [c for c in table.c] if columns is None else [
+        table.c[n] for n in dict.fromkeys([*ids, *columns, C.UPDATED_AT, C.ROW_ID, C.DELETED_AT])]
     if method == "distinct_on":
         from sqlalchemy.dialects.postgresql import distinct_on
 
         id_cols = [table.c[i] for i in ids]
-        ranked = (sa.select(table).ext(distinct_on(*id_cols)).order_by(*id_cols, *order)
+        ranked = (sa.select(*keep).ext(distinct_on(*id_cols)).order_by(*id_cols, *order)
                   .subquery(f"{name}_ranked"))
-        stmt = sa.select(*[ranked.c[c.name] for c in table.c])
+        stmt = sa.select(*[ranked.c[c.name] for c in keep])
     else:
         rn = sa.func.row_number().over(partition_by=[table.c[i] for i in ids],
                                        order_by=order).label("__rn")
-        ranked = sa.select(table, rn).subquery(f"{name}_ranked")
-        stmt = sa.select(*[ranked.c[c.name] for c in table.c]).where(ranked.c["__rn"] == 1)
+        ranked = sa.select(*keep, rn).subquery(f"{name}_ranked")
+        stmt = sa.select(*[ranked.c[c.name] for c in keep]).where(ranked.c["__rn"] == 1)
     if not include_deleted:
         stmt = stmt.where(ranked.c[C.DELETED_AT].is_(None))
     return stmt.subquery(name)
@@ -142,9 +148,15 @@ def latest(table: FromClause, ids: tuple[str, ...], *,
 
 def _dep_relation(ctx: SqlContext, dep: DepPlan) -> sa.Subquery:
     table = ctx.tables[str(dep.feature.spec().key)]
-    rel = latest(table, dep.upstream_ids, name=f"u{dep.index}_latest",
-                 method=ctx.latest_method)
     where = F.combine(dep.dep.filters)
+    needed = None  # a dependency filter may name any column: keep them all then
+    if where is None:
+        needed = (*dep.upstream_ids, *(up for up, _ in dep.carried),
+                  *(C.dv_column(f) for f in dep.fields))
+        if dep.kind == "aggregation":
+            needed += tuple(dep.upstream_name(k) for k in dep.join_keys)
+    rel = latest(table, dep.upstream_ids, name=f"u{dep.index}_latest",
+                 method=ctx.latest_method, columns=needed)
     conds = [F.retarget(where, rel.c, what=f"upstream '{dep.feature.spec().key}'")] \
         if where is not None else []
     if dep.kind != "aggregation":
