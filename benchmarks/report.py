@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-STEPS = ("write", "limit_write", "append", "resolve_new", "write_leaf", "write_10pct",
-         "resolve_stale", "limit_resolve", "status")
+STEPS = ("write", "limit_write", "append", "limit_append", "resolve_new", "write_leaf",
+         "write_10pct", "resolve_stale", "limit_resolve", "status")
 
 
 def _cell(step: dict[str, Any] | None) -> str:

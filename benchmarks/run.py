@@ -6,8 +6,10 @@
 Each round (backend x scenario x size) runs in a fresh process against a fresh store (a temporary
 DuckDB/SQLite file, a new PostgreSQL database, a new ``memory://`` store). A backend whose plugin
 is not installed (or whose server is unreachable) is skipped. ``ratio`` = metaxy / limit, computed
-per round and reported as the median: ``write``/``append`` against the raw bulk load of the same
-rows (``limit_write``), ``resolve_stale`` against the hand-written statement (``limit_resolve``).
+per round and reported as the median: ``write`` against the raw bulk load of the same rows into
+an empty copy of the table (``limit_write``), ``append`` against the raw load of the same rows
+into that copy once it holds N rows (``limit_append``), ``resolve_stale`` against the
+hand-written statement (``limit_resolve``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from benchmarks.scenarios import SCENARIOS
 
 BACKENDS = ("duckdb", "sqlite", "postgresql", "memory")
 LARGE = 10_000_000
-RATIOS = {"write": "limit_write", "append": "limit_write", "resolve_stale": "limit_resolve"}
+RATIOS = {"write": "limit_write", "append": "limit_append", "resolve_stale": "limit_resolve"}
 
 
 def available(backend: str) -> str | None:
@@ -57,11 +59,14 @@ def available(backend: str) -> str | None:
     return None
 
 
-def run_one(backend: str, scenario: str, n: int, limits: bool) -> dict[str, Any]:
+def run_one(backend: str, scenario: str, n: int, limits: bool,
+            duckdb_memory_limit: str | None = None) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "benchmarks.worker", "--backend", backend,
            "--scenario", scenario, "--n", str(n)]
     if not limits:
         cmd.append("--no-limits")
+    if duckdb_memory_limit:
+        cmd += ["--duckdb-memory-limit", duckdb_memory_limit]
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(root), *filter(None, [os.environ.get("PYTHONPATH")])])}
@@ -155,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--large", action="store_true",
                     help="allow 10M rows (DuckDB and memory only)")
     ap.add_argument("--no-limits", action="store_true", help="skip the hand-written limits")
+    ap.add_argument("--duckdb-memory-limit", default=None,
+                    help="DuckDB store option memory_limit (e.g. 400MB; default DuckDB's own)")
     ap.add_argument("--static", action=argparse.BooleanOptionalAction, default=True,
                     help="also time the static graph work for 1,000 features")
     args = ap.parse_args(argv)
@@ -183,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
                 rounds = []
                 for i in range(args.rounds):
                     t0 = time.perf_counter()
-                    rounds.append(run_one(backend, scenario, n, not args.no_limits))
+                    rounds.append(run_one(backend, scenario, n, not args.no_limits,
+                                          args.duckdb_memory_limit))
                     err = rounds[-1].get("error")
                     print(f"{backend} {scenario} n={n:,} round {i + 1}/{args.rounds}: "
                           f"{time.perf_counter() - t0:.1f} s" + (f" ERROR {err}" if err else ""),

@@ -92,7 +92,7 @@ class Round:
 
 # ----------------------------------------------------------------------------- stores
 @contextlib.contextmanager
-def fresh_store(backend: str, graph: mx.FeatureGraph) -> Iterator[Any]:
+def fresh_store(backend: str, graph: mx.FeatureGraph, **options: Any) -> Iterator[Any]:
     tmp = tempfile.mkdtemp(prefix="mxbench_")
     dbname = None
     try:
@@ -108,7 +108,7 @@ def fresh_store(backend: str, graph: mx.FeatureGraph) -> Iterator[Any]:
             url = PG_ADMIN.rsplit("/", 1)[0] + "/" + dbname
         else:
             raise ValueError(f"unknown backend {backend!r}")
-        yield mx.get_store(url, graph=graph)
+        yield mx.get_store(url, graph=graph, **options)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         if dbname is not None:
@@ -140,7 +140,7 @@ def storage_of(store: Any, feature: type[mx.Feature], df: pl.DataFrame) -> pl.Da
 
 def history_storage(store: Any, feature: type[mx.Feature]) -> pl.DataFrame:
     """Every stored row of a feature in storage form (read back through the API)."""
-    df = store.read(feature, with_history=True, include_deleted=True)
+    df: pl.DataFrame = store.read(feature, with_history=True, include_deleted=True)
     cols = []
     for f in feature.spec().field_keys:
         cols.append(pl.col(C.PROVENANCE_BY_FIELD).struct.field(str(f)).alias(C.pv_column(f)))
@@ -166,7 +166,8 @@ def keys_equal(got: pl.DataFrame, want: pl.DataFrame, keys: list[str]) -> bool:
 
 
 # ----------------------------------------------------------------------------- one round
-def run_round(backend: str, scenario: str, n: int, with_limits: bool = True) -> dict[str, Any]:
+def run_round(backend: str, scenario: str, n: int, with_limits: bool = True,
+              duckdb_memory_limit: str | None = None) -> dict[str, Any]:
     sc = build(scenario, n)
     r = Round()
     roots = {str(root.feature.spec().key): root for root in sc.roots}
@@ -174,7 +175,9 @@ def run_round(backend: str, scenario: str, n: int, with_limits: bool = True) -> 
     total_root = sum(df.height for df in v1.values())
     sql = backend in ("duckdb", "postgresql")
     limits = with_limits and scenario in ("simple", "wide", "aggregation", "expansion")
-    with fresh_store(backend, sc.graph) as store, store.open("w"):
+    options = {"memory_limit": duckdb_memory_limit} \
+        if backend == "duckdb" and duckdb_memory_limit else {}
+    with fresh_store(backend, sc.graph, **options) as store, store.open("w"):
         with r.step("write", total_root):
             for k, root in roots.items():
                 store.write(root.feature, v1[k])
@@ -225,7 +228,7 @@ def run_round(backend: str, scenario: str, n: int, with_limits: bool = True) -> 
                 == (0, expected.height, 0, sc.leaf_samples - expected.height),
                 f"status counts {st}")
     return {"backend": backend, "scenario": scenario, "n": n, "steps": r.steps,
-            "checks": r.checks}
+            "checks": r.checks, "options": options}
 
 
 def _raw_load(store: Any, backend: str, sc: Scenario, v1: dict[str, pl.DataFrame],
@@ -240,13 +243,24 @@ def _raw_load(store: Any, backend: str, sc: Scenario, v1: dict[str, pl.DataFrame
         copies[k].create(conn)
     conn.commit()
     raw = driver(store)
-    with r.step("limit_write", sum(df.height for df in storage.values())):
-        for k, df in storage.items():
+
+    def load(frames: dict[str, pl.DataFrame]) -> None:
+        for k, df in frames.items():
             if backend == "duckdb":
                 L.raw_load_duckdb(raw, copies[k].name, df)
             else:
                 L.raw_load_postgres(raw, copies[k].name, df)
                 raw.commit()
+
+    with r.step("limit_write", sum(df.height for df in storage.values())):
+        load(storage)
+    # The append's limit: the same rows (fresh row ids) into the copy that already holds N rows,
+    # as metaxy's append goes into a table holding N rows (the primary-key index grows).
+    again = {k: storage_of(store, root.feature, v1[k])
+             for k, root in {str(x.feature.spec().key): x for x in sc.roots}.items()}
+    with r.step("limit_append", sum(df.height for df in again.values())):
+        load(again)
+    del storage, again
     for t in copies.values():
         t.drop(conn)
     conn.commit()
@@ -287,9 +301,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--scenario", required=True)
     ap.add_argument("--n", type=int, required=True)
     ap.add_argument("--no-limits", action="store_true")
+    ap.add_argument("--duckdb-memory-limit", default=None)
     args = ap.parse_args(argv)
     try:
-        result = run_round(args.backend, args.scenario, args.n, not args.no_limits)
+        result = run_round(args.backend, args.scenario, args.n, not args.no_limits,
+                           args.duckdb_memory_limit)
     except Exception as e:  # reported, not raised: the runner shows it in the table
         import traceback
 
