@@ -44,13 +44,24 @@ class DuckDBStore(SQLStore):
 
     backend = "duckdb"
 
-    def __init__(self, url: str, *, lock_timeout: float = 0.0, **kwargs: Any) -> None:
+    def __init__(self, url: str, *, lock_timeout: float = 0.0, memory_limit: str | None = None,
+                 threads: int | None = None, **kwargs: Any) -> None:
         """``lock_timeout``: seconds to keep retrying while another process holds the file
-        (store option ``lock_timeout``; default 0: fail at once with StoreLockedError)."""
+        (store option ``lock_timeout``; default 0: fail at once with StoreLockedError).
+
+        ``memory_limit`` (e.g. ``"500MB"``) and ``threads``: DuckDB's settings of the same names
+        (default: DuckDB's own, 80% of RAM and one thread per core). DuckDB runs inside this
+        process, so its hash tables and buffer pool count in the process's memory; above the
+        limit it spills to a temporary directory next to the file instead (benchmarks/ at 10M).
+        """
         super().__init__(url, **kwargs)
         if lock_timeout < 0:
             raise StoreError(f"{self.display()}: lock_timeout must be >= 0, got {lock_timeout}")
         self.lock_timeout = float(lock_timeout)
+        if threads is not None and int(threads) < 1:
+            raise StoreError(f"{self.display()}: threads must be >= 1, got {threads}")
+        self.memory_limit = None if memory_limit is None else str(memory_limit)
+        self.threads = None if threads is None else int(threads)
 
     def _open(self, mode: AccessMode) -> None:
         deadline = time.monotonic() + self.lock_timeout
@@ -86,9 +97,14 @@ class DuckDBStore(SQLStore):
                 read_only = False
             else:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
+        config: dict[str, Any] = {}
+        if self.memory_limit is not None:
+            config["memory_limit"] = self.memory_limit
+        if self.threads is not None:
+            config["threads"] = self.threads
         return sa.create_engine(
             f"duckdb:///{path}",
-            connect_args={"read_only": read_only},
+            connect_args={"read_only": read_only, **({"config": config} if config else {})},
             poolclass=sa.pool.StaticPool,
         )
 
