@@ -6,8 +6,9 @@ when a store or a migration is used.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from metaxy._lazy import lazy_getattr
 from metaxy.errors import MetaxyError, MetaxyWarning
 
 if TYPE_CHECKING:
@@ -74,10 +75,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'metaxy' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_getattr("metaxy", _LAZY)

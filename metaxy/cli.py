@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from metaxy import api  # lazy re-exports: cheap until a command calls into it
+from metaxy.cli_options import Format, FormatOpt, StoreOpt
 from metaxy.errors import MetaxyError
 
 # Startup time: this module imports only typer, rich and metaxy's light modules. SQLAlchemy,
@@ -42,11 +43,6 @@ app.add_typer(config_app, name="config")
 console = Console()
 
 
-class Format(StrEnum):
-    text = "text"
-    json = "json"
-
-
 class GraphFormat(StrEnum):
     text = "text"
     mermaid = "mermaid"
@@ -54,9 +50,6 @@ class GraphFormat(StrEnum):
     json = "json"
 
 
-StoreOpt = Annotated[str | None, typer.Option(
-    "--store", "-s", help="Store name from the configuration, or a store URL.")]
-FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 _state = {"debug": False, "forced": False}  # forced: --debug given after the command (main())
 
 

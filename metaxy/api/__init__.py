@@ -22,6 +22,7 @@ import sys
 import types
 from typing import TYPE_CHECKING, Any
 
+from metaxy._lazy import lazy_getattr
 from metaxy.errors import ApiError  # re-exported: it lived here before metaxy.errors
 
 if TYPE_CHECKING:
@@ -118,13 +119,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'metaxy.api' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_getattr("metaxy.api", _LAZY)
 
 
 class _ApiModule(types.ModuleType):

@@ -19,15 +19,12 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from metaxy.cli_options import Format, FormatOpt, StoreOpt
+
 console = Console()
 migrations_app = typer.Typer(name="migrations", help="Alembic migrations of the metadata store.",
                              no_args_is_help=True)
 graph_app = typer.Typer(name="graph", help="Graph snapshots and diffs.", no_args_is_help=True)
-
-
-class Format(StrEnum):
-    text = "text"
-    json = "json"
 
 
 class DiffFormat(StrEnum):
@@ -37,9 +34,6 @@ class DiffFormat(StrEnum):
     dot = "dot"
 
 
-StoreOpt = Annotated[str | None, typer.Option(
-    "--store", "-s", help="Store name from the configuration, or a store URL.")]
-FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 TargetArg = Annotated[str, typer.Argument(
     help="Revision to upgrade to: head (default), a revision id, +1, or base:head with --sql.")]
 DiffFormatOpt = Annotated[DiffFormat, typer.Option("--format", "-f", help="Output format.")]

@@ -1,0 +1,20 @@
+"""Option types shared by every ``metaxy`` command module (``metaxy.cli``, the migrations CLI)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+
+class Format(StrEnum):
+    """``--format``: human-readable text or a JSON document for machines."""
+
+    text = "text"
+    json = "json"
+
+
+StoreOpt = Annotated[str | None, typer.Option(
+    "--store", "-s", help="Store name from the configuration, or a store URL.")]
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
