@@ -7,6 +7,7 @@ only from validated feature keys and model columns, values are bound parameters.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from abc import abstractmethod
 from collections import Counter
@@ -337,6 +338,11 @@ class SQLStore(MetadataStore):
             self._refresh_statistics(conn, table, samples.height)
         return table
 
+    @contextlib.contextmanager
+    def _query_scope(self, conn: sa.Connection) -> Iterator[None]:
+        """Session settings around the increment/status statements (default: none)."""
+        yield
+
     def _run_classified(self, feature: type[Feature], samples: pl.DataFrame | None,
                         build: Any) -> Any:
         plan = self.plan(feature)
@@ -346,7 +352,8 @@ class SQLStore(MetadataStore):
         try:
             ctx = self._context(plan, temps)
             staged = self._stage(conn, samples)
-            result = build(plan, ctx, target, staged, conn)
+            with self._query_scope(conn):
+                result = build(plan, ctx, target, staged, conn)
             for temp in [*temps, *([staged] if staged is not None else [])]:
                 temp.drop(conn)
             conn.commit()
@@ -388,7 +395,8 @@ class SQLStore(MetadataStore):
             # Plain execute + DB-API fetchmany: ``execution_options(stream_results=True)`` would
             # switch the store's connection itself to a buffered strategy whose pre-fetched rows
             # ``result.cursor`` never returns (rows lost, here and in every later ``_fetch``).
-            result = conn.execute(stmt)
+            with self._query_scope(conn):
+                result = conn.execute(stmt)
             while True:
                 rows = result.cursor.fetchmany(n) if result.cursor is not None else []  # type: ignore[union-attr]
                 if not rows:
