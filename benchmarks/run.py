@@ -60,13 +60,16 @@ def available(backend: str) -> str | None:
 
 
 def run_one(backend: str, scenario: str, n: int, limits: bool,
-            duckdb_memory_limit: str | None = None) -> dict[str, Any]:
+            duckdb_memory_limit: str | None = None,
+            duckdb_query_memory_limit: str | None = None) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "benchmarks.worker", "--backend", backend,
            "--scenario", scenario, "--n", str(n)]
     if not limits:
         cmd.append("--no-limits")
     if duckdb_memory_limit:
         cmd += ["--duckdb-memory-limit", duckdb_memory_limit]
+    if duckdb_query_memory_limit:
+        cmd += ["--duckdb-query-memory-limit", duckdb_query_memory_limit]
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(root), *filter(None, [os.environ.get("PYTHONPATH")])])}
@@ -162,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-limits", action="store_true", help="skip the hand-written limits")
     ap.add_argument("--duckdb-memory-limit", default=None,
                     help="DuckDB store option memory_limit (e.g. 400MB; default DuckDB's own)")
+    ap.add_argument("--duckdb-query-memory-limit", default=None,
+                    help="DuckDB store option query_memory_limit: memory_limit applied only "
+                         "while resolve_update/status run (e.g. 400MB)")
     ap.add_argument("--static", action=argparse.BooleanOptionalAction, default=True,
                     help="also time the static graph work for 1,000 features")
     args = ap.parse_args(argv)
@@ -191,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
                 for i in range(args.rounds):
                     t0 = time.perf_counter()
                     rounds.append(run_one(backend, scenario, n, not args.no_limits,
-                                          args.duckdb_memory_limit))
+                                          args.duckdb_memory_limit,
+                                          args.duckdb_query_memory_limit))
                     err = rounds[-1].get("error")
                     print(f"{backend} {scenario} n={n:,} round {i + 1}/{args.rounds}: "
                           f"{time.perf_counter() - t0:.1f} s" + (f" ERROR {err}" if err else ""),

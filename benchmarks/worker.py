@@ -167,7 +167,8 @@ def keys_equal(got: pl.DataFrame, want: pl.DataFrame, keys: list[str]) -> bool:
 
 # ----------------------------------------------------------------------------- one round
 def run_round(backend: str, scenario: str, n: int, with_limits: bool = True,
-              duckdb_memory_limit: str | None = None) -> dict[str, Any]:
+              duckdb_memory_limit: str | None = None,
+              duckdb_query_memory_limit: str | None = None) -> dict[str, Any]:
     sc = build(scenario, n)
     r = Round()
     roots = {str(root.feature.spec().key): root for root in sc.roots}
@@ -175,8 +176,11 @@ def run_round(backend: str, scenario: str, n: int, with_limits: bool = True,
     total_root = sum(df.height for df in v1.values())
     sql = backend in ("duckdb", "postgresql")
     limits = with_limits and scenario in ("simple", "wide", "aggregation", "expansion")
-    options = {"memory_limit": duckdb_memory_limit} \
-        if backend == "duckdb" and duckdb_memory_limit else {}
+    options: dict[str, Any] = {}
+    if backend == "duckdb":
+        options.update({k: v for k, v in (("memory_limit", duckdb_memory_limit),
+                                          ("query_memory_limit", duckdb_query_memory_limit))
+                        if v})
     with fresh_store(backend, sc.graph, **options) as store, store.open("w"):
         with r.step("write", total_root):
             for k, root in roots.items():
@@ -302,10 +306,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--n", type=int, required=True)
     ap.add_argument("--no-limits", action="store_true")
     ap.add_argument("--duckdb-memory-limit", default=None)
+    ap.add_argument("--duckdb-query-memory-limit", default=None)
     args = ap.parse_args(argv)
     try:
         result = run_round(args.backend, args.scenario, args.n, not args.no_limits,
-                           args.duckdb_memory_limit)
+                           args.duckdb_memory_limit, args.duckdb_query_memory_limit)
     except Exception as e:  # reported, not raised: the runner shows it in the table
         import traceback
 
