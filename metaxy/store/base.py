@@ -217,11 +217,12 @@ class MetadataStore(ABC):
         """The latest row per sample (or every row with ``with_history``), in the API form."""
         self._require("r")
         cls = self.feature(feature)
-        fallback = None if self.has_feature(cls) else self._fallback_store(cls)
-        if fallback is not None:
-            with fallback.open("r"):
-                return fallback.read(cls, where, with_history=with_history,
-                                     include_deleted=include_deleted)
+        if not self.has_feature(cls):
+            with self._borrowed(cls) as holder:
+                if holder is not None:
+                    rows = holder._guard(
+                        lambda: holder._read(cls, where, with_history, include_deleted))
+                    return to_api(cls, rows)
         df = self._guard(lambda: self._read(cls, where, with_history, include_deleted))
         return to_api(cls, df)
 
@@ -300,13 +301,21 @@ class MetadataStore(ABC):
     def plan(self, feature: type[Feature]) -> ResolvePlan:
         return build_plan(feature, self.graph)
 
-    def _fallback_store(self, cls: type[Feature]) -> MetadataStore | None:
-        """The first fallback store holding ``cls`` (SPEC §6: fallbacks are only read)."""
+    @contextlib.contextmanager
+    def _borrowed(self, cls: type[Feature]) -> Iterator[MetadataStore | None]:
+        """The first store along the fallback chain (depth first) that holds ``cls``, kept open
+        read-only for the ``with`` block; ``None`` if no fallback has it (SPEC §6: fallbacks are
+        only read). Each store of the chain is opened once per walk."""
         for store in self.fallback:
             with store.open("r"):
-                if store.has_feature(cls) or store._fallback_store(cls) is not None:
-                    return store
-        return None
+                if store.has_feature(cls):
+                    yield store
+                    return
+                with store._borrowed(cls) as holder:
+                    if holder is not None:
+                        yield holder
+                        return
+        yield None
 
     def _fallback_rows(self, cls: type[Feature]) -> pl.DataFrame | None:
         """Latest storage-form rows of a feature this store lacks, read from a fallback store.
@@ -314,13 +323,11 @@ class MetadataStore(ABC):
         Backends stage them (a temporary table for SQL stores) so the increment is still
         computed here, by this store's engine, in one statement.
         """
-        store = self._fallback_store(cls)
-        if store is None:
-            return None
-        with store.open("r"):
-            if store.has_feature(cls):
-                return store._guard(lambda: store._read(cls, None, False, False))  # type: ignore[no-any-return]
-            return store._fallback_rows(cls)
+        with self._borrowed(cls) as holder:
+            if holder is None:
+                return None
+            rows: pl.DataFrame = holder._guard(lambda: holder._read(cls, None, False, False))
+            return rows
 
     def _samples_frame(self, cls: type[Feature], samples: Any) -> pl.DataFrame | None:
         from metaxy.store.samples import samples_frame

@@ -76,3 +76,23 @@ def test_dev_store_reads_upstream_from_prod(dev_url: str, tmp_path: Path,
     with prod:  # prod is untouched
         assert prod.read(transcript)["text"].to_list() == ["p"] * 5
 
+
+
+def test_fallback_chain_is_followed(tmp_path: Path, isolated_graph: mx.FeatureGraph) -> None:
+    """dev -> staging -> prod: a feature only prod holds is found two links down the chain."""
+    video, transcript = _features()
+    urls = {name: f"duckdb:///{tmp_path / f'{name}.duckdb'}" for name in ("prod", "staging")}
+    config = MetaxyConfig(stores={
+        "prod": StoreConfig(url=urls["prod"]),
+        "staging": StoreConfig(url=urls["staging"], fallback=("prod",)),
+        "dev": StoreConfig(url="memory://", fallback=("staging",)),
+    })
+    prod = mx.get_store("prod", config=config)
+    with prod.open("w"):
+        prod.write(video, prod.resolve_update(video, samples=_videos(3)).new)
+    dev = mx.get_store("dev", config=config)
+    with dev.open("w"):
+        assert sorted(dev.read(video)["video_id"].to_list()) == ["v0", "v1", "v2"]
+        assert dev.resolve_update(transcript).new.height == 3
+    with mx.get_store("staging", config=config) as staging:
+        assert not staging.has_feature(video)  # staging was only read through
