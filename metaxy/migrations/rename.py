@@ -273,7 +273,9 @@ def _write_with(store: MetadataStore, cls: type[Feature], rows: pl.DataFrame,
             return cls.spec()
 
     append: Any = store._append
-    return int(store._guard(lambda: append(Bridge, storage)))
+    from metaxy.store.staged import StagedRows
+
+    return int(store._guard(lambda: append(Bridge, StagedRows.ready(storage))))
 
 
 # ---------------------------------------------------------------------------- dependents

@@ -28,7 +28,8 @@ from metaxy.engine.plan import ResolvePlan, build_plan
 from metaxy.errors import HashConfigMismatchError, MetaxyError, StoreError, StoreModeError
 from metaxy.graph import FeatureGraph
 from metaxy.hashing import HashSettings
-from metaxy.store.frames import Hasher, prepare_write, to_api, write_timestamp
+from metaxy.store.frames import stage_write, to_api, write_timestamp
+from metaxy.store.staged import Hasher, StagedRows
 from metaxy.versions import versions_of
 
 if TYPE_CHECKING:
@@ -197,19 +198,20 @@ class MetadataStore(ABC):
         cls = self.feature(feature)
         versions = versions_of(self.graph)
         now = write_timestamp()
-        storage = prepare_write(
+        rows = stage_write(
             cls, df, is_root=not cls.spec().deps, settings=self.hash_settings,
             feature_version=versions.feature_version(cls),
             project_version=versions.project_version(self.project),
-            now=now, materialization_id=materialization_id, hasher=self._hasher(),
+            now=now, materialization_id=materialization_id,
         )
-        if storage.height == 0:
+        if rows.height == 0:
             return 0
-        return int(self._guard(lambda: self._append(cls, storage)))
+        return int(self._guard(lambda: self._append(cls, rows)))
 
     def _hasher(self) -> Hasher | None:
-        """How writes compute sample hashes (None: polars-hash); a backend may hash in its
-        engine, bit-identically (the conformance suite checks)."""
+        """How a write's staged rows get their sample hashes when the backend finishes them in
+        Python (None: polars-hash); a backend may hash in its engine, bit-identically (the
+        conformance suite checks)."""
         return None
 
     def read(self, feature: type[Feature] | str, where: Any = None, *,
@@ -243,7 +245,7 @@ class MetadataStore(ABC):
         from metaxy.store.frames import row_ids
 
         tomb = tomb.with_columns(row_ids(tomb.height).alias(C.ROW_ID))
-        return int(self._guard(lambda: self._append(cls, tomb)))
+        return int(self._guard(lambda: self._append(cls, StagedRows.ready(tomb))))
 
     def cleanup(self, feature: type[Feature] | str, older_than: timedelta | datetime, *,
                 dry_run: bool = False) -> int:
@@ -369,8 +371,9 @@ class MetadataStore(ABC):
     def _close(self) -> None: ...
 
     @abstractmethod
-    def _append(self, feature: type[Feature], storage: pl.DataFrame) -> int:
-        """Append storage-form rows in one transaction (creating the table if needed)."""
+    def _append(self, feature: type[Feature], rows: StagedRows) -> int:
+        """Append staged rows in one transaction (creating the table if needed); the backend
+        finishes their hashes (:mod:`metaxy.store.staged`)."""
 
     @abstractmethod
     def _read(self, feature: type[Feature], where: Any, with_history: bool,

@@ -22,7 +22,6 @@ import itertools
 import os
 import time
 import uuid
-from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +33,7 @@ from metaxy.engine import polars_hash as P
 from metaxy.engine.plan import user_columns
 from metaxy.errors import InvalidFrameError
 from metaxy.hashing import HashSettings, enc, fq_field
+from metaxy.store.staged import FieldHashes, Hasher, HashRecipe, StagedRows
 from metaxy.store.types import table_schema
 
 if TYPE_CHECKING:
@@ -41,21 +41,6 @@ if TYPE_CHECKING:
 
 _last_time = datetime.min.replace(tzinfo=UTC)
 _row_counter = itertools.count()
-
-Hasher = Callable[[pl.DataFrame, Sequence[str]], pl.DataFrame]
-"""Replaces each named column of a frame (a non-null hash payload) by ``H(payload)``.
-
-The default runs polars-hash; a backend may compute the same hashes with its own engine
-(DuckDB's ``md5`` takes about half the CPU time), bit-identical by the conformance suite.
-"""
-
-
-def polars_hasher(settings: HashSettings) -> Hasher:
-    def run(df: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
-        return df.with_columns([P.h(pl.col(c), settings).alias(c) for c in columns])
-
-    return run
-
 
 def write_timestamp() -> datetime:
     """One UTC timestamp per write, strictly increasing within the process."""
@@ -145,9 +130,9 @@ def _struct_fields(feature: type[Feature], df: pl.DataFrame, column: str) -> dic
 
 
 def _provenance_columns(feature: type[Feature], df: pl.DataFrame, is_root: bool,
-                        settings: HashSettings) -> tuple[list[pl.Expr], bool]:
-    """The per-field provenance columns, and whether they are payloads still to be hashed
-    (computed here for a root) rather than the caller's hashes."""
+                        settings: HashSettings) -> tuple[list[pl.Expr], dict[str, str] | None]:
+    """The per-field provenance columns, and for a root whose provenance is computed here the
+    static payload prefix of each field (the columns then hold the fields' inputs)."""
     spec = feature.spec()
     given: dict[str, pl.Expr] = {}
     if C.PROVENANCE_BY_FIELD in df.columns:
@@ -159,7 +144,7 @@ def _provenance_columns(feature: type[Feature], df: pl.DataFrame, is_root: bool,
         missing = [str(f) for f in spec.field_keys if str(f) not in given]
         if missing:
             _fail(feature, C.PROVENANCE_BY_FIELD, None, f"no provenance for field(s) {missing}")
-        return [given[str(f)].cast(pl.Utf8).alias(C.pv_column(f)) for f in spec.field_keys], False
+        return [given[str(f)].cast(pl.Utf8).alias(C.pv_column(f)) for f in spec.field_keys], None
     if not is_root:
         _fail(feature, C.PROVENANCE_BY_FIELD, 0,
               "provenance is missing; rows of a non-root feature must come from "
@@ -169,27 +154,13 @@ def _provenance_columns(feature: type[Feature], df: pl.DataFrame, is_root: bool,
         inputs = _struct_fields(feature, df, C.INPUT_BY_FIELD)
     content = content_input(feature, settings)
     out = []
+    prefixes: dict[str, str] = {}
     for fspec in spec.fields:
-        prefix = enc(fq_field(str(spec.key), str(fspec.key))) + enc(fspec.code_version)
+        prefixes[str(fspec.key)] = (enc(fq_field(str(spec.key), str(fspec.key)))
+                                    + enc(fspec.code_version))
         value = inputs.get(str(fspec.key), content)
-        out.append(pl.concat_str([pl.lit(prefix), P.enc_or_missing(value.cast(pl.Utf8))])
-                   .alias(C.pv_column(fspec.key)))
-    return out, True
-
-
-def _total_payload(pairs: list[tuple[str, str]], fixed_length: int | None) -> pl.Expr:
-    """The payload of ``metaxy_provenance`` / ``metaxy_data_version`` (see P.total).
-
-    ``fixed_length``: every per-field hash was computed here, so each has exactly this many
-    characters and its encoding prefix is a constant.
-    """
-    parts: list[pl.Expr] = []
-    for encoded_key, column in pairs:
-        if fixed_length is None:
-            parts += [pl.lit(encoded_key), P.enc(pl.col(column))]
-        else:
-            parts += [pl.lit(f"{encoded_key}{fixed_length}:"), pl.col(column)]
-    return pl.concat_str(parts)
+        out.append(value.cast(pl.Utf8).alias(C.pv_column(fspec.key)))
+    return out, prefixes
 
 
 def content_input(feature: type[Feature], settings: HashSettings) -> pl.Expr:
@@ -203,70 +174,75 @@ def content_input(feature: type[Feature], settings: HashSettings) -> pl.Expr:
     return P.h(pl.struct(cols).struct.json_encode(), settings)
 
 
-def _check_hashes(feature: type[Feature], df: pl.DataFrame, columns: list[str]) -> None:
+def _check_hashes(feature: type[Feature], df: pl.DataFrame, columns: list[str],
+                  allow_null: bool = False) -> None:
     for col in columns:
-        bad = _first_true(df[col].is_null() | (df[col].str.len_chars() == 0)
-                          | df[col].str.to_lowercase().is_in(["nan", "none", "null"]))
+        bad_value = ((df[col].str.len_chars() == 0)
+                     | df[col].str.to_lowercase().is_in(["nan", "none", "null"]))
+        bad = _first_true(bad_value.fill_null(False) if allow_null
+                          else df[col].is_null() | bad_value)
         if bad is not None:
             _fail(feature, col, bad, f"provenance/data version is empty or null: {df[col][bad]!r}")
 
 
-def prepare_write(feature: type[Feature], frame: Any, *, is_root: bool, settings: HashSettings,
-                  feature_version: str, project_version: str, now: datetime,
-                  materialization_id: str | None = None,
-                  deleted: bool = False, hasher: Hasher | None = None) -> pl.DataFrame:
-    """Validate a frame and turn it into the storage form, columns in table order.
-
-    ``hasher`` computes the hashes (default: polars-hash); the store passes its own.
-    """
-    hasher = hasher or polars_hasher(settings)
+def stage_write(feature: type[Feature], frame: Any, *, is_root: bool, settings: HashSettings,
+                feature_version: str, project_version: str, now: datetime,
+                materialization_id: str | None = None) -> StagedRows:
+    """Validate a frame and stage it in table order; the sample hashes are left to the store
+    (:mod:`metaxy.store.staged`), which computes them where it is cheapest."""
     df = frame if isinstance(frame, pl.DataFrame) else pl.DataFrame(frame)
     table: sa.Table = feature.__table__  # type: ignore[attr-defined]
     schema = table_schema(table)
     _check_ids(feature, df)
     df = cast_user_columns(feature, df, schema)
     spec = feature.spec()
-    pv_given = C.PROVENANCE_BY_FIELD in df.columns or any(
-        C.pv_column(f) in df.columns for f in spec.field_keys)
-    pv_exprs, pv_payloads = _provenance_columns(feature, df, is_root, settings)
+    pv_exprs, prefixes = _provenance_columns(feature, df, is_root, settings)
     df = df.with_columns(pv_exprs)
-    if pv_payloads:
-        df = hasher(df, [C.pv_column(f) for f in spec.field_keys])
     dv_given: dict[str, pl.Expr] = {}
     if C.DATA_VERSION_BY_FIELD in df.columns:
         dv_given = _struct_fields(feature, df, C.DATA_VERSION_BY_FIELD)
     df = df.with_columns([
-        pl.coalesce([dv_given[str(f)].cast(pl.Utf8), pl.col(C.pv_column(f))]).alias(C.dv_column(f))
-        if str(f) in dv_given else pl.col(C.pv_column(f)).alias(C.dv_column(f))
-        for f in spec.field_keys
-    ])
-    # Only hashes the caller supplied can be empty or null; the ones computed here cannot.
-    _check_hashes(feature, df, [C.pv_column(f) for f in spec.field_keys if pv_given]
-                  + [C.dv_column(f) for f in spec.field_keys if str(f) in dv_given])
-    ordered = sorted(spec.field_keys)
+        dv_given[str(f)].cast(pl.Utf8).alias(C.dv_column(f)) if str(f) in dv_given
+        else pl.lit(None, dtype=pl.Utf8).alias(C.dv_column(f)) for f in spec.field_keys])
+    # Only hashes the caller supplied can be empty or null; the ones computed later cannot.
+    # A null data version is allowed: it falls back to the provenance.
+    _check_hashes(feature, df, [] if prefixes is not None
+                  else [C.pv_column(f) for f in spec.field_keys])
+    _check_hashes(feature, df, [C.dv_column(f) for f in spec.field_keys if str(f) in dv_given],
+                  allow_null=True)
     created = pl.lit(now, dtype=schema[C.CREATED_AT])
     if C.CREATED_AT in df.columns:
         created = pl.coalesce([pl.col(C.CREATED_AT).cast(schema[C.CREATED_AT], strict=False),
                                created])
-    totals = [C.PROVENANCE, *([C.DATA_VERSION] if dv_given else [])]
     df = df.with_columns(
-        _total_payload([(enc(str(f)), C.pv_column(f)) for f in ordered],
-                       settings.length if pv_payloads else None).alias(C.PROVENANCE),
-        # data versions default to the provenance: same hash, computed once
-        (_total_payload([(enc(str(f)), C.dv_column(f)) for f in ordered], None)
-         if dv_given else pl.lit(None, dtype=pl.Utf8)).alias(C.DATA_VERSION),
+        pl.lit(None, dtype=pl.Utf8).alias(C.PROVENANCE),
+        pl.lit(None, dtype=pl.Utf8).alias(C.DATA_VERSION),
         row_ids(df.height).alias(C.ROW_ID),
         pl.lit(feature_version).alias(C.FEATURE_VERSION),
         pl.lit(project_version).alias(C.PROJECT_VERSION),
         created.alias(C.CREATED_AT),
         pl.lit(now, dtype=schema[C.UPDATED_AT]).alias(C.UPDATED_AT),
-        pl.lit(now if deleted else None, dtype=schema[C.DELETED_AT]).alias(C.DELETED_AT),
+        pl.lit(None, dtype=schema[C.DELETED_AT]).alias(C.DELETED_AT),
         pl.lit(materialization_id, dtype=pl.Utf8).alias(C.MATERIALIZATION_ID),
     )
-    df = hasher(df, totals)
-    if not dv_given:
-        df = df.with_columns(pl.col(C.PROVENANCE).alias(C.DATA_VERSION))
-    return df.select([pl.col(c.name).cast(schema[c.name]) for c in table.columns])
+    fields = tuple(
+        FieldHashes(enc(str(f)), C.pv_column(f), C.dv_column(f),
+                    None if prefixes is None else prefixes[str(f)])
+        for f in sorted(spec.field_keys))
+    recipe = HashRecipe(settings, fields, bool(dv_given))
+    return StagedRows(df.select([pl.col(c.name).cast(schema[c.name]) for c in table.columns]),
+                      recipe)
+
+
+def prepare_write(feature: type[Feature], frame: Any, *, is_root: bool, settings: HashSettings,
+                  feature_version: str, project_version: str, now: datetime,
+                  materialization_id: str | None = None,
+                  hasher: Hasher | None = None) -> pl.DataFrame:
+    """Validate a frame and turn it into the final storage form, columns in table order
+    (hashes computed by ``hasher``, default polars-hash)."""
+    return stage_write(feature, frame, is_root=is_root, settings=settings,
+                       feature_version=feature_version, project_version=project_version,
+                       now=now, materialization_id=materialization_id).finish(hasher)
 
 
 def to_api(feature: type[Feature], df: pl.DataFrame, *, prefix: str = "") -> pl.DataFrame:

@@ -29,6 +29,7 @@ from metaxy.hookspecs import BackendSpec, hookimpl
 from metaxy.store import filters as F
 from metaxy.store.base import AccessMode, MetadataStore
 from metaxy.store.samples import split_increment
+from metaxy.store.staged import StagedRows
 from metaxy.store.types import table_schema
 
 if TYPE_CHECKING:
@@ -124,9 +125,9 @@ class MemoryStore(MetadataStore):
                                         for n, d in self._schema(feature).items()])
         return self._rows(feature)
 
-    def _append(self, feature: type[Feature], storage: pl.DataFrame) -> int:
+    def _append(self, feature: type[Feature], staged: StagedRows) -> int:
         schema = self._schema(feature)
-        rows = storage.select([pl.col(n).cast(d) for n, d in schema.items()])
+        rows = staged.finish(self._hasher()).select([pl.col(n).cast(d) for n, d in schema.items()])
         name = feature.spec().key.table_name
         with self._db.lock:
             # Everything that can fail happens before the first mutation: all or nothing.

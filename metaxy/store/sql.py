@@ -25,6 +25,7 @@ from metaxy.errors import MetaxyError, StoreError
 from metaxy.store import filters as F
 from metaxy.store.base import AccessMode, MetadataStore
 from metaxy.store.samples import split_increment
+from metaxy.store.staged import StagedRows
 from metaxy.store.types import conform, polars_dtype, table_schema
 
 if TYPE_CHECKING:
@@ -68,8 +69,9 @@ class SQLStore(MetadataStore):
     def _create_engine(self, mode: AccessMode) -> sa.Engine: ...
 
     @abstractmethod
-    def _bulk_insert(self, conn: sa.Connection, table: sa.Table, df: pl.DataFrame) -> None:
-        """Insert a storage-form frame (columns in table order) through the driver's bulk path."""
+    def _bulk_insert(self, conn: sa.Connection, table: sa.Table, rows: StagedRows) -> None:
+        """Insert staged rows (columns in table order) through the driver's bulk path, their
+        hashes finished on the way (``rows.finish(self._hasher())`` or in SQL)."""
 
     def _byte_order(self) -> Any:
         return None
@@ -184,16 +186,16 @@ class SQLStore(MetadataStore):
         return self.feature(feature).spec().key.table_name in self._existing
 
     # ------------------------------------------------------------------ writes
-    def _append(self, feature: type[Feature], storage: pl.DataFrame) -> int:
+    def _append(self, feature: type[Feature], rows: StagedRows) -> int:
         table = self._table(feature)
         conn = self.conn
         try:
             with conn.begin():
                 self._record_settings(conn)
                 self._ensure_table(conn, table)
-                self._bulk_insert(conn, table, storage)
-                self._refresh_statistics(conn, table, storage.height)
-                self._record_feature_version(conn, feature, storage)
+                self._bulk_insert(conn, table, rows)
+                self._refresh_statistics(conn, table, rows.height)
+                self._record_feature_version(conn, feature, rows)
         except Exception:
             # Roll back before anything else touches the connection: a failed statement leaves
             # the transaction aborted, and a query there would mask the real error.
@@ -202,7 +204,7 @@ class SQLStore(MetadataStore):
             conn.commit()
             raise
         self._existing.add(table.name)
-        return storage.height
+        return rows.height
 
     def _record_settings(self, conn: sa.Connection) -> None:
         if SETTINGS_TABLE.name in self._existing:
@@ -222,19 +224,19 @@ class SQLStore(MetadataStore):
             self._existing.add(table.name)
 
     def _record_feature_version(self, conn: sa.Connection, feature: type[Feature],
-                                storage: pl.DataFrame) -> None:
+                                rows: StagedRows) -> None:
         t = FEATURE_VERSIONS_TABLE
         self._ensure_system_table(conn, t)
         key = str(feature.spec().key)
-        version = storage[C.FEATURE_VERSION][0]
+        version = rows.column(C.FEATURE_VERSION)[0]
         found = conn.execute(sa.select(sa.func.count()).select_from(t).where(
             t.c.feature_key == key, t.c.feature_version == version)).scalar()
         if not found:
             conn.execute(t.insert().values(
                 feature_key=key, feature_version=version, project=self.project,
-                project_version=storage[C.PROJECT_VERSION][0],
+                project_version=rows.column(C.PROJECT_VERSION)[0],
                 table_name=feature.spec().key.table_name,
-                first_written_at=storage[C.UPDATED_AT][0],
+                first_written_at=rows.column(C.UPDATED_AT)[0],
             ))
 
     def _hard_delete(self, feature: type[Feature], where: Any) -> int:
@@ -334,7 +336,7 @@ class SQLStore(MetadataStore):
                          prefixes=["TEMPORARY"])
         table.create(conn)
         if samples.height:
-            self._bulk_insert(conn, table, samples)
+            self._bulk_insert(conn, table, StagedRows.ready(samples))
             self._refresh_statistics(conn, table, samples.height)
         return table
 

@@ -12,12 +12,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import polars as pl
 import sqlalchemy as sa
 
 from metaxy.hookspecs import BackendSpec, hookimpl
 from metaxy.store.base import AccessMode
 from metaxy.store.sql import SQLStore
+from metaxy.store.staged import StagedRows
 
 
 def _md5(value: str | None) -> str | None:
@@ -58,8 +58,8 @@ class SQLiteStore(SQLStore):
 
         return engine
 
-    def _bulk_insert(self, conn: sa.Connection, table: sa.Table, df: pl.DataFrame) -> None:
-        conn.execute(sa.insert(table), df.to_dicts())
+    def _bulk_insert(self, conn: sa.Connection, table: sa.Table, rows: StagedRows) -> None:
+        conn.execute(sa.insert(table), rows.finish(self._hasher()).to_dicts())
 
 
 @hookimpl

@@ -36,7 +36,7 @@ ANALYZE_MIN_ROWS = 1000  # below this a stale plan costs less than ANALYZE
 
 if TYPE_CHECKING:
     from metaxy.feature import Feature
-    from metaxy.store.frames import Hasher
+    from metaxy.store.staged import Hasher, StagedRows
 
 DRIVER = "postgresql+psycopg"
 NULL_MARKER = r"\N"
@@ -163,15 +163,15 @@ class PostgresStore(SQLStore):
         table.create(conn, checkfirst=True)
 
     def _record_feature_version(self, conn: sa.Connection, feature: type[Feature],
-                                storage: pl.DataFrame) -> None:
+                                rows: StagedRows) -> None:
         """Like the base, but ``ON CONFLICT DO NOTHING``: concurrent writers of a new version."""
         t = FEATURE_VERSIONS_TABLE
         self._ensure_system_table(conn, t)
         stmt = pg_insert(t).values(
-            feature_key=str(feature.spec().key), feature_version=storage[C.FEATURE_VERSION][0],
-            project=self.project, project_version=storage[C.PROJECT_VERSION][0],
+            feature_key=str(feature.spec().key), feature_version=rows.column(C.FEATURE_VERSION)[0],
+            project=self.project, project_version=rows.column(C.PROJECT_VERSION)[0],
             table_name=feature.spec().key.table_name,
-            first_written_at=storage[C.UPDATED_AT][0],
+            first_written_at=rows.column(C.UPDATED_AT)[0],
         ).on_conflict_do_nothing(index_elements=[t.c.feature_key, t.c.feature_version])
         conn.execute(stmt)
 
@@ -179,17 +179,23 @@ class PostgresStore(SQLStore):
         """Writes hash with DuckDB (a private in-memory connection): half polars-hash's CPU.
 
         PostgreSQL cannot hash inside ``COPY``; hashing client-side is the part of a write the raw
-        load does not do (benchmarks/)."""
+        load does not do, so :meth:`_bulk_insert` overlaps it with the server's work."""
         from metaxy.store.duckdb import duckdb_hasher
 
         return duckdb_hasher(self.hash_settings)
 
-    def _bulk_insert(self, conn: sa.Connection, table: sa.Table, df: pl.DataFrame) -> None:
-        """``COPY table (columns) FROM STDIN`` with the frame encoded as CSV by Polars."""
-        if df.height == 0:
+    def _bulk_insert(self, conn: sa.Connection, table: sa.Table, rows: StagedRows) -> None:
+        """``COPY table (columns) FROM STDIN`` with the rows encoded as CSV by Polars.
+
+        Chunk by chunk, the hashes are finished and the CSV encoded here while a writer thread
+        sends the previous chunk and the server parses it: the server's work (the raw load's)
+        hides most of ours on a 2-core machine (benchmarks/, docs/performance.md).
+        """
+        if rows.height == 0:
             return
-        if not all(_csv_encodable(t) for t in df.schema.values()):
-            conn.execute(sa.insert(table), df.to_dicts())  # nested/binary values: driver adapts
+        if not all(_csv_encodable(t) for t in rows.frame.schema.values()):
+            # nested/binary values: the driver adapts them
+            conn.execute(sa.insert(table), rows.finish(self._hasher()).to_dicts())
             return
         from psycopg import sql
         from psycopg.copy import QueuedLibpqWriter
@@ -197,16 +203,15 @@ class PostgresStore(SQLStore):
         target = sql.Identifier(table.schema, table.name) if table.schema \
             else sql.Identifier(table.name)
         stmt = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, NULL {})").format(
-            target, sql.SQL(", ").join(sql.Identifier(c) for c in df.columns),
+            target, sql.SQL(", ").join(sql.Identifier(c) for c in rows.columns),
             sql.Literal(NULL_MARKER))
         raw = conn.connection.driver_connection
         assert raw is not None
-        # A writer thread sends while Polars encodes the next chunk (the server parses the CSV
-        # meanwhile): ~0.25 s of 4.5 s for 1M rows (benchmarks/).
+        hasher = self._hasher()
         with raw.cursor() as cur, cur.copy(stmt, writer=QueuedLibpqWriter(cur)) as copy:
-            for chunk in df.iter_slices(self.copy_chunk_rows):
+            for chunk in rows.slices(self.copy_chunk_rows):
                 buffer = io.BytesIO()
-                chunk.write_csv(buffer, include_header=False, null_value=NULL_MARKER,
-                                quote_style="non_numeric")
+                chunk.finish(hasher).write_csv(buffer, include_header=False,
+                                               null_value=NULL_MARKER, quote_style="non_numeric")
                 copy.write(buffer.getbuffer())
-        self.stats["rows_copied"] += df.height
+        self.stats["rows_copied"] += rows.height

@@ -15,6 +15,7 @@ import metaxy as mx
 from metaxy import columns as C
 from metaxy.errors import StoreConnectionError
 from metaxy.plugins import backends, get_plugin_manager
+from metaxy.store.staged import StagedRows
 
 pytestmark = pytest.mark.postgres
 
@@ -245,7 +246,7 @@ def test_copy_round_trips_every_scalar_type(pg_url: str) -> None:
         conn = store.conn
         with conn.begin():
             table.create(conn)
-            store._bulk_insert(conn, table, frame)
+            store._bulk_insert(conn, table, StagedRows.ready(frame))
         rows = conn.execute(sa.select(table)).all()
         conn.commit()
     back = pl.DataFrame([tuple(r) for r in rows], schema=frame.schema, orient="row")
@@ -257,6 +258,7 @@ def test_copy_round_trips_every_scalar_type(pg_url: str) -> None:
         nan_table = sa.Table("nan_t", sa.MetaData(), sa.Column("f", sa.Float(precision=53)))
         with conn.begin():
             nan_table.create(conn)
-            nan_store._bulk_insert(conn, nan_table, pl.DataFrame({"f": [math.nan]}))
+            nan_store._bulk_insert(conn, nan_table,
+                                   StagedRows.ready(pl.DataFrame({"f": [math.nan]})))
         assert math.isnan(conn.execute(sa.select(nan_table.c.f)).scalar_one())
         conn.commit()

@@ -1,0 +1,193 @@
+"""The rows of one write, validated, with their sample hashes still to compute.
+
+A write's rows are validated whole in Polars (:func:`metaxy.store.frames.stage_write`), but their
+hashes (per-field provenance of a root, the ``metaxy_provenance`` / ``metaxy_data_version``
+totals) need not be computed there. :class:`StagedRows` carries the validated frame plus a
+:class:`HashRecipe`, and each backend finishes the rows where it is cheapest:
+
+* :meth:`StagedRows.finish` computes them in Polars (or with any :data:`Hasher`), on the whole
+  frame or slice by slice (PostgreSQL hashes the next ``COPY`` chunk while the server parses the
+  current one);
+* :meth:`StagedRows.finish_select` is the same recipe as one SQL ``SELECT`` over the staged
+  frame, so DuckDB hashes inside its ``INSERT ... SELECT`` from the Arrow table, in parallel,
+  without the hashes ever crossing into Python.
+
+Both forms follow :mod:`metaxy.hashing` and are bit-identical (conformance suite).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy.sql import ColumnElement, FromClause
+
+from metaxy import columns as C
+from metaxy.engine import polars_hash as P
+from metaxy.hashing import HashSettings
+
+Hasher = Callable[[pl.DataFrame, Sequence[str]], pl.DataFrame]
+"""Replaces each named column of a frame (a non-null hash payload) by ``H(payload)``.
+
+The default runs polars-hash; a backend may compute the same hashes with its own engine
+(DuckDB's ``md5`` takes about half the CPU time), bit-identically by the conformance suite.
+"""
+
+
+def polars_hasher(settings: HashSettings) -> Hasher:
+    def run(df: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
+        return df.with_columns([P.h(pl.col(c), settings).alias(c) for c in columns])
+
+    return run
+
+
+@dataclass(frozen=True)
+class FieldHashes:
+    """The storage columns of one field and how its provenance is obtained."""
+
+    encoded_key: str  # enc(field key): its part of the totals
+    pv_column: str
+    dv_column: str
+    # Set for a root field whose provenance is computed here: the pv column then holds the
+    # field's *input* (or null) and the provenance is H(prefix || enc_or_missing(input)).
+    prefix: str | None = None
+
+
+@dataclass(frozen=True)
+class HashRecipe:
+    """How a staged frame's hash columns become the stored ones (SPEC, metaxy.hashing).
+
+    1. a computed field provenance replaces its input: ``pv = H(prefix || enc_or_missing(pv))``;
+    2. a data version defaults to its provenance: ``dv = coalesce(dv, pv)``;
+    3. ``metaxy_provenance = H(enc(key) enc(pv) ...)`` over the fields in sorted key order,
+       ``metaxy_data_version`` likewise over the data versions when any was given, otherwise
+       equal to the provenance (the same hash, computed once).
+    """
+
+    settings: HashSettings
+    fields: tuple[FieldHashes, ...]  # in sorted field-key order (the totals' order)
+    data_versions_given: bool
+
+    @property
+    def computed(self) -> list[FieldHashes]:
+        return [f for f in self.fields if f.prefix is not None]
+
+    def fixed_length(self, f: FieldHashes) -> int | None:
+        """Characters of a provenance hashed here (so its encoding prefix is a constant)."""
+        return self.settings.length if f.prefix is not None else None
+
+
+@dataclass(frozen=True)
+class StagedRows:
+    """Validated rows in table order; ``recipe`` None means the frame is already final."""
+
+    frame: pl.DataFrame
+    recipe: HashRecipe | None = None
+
+    @classmethod
+    def ready(cls, frame: pl.DataFrame) -> StagedRows:
+        return cls(frame, None)
+
+    @property
+    def height(self) -> int:
+        return self.frame.height
+
+    @property
+    def columns(self) -> list[str]:
+        return self.frame.columns
+
+    def column(self, name: str) -> pl.Series:
+        """A column that no hashing changes (ids, user and system columns)."""
+        return self.frame[name]
+
+    def head(self, n: int) -> StagedRows:
+        return StagedRows(self.frame.head(n), self.recipe)
+
+    def slices(self, rows: int) -> Iterator[StagedRows]:
+        for chunk in self.frame.iter_slices(rows):
+            yield StagedRows(chunk, self.recipe)
+
+    # ------------------------------------------------------------------ Polars form
+    def finish(self, hasher: Hasher | None = None) -> pl.DataFrame:
+        """The storage-form frame, hashes computed by ``hasher`` (default: polars-hash)."""
+        r = self.recipe
+        df = self.frame
+        if r is None:
+            return df
+        hasher = hasher or polars_hasher(r.settings)
+        computed = r.computed
+        if computed:
+            df = df.with_columns([
+                pl.concat_str([pl.lit(f.prefix), P.enc_or_missing(pl.col(f.pv_column))])
+                .alias(f.pv_column) for f in computed])
+            df = hasher(df, [f.pv_column for f in computed])
+        df = df.with_columns([pl.coalesce([pl.col(f.dv_column), pl.col(f.pv_column)])
+                              .alias(f.dv_column) for f in r.fields])
+        totals = {C.PROVENANCE: "pv", **({C.DATA_VERSION: "dv"} if r.data_versions_given else {})}
+        df = df.with_columns([_total_payload(r, kind).alias(c) for c, kind in totals.items()])
+        df = hasher(df, list(totals))
+        if not r.data_versions_given:
+            df = df.with_columns(pl.col(C.PROVENANCE).alias(C.DATA_VERSION))
+        return df
+
+    # ------------------------------------------------------------------ SQL form
+    def finish_select(self, source: FromClause) -> sa.Select[Any]:
+        """One ``SELECT`` over ``source`` (the staged frame as a relation) giving the storage
+        columns in table order; the hashes are computed by the database (:class:`SampleHash`)."""
+        from metaxy.engine import sql as Q
+
+        r = self.recipe
+        names = self.frame.columns
+        if r is None:
+            return sa.select(*[source.c[n] for n in names])
+
+        def h(expr: ColumnElement[Any]) -> ColumnElement[str]:
+            return Q.SampleHash(expr, r.settings.algorithm, r.settings.length)
+
+        # Level 1: computed field provenances; level 2: data versions and totals. Nesting keeps
+        # each hash computed once (a hash used twice is a column of the level below).
+        level1_cols: dict[str, ColumnElement[Any]] = {n: source.c[n] for n in names}
+        for f in r.computed:
+            assert f.prefix is not None
+            payload = sa.literal(f.prefix, sa.String) + Q.enc_or_missing(source.c[f.pv_column])
+            level1_cols[f.pv_column] = h(payload)
+        s1 = sa.select(*[e.label(n) for n, e in level1_cols.items()]).subquery("mx_s1")
+        level2_cols: dict[str, ColumnElement[Any]] = {n: s1.c[n] for n in names}
+        for f in r.fields:
+            level2_cols[f.dv_column] = sa.func.coalesce(s1.c[f.dv_column], s1.c[f.pv_column])
+
+        def total(kind: str) -> ColumnElement[str]:
+            parts: list[ColumnElement[Any]] = []
+            for f in r.fields:
+                col = level2_cols[f.pv_column if kind == "pv" else f.dv_column]
+                fixed = r.fixed_length(f) if kind == "pv" else None
+                if fixed is None:
+                    parts += [sa.literal(f.encoded_key, sa.String), Q.enc(col)]
+                else:
+                    parts += [sa.literal(f"{f.encoded_key}{fixed}:", sa.String), col]
+            return h(Q.concat(parts))
+
+        level2_cols[C.PROVENANCE] = total("pv")
+        if r.data_versions_given:
+            level2_cols[C.DATA_VERSION] = total("dv")
+            return sa.select(*[level2_cols[n].label(n) for n in names])
+        s2 = sa.select(*[level2_cols[n].label(n) for n in names if n != C.DATA_VERSION]
+                       ).subquery("mx_s2")
+        return sa.select(*[(s2.c[C.PROVENANCE] if n == C.DATA_VERSION else s2.c[n]).label(n)
+                           for n in names])
+
+
+def _total_payload(r: HashRecipe, kind: str) -> pl.Expr:
+    """The payload of ``metaxy_provenance`` (kind "pv") or ``metaxy_data_version`` ("dv")."""
+    parts: list[pl.Expr] = []
+    for f in r.fields:
+        col = f.pv_column if kind == "pv" else f.dv_column
+        fixed = r.fixed_length(f) if kind == "pv" else None
+        if fixed is None:
+            parts += [pl.lit(f.encoded_key), P.enc(pl.col(col))]
+        else:
+            parts += [pl.lit(f"{f.encoded_key}{fixed}:"), pl.col(col)]
+    return pl.concat_str(parts)
