@@ -151,8 +151,9 @@ class DuckDBStore(SQLStore):
         name = f"mx_arrow_{uuid.uuid4().hex[:12]}"
         duck = self._duck(conn)
         duck.register(name, rows.frame.to_arrow())
-        source = sa.table(name, *[sa.column(c) for c in rows.columns])
-        conn.execute(sa.insert(table).from_select(rows.columns, rows.finish_select(source)))
+        source = sa.table(name, *[sa.column(c) for c in rows.frame.columns])
+        select = rows.finish_select(source, {c.name: c.type for c in table.columns})
+        conn.execute(sa.insert(table).from_select(rows.columns, select))
         # Not in a `finally`: after a failed INSERT the transaction is aborted, unregistering
         # would raise and hide the real error, and the rollback drops the view anyway.
         duck.unregister(name)

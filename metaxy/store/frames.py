@@ -33,7 +33,7 @@ from metaxy.engine import polars_hash as P
 from metaxy.engine.plan import user_columns
 from metaxy.errors import InvalidFrameError
 from metaxy.hashing import HashSettings, enc, fq_field
-from metaxy.store.staged import FieldHashes, Hasher, HashRecipe, StagedRows
+from metaxy.store.staged import Constant, FieldHashes, Hasher, HashRecipe, StagedRows
 from metaxy.store.types import table_schema
 
 if TYPE_CHECKING:
@@ -210,28 +210,32 @@ def stage_write(feature: type[Feature], frame: Any, *, is_root: bool, settings: 
                   else [C.pv_column(f) for f in spec.field_keys])
     _check_hashes(feature, df, [C.dv_column(f) for f in spec.field_keys if str(f) in dv_given],
                   allow_null=True)
-    created = pl.lit(now, dtype=schema[C.CREATED_AT])
-    if C.CREATED_AT in df.columns:
-        created = pl.coalesce([pl.col(C.CREATED_AT).cast(schema[C.CREATED_AT], strict=False),
-                               created])
+    constants = [Constant(C.FEATURE_VERSION, feature_version, schema[C.FEATURE_VERSION]),
+                 Constant(C.PROJECT_VERSION, project_version, schema[C.PROJECT_VERSION]),
+                 Constant(C.UPDATED_AT, now, schema[C.UPDATED_AT]),
+                 Constant(C.DELETED_AT, None, schema[C.DELETED_AT]),
+                 Constant(C.MATERIALIZATION_ID, materialization_id,
+                          schema[C.MATERIALIZATION_ID])]
+    if C.CREATED_AT in df.columns:  # the caller's creation times, where given
+        df = df.with_columns(pl.coalesce([
+            pl.col(C.CREATED_AT).cast(schema[C.CREATED_AT], strict=False),
+            pl.lit(now, dtype=schema[C.CREATED_AT])]).alias(C.CREATED_AT))
+    else:
+        constants.append(Constant(C.CREATED_AT, now, schema[C.CREATED_AT]))
     df = df.with_columns(
         pl.lit(None, dtype=pl.Utf8).alias(C.PROVENANCE),
         pl.lit(None, dtype=pl.Utf8).alias(C.DATA_VERSION),
         row_ids(df.height).alias(C.ROW_ID),
-        pl.lit(feature_version).alias(C.FEATURE_VERSION),
-        pl.lit(project_version).alias(C.PROJECT_VERSION),
-        created.alias(C.CREATED_AT),
-        pl.lit(now, dtype=schema[C.UPDATED_AT]).alias(C.UPDATED_AT),
-        pl.lit(None, dtype=schema[C.DELETED_AT]).alias(C.DELETED_AT),
-        pl.lit(materialization_id, dtype=pl.Utf8).alias(C.MATERIALIZATION_ID),
     )
     fields = tuple(
         FieldHashes(enc(str(f)), C.pv_column(f), C.dv_column(f),
                     None if prefixes is None else prefixes[str(f)])
         for f in sorted(spec.field_keys))
     recipe = HashRecipe(settings, fields, bool(dv_given))
-    return StagedRows(df.select([pl.col(c.name).cast(schema[c.name]) for c in table.columns]),
-                      recipe)
+    fixed = {c.name for c in constants}
+    order = tuple(c.name for c in table.columns)
+    return StagedRows(df.select([pl.col(n).cast(schema[n]) for n in order if n not in fixed]),
+                      recipe, tuple(constants), order)
 
 
 def prepare_write(feature: type[Feature], frame: Any, *, is_root: bool, settings: HashSettings,

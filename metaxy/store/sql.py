@@ -228,15 +228,15 @@ class SQLStore(MetadataStore):
         t = FEATURE_VERSIONS_TABLE
         self._ensure_system_table(conn, t)
         key = str(feature.spec().key)
-        version = rows.column(C.FEATURE_VERSION)[0]
+        version = rows.first(C.FEATURE_VERSION)
         found = conn.execute(sa.select(sa.func.count()).select_from(t).where(
             t.c.feature_key == key, t.c.feature_version == version)).scalar()
         if not found:
             conn.execute(t.insert().values(
                 feature_key=key, feature_version=version, project=self.project,
-                project_version=rows.column(C.PROJECT_VERSION)[0],
+                project_version=rows.first(C.PROJECT_VERSION),
                 table_name=feature.spec().key.table_name,
-                first_written_at=rows.column(C.UPDATED_AT)[0],
+                first_written_at=rows.first(C.UPDATED_AT),
             ))
 
     def _hard_delete(self, feature: type[Feature], where: Any) -> int:

@@ -81,15 +81,29 @@ class HashRecipe:
 
 
 @dataclass(frozen=True)
+class Constant:
+    """A column with one value for every row of a write (versions, timestamps): kept out of the
+    frame, so it is neither materialised per row in Python nor scanned per row by the database."""
+
+    name: str
+    value: Any
+    dtype: pl.DataType
+
+
+@dataclass(frozen=True)
 class StagedRows:
-    """Validated rows in table order; ``recipe`` None means the frame is already final."""
+    """Validated rows: ``frame`` holds the per-row columns, ``constants`` the columns with one
+    value per write, ``order`` every column in table order; ``recipe`` None means the hashes are
+    final (or there are none)."""
 
     frame: pl.DataFrame
     recipe: HashRecipe | None = None
+    constants: tuple[Constant, ...] = ()
+    order: tuple[str, ...] = ()
 
     @classmethod
     def ready(cls, frame: pl.DataFrame) -> StagedRows:
-        return cls(frame, None)
+        return cls(frame, None, (), tuple(frame.columns))
 
     @property
     def height(self) -> int:
@@ -97,52 +111,59 @@ class StagedRows:
 
     @property
     def columns(self) -> list[str]:
-        return self.frame.columns
+        """Every column, in table order."""
+        return list(self.order)
 
-    def column(self, name: str) -> pl.Series:
-        """A column that no hashing changes (ids, user and system columns)."""
-        return self.frame[name]
+    def first(self, name: str) -> Any:
+        """The first row's value of a column that no hashing changes (e.g. a version)."""
+        for c in self.constants:
+            if c.name == name:
+                return c.value
+        return self.frame[name][0]
+
+    def _with(self, frame: pl.DataFrame) -> StagedRows:
+        return StagedRows(frame, self.recipe, self.constants, self.order)
 
     def head(self, n: int) -> StagedRows:
-        return StagedRows(self.frame.head(n), self.recipe)
+        return self._with(self.frame.head(n))
 
     def slices(self, rows: int) -> Iterator[StagedRows]:
         for chunk in self.frame.iter_slices(rows):
-            yield StagedRows(chunk, self.recipe)
+            yield self._with(chunk)
 
     # ------------------------------------------------------------------ Polars form
     def finish(self, hasher: Hasher | None = None) -> pl.DataFrame:
-        """The storage-form frame, hashes computed by ``hasher`` (default: polars-hash)."""
+        """The storage-form frame in table order, hashes computed by ``hasher`` (default:
+        polars-hash)."""
         r = self.recipe
         df = self.frame
-        if r is None:
-            return df
-        hasher = hasher or polars_hasher(r.settings)
-        computed = r.computed
-        if computed:
-            df = df.with_columns([
-                pl.concat_str([pl.lit(f.prefix), P.enc_or_missing(pl.col(f.pv_column))])
-                .alias(f.pv_column) for f in computed])
-            df = hasher(df, [f.pv_column for f in computed])
-        df = df.with_columns([pl.coalesce([pl.col(f.dv_column), pl.col(f.pv_column)])
-                              .alias(f.dv_column) for f in r.fields])
-        totals = {C.PROVENANCE: "pv", **({C.DATA_VERSION: "dv"} if r.data_versions_given else {})}
-        df = df.with_columns([_total_payload(r, kind).alias(c) for c, kind in totals.items()])
-        df = hasher(df, list(totals))
-        if not r.data_versions_given:
-            df = df.with_columns(pl.col(C.PROVENANCE).alias(C.DATA_VERSION))
-        return df
+        if r is not None:
+            df = _finish_hashes(df, r, hasher or polars_hasher(r.settings))
+        if self.constants:
+            df = df.with_columns([pl.lit(c.value, dtype=c.dtype).alias(c.name)
+                                  for c in self.constants])
+        return df.select(self.order) if df.columns != list(self.order) else df
 
     # ------------------------------------------------------------------ SQL form
-    def finish_select(self, source: FromClause) -> sa.Select[Any]:
-        """One ``SELECT`` over ``source`` (the staged frame as a relation) giving the storage
-        columns in table order; the hashes are computed by the database (:class:`SampleHash`)."""
+    def finish_select(self, source: FromClause,
+                      types: dict[str, sa.types.TypeEngine[Any]] | None = None) -> sa.Select[Any]:
+        """One ``SELECT`` over ``source`` (the frame as a relation) giving every column in table
+        order; the hashes are computed by the database (:class:`SampleHash`), the constants are
+        bound parameters (typed by ``types``, e.g. the target table's column types)."""
         from metaxy.engine import sql as Q
 
         r = self.recipe
         names = self.frame.columns
+        consts: dict[str, ColumnElement[Any]] = {
+            c.name: sa.null() if c.value is None
+            else sa.literal(c.value, (types or {}).get(c.name)) for c in self.constants}
+
+        def ordered(cols: dict[str, ColumnElement[Any]]) -> sa.Select[Any]:
+            both = {**cols, **consts}
+            return sa.select(*[both[n].label(n) for n in self.order])
+
         if r is None:
-            return sa.select(*[source.c[n] for n in names])
+            return ordered({n: source.c[n] for n in names})
 
         def h(expr: ColumnElement[Any]) -> ColumnElement[str]:
             return Q.SampleHash(expr, r.settings.algorithm, r.settings.length)
@@ -173,11 +194,28 @@ class StagedRows:
         level2_cols[C.PROVENANCE] = total("pv")
         if r.data_versions_given:
             level2_cols[C.DATA_VERSION] = total("dv")
-            return sa.select(*[level2_cols[n].label(n) for n in names])
+            return ordered(level2_cols)
         s2 = sa.select(*[level2_cols[n].label(n) for n in names if n != C.DATA_VERSION]
                        ).subquery("mx_s2")
-        return sa.select(*[(s2.c[C.PROVENANCE] if n == C.DATA_VERSION else s2.c[n]).label(n)
-                           for n in names])
+        return ordered({n: s2.c[C.PROVENANCE] if n == C.DATA_VERSION else s2.c[n]
+                        for n in names})
+
+
+def _finish_hashes(df: pl.DataFrame, r: HashRecipe, hasher: Hasher) -> pl.DataFrame:
+    computed = r.computed
+    if computed:
+        df = df.with_columns([
+            pl.concat_str([pl.lit(f.prefix), P.enc_or_missing(pl.col(f.pv_column))])
+            .alias(f.pv_column) for f in computed])
+        df = hasher(df, [f.pv_column for f in computed])
+    df = df.with_columns([pl.coalesce([pl.col(f.dv_column), pl.col(f.pv_column)])
+                          .alias(f.dv_column) for f in r.fields])
+    totals = {C.PROVENANCE: "pv", **({C.DATA_VERSION: "dv"} if r.data_versions_given else {})}
+    df = df.with_columns([_total_payload(r, kind).alias(c) for c, kind in totals.items()])
+    df = hasher(df, list(totals))
+    if not r.data_versions_given:
+        df = df.with_columns(pl.col(C.PROVENANCE).alias(C.DATA_VERSION))
+    return df
 
 
 def _total_payload(r: HashRecipe, kind: str) -> pl.Expr:

@@ -3,10 +3,10 @@ hashes are bit-identical to each other and to the plain-Python recipe of metaxy.
 
 from __future__ import annotations
 
-import duckdb
+from datetime import UTC, datetime
+
 import polars as pl
 import sqlalchemy as sa
-from duckdb_engine import Dialect
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,11 +14,18 @@ from metaxy import columns as C
 from metaxy.hashing import MISSING, HashSettings, enc, python_hash
 from metaxy.keys import FieldKey
 from metaxy.store.duckdb import duckdb_hasher
-from metaxy.store.staged import FieldHashes, HashRecipe, StagedRows
+from metaxy.store.staged import Constant, FieldHashes, HashRecipe, StagedRows
 
 FIELDS = ("a", "b/c")  # sorted order; "b/c" is a nested field key
 SETTINGS = [HashSettings(), HashSettings("md5", 12), HashSettings("sha256", 64)]
 
+NOW = datetime(2026, 11, 27, 1, 2, 3, 456789, tzinfo=UTC)
+CONSTANTS = (Constant(C.FEATURE_VERSION, "fv-1", pl.Utf8()),
+             Constant(C.UPDATED_AT, NOW, pl.Datetime("us", "UTC")),
+             Constant(C.MATERIALIZATION_ID, None, pl.Utf8()))
+TYPES: dict[str, sa.types.TypeEngine[object]] = {
+    C.FEATURE_VERSION: sa.String(), C.UPDATED_AT: sa.DateTime(timezone=True),
+    C.MATERIALIZATION_ID: sa.String()}
 text = st.one_of(st.none(), st.text(max_size=12))
 hash_text = st.text(alphabet="0123456789abcdef", min_size=1, max_size=40)
 maybe_hash = st.one_of(st.none(), hash_text)  # a given data version (null: falls back)
@@ -31,15 +38,19 @@ def _recipe(hs: HashSettings, computed: bool, dv_given: bool) -> HashRecipe:
     return HashRecipe(hs, fields, dv_given)
 
 
-def _frame(pvs: list[tuple[str | None, str | None]],
-           dvs: list[tuple[str | None, str | None]]) -> pl.DataFrame:
+def _staged(recipe: HashRecipe, pvs: list[tuple[str | None, str | None]],
+            dvs: list[tuple[str | None, str | None]]) -> StagedRows:
+    """Rows in the staged form, a constant column between per-row ones (as in a table)."""
     cols: dict[str, list[str | None]] = {"sample_id": [f"s{i}" for i in range(len(pvs))]}
     for j, f in enumerate(FIELDS):
         cols[C.pv_column(FieldKey(f))] = [p[j] for p in pvs]
         cols[C.dv_column(FieldKey(f))] = [d[j] for d in dvs]
     cols[C.PROVENANCE] = [None] * len(pvs)
     cols[C.DATA_VERSION] = [None] * len(pvs)
-    return pl.DataFrame(cols, schema={c: pl.Utf8 for c in cols})
+    frame = pl.DataFrame(cols, schema={c: pl.Utf8 for c in cols})
+    order = ("sample_id", C.FEATURE_VERSION, *frame.columns[1:],
+             *(c.name for c in CONSTANTS[1:]))
+    return StagedRows(frame, recipe, CONSTANTS, order)
 
 
 def _python(hs: HashSettings, recipe: HashRecipe, row: dict[str, str | None]) -> dict[str, str]:
@@ -62,13 +73,15 @@ def _python(hs: HashSettings, recipe: HashRecipe, row: dict[str, str | None]) ->
 
 
 def _sql_finish(rows: StagedRows) -> pl.DataFrame:
-    con = duckdb.connect()
-    con.register("staged", rows.frame.to_arrow())
-    source = sa.table("staged", *[sa.column(c) for c in rows.columns])
-    compiled = rows.finish_select(source).compile(dialect=Dialect(),
-                                                  compile_kwargs={"literal_binds": True})
-    out = pl.from_arrow(con.sql(str(compiled)).to_arrow_table())
-    assert isinstance(out, pl.DataFrame)
+    """The SQL form run by DuckDB through SQLAlchemy (constants are bound parameters)."""
+    engine = sa.create_engine("duckdb:///:memory:")
+    with engine.connect() as conn:
+        conn.connection.driver_connection.register("staged", rows.frame.to_arrow())
+        source = sa.table("staged", *[sa.column(c) for c in rows.frame.columns])
+        result = conn.execute(rows.finish_select(source, TYPES))
+        out = pl.DataFrame([tuple(r) for r in result], schema=rows.finish().schema,
+                           orient="row")
+    engine.dispose()
     return out
 
 
@@ -88,12 +101,14 @@ def test_polars_sql_and_python_finish_agree(
     dvs = [r[1] for r in rows]
     dv_given = any(v is not None for d in dvs for v in d)
     recipe = _recipe(hs, computed, dv_given)
-    staged = StagedRows(_frame(pvs, dvs), recipe)
+    staged = _staged(recipe, pvs, dvs)
     by_polars = staged.finish()
     by_duckdb_hasher = staged.finish(duckdb_hasher(hs))
     by_sql = _sql_finish(staged)
     assert by_polars.equals(by_duckdb_hasher)
     assert by_polars.equals(by_sql)
+    assert by_polars.columns == list(staged.order)
+    assert by_polars[C.UPDATED_AT].to_list() == [NOW] * staged.height
     for i, row in enumerate(staged.frame.iter_rows(named=True)):
         want = _python(hs, recipe, row)
         got = by_polars.row(i, named=True)
@@ -103,8 +118,7 @@ def test_polars_sql_and_python_finish_agree(
 def test_finishing_slices_equals_finishing_the_whole() -> None:
     hs = HashSettings()
     recipe = _recipe(hs, True, False)
-    staged = StagedRows(_frame([(f"x{i}", None) for i in range(10)], [(None, None)] * 10),
-                        recipe)
+    staged = _staged(recipe, [(f"x{i}", None) for i in range(10)], [(None, None)] * 10)
     whole = staged.finish()
     parts = pl.concat([s.finish() for s in staged.slices(3)])
     assert parts.equals(whole)

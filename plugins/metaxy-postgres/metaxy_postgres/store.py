@@ -168,10 +168,10 @@ class PostgresStore(SQLStore):
         t = FEATURE_VERSIONS_TABLE
         self._ensure_system_table(conn, t)
         stmt = pg_insert(t).values(
-            feature_key=str(feature.spec().key), feature_version=rows.column(C.FEATURE_VERSION)[0],
-            project=self.project, project_version=rows.column(C.PROJECT_VERSION)[0],
+            feature_key=str(feature.spec().key), feature_version=rows.first(C.FEATURE_VERSION),
+            project=self.project, project_version=rows.first(C.PROJECT_VERSION),
             table_name=feature.spec().key.table_name,
-            first_written_at=rows.column(C.UPDATED_AT)[0],
+            first_written_at=rows.first(C.UPDATED_AT),
         ).on_conflict_do_nothing(index_elements=[t.c.feature_key, t.c.feature_version])
         conn.execute(stmt)
 
@@ -193,7 +193,8 @@ class PostgresStore(SQLStore):
         """
         if rows.height == 0:
             return
-        if not all(_csv_encodable(t) for t in rows.frame.schema.values()):
+        if not all(_csv_encodable(t) for t in rows.frame.schema.values()) or not all(
+                _csv_encodable(c.dtype) for c in rows.constants):
             # nested/binary values: the driver adapts them
             conn.execute(sa.insert(table), rows.finish(self._hasher()).to_dicts())
             return
