@@ -18,6 +18,7 @@ from metaxy.versions import versions_of
 
 if TYPE_CHECKING:
     from metaxy.feature import Feature
+    from metaxy.migrations.snapshots import Snapshot
     from metaxy.store.base import MetadataStore
 
 
@@ -74,6 +75,7 @@ class _Explainer:
 
     def __init__(self, graph: FeatureGraph, store: MetadataStore) -> None:
         self.graph, self.store = graph, store
+        self._snapshots: dict[Any, Snapshot | None] = {}
 
     def sample(self, cls: type[Feature], values: dict[str, Any]) -> Explanation:
         from metaxy.engine.plan import build_plan
@@ -171,12 +173,36 @@ class _Explainer:
                          f"field '{fld}' {what} because upstream changed", ids, children)
         versions = versions_of(self.graph)
         code = self.graph.spec(cls).field(fld).code_version
-        stored_fv = (then_row or row).get(C.FEATURE_VERSION)
+        stored = then_row or row
+        stored_fv = stored.get(C.FEATURE_VERSION)
+        before = self._old_code_version(key, fld, stored.get(C.PROJECT_VERSION))
+        change = f"'{before}' -> '{code}'" if before is not None and before != code \
+            else f"now '{code}'"
         return Cause("code_version", key, fld,
-                     f"code_version of '{key}:{fld}' changed: now '{code}' (field version "
+                     f"code_version of '{key}:{fld}' changed: {change} (field version "
                      f"{versions.field_version(cls, fld)}); the stored row was written under "
                      f"feature version {stored_fv}, current is {versions.feature_version(cls)}",
                      ids)
+
+    def _old_code_version(self, key: str, fld: str, project_version: Any) -> str | None:
+        """The field's code_version when a row was written, from the graph snapshot pushed at
+        that row's project version (None without one: snapshots are recorded by `metaxy push`
+        and migrations, and only SQL stores hold them)."""
+        if project_version is None:
+            return None
+        if project_version not in self._snapshots:
+            from metaxy.errors import MigrationError
+            from metaxy.migrations.snapshots import load_snapshot
+
+            try:
+                self._snapshots[project_version] = load_snapshot(
+                    self.store, self.store.project, str(project_version))
+            except MigrationError:  # a store without snapshot support
+                self._snapshots[project_version] = None
+        snap = self._snapshots[project_version]
+        feature = None if snap is None else snap.features.get(key)
+        field = None if feature is None else feature.fields.get(fld)
+        return None if field is None else field.get("code_version")
 
     def _parent(self, cls: type[Feature], row: dict[str, Any], up_key: str, up_field: str,
                 at_old: Any, at_new: Any, depth: int) -> list[Cause]:

@@ -45,6 +45,24 @@ def test_code_version_bump(project: api.Project, populated: str) -> None:
     assert tr["state"] == "up_to_date"
 
 
+def test_code_version_bump_names_the_old_version_from_a_pushed_snapshot(
+        project: api.Project, populated: str) -> None:
+    """With the snapshot of the graph the rows were written under (``metaxy push``), the cause
+    names the code_version before and after; without one it names only the current one."""
+    from metaxy.migrations.snapshots import push
+
+    bumped = api.with_code_versions(project.graph, {"vision/faces": {"faces": "2"}})
+    store = api.get_store(api.Project(project.config, bumped), populated)
+    demo.run_pipeline(store, bumped, demo.make_samples(N), "bumped")
+    assert "now '1'" in run("explain", "vision/faces", "v0002", "--store", populated).stdout
+    with store.open("w"):
+        push(store, bumped, store.project)
+    [ex] = run_json("explain", "vision/faces", "v0002", "--store", populated)
+    [cause] = ex["causes"]
+    assert cause["kind"] == "code_version"
+    assert "code_version of 'vision/faces:faces' changed: '2' -> '1'" in cause["message"]
+
+
 def test_upstream_data_change_follows_the_chain(project: api.Project, populated: str) -> None:
     store = api.get_store(project, populated)
     with store.open("w"):
