@@ -20,15 +20,21 @@ def _cell(step: dict[str, Any] | None) -> str:
     return f"{step['median_s']:.3f} ({step['min_s']:.3f}-{step['max_s']:.3f})"
 
 
+def _peak(step: dict[str, Any]) -> str:
+    """The process's peak RSS during the step (absent from runs before it was recorded)."""
+    return f"{step['rss_peak_mib_max']:.0f}" if "rss_peak_mib_max" in step else ""
+
+
 def markdown(docs: list[dict[str, Any]]) -> str:
-    lines = ["| backend | scenario | N | step | rows | median s (min-max) | peak RSS MiB | ratio |",
-             "|---|---|---:|---|---:|---:|---:|---:|"]
+    lines = ["| backend | scenario | N | step | rows | median s (min-max) | RSS +MiB "
+             "| process RSS MiB | ratio |",
+             "|---|---|---:|---|---:|---:|---:|---:|---:|"]
     for doc in docs:
         for res in doc["results"]:
             s = res["summary"]
             head = f"| {res['backend']} | {res['scenario']} | {res['n']:,} "
             if not s["ok"]:
-                lines.append(head + f"| ERROR | | {s['errors'][0][:80]} | | |")
+                lines.append(head + f"| ERROR | | {s['errors'][0][:80]} | | | |")
                 continue
             for name in STEPS:
                 st = s["steps"].get(name)
@@ -36,7 +42,7 @@ def markdown(docs: list[dict[str, Any]]) -> str:
                     continue
                 ratio = f"**{st['ratio']:.2f}x**" if "ratio" in st else ""
                 lines.append(head + f"| {name} | {st['rows']:,} | {_cell(st)} "
-                             f"| {st['rss_mib_max']:.0f} | {ratio} |")
+                             f"| {st['rss_mib_max']:.0f} | {_peak(st)} | {ratio} |")
     return "\n".join(lines)
 
 

@@ -89,9 +89,11 @@ def summarise(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     for name in names:
         secs = [r["steps"][name]["seconds"] for r in ok if name in r["steps"]]
         rss = [r["steps"][name]["rss_mib"] for r in ok if name in r["steps"]]
+        peak = [r["steps"][name].get("rss_peak_mib", 0.0) for r in ok if name in r["steps"]]
         steps[name] = {"median_s": statistics.median(secs), "min_s": min(secs),
                        "max_s": max(secs), "rss_mib_max": max(rss),
                        "rss_mib_median": statistics.median(rss),
+                       "rss_peak_mib_max": max(peak),
                        "rows": ok[0]["steps"][name]["rows"]}
         limit = RATIOS.get(name)
         pairs = [r["steps"][name]["seconds"] / r["steps"][limit]["seconds"]
@@ -125,23 +127,25 @@ def render(results: list[dict[str, Any]], static: dict[str, Any] | None) -> None
     from rich.table import Table
 
     console = Console(width=160)
-    table = Table(title="metaxy benchmarks (seconds: median [min-max]; RSS: max growth; "
-                        "ratio = metaxy / limit, median of rounds)")
+    table = Table(title="metaxy benchmarks (seconds: median [min-max]; RSS +MiB: max growth "
+                        "during the step; RSS MiB: the process's peak; ratio = metaxy / limit, "
+                        "median of rounds)")
     for col in ("backend", "scenario", "n", "step", "rows", "median s", "min-max s",
-                "RSS MiB", "ratio"):
+                "RSS +MiB", "RSS MiB", "ratio"):
         table.add_column(col, justify="right" if col not in ("backend", "scenario", "step")
                          else "left")
     for res in results:
         s = res["summary"]
         head = [res["backend"], res["scenario"], f"{res['n']:,}"]
         if not s["ok"]:
-            table.add_row(*head, "ERROR", "", "", "", "", (s["errors"] or ["?"])[0][:60])
+            table.add_row(*head, "ERROR", "", "", "", "", "", (s["errors"] or ["?"])[0][:60])
             continue
         for i, (name, st) in enumerate(s["steps"].items()):
             ratio = f"{st['ratio']:.2f}x" if "ratio" in st else ""
             table.add_row(*(head if i == 0 else ["", "", ""]), name, f"{st['rows']:,}",
                           f"{st['median_s']:.3f}", f"{st['min_s']:.3f}-{st['max_s']:.3f}",
-                          f"{st['rss_mib_max']:.0f}", ratio)
+                          f"{st['rss_mib_max']:.0f}", f"{st.get('rss_peak_mib_max', 0):.0f}",
+                          ratio)
         table.add_section()
     console.print(table)
     if static:

@@ -70,6 +70,10 @@ class RssSampler:
     def delta_mib(self) -> float:
         return (self.peak - self.base) / 2**20
 
+    @property
+    def peak_mib(self) -> float:
+        return self.peak / 2**20
+
 
 @dataclass
 class Round:
@@ -78,11 +82,17 @@ class Round:
 
     @contextlib.contextmanager
     def step(self, name: str, rows: int) -> Iterator[None]:
+        # Progress on stderr: a worker killed mid-round (e.g. by the OOM killer) still shows
+        # which step it was in, and what the steps before it measured.
+        print(f"step {name} ({rows:,} rows) ...", file=sys.stderr, flush=True)
         with RssSampler() as rss:
             t0 = time.perf_counter()
             yield
             seconds = time.perf_counter() - t0
-        self.steps[name] = {"seconds": seconds, "rss_mib": rss.delta_mib, "rows": rows}
+        self.steps[name] = {"seconds": seconds, "rss_mib": rss.delta_mib,
+                            "rss_peak_mib": rss.peak_mib, "rows": rows}
+        print(f"step {name}: {seconds:.3f} s, RSS +{rss.delta_mib:.0f} MiB "
+              f"(process {rss.peak_mib:.0f} MiB)", file=sys.stderr, flush=True)
 
     def check(self, ok: bool, what: str) -> None:
         if not ok:

@@ -41,3 +41,16 @@ def test_benchmark_round_increments_are_correct(backend: str, scenario: str) -> 
     if scenario != "chain" and backend != "sqlite":  # SQLite has no hand-written limit
         assert "limit_resolve" in steps
         assert "limit computes the same stale samples and provenance hashes" in result["checks"]
+
+
+@pytest.mark.parametrize("backend", ["duckdb", "postgresql"])
+def test_write_pairs_store_the_raw_loads_rows(backend: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """The alternating write-vs-raw-load run: metaxy's hashes (DuckDB: computed in SQL) equal the
+    raw load's (computed by polars-hash), row for row; it raises otherwise."""
+    from benchmarks.write_pairs import main
+
+    _skip_unless_available(backend)
+    main(["--backend", backend, "--scenario", "wide", "--n", "2000", "--reps", "2"])
+    out = capsys.readouterr().out
+    assert out.count("rep ") == 2 and "median write" in out

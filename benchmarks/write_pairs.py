@@ -1,0 +1,99 @@
+"""Write vs raw bulk load, in alternating order: a closer look at the write ratio.
+
+    .venv/bin/python -m benchmarks.write_pairs --backend duckdb --scenario wide --n 1000000 --reps 4
+
+The main harness times ``write`` before ``limit_write`` in every round, so whichever runs first
+pays the process's first-touch costs. Here each repetition uses a fresh store and alternates the
+order (even reps: raw load first; odd reps: metaxy first), for the first root table of the
+scenario: an empty-table write and an append, each against the raw load of identical rows into a
+copy of the same table (DuckDB: INSERT from Arrow; PostgreSQL: COPY). Checks that both tables
+hold the same ids and hashes; prints one line per repetition and the median ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import time
+from typing import Any
+
+import sqlalchemy as sa
+
+from benchmarks import limits as L
+from benchmarks.scenarios import build
+from benchmarks.worker import driver, fresh_store, storage_of
+from metaxy import columns as C
+
+
+def same_hashes(conn: sa.Connection, table: sa.Table, copy: sa.Table) -> bool:
+    """Whether metaxy's table and the raw load's copy hold the same ids and hashes (row ids and
+    timestamps differ by construction)."""
+    cols = [c.name for c in table.columns
+            if c.name in (C.PROVENANCE, C.DATA_VERSION) or c.name.startswith(("metaxy_pv__",
+                                                                             "metaxy_dv__"))
+            or not c.name.startswith("metaxy_")]
+
+    def rows(t: sa.Table) -> list[Any]:
+        return list(conn.execute(sa.select(*[t.c[c] for c in cols]).order_by(
+            *[t.c[c] for c in cols])).all())
+
+    same = rows(table) == rows(copy)
+    conn.commit()
+    return same
+
+
+def one_rep(backend: str, sc: Any, rows: Any, rep: int) -> tuple[float, float]:
+    """(write ratio, append ratio) of one repetition on a fresh store."""
+    root = sc.roots[0]
+    load = L.raw_load_duckdb if backend == "duckdb" else L.raw_load_postgres
+    with fresh_store(backend, sc.graph) as store, store.open("w"):
+        store.write(sc.roots[-1].feature, sc.roots[-1].make(10, "v1"))  # system tables
+        table: sa.Table = root.feature.__table__
+        copy = L.copy_table(table)
+        copy.create(store.conn)
+        store.conn.commit()
+        raw = driver(store)
+
+        def limit() -> float:
+            storage = storage_of(store, root.feature, rows)
+            t0 = time.perf_counter()
+            load(raw, copy.name, storage)
+            raw.commit()
+            return time.perf_counter() - t0
+
+        def write() -> float:
+            t0 = time.perf_counter()
+            store.write(root.feature, rows)
+            return time.perf_counter() - t0
+
+        gc.collect()
+        if rep % 2 == 0:
+            lw, mw, ma, la = limit(), write(), write(), limit()
+        else:
+            mw, lw, la, ma = write(), limit(), limit(), write()
+        if not same_hashes(store.conn, table, copy):
+            raise AssertionError("metaxy's rows differ from the raw load's (ids or hashes)")
+    print(f"rep {rep}: write {mw:.2f} s / raw {lw:.2f} s = {mw / lw:.2f}x | "
+          f"append {ma:.2f} s / raw {la:.2f} s = {ma / la:.2f}x", flush=True)
+    return mw / lw, ma / la
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--backend", choices=("duckdb", "postgresql"), default="duckdb")
+    ap.add_argument("--scenario", default="wide")
+    ap.add_argument("--n", type=int, default=1_000_000)
+    ap.add_argument("--reps", type=int, default=4)
+    args = ap.parse_args(argv)
+    sc = build(args.scenario, args.n)
+    rows = sc.roots[0].make(sc.root_rows, "v1")
+    ratios = [one_rep(args.backend, sc, rows, rep) for rep in range(args.reps)]
+    print(f"{args.backend} {args.scenario} n={args.n:,}: median write "
+          f"{statistics.median(r[0] for r in ratios):.2f}x, "
+          f"append {statistics.median(r[1] for r in ratios):.2f}x")
+
+
+if __name__ == "__main__":
+    main()
