@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -177,12 +176,13 @@ class DuckDBStore(SQLStore):
         return conform(df, schema)
 
 
-def duckdb_hasher(settings: HashSettings, duck: Any | None = None) -> Hasher:
-    """A write :data:`~metaxy.store.staged.Hasher` running DuckDB's ``md5``/``sha256``.
+def duckdb_hasher(settings: HashSettings) -> Hasher:
+    """A write :data:`~metaxy.store.staged.Hasher` running DuckDB's ``md5`` on a private
+    in-memory connection, opened on first use and reused by every call of this hasher (the
+    PostgreSQL store hashes each COPY chunk with one).
 
     DuckDB hashes with about half the CPU time of polars-hash (benchmarks/: the hashes are the
     largest cost of a write besides the load itself), bit-identically (conformance suite).
-    ``duck``: a DuckDB connection; default: a private in-memory one per call (other backends).
     Only md5 is faster this way; sha256 stays with polars-hash (measured equal).
     """
     if settings.algorithm != "md5":
@@ -191,12 +191,15 @@ def duckdb_hasher(settings: HashSettings, duck: Any | None = None) -> Hasher:
     from duckdb_engine import Dialect
 
     dialect = Dialect()
+    private: list[Any] = []  # the connection, once opened
 
     def run(df: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
         if df.height == 0 or not columns:
             return polars_hasher(settings)(df, columns)
-        conn = duck if duck is not None else duckdb.connect()
-        name = f"mx_hash_{uuid.uuid4().hex[:12]}"
+        if not private:
+            private.append(duckdb.connect())
+        conn = private[0]
+        name = "mx_hash_input"
         conn.register(name, df.select(columns).to_arrow())
         try:
             source = sa.table(name, *[sa.column(c) for c in columns])
@@ -208,8 +211,6 @@ def duckdb_hasher(settings: HashSettings, duck: Any | None = None) -> Hasher:
             hashed = pl.from_arrow(conn.sql(str(compiled)).to_arrow_table())
         finally:
             conn.unregister(name)
-            if duck is None:
-                conn.close()
         assert isinstance(hashed, pl.DataFrame) and hashed.height == df.height
         return df.with_columns(hashed.get_columns())
 

@@ -75,9 +75,17 @@ class HashRecipe:
     def computed(self) -> list[FieldHashes]:
         return [f for f in self.fields if f.prefix is not None]
 
-    def fixed_length(self, f: FieldHashes) -> int | None:
-        """Characters of a provenance hashed here (so its encoding prefix is a constant)."""
-        return self.settings.length if f.prefix is not None else None
+    def total_parts(self, kind: str) -> list[tuple[str, str, bool]]:
+        """The payload of ``metaxy_provenance`` (kind "pv") or ``metaxy_data_version`` ("dv"):
+        per field, a literal, the column, and whether the column still needs ``enc()``. A
+        provenance hashed here has the store's fixed length, so its ``<len>:`` is literal."""
+        parts = []
+        for f in self.fields:
+            if kind == "pv" and f.prefix is not None:
+                parts.append((f"{f.encoded_key}{self.settings.length}:", f.pv_column, False))
+            else:
+                parts.append((f.encoded_key, f.pv_column if kind == "pv" else f.dv_column, True))
+        return parts
 
 
 @dataclass(frozen=True)
@@ -182,13 +190,9 @@ class StagedRows:
 
         def total(kind: str) -> ColumnElement[str]:
             parts: list[ColumnElement[Any]] = []
-            for f in r.fields:
-                col = level2_cols[f.pv_column if kind == "pv" else f.dv_column]
-                fixed = r.fixed_length(f) if kind == "pv" else None
-                if fixed is None:
-                    parts += [sa.literal(f.encoded_key, sa.String), Q.enc(col)]
-                else:
-                    parts += [sa.literal(f"{f.encoded_key}{fixed}:", sa.String), col]
+            for literal, name, encode in r.total_parts(kind):
+                col = level2_cols[name]
+                parts += [sa.literal(literal, sa.String), Q.enc(col) if encode else col]
             return h(Q.concat(parts))
 
         level2_cols[C.PROVENANCE] = total("pv")
@@ -221,11 +225,6 @@ def _finish_hashes(df: pl.DataFrame, r: HashRecipe, hasher: Hasher) -> pl.DataFr
 def _total_payload(r: HashRecipe, kind: str) -> pl.Expr:
     """The payload of ``metaxy_provenance`` (kind "pv") or ``metaxy_data_version`` ("dv")."""
     parts: list[pl.Expr] = []
-    for f in r.fields:
-        col = f.pv_column if kind == "pv" else f.dv_column
-        fixed = r.fixed_length(f) if kind == "pv" else None
-        if fixed is None:
-            parts += [pl.lit(f.encoded_key), P.enc(pl.col(col))]
-        else:
-            parts += [pl.lit(f"{f.encoded_key}{fixed}:"), pl.col(col)]
+    for literal, name, encode in r.total_parts(kind):
+        parts += [pl.lit(literal), P.enc(pl.col(name)) if encode else pl.col(name)]
     return pl.concat_str(parts)

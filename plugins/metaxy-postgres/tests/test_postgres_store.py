@@ -118,11 +118,14 @@ def test_teams_flow_write_read_resolve_status(pg_url: str, teams: mx.FeatureGrap
     assert chunks.height == 3 + 2 + 2
 
 
-@pytest.mark.parametrize("options", [{}, {"hash_algorithm": "sha256", "hash_length": 20}],
-                         ids=["md5", "sha256-20"])
+@pytest.mark.parametrize(("options", "copy_chunk_rows"), [
+    ({}, 200_000), ({"hash_algorithm": "sha256", "hash_length": 20}, 200_000),
+    ({}, 1),  # every row its own COPY chunk, hashed while the previous one is sent
+], ids=["md5", "sha256-20", "md5-one-row-chunks"])
 def test_teams_hashes_bit_identical_to_duckdb(pg_url: str, teams: mx.FeatureGraph,
-                                              options: dict[str, Any]) -> None:
-    pg = teams_flow(pg_url, **options)
+                                              options: dict[str, Any],
+                                              copy_chunk_rows: int) -> None:
+    pg = teams_flow(pg_url, copy_chunk_rows=copy_chunk_rows, **options)
     duck = teams_flow("duckdb:///:memory:", **options)
     assert pg.keys() == duck.keys()
     for name, value in pg.items():
