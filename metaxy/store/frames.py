@@ -31,8 +31,8 @@ import sqlalchemy as sa
 from metaxy import columns as C
 from metaxy.engine import polars_hash as P
 from metaxy.engine.plan import user_columns
-from metaxy.errors import InvalidFrameError
 from metaxy.hashing import HashSettings, enc, fq_field
+from metaxy.store import values as V
 from metaxy.store.staged import Constant, FieldHashes, Hasher, HashRecipe, StagedRows
 from metaxy.store.types import table_schema
 
@@ -64,16 +64,12 @@ def row_ids(n: int) -> pl.Expr:
     return pl.concat_str([pl.lit(prefix), counter])
 
 
-def _fail(feature: type[Feature], column: str | None, row: int | None, message: str) -> None:
-    raise InvalidFrameError(message, feature_key=str(feature.spec().key), column=column, row=row)
+_fail = V.fail
+_first_true = V.first_true
 
 
-def _first_true(mask: pl.Series) -> int | None:
-    idx = mask.arg_true()
-    return int(idx[0]) if len(idx) else None
-
-
-def _check_ids(feature: type[Feature], df: pl.DataFrame) -> None:
+def check_id_presence(feature: type[Feature], df: pl.DataFrame) -> None:
+    """Every id column is present and non-null (before the cast: a null is the caller's)."""
     for col in feature.spec().id_columns:
         if col not in df.columns:
             _fail(feature, col, None,
@@ -81,6 +77,11 @@ def _check_ids(feature: type[Feature], df: pl.DataFrame) -> None:
         bad = _first_true(df[col].is_null())
         if bad is not None:
             _fail(feature, col, bad, "id column has a null value")
+
+
+def check_unique_ids(feature: type[Feature], df: pl.DataFrame, what: str = "one write") -> None:
+    """No sample id twice; run *after* the cast to the model's types, where ``"1"`` and ``"01"``
+    are both the integer 1."""
     ids = list(feature.spec().id_columns)
     # Counting distinct ids is ~5x cheaper than flagging duplicates; flag only on a failure.
     # One id column: no struct to build (about 2x faster at 1M rows).
@@ -89,33 +90,22 @@ def _check_ids(feature: type[Feature], df: pl.DataFrame) -> None:
         return
     dup = _first_true(key.is_duplicated())
     if dup is not None:
-        _fail(feature, ",".join(ids), dup, "duplicate sample id within one write "
+        _fail(feature, ",".join(ids), dup, f"duplicate sample id within {what} "
                                            f"({ {c: df[c][dup] for c in ids} })")
 
 
 def cast_user_columns(feature: type[Feature], df: pl.DataFrame,
-                       schema: dict[str, pl.DataType]) -> pl.DataFrame:
-    exprs = []
-    for col in user_columns(feature):
+                      schema: dict[str, pl.DataType],
+                      columns: list[str] | None = None) -> pl.DataFrame:
+    """Cast the model's user columns (or just ``columns``) to the model's dtypes, refusing any
+    value that does not convert (:func:`metaxy.store.values.cast_column`); absent columns
+    become nulls."""
+    exprs: list[pl.Expr | pl.Series] = []
+    for col in columns if columns is not None else user_columns(feature):
         if col not in df.columns:
             exprs.append(pl.lit(None, dtype=schema[col]).alias(col))
-            continue
-        want = schema[col]
-        if df.schema[col] == want:
-            continue
-        try:
-            cast = df[col].cast(want, strict=False)
-        except Exception as e:  # e.g. struct -> string
-            _fail(feature, col, 0, f"cannot convert {df.schema[col]} to {want}: {e}")
-        bad = _first_true(cast.is_null() & df[col].is_not_null())
-        if bad is None and df.schema[col].is_float() and want.is_integer():
-            # float -> int truncates silently (1.5 -> 1); only whole numbers may pass
-            bad = _first_true(cast.cast(df.schema[col]).ne_missing(df[col]))
-        if bad is not None:
-            _fail(feature, col, bad, f"value {df[col][bad]!r} is not a valid {want}")
-        if isinstance(want, pl.Datetime) and df.schema[col] == pl.Utf8:
-            cast = df[col].str.to_datetime(time_unit="us", time_zone=want.time_zone)
-        exprs.append(cast.alias(col))  # type: ignore[arg-type]
+        elif df.schema[col] != schema[col]:
+            exprs.append(V.cast_column(feature, df[col], schema[col]))
     return df.with_columns(exprs) if exprs else df
 
 
@@ -193,8 +183,9 @@ def stage_write(feature: type[Feature], frame: Any, *, is_root: bool, settings: 
     df = frame if isinstance(frame, pl.DataFrame) else pl.DataFrame(frame)
     table: sa.Table = feature.__table__  # type: ignore[attr-defined]
     schema = table_schema(table)
-    _check_ids(feature, df)
+    check_id_presence(feature, df)
     df = cast_user_columns(feature, df, schema)
+    check_unique_ids(feature, df)
     spec = feature.spec()
     pv_exprs, prefixes = _provenance_columns(feature, df, is_root, settings)
     df = df.with_columns(pv_exprs)
@@ -217,9 +208,9 @@ def stage_write(feature: type[Feature], frame: Any, *, is_root: bool, settings: 
                  Constant(C.MATERIALIZATION_ID, materialization_id,
                           schema[C.MATERIALIZATION_ID])]
     if C.CREATED_AT in df.columns:  # the caller's creation times, where given
+        created = V.cast_column(feature, df[C.CREATED_AT], schema[C.CREATED_AT])
         df = df.with_columns(pl.coalesce([
-            pl.col(C.CREATED_AT).cast(schema[C.CREATED_AT], strict=False),
-            pl.lit(now, dtype=schema[C.CREATED_AT])]).alias(C.CREATED_AT))
+            pl.lit(created), pl.lit(now, dtype=schema[C.CREATED_AT])]).alias(C.CREATED_AT))
     else:
         constants.append(Constant(C.CREATED_AT, now, schema[C.CREATED_AT]))
     df = df.with_columns(
@@ -234,8 +225,12 @@ def stage_write(feature: type[Feature], frame: Any, *, is_root: bool, settings: 
     recipe = HashRecipe(settings, fields, bool(dv_given))
     fixed = {c.name for c in constants}
     order = tuple(c.name for c in table.columns)
-    return StagedRows(df.select([pl.col(n).cast(schema[n]) for n in order if n not in fixed]),
-                      recipe, tuple(constants), order)
+    staged = df.select([pl.col(n).cast(schema[n]) for n in order if n not in fixed])
+    V.check_no_nul(feature, staged)
+    if materialization_id is not None and V.NUL in materialization_id:
+        _fail(feature, C.MATERIALIZATION_ID, None,
+              f"materialization id {materialization_id!r} contains a NUL character (\\x00)")
+    return StagedRows(staged, recipe, tuple(constants), order)
 
 
 def prepare_write(feature: type[Feature], frame: Any, *, is_root: bool, settings: HashSettings,

@@ -10,8 +10,15 @@ from metaxy import columns as C
 from metaxy.engine.plan import INPUT_PREFIX, ResolvePlan, user_columns
 from metaxy.errors import InvalidFrameError
 from metaxy.hashing import HashSettings
-from metaxy.store.frames import cast_user_columns, content_input, to_api
+from metaxy.store.frames import (
+    cast_user_columns,
+    check_id_presence,
+    check_unique_ids,
+    content_input,
+    to_api,
+)
 from metaxy.store.types import table_schema
+from metaxy.store.values import check_no_nul
 
 if TYPE_CHECKING:
     from metaxy.feature import Feature
@@ -40,18 +47,11 @@ def samples_frame(feature: type[Feature], samples: Any, *, is_root: bool,
                                 "restrict a downstream feature", feature_key=key)
     df = samples if isinstance(samples, pl.DataFrame) else pl.DataFrame(samples)
     spec = feature.spec()
-    for col in spec.id_columns:
-        if col not in df.columns:
-            raise InvalidFrameError(f"id column missing from samples (columns: {df.columns})",
-                                    feature_key=key, column=col)
-        nulls = df[col].is_null().arg_true()
-        if len(nulls):
-            raise InvalidFrameError("null id in samples", feature_key=key, column=col,
-                                    row=int(nulls[0]))
-    dup = df.select(pl.struct(list(spec.id_columns)).is_duplicated()).to_series().arg_true()
-    if len(dup):
-        raise InvalidFrameError("duplicate sample id in samples", feature_key=key,
-                                column=",".join(spec.id_columns), row=int(dup[0]))
+    schema = table_schema(feature.__table__)  # type: ignore[attr-defined]
+    check_id_presence(feature, df)
+    # Ids are compared in the model's types: "1" and "01" are one sample of an int id.
+    df = cast_user_columns(feature, df, schema, list(spec.id_columns))
+    check_unique_ids(feature, df, "samples")
     inputs: dict[str, pl.Expr] = {}
     if C.INPUT_BY_FIELD in df.columns:
         dtype = df.schema[C.INPUT_BY_FIELD]
@@ -63,14 +63,16 @@ def samples_frame(feature: type[Feature], samples: Any, *, is_root: bool,
     users = [c for c in user_columns(feature) if c in df.columns and c not in spec.id_columns]
     content = None
     if not inputs:
-        df = cast_user_columns(feature, df, table_schema(feature.__table__))  # type: ignore[attr-defined]
+        df = cast_user_columns(feature, df, schema)
         content = content_input(feature, settings)
     cols = [pl.col(c) for c in spec.id_columns]
     for f in spec.field_keys:
         value = inputs.get(str(f), content if content is not None else pl.lit(None, pl.Utf8))
         cols.append(value.alias(INPUT_PREFIX + f.column("")))
     cols += [pl.col(c) for c in users]
-    return df.select(cols)
+    staged = df.select(cols)
+    check_no_nul(feature, staged)  # staged into a table of the store, like a write
+    return staged
 
 
 def split_increment(plan: ResolvePlan, raw: pl.DataFrame) -> dict[str, pl.DataFrame]:
