@@ -169,6 +169,9 @@ class DuckDBStore(SQLStore):
         arrow = relation.to_arrow_table()
         self._count(arrow.num_rows)
         schema = {c.name: polars_dtype(c.type) for c in stmt.selected_columns}
+        # Name the columns after the select's own columns, by position: the result labels are
+        # SQLAlchemy's, shortened (``<name>_1``) for long names, and would rename the column.
+        arrow = arrow.rename_columns(list(schema))
         df = pl.from_arrow(arrow)
         assert isinstance(df, pl.DataFrame)
         if df.height == 0:
