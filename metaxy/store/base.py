@@ -131,6 +131,9 @@ class MetadataStore(ABC):
         self.fallback = fallback
         self._mode: AccessMode | None = None
         self._depth = 0
+        # the open() contexts entered by `with store:`, innermost last (a single slot would drop
+        # the outer one on nesting, and its garbage-collected generator would close the store)
+        self._contexts: list[contextlib.AbstractContextManager[MetadataStore]] = []
 
     # ------------------------------------------------------------------ identity
     def display(self) -> str:
@@ -178,11 +181,14 @@ class MetadataStore(ABC):
             self._close()
 
     def __enter__(self) -> MetadataStore:
-        self._ctx = self.open("r")
-        return self._ctx.__enter__()
+        """``with store:`` is ``with store.open("r"):``; nests (one context per level)."""
+        ctx = self.open("r")
+        entered = ctx.__enter__()
+        self._contexts.append(ctx)
+        return entered
 
     def __exit__(self, *exc: Any) -> None:
-        self._ctx.__exit__(*exc)
+        self._contexts.pop().__exit__(*exc)
 
     def _require(self, mode: AccessMode) -> None:
         if self._mode is None:
