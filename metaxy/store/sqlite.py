@@ -45,6 +45,7 @@ class SQLiteStore(SQLStore):
     # index it builds for a LEFT JOIN: quadratic (20 s at 10k samples). The LEFT JOIN plus
     # anti-joined orphans over two CTEs is 22x faster at 3k samples (benchmarks/).
     full_outer_join = False
+    narrow_integer = False  # INTEGER is 64-bit in SQLite
 
     @property
     def path(self) -> str:
