@@ -142,4 +142,4 @@ def test_hashes_of_unambiguous_rows_are_unchanged(row_feature: type[mx.Feature])
                         feature_version="fv", project_version="pv",
                         now=datetime(2024, 1, 1, tzinfo=UTC))
     assert dict(zip(out["sid"].to_list(), out["metaxy_pv__default"].to_list(),
-                    strict=True))  == PINNED
+                    strict=True)) == PINNED
