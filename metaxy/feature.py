@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from pydantic import ValidationError
+from pydantic_core import PydanticUndefined
 from sqlmodel import Field, SQLModel
 from sqlmodel.main import SQLModelMetaclass
 
@@ -168,11 +169,32 @@ class FeatureMeta(SQLModelMetaclass):
                                     key) from e
         if feature_spec is not None and graph is not None:
             try:
+                _widen_int_columns(cls)
                 _check_columns(cls, feature_spec, ns, name)
                 graph.add(cls)  # type: ignore[arg-type]
             except MetaxyError:
                 graph.discard_class(cls, feature_spec.key.table_name)
                 raise
+
+
+def _widen_int_columns(cls: Any) -> None:
+    """A Python ``int`` column is 64-bit (BIGINT) on every backend.
+
+    SQLModel maps ``int`` to ``INTEGER``: 32-bit on DuckDB and PostgreSQL, 64-bit on SQLite and
+    in Polars, so a value above 2**31 passed validation and then failed in the driver. A column
+    whose type the user chose (``sa_type=``, ``sa_column=``) keeps it. The definition version is
+    unchanged (column types are versioned by affinity, Integer for both); tables created before
+    keep their INTEGER columns, and a value that does not fit is refused before the write
+    (:mod:`metaxy.store.int_range`).
+    """
+    table: sa.Table = cls.__table__
+    for column in table.columns:
+        info = cls.model_fields.get(column.name)
+        chosen = info is not None and any(
+            getattr(info, attr, None) not in (None, PydanticUndefined)
+            for attr in ("sa_type", "sa_column"))
+        if type(column.type) is sa.Integer and not chosen:
+            column.type = sa.BigInteger()
 
 
 def _check_columns(cls: Any, spec: FeatureSpec, ns: dict[str, Any], name: str) -> None:

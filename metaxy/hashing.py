@@ -19,6 +19,16 @@ starts with. Concatenating encoded parts can therefore be split back uniquely.
   ``metaxy_data_version`` likewise over the data versions.
 
 ``H`` is the store's algorithm (default md5 as lowercase hex) truncated to the store's length.
+
+Content input (a root row without ``metaxy_input_by_field``): ``H(payload)`` over the row's non-id
+user columns in declaration order, cast to the model's types, computed in Polars on every backend
+(:func:`metaxy.engine.polars_hash.content_payload`); injective for every value:
+
+* payload = the row as compact JSON (``{"col":value,...}``; strings JSON-escaped, datetimes as
+  ISO text to the microsecond, binary as a hex string, nulls as ``null``);
+* JSON writes NaN, inf and -inf as ``null``; a row holding one of them gets the suffix ``~`` plus
+  one code per float column (``n`` NaN, ``i`` inf, ``j`` -inf, ``.`` other). JSON ends with
+  ``}``, a suffix never does, so rows without such values keep their earlier hash.
 """
 
 from __future__ import annotations

@@ -42,3 +42,32 @@ def total(pairs: list[tuple[str, pl.Expr]], settings: HashSettings) -> pl.Expr:
     for encoded_key, expr in pairs:
         parts += [pl.lit(encoded_key), enc(expr)]
     return h(concat(parts), settings)
+
+
+def _float_code(col: pl.Expr) -> pl.Expr:
+    """One character per float value: ``n`` NaN, ``i`` +inf, ``j`` -inf, ``.`` anything else."""
+    return (pl.when(col.is_nan()).then(pl.lit("n"))
+            .when(col == float("inf")).then(pl.lit("i"))
+            .when(col == float("-inf")).then(pl.lit("j"))
+            .otherwise(pl.lit(".")))
+
+
+def content_payload(schema: dict[str, pl.DataType]) -> pl.Expr:
+    """The content encoding of a row's columns ``schema`` (name -> model dtype), injective for
+    every value of those dtypes (see :mod:`metaxy.hashing`, "content input").
+
+    The row as a compact JSON object; binary values as hex strings. JSON writes NaN, inf and -inf
+    as ``null``: only a row holding one of them gets a suffix ``~`` + one code per float column
+    (:func:`_float_code`). A JSON object ends with ``}``, a suffix never does, so the two forms
+    cannot collide, and every other row keeps exactly the encoding it always had.
+    """
+    cols = [pl.col(n).bin.encode("hex").alias(n) if d == pl.Binary else pl.col(n)
+            for n, d in schema.items()]
+    json = pl.struct(cols).struct.json_encode()
+    floats = [pl.col(n) for n, d in schema.items() if d.is_float()]
+    if not floats:
+        return json
+    special = pl.any_horizontal([(c.is_nan() | c.is_infinite()).fill_null(False)
+                                 for c in floats])
+    suffix = pl.concat_str([pl.lit("~"), *[_float_code(c) for c in floats]])
+    return pl.when(special).then(pl.concat_str([json, suffix])).otherwise(json)

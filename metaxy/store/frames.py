@@ -161,7 +161,8 @@ def content_input(feature: type[Feature], settings: HashSettings) -> pl.Expr:
     """
     spec = feature.spec()
     cols = [c for c in user_columns(feature) if c not in spec.id_columns] or list(spec.id_columns)
-    return P.h(pl.struct(cols).struct.json_encode(), settings)
+    schema = table_schema(feature.__table__)  # type: ignore[attr-defined]
+    return P.h(P.content_payload({c: schema[c] for c in cols}), settings)
 
 
 def _check_hashes(feature: type[Feature], df: pl.DataFrame, columns: list[str],

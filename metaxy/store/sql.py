@@ -24,6 +24,7 @@ from metaxy.engine.plan import ResolvePlan
 from metaxy.errors import MetaxyError, StoreError
 from metaxy.store import filters as F
 from metaxy.store.base import AccessMode, MetadataStore
+from metaxy.store.int_range import check_int_ranges
 from metaxy.store.samples import split_increment
 from metaxy.store.staged import StagedRows
 from metaxy.store.types import conform, polars_dtype, table_schema
@@ -56,6 +57,7 @@ class SQLStore(MetadataStore):
     ordered_aggregate: bool = True  # False: string aggregation in id order via a window
     latest_method: str = "window"  # how the latest row per sample is picked (engine.sql.latest)
     full_outer_join: bool = True  # False: LEFT JOIN + anti-joined orphans instead
+    narrow_integer: bool = True  # INTEGER is 32-bit: values are checked against existing tables
 
     def __init__(self, url: str, **kwargs: Any) -> None:
         super().__init__(url, **kwargs)
@@ -193,6 +195,8 @@ class SQLStore(MetadataStore):
             with conn.begin():
                 self._record_settings(conn)
                 self._ensure_table(conn, table)
+                if self.narrow_integer:
+                    check_int_ranges(conn, feature, table, rows.frame)
                 self._bulk_insert(conn, table, rows)
                 self._refresh_statistics(conn, table, rows.height)
                 self._record_feature_version(conn, feature, rows)

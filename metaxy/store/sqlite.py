@@ -3,6 +3,9 @@
 SQLite has no md5 or sha256: they are registered as deterministic SQL functions on every
 connection (the one accepted per-row Python call). SQLite < 3.44 has no ordered ``group_concat``,
 so aggregation uses the window-function form.
+
+SQLite cannot keep every float: NaN is stored as NULL and -0.0 reads back as 0.0. Such values
+are refused (``InvalidFrameError`` naming feature, column and row) instead of being changed.
 """
 
 from __future__ import annotations
@@ -10,14 +13,19 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import polars as pl
 import sqlalchemy as sa
 
 from metaxy.hookspecs import BackendSpec, hookimpl
 from metaxy.store.base import AccessMode
 from metaxy.store.sql import SQLStore
 from metaxy.store.staged import StagedRows
+from metaxy.store.values import check_floats_storable
+
+if TYPE_CHECKING:
+    from metaxy.feature import Feature
 
 
 def _md5(value: str | None) -> str | None:
@@ -37,6 +45,7 @@ class SQLiteStore(SQLStore):
     # index it builds for a LEFT JOIN: quadratic (20 s at 10k samples). The LEFT JOIN plus
     # anti-joined orphans over two CTEs is 22x faster at 3k samples (benchmarks/).
     full_outer_join = False
+    narrow_integer = False  # INTEGER is 64-bit in SQLite
 
     @property
     def path(self) -> str:
@@ -57,6 +66,17 @@ class SQLiteStore(SQLStore):
             dbapi_conn.create_function("sha256", 1, _sha256, deterministic=True)
 
         return engine
+
+    def _append(self, feature: type[Feature], rows: StagedRows) -> int:
+        check_floats_storable(feature, rows.frame, "SQLite", nan_ok=False, negative_zero_ok=False)
+        return super()._append(feature, rows)
+
+    def _samples_frame(self, cls: type[Feature], samples: Any) -> pl.DataFrame | None:
+        """``samples=`` user columns are staged into a table too: same float rule as writes."""
+        frame = super()._samples_frame(cls, samples)
+        if frame is not None:
+            check_floats_storable(cls, frame, "SQLite", nan_ok=False, negative_zero_ok=False)
+        return frame
 
     def _bulk_insert(self, conn: sa.Connection, table: sa.Table, rows: StagedRows) -> None:
         conn.execute(sa.insert(table), rows.finish(self._hasher()).to_dicts())

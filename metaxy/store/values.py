@@ -91,3 +91,28 @@ def check_no_nul(feature: type[Feature], df: pl.DataFrame, columns: list[str] | 
         if bad is not None:
             fail(feature, name, bad, f"a string contains a NUL character (\\x00): "
                                      f"{df[name][bad]!r}; no store can keep it on every backend")
+
+
+def negative_zero(s: pl.Series) -> pl.Series:
+    """Where ``s`` (a float series) holds -0.0 (equal to 0.0, but 1 / -0.0 is -inf)."""
+    return (s == 0.0) & ((1.0 / s) < 0.0)
+
+
+def check_floats_storable(feature: type[Feature], df: pl.DataFrame, backend: str,
+                          nan_ok: bool = True, negative_zero_ok: bool = True) -> None:
+    """Refuse the float values a backend cannot keep bit-exactly (SQLite: NaN would read back
+    as NULL, -0.0 as 0.0), rather than store something else than was written."""
+    for name, dtype in df.schema.items():
+        if not dtype.is_float():
+            continue
+        s = df[name]
+        if not nan_ok:
+            bad = first_true(s.is_nan())
+            if bad is not None:
+                fail(feature, name, bad, f"{backend} cannot store NaN (it would read back as "
+                                         "NULL); write null, or use DuckDB/PostgreSQL")
+        if not negative_zero_ok:
+            bad = first_true(negative_zero(s))
+            if bad is not None:
+                fail(feature, name, bad, f"{backend} cannot store -0.0 (it would read back as "
+                                         "0.0); write 0.0, or use DuckDB/PostgreSQL")

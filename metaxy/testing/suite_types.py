@@ -32,7 +32,8 @@ class TypesTests:
                                isolated_graph: mx.FeatureGraph) -> None:
         typed = _typed_feature()
         texts: list[str | None] = [*TRICKY_STRINGS, None]
-        reals = [0.1 + 0.2, 1e300, -0.0, 5e-324, 2.0**53 + 1, None, 1.5, -1e-300, 3.0, 7.25]
+        # -0.0 and NaN: tests/stores/test_float_roundtrip.py (SQLite refuses both)
+        reals = [0.1 + 0.2, 1e300, -2.5, 5e-324, 2.0**53 + 1, None, 1.5, -1e-300, 3.0, 7.25]
         when = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
         frame = pl.DataFrame({
             "tid": list(range(10)),
