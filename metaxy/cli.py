@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from metaxy import api  # lazy re-exports: cheap until a command calls into it
+from metaxy.cli_confirm import confirm_destructive
 from metaxy.cli_options import Format, FormatOpt, StoreOpt
 from metaxy.errors import MetaxyError
 
@@ -358,16 +359,34 @@ def delete_cmd(
         "--where", "-w", help="Filter, e.g. \"video_id in ('v1', 'v2') or duration_s < 5\".")],
     hard: Annotated[bool, typer.Option(
         "--hard", help="Delete rows physically (default: append tombstones).")] = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Only count the matching samples.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     store: StoreOpt = None, format: FormatOpt = Format.text,
 ) -> None:
-    """Delete the samples matching a filter (soft by default: history stays queryable)."""
+    """Delete the samples matching a filter (soft by default: history stays queryable).
+
+    Prints how many samples match, then asks for confirmation unless --yes or --dry-run;
+    without a terminal to ask on (a script), it refuses unless --yes.
+    """
     with _errors():
         project, st = _project_and_store(store)
-        n = api.delete(project, st, feature, where, hard=hard)
+        matched = api.delete_matches(project, st, feature, where, hard=hard)
+        Console(stderr=True).print(escape(f"{matched} sample(s) of {feature} match {where!r}"),
+                                   highlight=False)
+        n = 0
+        if not dry_run:
+            what = f"{matched} sample(s) of {feature}"
+            confirm_destructive(matched, what, f"{'Delete' if hard else 'Soft-delete'} {what} "
+                                f"in {st.display()}?", yes=yes, command="delete")
+            n = api.delete(project, st, feature, where, hard=hard) if matched else 0
         if format is Format.json:
-            _json({"feature": feature, "deleted": n, "hard": hard})
+            _json({"feature": feature, "matched": matched, "deleted": n, "hard": hard,
+                   "dry_run": dry_run})
             return
-        console.print(f"{'deleted' if hard else 'soft-deleted'} {n} row(s) of {feature}")
+        verb = "would delete" if dry_run else "deleted" if hard else "soft-deleted"
+        console.print(escape(f"{verb} {matched if dry_run else n} row(s) of {feature}"),
+                      highlight=False)
 
 
 @app.command("cleanup")
@@ -386,7 +405,8 @@ def cleanup_cmd(
 
     Superseded rows (earlier versions of a sample) written before the bound are deleted; the
     latest row of every sample, tombstones included, is always kept, so reads and increments do
-    not change. Asks for confirmation (after showing the counts) unless --yes or --dry-run.
+    not change. Asks for confirmation (after showing the counts) unless --yes or --dry-run;
+    without a terminal to ask on (a script), it refuses unless --yes.
     """
     with _errors():
         project, st = _project_and_store(store)
@@ -397,14 +417,13 @@ def cleanup_cmd(
             total = sum(r.rows for r in preview)
             if total == 0:
                 rows = preview  # nothing to drop: nothing to confirm
-            else:
-                err = Console(stderr=True)
-                for r in preview:
-                    if r.rows:
-                        err.print(f"{r.feature}: {r.rows} row(s)", highlight=False)
-                if not typer.confirm(f"Drop {total} history row(s) older than {older_than} "
-                                     f"from {st.display()}?", err=True):
-                    raise typer.Abort()
+            err = Console(stderr=True)
+            for r in preview:
+                if r.rows:
+                    err.print(f"{r.feature}: {r.rows} row(s)", highlight=False)
+            what = f"{total} history row(s) older than {older_than}"
+            confirm_destructive(total, what, f"Drop {what} from {st.display()}?", yes=yes,
+                                command="cleanup")
         if rows is None:
             rows = api.cleanup(project, st, features, bound, dry_run=dry_run)
         if format is Format.json:

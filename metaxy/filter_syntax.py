@@ -9,16 +9,19 @@ Grammar (keywords are case-insensitive; ``and`` binds tighter than ``or``)::
              | COLUMN ["not"] "in" "(" value ("," value)* ")"
              | COLUMN "is" ["not"] "null"
     OP      := == | = | != | < | <= | > | >=
-    value   := 'single' | "double" quoted string | number | true | false | bare word
+    value   := 'single' | "double" quoted string | number | true | false | null
+
+Parentheses and ``not`` nest at most :data:`MAX_NESTING` (20) levels deep.
 
 Examples: ``duration_s > 10 and fps == 30``, ``video_id in ('v001', 'v002')``,
 ``path is null or not (duration_s <= 5)``.
 
 The result is built from the feature class's own column attributes (``Video.duration_s > 10``),
 exactly the ORM-native ``where=`` form of the Python API: values become bound parameters, so no
-text of the filter ever reaches SQL. Values are coerced to the column's Python type (a bare
-``42`` compared with a string column is the string ``"42"``). Unknown columns, system columns and
-malformed input raise :class:`~metaxy.errors.FilterParseError`.
+text of the filter ever reaches SQL. A literal must fit its column's type exactly -- a string
+column takes only quoted strings, an integer column only integers, ...
+(:mod:`metaxy.filter_literals`) -- it is never cast. Unknown columns, system columns, literals of
+the wrong type and malformed input raise :class:`~metaxy.errors.FilterParseError`.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from metaxy.errors import FilterParseError
+from metaxy.filter_literals import Literal as _Literal
+from metaxy.filter_literals import coerce_text, typed_literal
 
 if TYPE_CHECKING:
     from metaxy.feature import Feature
@@ -38,9 +43,11 @@ _TOKEN = re.compile(r"""
       (?P<str>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
     | (?P<op>==|!=|<=|>=|=|<|>)
     | (?P<punct>[(),])
-    | (?P<num>[-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?(?![\w.-]))
+    | (?P<num>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?(?![\w.-]))
     | (?P<word>[A-Za-z0-9_./:@-]+)
     )""", re.VERBOSE)
+MAX_NESTING = 20
+"""Deepest nesting of parentheses and ``not`` a CLI filter may have."""
 _KEYWORDS = {"and", "or", "not", "in", "is", "null", "true", "false"}
 
 
@@ -79,6 +86,7 @@ class _Parser:
         self.feature = feature
         self.tokens = _tokenize(text)
         self.i = 0
+        self.depth = 0
 
     # -------------------------------------------------------------- helpers
     def _peek(self) -> _Tok | None:
@@ -130,15 +138,31 @@ class _Parser:
         return factors[0] if len(factors) == 1 else sa.and_(*factors)  # type: ignore[no-any-return]
 
     def _factor(self) -> sa.ColumnElement[bool]:
-        if self._accept_keyword("not"):
-            return sa.not_(self._factor())
         tok = self._peek()
-        if tok is not None and tok.kind == "punct" and tok.text == "(":
-            self.i += 1
-            inner = self._expr()
-            self._expect_punct(")")
-            return inner
+        if tok is not None and (tok.keyword == "not" or (tok.kind == "punct" and tok.text == "(")):
+            self._nest(tok)
+            try:
+                return self._nested(tok)
+            finally:
+                self.depth -= 1
         return self._compare()
+
+    def _nest(self, tok: _Tok) -> None:
+        """Count one level of ``(`` / ``not``; beyond MAX_NESTING the filter is refused (a
+        recursive parser would otherwise hit Python's recursion limit)."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise FilterParseError(f"filter nests deeper than {MAX_NESTING} levels of "
+                                   f"parentheses and 'not' (at position {tok.pos}): simplify "
+                                   "it, e.g. with 'in (...)'")
+
+    def _nested(self, tok: _Tok) -> sa.ColumnElement[bool]:
+        self.i += 1
+        if tok.keyword == "not":
+            return sa.not_(self._factor())
+        inner = self._expr()
+        self._expect_punct(")")
+        return inner
 
     def _compare(self) -> sa.ColumnElement[bool]:
         tok = self._next("a column name")
@@ -154,14 +178,14 @@ class _Parser:
         negated = self._accept_keyword("not")
         if self._accept_keyword("in"):
             self._expect_punct("(")
-            values = [self._value(pytype)]
+            values = [self._value(tok.text, pytype)]
             while True:
                 sep = self._next("',' or ')'")
                 if sep.kind == "punct" and sep.text == ")":
                     break
                 if sep.kind != "punct" or sep.text != ",":
                     raise self._fail(sep, "',' or ')'")
-                values.append(self._value(pytype))
+                values.append(self._value(tok.text, pytype))
             return column.not_in(values) if negated else column.in_(values)  # type: ignore[no-any-return]
         if negated:
             raise FilterParseError(f"'not' after column '{tok.text}' must be followed by 'in' "
@@ -169,7 +193,7 @@ class _Parser:
         op = self._next("a comparison operator")
         if op.kind != "op":
             raise self._fail(op, "a comparison operator (== != < <= > >=)")
-        value = self._value(pytype)
+        value = self._value(tok.text, pytype)
         if value is None:
             raise FilterParseError(f"compare with null using 'is null' / 'is not null' "
                                    f"(filter {self.text!r})")
@@ -190,63 +214,51 @@ class _Parser:
                                    f"(columns: {', '.join(usable)})")
         return getattr(self.feature, name), column_type(self.feature, name)
 
-    def _value(self, pytype: type | None) -> Any:
+    def _value(self, name: str, pytype: type | None) -> Any:
         tok = self._next("a value")
         if tok.kind == "str":
-            raw: Any = re.sub(r"\\(.)", r"\1", tok.text[1:-1])
+            lit = _Literal("str", re.sub(r"\\(.)", r"\1", tok.text[1:-1]), tok)
         elif tok.kind == "num":
-            raw = float(tok.text) if re.search(r"[.eE]", tok.text) else int(tok.text)
-        elif tok.kind == "word":
-            kw = tok.keyword
-            if kw == "null":
+            number = _number(tok, self.text)
+            lit = _Literal("int" if isinstance(number, int) else "float", number, tok)
+        elif tok.kind == "word" and tok.keyword in ("null", "true", "false"):
+            if tok.keyword == "null":
                 return None
-            if kw in ("true", "false"):
-                raw = kw == "true"
-            elif kw is not None:
-                raise self._fail(tok, "a value")
-            else:
-                raw = tok.text
+            lit = _Literal("bool", tok.keyword == "true", tok)
+        elif tok.kind == "word" and tok.keyword is None:
+            lit = _Literal("word", tok.text, tok)
         else:
             raise self._fail(tok, "a value")
-        return _coerce(raw, pytype, tok, self.text)
+        return typed_literal(lit, name, pytype, self.text)
 
 
-def _coerce(raw: Any, pytype: type | None, tok: _Tok, text: str) -> Any:
-    if pytype is None or isinstance(raw, pytype):
-        return raw
+def _number(tok: _Tok, text: str) -> int | float:
     try:
-        if pytype is str:
-            return str(raw)
-        if pytype is bool:
-            return bool(raw) if isinstance(raw, int) else {"1": True, "0": False}[str(raw)]
-        if pytype is float and isinstance(raw, int):
-            return float(raw)
-        if pytype in (int, float):
-            return pytype(raw)
-    except (ValueError, KeyError):
-        pass
-    raise FilterParseError(f"value {tok.text!r} at position {tok.pos} is not a valid "
-                           f"{pytype.__name__} (filter {text!r})")
+        return float(tok.text) if re.search(r"[.eE]", tok.text) else int(tok.text)
+    except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
+        raise FilterParseError(f"number {tok.text[:20]}... at position {tok.pos} has too many "
+                               f"digits (filter {text[:60]!r}...)") from None
 
 
 def column_type(feature: type[Feature], name: str) -> type | None:
     """The Python type of a model column (``str`` for ``str | None``), from its annotation."""
     import types
     import typing
+    from datetime import date, datetime
 
     info = feature.model_fields.get(name)
     ann: Any = info.annotation if info is not None else None
     if typing.get_origin(ann) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(ann) if a is not type(None)]
         ann = args[0] if len(args) == 1 else None
-    if isinstance(ann, type) and ann in (str, int, float, bool):
+    if isinstance(ann, type) and ann in (str, int, float, bool, datetime, date):
         return ann
     return None
 
 
 def coerce_value(feature: type[Feature], name: str, raw: str) -> Any:
     """Turn command-line text into a value of the column's type (FilterParseError if invalid)."""
-    return _coerce(raw, column_type(feature, name), _Tok("word", raw, 0), f"{name}={raw}")
+    return coerce_text(raw, name, column_type(feature, name))
 
 
 def parse_filter(text: str, feature: type[Feature]) -> sa.ColumnElement[bool]:

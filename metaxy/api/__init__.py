@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     )
     from metaxy.api.explain import Cause, Explanation, explain
     from metaxy.api.ingest import IngestResult, ingest, parse_input_options
-    from metaxy.api.maintenance import CleanupRow, cleanup, parse_age
+    from metaxy.api.maintenance import CleanupRow, cleanup, delete_matches, parse_age
     from metaxy.api.project import Project, get_store, load_project, opened, with_code_versions
     from metaxy.api.status import (
         PlanRow,
@@ -68,6 +68,7 @@ __all__ = [
     "cleanup",
     "config_show",
     "delete",
+    "delete_matches",
     "describe",
     "explain",
     "get_store",
@@ -101,6 +102,7 @@ _LAZY = {
     "cleanup": "metaxy.api.maintenance",
     "config_show": "metaxy.api.definitions",
     "delete": "metaxy.api.status",
+    "delete_matches": "metaxy.api.maintenance",
     "describe": "metaxy.api.definitions",
     "explain": "metaxy.api.explain",
     "get_store": "metaxy.api.project",

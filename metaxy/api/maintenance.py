@@ -59,3 +59,18 @@ def cleanup(project: Project, store: MetadataStore, keys: list[str] | None,
             cls = project.graph.get(key)
             rows.append(CleanupRow(str(key), store.cleanup(cls, bound, dry_run=dry_run)))
     return rows
+
+
+def delete_matches(project: Project, store: MetadataStore, key: str, where: str, *,
+                   hard: bool = False) -> int:
+    """How many samples ``metaxy delete`` would delete: the samples whose latest row matches the
+    filter (for a soft delete, those not deleted already; a hard delete also drops tombstoned
+    samples). The CLI shows it before asking for confirmation (and for ``--dry-run``)."""
+    from metaxy.filter_syntax import parse_filter
+
+    cls = project.graph.get(key)
+    expr = parse_filter(where, cls)
+    with opened(store, "r"):
+        if not store.has_feature(cls):
+            return 0
+        return store.read(cls, expr, include_deleted=hard).height

@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Any
 
 from metaxy.config import MetaxyConfig, load_config, redact_url
-from metaxy.errors import StoreNotFoundError
+from metaxy.errors import ConfigError, StoreNotFoundError
 from metaxy.graph import FeatureGraph
 from metaxy.hashing import HashSettings
 from metaxy.store.base import MetadataStore
+from metaxy.store.options import check_options
 
 
 def _absolute(url: str, root: Path) -> str:
@@ -32,14 +33,28 @@ def get_store(url_or_name: str | None = None, *, config: MetaxyConfig | None = N
         graph: the feature graph the store resolves features in (default: the active graph).
         options: backend options overriding the configuration's.
     """
+    config = config if config is not None else load_config()
+    return _make_store(url_or_name, config, graph, options, ())
+
+
+def _label(url_or_name: str | None, config: MetaxyConfig, url: str) -> str:
+    name = url_or_name or config.store
+    return f"'{name}'" if name and "://" not in name else f"'{redact_url(url)}'"
+
+
+def _make_store(url_or_name: str | None, config: MetaxyConfig, graph: FeatureGraph | None,
+                options: dict[str, Any], chain: tuple[str, ...]) -> MetadataStore:
+    """:func:`get_store`; ``chain``: the stores whose fallbacks led here (to refuse a cycle)."""
     from metaxy.plugins import get_plugin_manager
 
-    config = config if config is not None else load_config()
     store_config = config.store_config(url_or_name)
     url = _absolute(store_config.url, config.root)
+    label = _label(url_or_name, config, url)
+    check_options(label, {**store_config.options, **options})
     settings = HashSettings(str(options.pop("hash_algorithm", config.hash_algorithm)),
                             int(options.pop("hash_length", config.hash_length)))
-    fallback = tuple(get_store(name, config=config, graph=graph) for name in store_config.fallback)
+    fallback = tuple(_fallback(name, config, graph, (*chain, label))
+                     for name in store_config.fallback)
     merged = {**store_config.options, **options, "hash_settings": settings,
               "project": config.project, "graph": graph}
     if fallback:
@@ -57,3 +72,15 @@ def get_store(url_or_name: str | None = None, *, config: MetaxyConfig | None = N
     if not isinstance(store, MetadataStore):
         raise StoreNotFoundError(f"the backend for '{redact_url(url)}' returned {store!r}")
     return store
+
+
+def _fallback(name: str, config: MetaxyConfig, graph: FeatureGraph | None,
+              chain: tuple[str, ...]) -> MetadataStore:
+    """The fallback store ``name`` of the last store of ``chain``; a cycle (``a -> b -> a``)
+    is a ConfigError naming it, not a RecursionError."""
+    label = _label(name, config, config.store_config(name).url)
+    if label in chain:
+        cycle = " -> ".join((*chain[chain.index(label):], label))
+        raise ConfigError(f"store fallbacks form a cycle: {cycle} (in "
+                          f"{config.path or 'the configuration'})")
+    return _make_store(name, config, graph, {}, chain)

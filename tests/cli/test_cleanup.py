@@ -34,7 +34,8 @@ def rewritten(project: api.Project, populated: str) -> str:
     return populated
 
 
-def test_cleanup_dry_run_then_confirmed(project: api.Project, rewritten: str) -> None:
+def test_cleanup_dry_run_then_confirmed(project: api.Project, rewritten: str,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
     before = _history_counts(project, rewritten)
     status_before = run_json("status", "--store", rewritten)
     superseded = {k: rows - latest for k, (rows, latest) in before.items()}
@@ -48,6 +49,7 @@ def test_cleanup_dry_run_then_confirmed(project: api.Project, rewritten: str) ->
     recent = run("cleanup", "--older-than", "30d", "--dry-run", "--store", rewritten).stdout
     assert "would drop 0 history row(s)" in recent and "0 row(s)" not in recent  # no noise
 
+    monkeypatch.setattr("metaxy.cli_confirm.stdin_is_interactive", lambda: True)
     refused = CliRunner().invoke(app, ["cleanup", "--older-than", FUTURE, "--store", rewritten],
                                  input="n\n")
     assert refused.exit_code != 0
@@ -76,7 +78,8 @@ def test_cleanup_yes_json_and_selected_features(project: api.Project, rewritten:
 
 
 def test_cleanup_keeps_tombstones(project: api.Project, populated: str) -> None:
-    run("delete", "speech/keywords", "--where", "video_id == 'v0002'", "--store", populated)
+    run("delete", "speech/keywords", "--where", "video_id == 'v0002'", "--yes", "--store",
+        populated)
     data = run_json("cleanup", "speech/keywords", "--older-than", FUTURE, "--yes",
                     "--store", populated)
     assert data["features"] == [{"feature": "speech/keywords", "rows": 1}]

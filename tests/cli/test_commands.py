@@ -99,8 +99,8 @@ def test_plan_shows_stale_fields_and_cascade(project: api.Project, populated: st
 
 
 def test_resolve_outputs(populated: str, tmp_path: Path) -> None:
-    run("delete", "speech/keywords", "--where", "video_id in (v0001, v0002)", "--store",
-        populated)
+    run("delete", "speech/keywords", "--where", "video_id in ('v0001', 'v0002')", "--yes",
+        "--store", populated)
     data = run_json("resolve", "speech/keywords", "--store", populated)
     assert data["counts"] == {"new": 2, "stale": 0, "orphaned": 0}
     assert sorted(r["video_id"] for r in data["rows"]) == ["v0001", "v0002"]
@@ -115,16 +115,18 @@ def test_resolve_outputs(populated: str, tmp_path: Path) -> None:
 
 
 def test_delete_soft_and_hard(project: api.Project, populated: str) -> None:
-    soft = run_json("delete", "vision/faces", "--where", "video_id == v0003 or n_faces > 99",
+    soft = run_json("delete", "vision/faces", "--where", "video_id == 'v0003' or n_faces > 99",
+                    "--yes",
                     "--store", populated)
-    assert soft == {"feature": "vision/faces", "deleted": 1, "hard": False}
+    assert soft == {"feature": "vision/faces", "matched": 1, "deleted": 1, "hard": False,
+                    "dry_run": False}
     store = api.get_store(project, populated)
     with store:
         assert store.read("vision/faces").height == N - 1
         history = store.read("vision/faces", with_history=True, include_deleted=True)
         assert history.height == N + 1  # the tombstone is appended, history stays
     hard = run_json("delete", "vision/faces", "--where", "video_id in ('v0003', 'v0004')",
-                    "--hard", "--store", populated)
+                    "--hard", "--yes", "--store", populated)
     assert hard["deleted"] >= 2
     with store:
         history = store.read("vision/faces", with_history=True, include_deleted=True)

@@ -61,7 +61,7 @@ def test_missing_config_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
 
 @pytest.mark.parametrize("where, expected", [
     ("nope == 1", "has no column 'nope'"),
-    ("n_faces == many", "not a valid int"),
+    ("n_faces == 'many'", "does not fit column 'n_faces' (int)"),
     ("video_id ==", "ended early"),
     ("video_id == 'a'; drop table x", "unexpected character ';'"),
 ])

@@ -16,7 +16,7 @@ LAYERS = {
     "engine": 1, "store": 1, "orm": 1,
     "migrations": 2, "testing": 2,
     "api": 3, "filter_syntax": 3,
-    "cli": 4, "cli_options": 4, "demo": 4, "render": 4, "migrations.cli": 4,
+    "cli": 4, "cli_confirm": 4, "cli_options": 4, "demo": 4, "render": 4, "migrations.cli": 4,
 }
 
 
