@@ -62,6 +62,6 @@ N = 10
 @pytest.fixture
 def populated(project: api.Project, store_url: str) -> str:
     """A store where the example pipeline ran once over N videos (all up to date)."""
-    store = api.get_store(project, store_url)
+    store = project.store(store_url)
     demo.run_pipeline(store, project.graph, demo.make_samples(N), "fixture")
     return store_url

@@ -82,7 +82,7 @@ def test_status_and_plan_up_to_date(populated: str) -> None:
 
 
 def test_plan_shows_stale_fields_and_cascade(project: api.Project, populated: str) -> None:
-    store = api.get_store(project, populated)
+    store = project.store(populated)
     with store.open("w"):
         inc = store.resolve_update("media/video",
                                    samples=demo.make_samples(N, audio_rev={1: 1, 2: 1}))
@@ -118,7 +118,7 @@ def test_delete_soft_and_hard(project: api.Project, populated: str) -> None:
     soft = run_json("delete", "vision/faces", "--where", "video_id == v0003 or n_faces > 99",
                     "--store", populated)
     assert soft == {"feature": "vision/faces", "deleted": 1, "hard": False}
-    store = api.get_store(project, populated)
+    store = project.store(populated)
     with store:
         assert store.read("vision/faces").height == N - 1
         history = store.read("vision/faces", with_history=True, include_deleted=True)
