@@ -15,7 +15,6 @@ import contextlib
 import dataclasses
 import functools
 import importlib
-import json
 import sys
 from collections.abc import Callable, Iterator
 from enum import StrEnum
@@ -103,22 +102,14 @@ def _note_without_config() -> None:
 
 
 def _json(data: Any) -> None:
-    def default(o: Any) -> Any:
-        if dataclasses.is_dataclass(o) and not isinstance(o, type):
-            return dataclasses.asdict(o)
-        return str(o)
+    from metaxy.render import print_json
 
-    if dataclasses.is_dataclass(data) and not isinstance(data, type):
-        data = dataclasses.asdict(data)
-    elif isinstance(data, list):
-        data = [dataclasses.asdict(d) if dataclasses.is_dataclass(d)
-                and not isinstance(d, type) else d for d in data]
-    sys.stdout.write(json.dumps(data, indent=2, default=default) + "\n")
+    print_json(data)
 
 
 def _project_and_store(store: str | None) -> tuple[api.Project, Any]:
     project = api.load_project()
-    return project, api.get_store(project, store)
+    return project, project.store(store)
 
 
 # ---------------------------------------------------------------------- definitions
@@ -249,16 +240,16 @@ def status_cmd(features: Annotated[list[str] | None, typer.Argument(
 @app.command("plan")
 def plan_cmd(store: StoreOpt = None, format: FormatOpt = Format.text) -> None:
     """What would be recomputed, per feature and field, in topological order."""
-    from metaxy.render import plan_table, progress_bar
+    from metaxy.render import progress_bar, run_plan_table
 
     with _errors():
         project, st = _project_and_store(store)
         with progress_bar(console, len(project.graph), "plan", format is Format.text) as tick:
-            rows = api.plan(project, st, progress=tick)
+            rows = api.run_plan(project, st, progress=tick)
         if format is Format.json:
             _json({"store": st.display(), "features": rows})
             return
-        console.print(plan_table(rows, title=f"plan for {st.display()}"))
+        console.print(run_plan_table(rows, title=f"plan for {st.display()}"))
 
 
 @app.command("explain")

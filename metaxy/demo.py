@@ -172,7 +172,7 @@ class DemoReport:
     store: str
     n_videos: int
     runs: list[list[FeatureRun]] = field(default_factory=list)
-    plan: list[api.PlanRow] = field(default_factory=list)
+    plan: list[api.RunPlanRow] = field(default_factory=list)
     explained: list[api.Explanation] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -226,7 +226,7 @@ def run_demo(store_url: str | None = None, n_videos: int = 200,
     project = api.load_project()
     url = store_url or demo_store_url(project)
     _fresh(url)
-    store = api.get_store(project, url)
+    store = project.store(url)
     report = DemoReport(store.display(), n_videos)
     graph = project.graph
     console.rule("[bold]metaxy demo")
@@ -248,17 +248,17 @@ def run_demo(store_url: str | None = None, n_videos: int = 200,
     changed = make_samples(n_videos, audio_rev=dict.fromkeys(audio, 1),
                            frames_rev=dict.fromkeys(frames, 1))
     bumped = api.with_code_versions(graph, BUMP)
-    store2 = api.get_store(api.Project(project.config, bumped), url)
+    store2 = api.Project(project.config, bumped).store(url)
     console.print(
         f"\n[bold]2. changes:[/] new audio for {', '.join(video_id(i) for i in audio)}; "
         f"new frames for {', '.join(video_id(i) for i in frames)}; "
         "vision/faces:faces code_version 1 -> 2")
     with progress_bar(console, len(bumped), "planning") as tick:
-        report.plan = api.plan(api.Project(project.config, bumped), store2,
+        report.plan = api.run_plan(api.Project(project.config, bumped), store2,
                                samples={"media/video": changed}, progress=tick)
-    from metaxy.render import plan_table
+    from metaxy.render import run_plan_table
 
-    console.print(plan_table(report.plan, title="plan (counts computed in the store)"))
+    console.print(run_plan_table(report.plan, title="plan (counts computed in the store)"))
     from metaxy.render import explain_tree
 
     report.explained = api.explain(api.Project(project.config, bumped), store2, "vision/faces",

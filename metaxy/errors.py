@@ -113,6 +113,11 @@ class StoreConnectionError(StoreError):
     """The store's database could not be reached."""
 
 
+class BackendUnavailableError(StoreError):
+    """A backend under test cannot run here: its driver is not installed or its server is
+    unreachable (the test fixtures skip the test, or fail it with ``CI=true``)."""
+
+
 class StoreLockedError(StoreError):
     """The store is held by another process (e.g. DuckDB's single-writer file lock)."""
 

@@ -8,9 +8,11 @@ register features in ``metaxy.features`` (a module, or an object implementing
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import pluggy
 
@@ -37,6 +39,35 @@ class BackendSpec:
     schemes: tuple[str, ...]
     description: str = ""
     hash_algorithms: tuple[str, ...] = field(default=("md5",))
+
+
+class FreshStoreURL(Protocol):
+    """Makes an empty store for one test: ``with fresh(workdir, prefix="mx_test_") as url:``.
+
+    ``workdir`` is a private, empty directory (the test's ``tmp_path``) for file-based stores;
+    ``prefix`` names server-side objects (e.g. a database ``<prefix><random>``). The context
+    manager drops what it created on exit. It raises
+    :class:`metaxy.errors.BackendUnavailableError` when the backend cannot run here (driver not
+    installed, server unreachable).
+    """
+
+    def __call__(self, workdir: Path, *, prefix: str) -> AbstractContextManager[str]: ...
+
+
+@dataclass(frozen=True)
+class BackendUnderTest:
+    """A store backend the shared test fixtures run on (see :func:`metaxy_test_backends`).
+
+    Attributes:
+        name: the test id (``postgresql`` gives ``test_x[postgresql]``); unique across plugins.
+        fresh: yields the URL of an empty store per test (:class:`FreshStoreURL`).
+        in_database: a SQL store resolving in the database (its ``store.stats`` count the
+            statements): it joins the in-database proof (the ``sql_store_url`` fixture).
+    """
+
+    name: str
+    fresh: FreshStoreURL
+    in_database: bool = False
 
 
 @hookspec
@@ -67,6 +98,19 @@ def metaxy_features() -> Iterable[type | ModuleType]:  # type: ignore[empty-body
     """Return feature classes or modules defining them (team packages; optional).
 
     A team package may instead point its ``metaxy.features`` entry point at a plain module.
+    """
+
+
+@hookspec
+def metaxy_test_backends() -> list[BackendUnderTest]:  # type: ignore[empty-body]
+    """Declare the backends the shared test fixtures (``store_url``, ``all_store_urls``,
+    ``sql_store_url`` and the conformance suite) should also run on (1:N, optional).
+
+    A backend that cannot run here raises :class:`metaxy.errors.BackendUnavailableError` from
+    its ``fresh`` factory: the test is skipped, except with ``CI=true``, where it fails.
+
+    Returns:
+        The backends, each with a unique name. Keep the hook import-light (no driver imports).
     """
 
 

@@ -1,11 +1,14 @@
-"""Rendering of API results: rich tables and progress bars for terminals, and the graph as text,
-Mermaid or DOT."""
+"""Rendering of API results: JSON documents (``--format json`` of every command), rich tables and
+progress bars for terminals, and the graph as text, Mermaid or DOT."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
+import sys
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -14,17 +17,36 @@ from rich.tree import Tree
 from metaxy.versions import versions_of
 
 if TYPE_CHECKING:
-    from metaxy.api import Cause, Explanation, PlanRow, StatusRow
+    from metaxy.api import Cause, Explanation, RunPlanRow, Status
     from metaxy.graph import FeatureGraph
 
 GRAPH_FORMATS = ("text", "mermaid", "dot")
+
+
+def plain(value: Any) -> Any:
+    """``value`` as JSON values: dataclasses as objects, tuples as lists, keys as strings,
+    anything else that is not a JSON scalar (paths, timestamps) as its ``str``; recursively."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return plain(dataclasses.asdict(value))
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def print_json(data: Any) -> None:
+    """Write ``data`` (see :func:`plain`) to stdout as one indented JSON document."""
+    sys.stdout.write(json.dumps(plain(data), indent=2) + "\n")
 
 
 def _n(value: int | None) -> str:
     return "-" if value is None else str(value)
 
 
-def status_table(rows: list[StatusRow], title: str = "status") -> Table:
+def status_table(rows: list[Status], title: str = "status") -> Table:
     table = Table(title=title, title_justify="left")
     for col in ("feature", "up to date", "new", "stale", "orphaned"):
         table.add_column(col, justify="left" if col == "feature" else "right")
@@ -40,7 +62,7 @@ def status_table(rows: list[StatusRow], title: str = "status") -> Table:
     return table
 
 
-def plan_table(rows: list[PlanRow], title: str = "plan") -> Table:
+def run_plan_table(rows: list[RunPlanRow], title: str = "plan") -> Table:
     """One line per feature (counts now) and one per field: stale now, or stale once its
     upstream is recomputed (the cascade the static field dependencies predict)."""
     table = Table(title=title, title_justify="left", title_style="bold")

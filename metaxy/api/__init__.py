@@ -6,9 +6,9 @@ usable (and tested) from Python. The dataclasses are plain data: ``dataclasses.a
 
 One job per module: :mod:`~metaxy.api.project` (loading a project and its store),
 :mod:`~metaxy.api.definitions` (static feature definitions and config),
-:mod:`~metaxy.api.status` (status, plan, resolve, delete, sample ids),
-:mod:`~metaxy.api.explain` (why a sample is stale), :mod:`~metaxy.api.maintenance`
-(cleanup of old history) and :mod:`~metaxy.api.ingest` (root samples from a file).
+:mod:`~metaxy.api.state` (status, the run plan, resolve, delete, sample ids),
+:mod:`~metaxy.api.causes` (why a sample is stale), :mod:`~metaxy.api.maintenance`
+(cleanup of old history) and :mod:`~metaxy.api.sample_files` (root samples from a file).
 Everything public is re-exported here, so
 ``from metaxy import api; api.status(...)`` is the way to use it.
 
@@ -18,14 +18,13 @@ the CLI starts without loading polars or SQLAlchemy until a command needs them.
 
 from __future__ import annotations
 
-import sys
-import types
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from metaxy._lazy import lazy_getattr
 from metaxy.errors import ApiError  # re-exported: it lived here before metaxy.errors
 
 if TYPE_CHECKING:
+    from metaxy.api.causes import Cause, Explanation, explain
     from metaxy.api.definitions import (
         DepInfo,
         FeatureDescription,
@@ -35,21 +34,20 @@ if TYPE_CHECKING:
         describe,
         list_features,
     )
-    from metaxy.api.explain import Cause, Explanation, explain
-    from metaxy.api.ingest import IngestResult, ingest, parse_input_options
     from metaxy.api.maintenance import CleanupRow, cleanup, delete_matches, parse_age
-    from metaxy.api.project import Project, get_store, load_project, opened, with_code_versions
-    from metaxy.api.status import (
-        PlanRow,
+    from metaxy.api.project import Project, load_project, with_code_versions
+    from metaxy.api.sample_files import IngestResult, ingest, parse_input_options
+    from metaxy.api.state import (
         ResolveResult,
-        StatusRow,
+        RunPlanRow,
         delete,
         increment_frame,
         parse_ids,
-        plan,
         resolve,
+        run_plan,
         status,
     )
+    from metaxy.store.base import Status
 
 __all__ = [
     "ApiError",
@@ -61,82 +59,61 @@ __all__ = [
     "FeatureRow",
     "FieldInfo",
     "IngestResult",
-    "PlanRow",
     "Project",
     "ResolveResult",
-    "StatusRow",
+    "RunPlanRow",
+    "Status",
     "cleanup",
     "config_show",
     "delete",
     "delete_matches",
     "describe",
     "explain",
-    "get_store",
     "increment_frame",
     "ingest",
     "list_features",
     "load_project",
-    "opened",
     "parse_age",
     "parse_ids",
     "parse_input_options",
-    "plan",
     "resolve",
+    "run_plan",
     "status",
     "with_code_versions",
 ]
 
 _LAZY = {
-    "Cause": "metaxy.api.explain",
+    "Cause": "metaxy.api.causes",
     "CleanupRow": "metaxy.api.maintenance",
     "DepInfo": "metaxy.api.definitions",
-    "Explanation": "metaxy.api.explain",
+    "Explanation": "metaxy.api.causes",
     "FeatureDescription": "metaxy.api.definitions",
     "FeatureRow": "metaxy.api.definitions",
     "FieldInfo": "metaxy.api.definitions",
-    "IngestResult": "metaxy.api.ingest",
-    "PlanRow": "metaxy.api.status",
+    "IngestResult": "metaxy.api.sample_files",
     "Project": "metaxy.api.project",
-    "ResolveResult": "metaxy.api.status",
-    "StatusRow": "metaxy.api.status",
+    "ResolveResult": "metaxy.api.state",
+    "RunPlanRow": "metaxy.api.state",
+    "Status": "metaxy.store.base",
     "cleanup": "metaxy.api.maintenance",
     "config_show": "metaxy.api.definitions",
-    "delete": "metaxy.api.status",
+    "delete": "metaxy.api.state",
     "delete_matches": "metaxy.api.maintenance",
     "describe": "metaxy.api.definitions",
-    "explain": "metaxy.api.explain",
-    "get_store": "metaxy.api.project",
-    "increment_frame": "metaxy.api.status",
-    "ingest": "metaxy.api.ingest",
+    "explain": "metaxy.api.causes",
+    "increment_frame": "metaxy.api.state",
+    "ingest": "metaxy.api.sample_files",
     "list_features": "metaxy.api.definitions",
     "load_project": "metaxy.api.project",
-    "opened": "metaxy.api.project",
     "parse_age": "metaxy.api.maintenance",
-    "parse_ids": "metaxy.api.status",
-    "parse_input_options": "metaxy.api.ingest",
-    "plan": "metaxy.api.status",
-    "resolve": "metaxy.api.status",
-    "status": "metaxy.api.status",
+    "parse_ids": "metaxy.api.state",
+    "parse_input_options": "metaxy.api.sample_files",
+    "resolve": "metaxy.api.state",
+    "run_plan": "metaxy.api.state",
+    "status": "metaxy.api.state",
     "with_code_versions": "metaxy.api.project",
 }
 
 
 __getattr__ = lazy_getattr("metaxy.api", _LAZY)
 
-
-class _ApiModule(types.ModuleType):
-    """Keeps ``api.status`` / ``api.explain`` / ``api.ingest`` the functions.
-
-    Importing a submodule makes the import system set it as an attribute of this package
-    (``api.status = <module metaxy.api.status>``), which would shadow the lazily re-exported
-    function of the same name; the function is stored instead, as the eager imports used to do.
-    """
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, types.ModuleType) and name in _LAZY \
-                and value.__name__ == _LAZY[name]:
-            value = getattr(value, name)
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _ApiModule

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from metaxy.api.project import Project, opened
-from metaxy.api.status import _resolve_keys
+from metaxy.api.project import Project
+from metaxy.api.state import _resolve_keys
 from metaxy.errors import ApiError
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def cleanup(project: Project, store: MetadataStore, keys: list[str] | None,
             raise ApiError(f"--older-than {older_than}: the age must not be negative")
         bound = datetime.now(UTC) - bound
     rows = []
-    with opened(store, "r" if dry_run else "w"):
+    with store.open("r" if dry_run else "w"):
         for key in _resolve_keys(project, keys):
             cls = project.graph.get(key)
             rows.append(CleanupRow(str(key), store.cleanup(cls, bound, dry_run=dry_run)))
@@ -70,7 +70,7 @@ def delete_matches(project: Project, store: MetadataStore, key: str, where: str,
 
     cls = project.graph.get(key)
     expr = parse_filter(where, cls)
-    with opened(store, "r"):
+    with store.open("r"):
         if not store.has_feature(cls):
             return 0
         return store.read(cls, expr, include_deleted=hard).height

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +25,24 @@ class Project:
 
     @property
     def version(self) -> str:
+        """The project version: a hash of every feature version of the graph."""
         return versions_of(self.graph).project_version(self.config.project)
+
+    def store(self, url_or_name: str | None = None) -> MetadataStore:
+        """The project's store (unopened), bound to the project's graph and configuration.
+
+        The same as ``mx.get_store(url_or_name, config=project.config, graph=project.graph)``.
+
+        Args:
+            url_or_name: a store URL or the name of a configured store; default: the
+                configured default store.
+
+        Raises:
+            StoreNotFoundError: no configured store of that name, or no backend for the URL.
+        """
+        from metaxy.store.registry import get_store
+
+        return get_store(url_or_name, config=self.config, graph=self.graph)
 
 
 def load_project(config: MetaxyConfig | None = None, *, strict: bool = True) -> Project:
@@ -36,13 +51,6 @@ def load_project(config: MetaxyConfig | None = None, *, strict: bool = True) -> 
     packages = list(config.packages) if config.packages is not None else None
     graph = load_features(strict=strict, packages=packages)
     return Project(config, graph)
-
-
-def get_store(project: Project, store: str | None = None) -> MetadataStore:
-    """The project's store by name or URL (default: the configured default store)."""
-    from metaxy.store.registry import get_store as _get_store
-
-    return _get_store(store, config=project.config, graph=project.graph)
 
 
 def with_code_versions(graph: FeatureGraph,
@@ -85,12 +93,3 @@ def with_code_versions(graph: FeatureGraph,
     copy.validate()
     return copy
 
-
-@contextlib.contextmanager
-def opened(store: MetadataStore, mode: str = "r") -> Iterator[MetadataStore]:
-    """Open the store unless it already is."""
-    if store.mode is not None:
-        yield store
-        return
-    with store.open(mode):  # type: ignore[arg-type]
-        yield store

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import sys
 from collections.abc import Iterator
 from enum import StrEnum
@@ -56,21 +55,10 @@ def _migrations(store: str | None) -> Any:
 
 
 # ---------------------------------------------------------------------------- JSON output
-def _plain(value: Any) -> Any:
-    """Dataclasses, tuples and paths as JSON values (recursively)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return _plain(dataclasses.asdict(value))
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return str(value)
-
-
 def _emit(data: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(_plain(data), indent=2) + "\n")
+    from metaxy.render import print_json
+
+    print_json(data)
 
 
 @contextlib.contextmanager

@@ -320,8 +320,8 @@ def _reconcile_fn(store: MetadataStore, key: str, fields: list[str], old_graph: 
             # count the samples up to date under the old one (those a reconcile would carry)
             with using_graph(store, old_graph):
                 st = store.status(key) if store.has_feature(key) else None
-            return OpResult("reconcile", key, st.up_to_date if st else 0,
-                            st.stale if st else 0, True)
+            return OpResult("reconcile", key, (st.up_to_date or 0) if st else 0,
+                            (st.stale or 0) if st else 0, True)
         return reconcile(store, key, old_graph=old_graph, new_graph=new_graph, fields=fields,
                          materialization_id=materialization_id)
     return run

@@ -41,16 +41,34 @@ FeatureRef = "type[Feature] | str"
 
 @dataclass(frozen=True)
 class Status:
-    """Counts of one feature's samples, computed in the store."""
+    """Counts of one feature's samples, computed in the store (only the numbers travel).
+
+    :meth:`MetadataStore.status` always fills the four counts. ``metaxy.api.status`` (and
+    ``metaxy status``) also report a *root* feature whose expected samples were not given: the
+    store cannot tell new from up-to-date then, so the counts are ``None`` and ``stored`` holds
+    the number of stored samples.
+
+    Attributes:
+        feature: the feature key.
+        root: whether the feature has no upstream (its samples come from the caller).
+        new: expected samples never written.
+        stale: written samples whose provenance changed (in at least one field).
+        orphaned: written samples that no longer exist upstream.
+        up_to_date: written samples whose provenance matches.
+        stored: stored samples (only where the counts are ``None``).
+    """
 
     feature: str
-    new: int
-    stale: int
-    orphaned: int
-    up_to_date: int
+    root: bool
+    new: int | None
+    stale: int | None
+    orphaned: int | None
+    up_to_date: int | None
+    stored: int | None = None
 
     @property
     def needs_work(self) -> bool:
+        """Whether anything is new, stale or orphaned."""
         return bool(self.new or self.stale or self.orphaned)
 
 
@@ -303,7 +321,7 @@ class MetadataStore(ABC):
         cls = self.feature(feature)
         frame = self._samples_frame(cls, samples)
         counts = self._guard(lambda: self._status(cls, frame, where))
-        return Status(str(cls.spec().key), **counts)
+        return Status(str(cls.spec().key), root=not cls.spec().deps, **counts)
 
     # ------------------------------------------------------------------ helpers
     def plan(self, feature: type[Feature]) -> ResolvePlan:

@@ -10,26 +10,26 @@
   (:func:`metaxy.testing.frames.temporary_store`);
 * ``no_metaxy_env``: removes every ``METAXY_*`` environment variable for the test (use it as an
   autouse fixture in a ``conftest.py`` to keep a developer's settings out of the tests);
-* ``postgres_url``: the URL of a fresh, empty PostgreSQL database (:mod:`metaxy.testing.postgres`),
-  dropped after the test. Skips when the server or the metaxy-postgres plugin is unavailable,
-  except with ``CI=true``, where it fails (:func:`postgres_database` is the same as a generator,
-  for parametrised fixtures).
+
+Stores of every backend under test (built-in or declared by a plugin through
+:func:`metaxy.hookspecs.metaxy_test_backends`) come from
+:func:`metaxy.testing.backends.backend_database`.
 
 Importing this module imports no database driver.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 import metaxy as mx
-from metaxy.testing.postgres import DEFAULT_ADMIN_URL, fresh_database
+from metaxy.testing.backends import skip_or_fail
+
+__all__ = ["StoreFactory", "make_store", "skip_or_fail"]
 
 if TYPE_CHECKING:
     from metaxy.store.base import MetadataStore
@@ -86,36 +86,3 @@ def no_metaxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("METAXY_"):
             monkeypatch.delenv(name)
-
-
-def skip_or_fail(reason: str) -> None:
-    """Skip the test, except in CI (``CI=true``), where a missing service is a failure."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"required in CI: {reason}")
-    pytest.skip(reason)
-
-
-def postgres_database(admin_url: str | None = None, *, prefix: str = "mx_test_") -> Iterator[str]:
-    """Yield the URL of a fresh database (see :func:`fresh_database`), skipping (or, in CI,
-    failing) when metaxy-postgres is not installed or the server is unreachable."""
-    from metaxy.config import redact_url
-
-    if importlib.util.find_spec("metaxy_postgres") is None:
-        skip_or_fail("metaxy-postgres is not installed (plugins/metaxy-postgres)")
-    import psycopg
-
-    admin_url = admin_url or DEFAULT_ADMIN_URL
-    with ExitStack() as stack:
-        try:
-            url = stack.enter_context(fresh_database(admin_url, prefix=prefix))
-        except psycopg.OperationalError as e:
-            skip_or_fail(f"PostgreSQL unreachable at {redact_url(admin_url)}: "
-                         f"{str(e).splitlines()[0]}")
-            raise
-        yield url
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """URL of a new, empty PostgreSQL database, dropped after the test."""
-    yield from postgres_database()

@@ -12,7 +12,7 @@ from typer.testing import CliRunner, Result
 
 from metaxy import api, demo
 from metaxy.cli import app
-from metaxy.testing.pytest_plugin import postgres_database
+from metaxy.testing.backends import backend_database
 
 
 @pytest.fixture(autouse=True)
@@ -53,7 +53,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "duckdb":
         yield f"duckdb:///{tmp_path / 'cli.duckdb'}"
         return
-    yield from postgres_database(prefix="metaxy_cli_")
+    yield from backend_database("postgresql", prefix="metaxy_cli_")
 
 
 N = 10
@@ -62,6 +62,6 @@ N = 10
 @pytest.fixture
 def populated(project: api.Project, store_url: str) -> str:
     """A store where the example pipeline ran once over N videos (all up to date)."""
-    store = api.get_store(project, store_url)
+    store = project.store(store_url)
     demo.run_pipeline(store, project.graph, demo.make_samples(N), "fixture")
     return store_url

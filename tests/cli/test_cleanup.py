@@ -16,7 +16,7 @@ FUTURE = "2999-01-01"
 
 def _history_counts(project: api.Project, url: str) -> dict[str, tuple[int, int]]:
     """Per feature: (physical rows, latest rows incl. tombstones)."""
-    store = api.get_store(project, url)
+    store = project.store(url)
     out = {}
     with store.open("r"):
         for key in project.graph.topological_order():
@@ -29,7 +29,7 @@ def _history_counts(project: api.Project, url: str) -> dict[str, tuple[int, int]
 @pytest.fixture
 def rewritten(project: api.Project, populated: str) -> str:
     """The populated store after a second run where video 1's audio changed."""
-    store = api.get_store(project, populated)
+    store = project.store(populated)
     demo.run_pipeline(store, project.graph, demo.make_samples(N, audio_rev={1: 1}), "again")
     return populated
 
@@ -83,7 +83,7 @@ def test_cleanup_keeps_tombstones(project: api.Project, populated: str) -> None:
     data = run_json("cleanup", "speech/keywords", "--older-than", FUTURE, "--yes",
                     "--store", populated)
     assert data["features"] == [{"feature": "speech/keywords", "rows": 1}]
-    store = api.get_store(project, populated)
+    store = project.store(populated)
     with store.open("r"):
         kw = project.graph.get("speech/keywords")
         assert store.read(kw).height == N - 1

@@ -82,7 +82,7 @@ def test_status_and_plan_up_to_date(populated: str) -> None:
 
 
 def test_plan_shows_stale_fields_and_cascade(project: api.Project, populated: str) -> None:
-    store = api.get_store(project, populated)
+    store = project.store(populated)
     with store.open("w"):
         inc = store.resolve_update("media/video",
                                    samples=demo.make_samples(N, audio_rev={1: 1, 2: 1}))
@@ -120,7 +120,7 @@ def test_delete_soft_and_hard(project: api.Project, populated: str) -> None:
                     "--store", populated)
     assert soft == {"feature": "vision/faces", "matched": 1, "deleted": 1, "hard": False,
                     "dry_run": False}
-    store = api.get_store(project, populated)
+    store = project.store(populated)
     with store:
         assert store.read("vision/faces").height == N - 1
         history = store.read("vision/faces", with_history=True, include_deleted=True)

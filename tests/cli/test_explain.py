@@ -30,7 +30,7 @@ def test_up_to_date(populated: str) -> None:
 def test_code_version_bump(project: api.Project, populated: str) -> None:
     # Rows written under faces code_version 2; the installed package says 1.
     bumped = api.with_code_versions(project.graph, {"vision/faces": {"faces": "2"}})
-    store = api.get_store(api.Project(project.config, bumped), populated)
+    store = api.Project(project.config, bumped).store(populated)
     demo.run_pipeline(store, bumped, demo.make_samples(N), "bumped")
     [ex] = run_json("explain", "vision/faces", "v0002", "--store", populated)
     assert ex["state"] == "stale" and ex["stale_fields"] == ["faces"]
@@ -52,7 +52,7 @@ def test_code_version_bump_names_the_old_version_from_a_pushed_snapshot(
     from metaxy.migrations.snapshots import push
 
     bumped = api.with_code_versions(project.graph, {"vision/faces": {"faces": "2"}})
-    store = api.get_store(api.Project(project.config, bumped), populated)
+    store = api.Project(project.config, bumped).store(populated)
     demo.run_pipeline(store, bumped, demo.make_samples(N), "bumped")
     assert "now '1'" in run("explain", "vision/faces", "v0002", "--store", populated).stdout
     with store.open("w"):
@@ -64,7 +64,7 @@ def test_code_version_bump_names_the_old_version_from_a_pushed_snapshot(
 
 
 def test_upstream_data_change_follows_the_chain(project: api.Project, populated: str) -> None:
-    store = api.get_store(project, populated)
+    store = project.store(populated)
     with store.open("w"):
         inc = store.resolve_update("media/video", samples=demo.make_samples(N, audio_rev={4: 1}))
         store.write("media/video", inc.to_process())  # type: ignore[union-attr]
@@ -94,7 +94,7 @@ def test_upstream_data_change_follows_the_chain(project: api.Project, populated:
 
 
 def test_deleted_upstream(project: api.Project, populated: str) -> None:
-    store = api.get_store(project, populated)
+    store = project.store(populated)
     video, chunk = project.graph.get("media/video"), project.graph.get("media/chunk")
     with store.open("w"):
         store.delete(video, video.video_id == "v0005")  # type: ignore[attr-defined]
@@ -117,7 +117,7 @@ def test_deleted_upstream(project: api.Project, populated: str) -> None:
 
 
 def test_new_sample(project: api.Project, populated: str) -> None:
-    store = api.get_store(project, populated)
+    store = project.store(populated)
     with store.open("w"):
         inc = store.resolve_update("media/video", samples=demo.make_samples(N + 1))
         store.write("media/video", inc.to_process())  # type: ignore[union-attr]

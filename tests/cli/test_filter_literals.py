@@ -82,7 +82,7 @@ def test_sample_id_text_is_not_cast(video: type, column: str, raw: str) -> None:
 
 
 def _counts(project: api.Project, url: str) -> tuple[int, int]:
-    store = api.get_store(project, url)
+    store = project.store(url)
     with store.open("r"):
         return (store.read("media/video").height,
                 store.read("media/video", with_history=True, include_deleted=True).height)
@@ -140,7 +140,7 @@ def test_cleanup_refuses_without_a_terminal_and_yes(populated: str) -> None:
     from metaxy import demo
 
     project = api.load_project()
-    demo.run_pipeline(api.get_store(project, populated), project.graph,
+    demo.run_pipeline(project.store(populated), project.graph,
                       demo.make_samples(N, audio_rev={1: 1}), "again")
     result = run("cleanup", "--older-than", "2999-01-01", "--store", populated, ok=False)
     assert "--yes" in result.stderr and "would be removed" in result.stderr

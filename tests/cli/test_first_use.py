@@ -105,7 +105,7 @@ def test_list_never_cuts_feature_keys_or_versions(project: api.Project) -> None:
 
 def test_cleanup_lists_only_features_with_rows_to_drop(project: api.Project,
                                                        populated: str) -> None:
-    store = api.get_store(project, populated)
+    store = project.store(populated)
     demo.run_pipeline(store, project.graph, demo.make_samples(N, audio_rev={1: 1}), "again")
     out = run("cleanup", "--dry-run", "--older-than", "2999-01-01", "--store", populated).stdout
     listed = [line.split(":")[0] for line in out.splitlines() if ": would drop" in line]

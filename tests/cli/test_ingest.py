@@ -36,7 +36,7 @@ def _csv(tmp_path: Path, samples: pl.DataFrame, name: str = "videos.csv") -> str
 
 
 def _stored(project: api.Project, store: str) -> pl.DataFrame:
-    st = api.get_store(project, store)
+    st = project.store(store)
     with st.open("r"):
         return st.read("media/video", with_history=True)
 
@@ -69,7 +69,7 @@ def test_text_output_and_dry_run(tmp_path: Path, store: str, project: api.Projec
     out = run("ingest", "media/video", path, "--store", store, "--dry-run").stdout
     assert f"media/video: {N} new, 0 stale, 0 unchanged, 0 orphaned" in out
     assert f"would write {N} row(s)" in out
-    st = api.get_store(project, store)
+    st = project.store(store)
     with st.open("r"):
         assert not st.has_feature("media/video")
     out = run("ingest", "media/video", path, "--store", store).stdout

@@ -19,13 +19,13 @@ def _terminal() -> tuple[Console, io.StringIO]:
 
 def test_status_and_plan_report_every_feature_in_order(project: api.Project,
                                                        populated: str) -> None:
-    store = api.get_store(project, populated)
+    store = project.store(populated)
     seen: list[str] = []
     api.status(project, store, progress=seen.append)
     order = [str(k) for k in project.graph.topological_order()]
     assert seen == order and sorted(seen) == sorted(KEYS)
     seen.clear()
-    api.plan(project, store, progress=seen.append)
+    api.run_plan(project, store, progress=seen.append)
     assert seen == order
 
 

@@ -12,7 +12,7 @@ import pytest
 import metaxy as mx
 from metaxy.migrations.api import Migrations
 from metaxy.migrations.snapshots import Snapshot, graph_from_snapshot, snapshot_of
-from metaxy.testing.pytest_plugin import postgres_database
+from metaxy.testing.backends import backend_database
 
 PROJECT = "teams_example"
 
@@ -36,7 +36,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "duckdb":
         yield f"duckdb:///{tmp_path / 'store.duckdb'}"
         return
-    yield from postgres_database(prefix="mxmig_")
+    yield from backend_database("postgresql", tmp_path, prefix="mxmig_")
 
 
 @pytest.fixture

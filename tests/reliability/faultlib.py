@@ -25,7 +25,7 @@ import polars as pl
 import pytest
 
 import metaxy as mx
-from metaxy.testing.pytest_plugin import postgres_database, skip_or_fail
+from metaxy.testing.backends import backend_database, backend_missing, skip_or_fail
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "s3cr3t-Pa55w0rd"
@@ -95,15 +95,11 @@ def make_store(url: str, **options: Any) -> Any:
 
 # ---------------------------------------------------------------------------------- backends
 def postgres_plugin_missing() -> str | None:
-    try:
-        importlib.import_module("metaxy_postgres")
-    except ImportError as e:
-        return f"metaxy-postgres is not installed ({e})"
     from metaxy.plugins import backends, get_plugin_manager
 
     if "postgresql" not in backends(get_plugin_manager()):
-        return "metaxy-postgres is importable but not registered (entry point missing)"
-    return None
+        return "no installed plugin provides the store backend 'postgresql' (metaxy-postgres)"
+    return backend_missing("postgresql")
 
 
 def pg_database() -> Iterator[str]:
@@ -112,7 +108,7 @@ def pg_database() -> Iterator[str]:
     reason = postgres_plugin_missing()
     if reason is not None:
         skip_or_fail(reason)
-    yield from postgres_database(prefix="mx_rel_")
+    yield from backend_database("postgresql", prefix="mx_rel_")
 
 
 def backend_url(backend: str, tmp_path: Path) -> Generator[str, None, None]:

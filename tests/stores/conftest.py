@@ -1,53 +1,29 @@
-"""Backends under test: every store URL available here, as a parametrised ``store_url`` fixture.
+"""Backends under test: every store backend available here, as a parametrised ``store_url``.
 
-* ``duckdb-file``, ``duckdb-memory``, ``sqlite-file``: always;
-* ``memory``: when :mod:`metaxy.store.memory` imports (skipped with the reason otherwise);
-* ``postgresql``: when the ``metaxy-postgres`` plugin is installed, on a fresh database of the
-  local server (:func:`metaxy.testing.pytest_plugin.postgres_database`). An unreachable server
-  skips the test, except with ``CI=true``, where it fails.
+The built-in backends (``duckdb-file``, ``duckdb-memory``, ``sqlite-file``, ``memory``) and every
+backend an installed plugin declares through :func:`metaxy.hookspecs.metaxy_test_backends` (the
+metaxy-postgres plugin declares ``postgresql``: a fresh database on the local server). A backend
+that cannot run here skips the test, except with ``CI=true``, where it fails. This module imports
+no plugin.
 """
 
 from __future__ import annotations
 
-import importlib
-import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
-from metaxy.testing.pytest_plugin import postgres_database, skip_or_fail
+from metaxy.testing.backends import backend_database, backends_under_test
 
-BACKENDS = ("duckdb-file", "duckdb-memory", "sqlite-file", "memory", "postgresql")
-
-
-def _unavailable(backend: str) -> str | None:
-    """Why ``backend`` cannot run here (None: it can)."""
-    module = {"memory": "metaxy.store.memory", "postgresql": "metaxy_postgres"}.get(backend)
-    if module is None:
-        return None
-    try:
-        importlib.import_module(module)
-    except ImportError as e:
-        return f"{module} is not importable ({e})"
-    return None
+BACKENDS = tuple(backends_under_test())
+IN_DATABASE = tuple(name for name, b in backends_under_test().items() if b.in_database)
 
 
 def backend_url(backend: str, tmp_path: Path) -> Iterator[str]:
     """Yield a URL of an empty store of ``backend`` (skipping when it is unavailable)."""
-    reason = _unavailable(backend)
-    if reason is not None:
-        (skip_or_fail if backend == "postgresql" else pytest.skip)(reason)
-    if backend == "duckdb-file":
-        yield f"duckdb:///{tmp_path / f'store-{uuid.uuid4().hex[:6]}.duckdb'}"
-    elif backend == "duckdb-memory":
-        yield "duckdb:///:memory:"
-    elif backend == "sqlite-file":
-        yield f"sqlite:///{tmp_path / f'store-{uuid.uuid4().hex[:6]}.sqlite'}"
-    elif backend == "memory":
-        yield "memory://"
-    else:
-        yield from postgres_database()
+    yield from backend_database(backend, tmp_path, prefix="store_")
 
 
 @pytest.fixture(params=BACKENDS)
@@ -57,28 +33,20 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def all_store_urls(tmp_path: Path) -> Iterator[dict[str, str]]:
-    """One URL per available backend (PostgreSQL included when reachable; in CI it must be)."""
+    """One URL per backend under test; one that cannot run here is left out (in CI: fails)."""
     urls: dict[str, str] = {}
-    gens: list[Iterator[str]] = []
-    for backend in BACKENDS:
-        if _unavailable(backend) is not None:
-            if backend == "postgresql":
-                skip_or_fail(f"postgresql backend unavailable: {_unavailable(backend)}")
-            continue
-        gen = backend_url(backend, tmp_path)
-        try:
-            urls[backend] = next(gen)
-        except pytest.skip.Exception:
-            continue
-        gens.append(gen)
-    try:
+    with ExitStack() as stack:
+        for backend in BACKENDS:
+            gen = backend_url(backend, tmp_path)
+            try:
+                urls[backend] = next(gen)
+            except pytest.skip.Exception:
+                continue
+            stack.callback(gen.close)
         yield urls
-    finally:
-        for gen in gens:
-            gen.close()
 
 
-@pytest.fixture(params=("duckdb-file", "postgresql"))
+@pytest.fixture(params=IN_DATABASE)
 def sql_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """The in-database SQL backends of the in-database proof (DuckDB and PostgreSQL)."""
+    """The backends resolving in the database, for the in-database proof (DuckDB, plugins')."""
     yield from backend_url(request.param, tmp_path)

@@ -76,5 +76,5 @@ def test_the_check_sees_a_violation(tmp_path: Path) -> None:
                      "    from metaxy.cli import app\nfrom metaxy.api import load_project\n"
                      "from metaxy import cli\n")
     assert [m for _, m in _runtime_imports(tree)] == ["typing", "metaxy.api", "metaxy.cli"]
-    assert _layer("metaxy.api.status") > _layer("metaxy.store.sql") > _layer("metaxy.keys")
+    assert _layer("metaxy.api.state") > _layer("metaxy.store.sql") > _layer("metaxy.keys")
     assert _layer("metaxy.migrations.cli") == _layer("metaxy.cli")

@@ -1,5 +1,5 @@
-"""The testing helpers shipped for users: provenance-correct frames, temporary stores, fresh
-PostgreSQL databases."""
+"""The testing helpers shipped for users: provenance-correct frames, temporary stores (the
+PostgreSQL plugin tests its fresh databases in its own tests/test_testing.py)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,12 @@ import sys
 from pathlib import Path
 
 import polars as pl
-import pytest
 
 import metaxy as mx
 from metaxy import columns as C
 from metaxy.store.base import MetadataStore
 from metaxy.testing.frames import materialize, provenance_frame, temporary_store
-from metaxy.testing.pytest_plugin import make_store, postgres_database
+from metaxy.testing.pytest_plugin import make_store
 
 VIDEOS = pl.DataFrame({
     "video_id": ["a", "b"], "path": ["/a", "/b"], "duration_s": [1.0, 2.0],
@@ -88,44 +87,8 @@ def test_temp_store_fixture_is_open_on_the_active_graph(example_graph: mx.Featur
 
 def test_importing_the_helpers_imports_no_database_driver() -> None:
     code = ("import sys, metaxy.testing, metaxy.testing.pytest_plugin, metaxy.testing.frames, "
-            "metaxy.testing.postgres; "
+            "metaxy.testing.backends; "
             "print(sorted(m for m in ('psycopg', 'duckdb') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
-
-
-def test_postgres_database_skips_when_unreachable_outside_ci(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("metaxy_postgres")
-    monkeypatch.setenv("CI", "false")
-    with pytest.raises(pytest.skip.Exception, match="unreachable"):
-        next(postgres_database("postgresql://nobody:secret@127.0.0.1:1/none"))
-
-
-def test_postgres_database_fails_when_unreachable_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("metaxy_postgres")
-    monkeypatch.setenv("CI", "true")
-    with pytest.raises(pytest.fail.Exception, match="unreachable") as err:
-        next(postgres_database("postgresql://nobody:secret@127.0.0.1:1/none"))
-    assert "secret" not in str(err.value)
-
-
-def test_fresh_database_is_empty_and_dropped_afterwards(postgres_url: str) -> None:
-    import sqlalchemy as sa
-
-    from metaxy.testing.postgres import fresh_database
-
-    admin = sa.create_engine(sa.make_url(postgres_url).set(drivername="postgresql+psycopg"))
-    try:
-        with fresh_database(prefix="mx_probe_") as url:
-            name = sa.make_url(url).database
-            assert name is not None and name.startswith("mx_probe_")
-            with admin.connect() as conn:
-                assert conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"),
-                                    {"n": name}).scalar() == 1
-        with admin.connect() as conn:
-            assert conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"),
-                                {"n": name}).scalar() is None
-    finally:
-        admin.dispose()

@@ -1,18 +1,21 @@
 """Fixtures of the Dagster integration tests: the example teams' graph and a store URL per backend.
 
-PostgreSQL tests use the ``postgres_url`` fixture of :mod:`metaxy.testing.pytest_plugin`: a fresh
-database on ``postgresql://postgres@127.0.0.1:5432/test`` (override with ``METAXY_TEST_PG_URL``);
-they skip when the server is unreachable or metaxy-postgres is not installed, except with
-``CI=true`` where both are failures.
+PostgreSQL tests use the test backend ``postgresql`` that metaxy-postgres declares
+(:func:`metaxy.testing.backends.backend_database`): a fresh database on
+``postgresql://postgres@127.0.0.1:5432/test`` (override with ``METAXY_TEST_PG_URL``); they skip
+when the server is unreachable or metaxy-postgres is not installed, except with ``CI=true`` where
+both are failures.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import metaxy as mx
+from metaxy.testing.backends import backend_database
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +27,11 @@ def teams() -> mx.FeatureGraph:
 @pytest.fixture
 def duckdb_url(tmp_path: Path) -> str:
     return f"duckdb:///{(tmp_path / 'dagster.duckdb').as_posix()}"
+
+
+@pytest.fixture
+def postgres_url(tmp_path: Path) -> Iterator[str]:
+    yield from backend_database("postgresql", tmp_path, prefix="mx_dagster_")
 
 
 @pytest.fixture(params=["duckdb", "postgresql"])

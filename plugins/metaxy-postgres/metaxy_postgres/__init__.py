@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from metaxy.hookspecs import BackendSpec, hookimpl
+from metaxy.hookspecs import BackendSpec, BackendUnderTest, hookimpl
 
 if TYPE_CHECKING:
     from metaxy_postgres.store import PostgresStore
@@ -23,6 +23,15 @@ def metaxy_store_backends() -> list[BackendSpec]:
     return [BackendSpec("postgresql", SCHEMES,
                         "PostgreSQL server (COPY writes, resolve computed in the database)",
                         ("md5", "sha256"))]
+
+
+@hookimpl
+def metaxy_test_backends() -> list[BackendUnderTest]:
+    """The test backend ``postgresql``: a fresh database per test on the local server
+    (:func:`metaxy_postgres.testing.fresh_store_url`)."""
+    from metaxy_postgres.testing import fresh_store_url
+
+    return [BackendUnderTest("postgresql", fresh_store_url, in_database=True)]
 
 
 @hookimpl

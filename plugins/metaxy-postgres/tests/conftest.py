@@ -11,11 +11,13 @@ Each test gets its own database ``mx_test_<random>``, created with a *locale* co
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import metaxy as mx
+from metaxy.testing.backends import backend_database
 
 # The suite runs with --import-mode=importlib: put this folder on sys.path so the test modules
 # (and the spawned workers of the concurrency test, which inherit sys.path) import mxpg_helpers.
@@ -24,10 +26,16 @@ if str(Path(__file__).parent) not in sys.path:
 
 
 @pytest.fixture
-def pg_url(postgres_url: str) -> str:
-    """URL of a new, empty database, dropped after the test (``postgres_url`` of
-    :mod:`metaxy.testing.pytest_plugin`)."""
-    return postgres_url
+def pg_url(tmp_path: Path) -> Iterator[str]:
+    """URL of a new, empty database, dropped after the test (this plugin's test backend
+    ``postgresql``, :func:`metaxy_postgres.testing.fresh_store_url`)."""
+    yield from backend_database("postgresql", tmp_path)
+
+
+@pytest.fixture
+def store_url(pg_url: str) -> str:
+    """The conformance suite's store (:mod:`test_conformance`)."""
+    return pg_url
 
 
 @pytest.fixture(scope="session")

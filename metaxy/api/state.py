@@ -1,11 +1,11 @@
-"""What the store holds against the code: status counts, the plan, resolve and delete.
+"""What the store holds against the code: status counts, the run plan (``metaxy plan``), resolve
+and delete.
 
-Also the parsing of sample ids given on the command line (shared with :mod:`metaxy.api.explain`).
+Also the parsing of sample ids given on the command line (shared with :mod:`metaxy.api.causes`).
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field as dc_field
@@ -18,28 +18,11 @@ from metaxy import columns as C
 from metaxy.api.project import Project
 from metaxy.errors import ApiError, MetaxyError
 from metaxy.keys import FeatureKey
-from metaxy.store.base import Increment
+from metaxy.store.base import Increment, Status
 
 if TYPE_CHECKING:
     from metaxy.feature import Feature
     from metaxy.store.base import MetadataStore
-
-
-@dataclass(frozen=True)
-class StatusRow:
-    """Counts of one feature's samples. Root features without samples only have ``stored``."""
-
-    feature: str
-    root: bool
-    new: int | None
-    stale: int | None
-    orphaned: int | None
-    up_to_date: int | None
-    stored: int | None = None
-
-    @property
-    def needs_work(self) -> bool:
-        return bool(self.new or self.stale or self.orphaned)
 
 
 def _resolve_keys(project: Project, keys: list[str] | None) -> list[FeatureKey]:
@@ -62,7 +45,7 @@ Progress = Callable[[str], None]
 
 def status(project: Project, store: MetadataStore, keys: list[str] | None = None,
            samples: dict[str, pl.DataFrame] | None = None,
-           progress: Progress | None = None) -> list[StatusRow]:
+           progress: Progress | None = None) -> list[Status]:
     """Per feature (topological order): new / stale / orphaned / up-to-date counts.
 
     The counts of non-root features are computed in the store (only numbers travel). A root
@@ -71,23 +54,22 @@ def status(project: Project, store: MetadataStore, keys: list[str] | None = None
     """
     samples = samples or {}
     rows = []
-    with store.open("r") if store.mode is None else contextlib.nullcontext():
+    with store.open("r"):
         for key in _resolve_keys(project, keys):
             cls = project.graph.get(key)
             root = not cls.spec().deps
             if root and str(key) not in samples:
-                rows.append(StatusRow(str(key), True, None, None, None, None,
-                                      _stored_count(store, cls)))
+                rows.append(Status(str(key), True, None, None, None, None,
+                                   _stored_count(store, cls)))
             else:
-                s = store.status(cls, samples=samples.get(str(key)))
-                rows.append(StatusRow(str(key), root, s.new, s.stale, s.orphaned, s.up_to_date))
+                rows.append(store.status(cls, samples=samples.get(str(key))))
             if progress is not None:
                 progress(str(key))
     return rows
 
 
 @dataclass(frozen=True)
-class PlanRow:
+class RunPlanRow:
     """What one feature would recompute.
 
     ``stale_fields``: field -> number of samples stale in that field now. ``cascade``: field ->
@@ -96,7 +78,7 @@ class PlanRow:
     """
 
     feature: str
-    status: StatusRow
+    status: Status
     stale_fields: dict[str, int]
     cascade: dict[str, list[str]] = dc_field(default_factory=dict)
 
@@ -105,16 +87,16 @@ class PlanRow:
         return self.status.needs_work or bool(self.cascade)
 
 
-def plan(project: Project, store: MetadataStore,
-         samples: dict[str, pl.DataFrame] | None = None,
-         progress: Progress | None = None) -> list[PlanRow]:
+def run_plan(project: Project, store: MetadataStore,
+             samples: dict[str, pl.DataFrame] | None = None,
+             progress: Progress | None = None) -> list[RunPlanRow]:
     """The whole graph in topological order: counts per feature and per stale field, plus the
     cascade a pending upstream change will cause (from the static field dependencies)."""
     samples = samples or {}
     graph = project.graph
-    rows: list[PlanRow] = []
+    rows: list[RunPlanRow] = []
     pending: set[tuple[str, str]] = set()  # (feature, field) with work, now or by cascade
-    with store.open("r") if store.mode is None else contextlib.nullcontext():
+    with store.open("r"):
         for key in graph.topological_order():
             (st,) = status(project, store, [str(key)], samples)
             cls = graph.get(st.feature)
@@ -134,7 +116,7 @@ def plan(project: Project, store: MetadataStore,
                 name = str(fkey)
                 if st.new or st.orphaned or name in stale_fields or name in cascade:
                     pending.add((st.feature, name))
-            rows.append(PlanRow(st.feature, st, dict(sorted(stale_fields.items())), cascade))
+            rows.append(RunPlanRow(st.feature, st, dict(sorted(stale_fields.items())), cascade))
             if progress is not None:
                 progress(st.feature)
     return rows
@@ -201,7 +183,7 @@ def resolve(project: Project, store: MetadataStore, key: str,
             f"`metaxy status {name}` shows what is stored")
     if output is not None and Path(output).suffix.lower() not in (".parquet", ".csv"):
         raise ApiError(f"output file {output}: use a .parquet or .csv extension")
-    with store.open("r") if store.mode is None else contextlib.nullcontext():
+    with store.open("r"):
         inc = store.resolve_update(cls)
     assert isinstance(inc, Increment)
     if output is not None:

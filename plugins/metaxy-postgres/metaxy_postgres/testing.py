@@ -4,7 +4,7 @@
 an *admin* URL (a database that already exists, e.g. ``postgresql://postgres@127.0.0.1:5432/test``;
 override with ``METAXY_TEST_PG_URL``), yields the URL of the new database and drops it afterwards::
 
-    from metaxy.testing.postgres import fresh_database
+    from metaxy_postgres.testing import fresh_database
 
     with fresh_database() as url:
         store = mx.get_store(url)
@@ -12,9 +12,11 @@ override with ``METAXY_TEST_PG_URL``), yields the URL of the new database and dr
 Where the server has ICU (PostgreSQL 15+), the database gets a *locale* collation (``en-US``), so
 text order differs from byte order and a query missing ``COLLATE "C"`` shows up as a difference.
 
-The pytest fixture ``postgres_url`` (:mod:`metaxy.testing.pytest_plugin`) wraps it: it skips the
-test when the server (or the metaxy-postgres plugin) is unavailable, except with ``CI=true``, where
-it fails. psycopg is imported only when a database is created.
+The plugin declares :func:`fresh_store_url` as its test backend ``postgresql``
+(:func:`metaxy.hookspecs.metaxy_test_backends`), so metaxy's shared fixtures (``store_url``,
+``all_store_urls``, ``sql_store_url``, :func:`metaxy.testing.backends.backend_database`) run on a
+fresh database each: an unreachable server skips the test, except with ``CI=true``, where it fails.
+psycopg is imported only when a database is created.
 """
 
 from __future__ import annotations
@@ -22,7 +24,10 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from metaxy.errors import BackendUnavailableError
 
 #: The admin URL used when none is given (read once, at import: test fixtures that clear the
 #: ``METAXY_*`` variables must not change which server the tests use).
@@ -64,3 +69,27 @@ def fresh_database(admin_url: str | None = None, *, prefix: str = "mx_test_",
             yield sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
         finally:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+
+
+@contextmanager
+def fresh_store_url(workdir: Path, *, prefix: str = "mx_test_") -> Iterator[str]:
+    """:func:`fresh_database` on the server of ``METAXY_TEST_PG_URL`` (the test backend
+    ``postgresql``); ``workdir`` is unused.
+
+    Raises:
+        BackendUnavailableError: psycopg is not installed, or the server is unreachable.
+    """
+    from metaxy.config import redact_url
+
+    try:
+        import psycopg
+    except ImportError as e:
+        raise BackendUnavailableError(f"psycopg is not installed ({e})") from e
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(fresh_database(prefix=prefix))
+        except psycopg.OperationalError as e:
+            raise BackendUnavailableError(
+                f"PostgreSQL unreachable at {redact_url(DEFAULT_ADMIN_URL)}: "
+                f"{str(e).splitlines()[0]}") from e
+        yield url

@@ -18,7 +18,7 @@ from dataclasses import field as dc_field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from metaxy.api.project import Project, opened
+from metaxy.api.project import Project
 from metaxy.errors import ApiError
 
 if TYPE_CHECKING:
@@ -186,7 +186,7 @@ def ingest(project: Project, store: MetadataStore, feature: str, path: str | Pat
     df, sources = _with_inputs(cls, df, inputs or {}, store.hash_settings)
     known = set(user_columns(cls)) | {C.INPUT_BY_FIELD} | set(inputs or {})
     ignored = [c for c in df.columns if c not in known]
-    with opened(store, "r" if dry_run else "w"):
+    with store.open("r" if dry_run else "w"):
         inc = store.resolve_update(cls, samples=df)
         assert isinstance(inc, Increment)
         written = 0

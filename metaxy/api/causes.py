@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from typing import TYPE_CHECKING, Any
@@ -11,7 +10,7 @@ import polars as pl
 
 from metaxy import columns as C
 from metaxy.api.project import Project
-from metaxy.api.status import _id_filter, parse_ids
+from metaxy.api.state import _id_filter, parse_ids
 from metaxy.graph import FeatureGraph
 from metaxy.store.base import Increment
 from metaxy.versions import versions_of
@@ -64,7 +63,7 @@ def explain(project: Project, store: MetadataStore, key: str,
     """
     cls = project.graph.get(key)
     out = []
-    with store.open("r") if store.mode is None else contextlib.nullcontext():
+    with store.open("r"):
         for values in parse_ids(cls, ids):
             out.append(_Explainer(project.graph, store).sample(cls, values))
     return out
