@@ -156,6 +156,22 @@ class InvalidFrameError(SchemaMismatchError):
         super().__init__(f"{', '.join(parts)}: {message}")
 
 
+class TableSchemaMismatchError(SchemaMismatchError):
+    """A feature's stored table lacks columns its code defines (a migration has not run yet).
+
+    Attributes: ``feature_key``, ``table``, ``missing`` (the model's columns the table lacks)
+    and ``extra`` (the table's columns the model does not define).
+    """
+
+    def __init__(self, message: str, *, feature_key: str, table: str, missing: list[str],
+                 extra: list[str]) -> None:
+        self.feature_key = feature_key
+        self.table = table
+        self.missing = missing
+        self.extra = extra
+        super().__init__(f"feature '{feature_key}': {message}")
+
+
 class HashConfigMismatchError(StoreError):
     """The store was written with another hash algorithm or truncation than the reader uses."""
 

@@ -43,7 +43,11 @@ _last_time = datetime.min.replace(tzinfo=UTC)
 _row_counter = itertools.count()
 
 def write_timestamp() -> datetime:
-    """One UTC timestamp per write, strictly increasing within the process."""
+    """The client's time of a write (UTC), strictly increasing within the process.
+
+    Only a proposal: the store assigns the stored ``metaxy_updated_at`` inside the write's
+    transaction, never earlier than the table's previous write (:mod:`metaxy.store.write_clock`),
+    so a host whose clock is behind cannot write rows older than the ones they replace."""
     global _last_time
     now = datetime.now(UTC)
     if now <= _last_time:

@@ -26,6 +26,7 @@ from metaxy import columns as C
 from metaxy.engine import frames as E
 from metaxy.errors import StoreError
 from metaxy.hookspecs import BackendSpec, hookimpl
+from metaxy.store import drift, write_clock
 from metaxy.store import filters as F
 from metaxy.store.base import AccessMode, MetadataStore
 from metaxy.store.samples import split_increment
@@ -55,6 +56,7 @@ class MemoryDatabase:
     tables: dict[str, pl.DataFrame] = field(default_factory=dict)
     hash_setting: str | None = None
     feature_versions: dict[tuple[str, str], FeatureVersionRecord] = field(default_factory=dict)
+    clock: dict[str, int] = field(default_factory=dict)  # table -> last write (µs, write_clock)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
 
@@ -114,7 +116,17 @@ class MemoryStore(MetadataStore):
     def _rows(self, feature: type[Feature]) -> pl.DataFrame:
         """Every physical row of the feature (an empty frame of its shape if never written)."""
         found = self._db.tables.get(feature.spec().key.table_name)
-        return found if found is not None else pl.DataFrame(schema=self._schema(feature))
+        if found is None:
+            return pl.DataFrame(schema=self._schema(feature))
+        self._check_drift(feature, found)
+        return found
+
+    @staticmethod
+    def _check_drift(feature: type[Feature], rows: pl.DataFrame) -> None:
+        """A named database shared by two graphs can hold a table of another shape
+        (:mod:`metaxy.store.drift`)."""
+        drift.check_columns(str(feature.spec().key), feature.__table__,  # type: ignore[attr-defined]
+                            rows.columns)
 
     def _upstream_rows(self, feature: type[Feature]) -> pl.DataFrame:
         """Own rows of an upstream feature, else a fallback store's latest rows."""
@@ -133,16 +145,31 @@ class MemoryStore(MetadataStore):
             # Everything that can fail happens before the first mutation: all or nothing.
             self._check_hash_settings()
             old = self._db.tables.get(name)
+            if old is not None:
+                self._check_drift(feature, old)
+            rows = self._stamp(name, old, rows)
             new = rows if old is None else pl.concat([old, rows], how="vertical")
             key = (str(feature.spec().key), str(rows[C.FEATURE_VERSION][0]))
             record = None if key in self._db.feature_versions else FeatureVersionRecord(
                 self.project, str(rows[C.PROJECT_VERSION][0]), name, rows[C.UPDATED_AT][0])
             self._db.tables[name] = new
+            self._db.clock[name] = write_clock.to_us(rows[C.UPDATED_AT][0])
             if self._db.hash_setting is None:
                 self._db.hash_setting = self.hash_settings.as_text()
             if record is not None:
                 self._db.feature_versions[key] = record
         return rows.height
+
+    def _stamp(self, name: str, old: pl.DataFrame | None, rows: pl.DataFrame) -> pl.DataFrame:
+        """The rows with the write's time from the table's clock (see
+        :mod:`metaxy.store.write_clock`); call under the database lock. The clock is only
+        advanced by the caller's commit (``self._db.clock[name]``)."""
+        last = self._db.clock.get(name)
+        if last is None and old is not None and old.height:
+            last = write_clock.to_us(old[C.UPDATED_AT].max())  # type: ignore[arg-type]
+        client = rows[C.UPDATED_AT][0]
+        at = write_clock.next_time(client, last)
+        return write_clock.restamp(rows, client, at)
 
     def _where(self, feature: type[Feature], frame: pl.LazyFrame, where: Any) -> pl.LazyFrame:
         if where is None:
@@ -164,6 +191,7 @@ class MemoryStore(MetadataStore):
             rows = self._db.tables.get(name)
             if rows is None:
                 return 0
+            self._check_drift(feature, rows)
             chosen = self._where(feature, E.latest(rows.lazy(), ids, include_deleted=True),
                                  where).select(ids)
             kept = rows.lazy().join(chosen, on=ids, how="anti", nulls_equal=True).collect()
@@ -176,6 +204,7 @@ class MemoryStore(MetadataStore):
             rows = self._db.tables.get(name)
             if rows is None:
                 return 0
+            self._check_drift(feature, rows)
             latest = E.latest(rows.lazy(), feature.spec().id_columns, include_deleted=True)
             keep = (pl.col(C.UPDATED_AT) >= bound) | pl.col(C.ROW_ID).is_in(
                 latest.select(C.ROW_ID).collect().to_series().implode())

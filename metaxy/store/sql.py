@@ -22,12 +22,14 @@ from metaxy import columns as C
 from metaxy.engine import sql as Q
 from metaxy.engine.plan import ResolvePlan
 from metaxy.errors import MetaxyError, StoreError
+from metaxy.store import drift, write_clock
 from metaxy.store import filters as F
 from metaxy.store.base import AccessMode, MetadataStore
 from metaxy.store.int_range import check_int_ranges
 from metaxy.store.samples import split_increment
 from metaxy.store.staged import StagedRows
 from metaxy.store.types import conform, polars_dtype, table_schema
+from metaxy.store.write_clock import WRITE_CLOCK_TABLE
 
 if TYPE_CHECKING:
     from metaxy.feature import Feature
@@ -64,6 +66,7 @@ class SQLStore(MetadataStore):
         self._engine: sa.Engine | None = None
         self._conn: sa.Connection | None = None
         self._existing: set[str] = set()
+        self._columns_ok: set[tuple[str, tuple[str, ...]]] = set()  # tables checked (drift)
         self.stats: Counter[str] = Counter()
 
     # ------------------------------------------------------------------ backend hooks
@@ -137,6 +140,7 @@ class SQLStore(MetadataStore):
             raise self._connect_error(e) from e
         try:
             self._existing = set(sa.inspect(self._conn).get_table_names())
+            self._columns_ok.clear()
             self._conn.commit()
             self._check_hash_settings()
         except Exception as e:
@@ -197,6 +201,7 @@ class SQLStore(MetadataStore):
                 self._ensure_table(conn, table)
                 if self.narrow_integer:
                     check_int_ranges(conn, feature, table, rows.frame)
+                rows = self._stamp(conn, table, rows)
                 self._bulk_insert(conn, table, rows)
                 self._refresh_statistics(conn, table, rows.height)
                 self._record_feature_version(conn, feature, rows)
@@ -209,6 +214,19 @@ class SQLStore(MetadataStore):
             raise
         self._existing.add(table.name)
         return rows.height
+
+    def _stamp(self, conn: sa.Connection, table: sa.Table, rows: StagedRows) -> StagedRows:
+        """The rows with the write's time assigned by the table's clock, in this transaction
+        (:mod:`metaxy.store.write_clock`): writes are ordered by the store, not client clocks."""
+        self._ensure_system_table(conn, WRITE_CLOCK_TABLE)
+        client = rows.first(C.UPDATED_AT)
+        return rows.restamped(client, write_clock.claim(conn, table, client,
+                                                        self._insert_missing))
+
+    def _insert_missing(self, conn: sa.Connection, table: sa.Table,
+                        values: dict[str, Any]) -> None:
+        """Insert a bookkeeping row (backends with concurrent writers ignore a conflict)."""
+        conn.execute(table.insert().values(**values))
 
     def _record_settings(self, conn: sa.Connection) -> None:
         if SETTINGS_TABLE.name in self._existing:
@@ -274,7 +292,19 @@ class SQLStore(MetadataStore):
 
     # ------------------------------------------------------------------ reads
     def _table(self, feature: type[Feature]) -> sa.Table:
-        return feature.__table__  # type: ignore[attr-defined, no-any-return]
+        """The feature's table; an existing one is first checked against the model (once per
+        table and open, :mod:`metaxy.store.drift`), so no statement meets a missing column."""
+        table: sa.Table = feature.__table__  # type: ignore[attr-defined]
+        if table.name in self._existing:
+            self._check_drift(str(feature.spec().key), table)
+        return table
+
+    def _check_drift(self, feature_key: str, table: sa.Table) -> None:
+        key = (table.name, tuple(c.name for c in table.columns))
+        if key in self._columns_ok:
+            return
+        drift.check_columns(feature_key, table, drift.stored_columns(self.conn, table))
+        self._columns_ok.add(key)
 
     def _relation(self, table: sa.Table) -> sa.Table | sa.Subquery:
         """The table, or an empty relation of its shape when it does not exist yet."""

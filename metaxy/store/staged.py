@@ -132,6 +132,21 @@ class StagedRows:
     def _with(self, frame: pl.DataFrame) -> StagedRows:
         return StagedRows(frame, self.recipe, self.constants, self.order)
 
+    def restamped(self, client: Any, at: Any) -> StagedRows:
+        """The rows with the write time assigned by the store (``at``) in place of the client's
+        (:func:`metaxy.store.write_clock.restamp`), in the constants and in the frame."""
+        from dataclasses import replace
+
+        from metaxy.store.write_clock import STAMPED, restamp
+
+        if at == client:
+            return self
+        constants = tuple(
+            replace(c, value=at) if c.name in STAMPED and (
+                c.name == C.UPDATED_AT or c.value == client) else c
+            for c in self.constants)
+        return StagedRows(restamp(self.frame, client, at), self.recipe, constants, self.order)
+
     def head(self, n: int) -> StagedRows:
         return self._with(self.frame.head(n))
 

@@ -162,6 +162,12 @@ class PostgresStore(SQLStore):
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(lock_key(qualified))))
         table.create(conn, checkfirst=True)
 
+    def _insert_missing(self, conn: sa.Connection, table: sa.Table,
+                        values: dict[str, Any]) -> None:
+        """``ON CONFLICT DO NOTHING``: a concurrent writer may insert the same row (e.g. the
+        seed of a table's write clock); it then waits for that writer's commit."""
+        conn.execute(pg_insert(table).values(**values).on_conflict_do_nothing())
+
     def _record_feature_version(self, conn: sa.Connection, feature: type[Feature],
                                 rows: StagedRows) -> None:
         """Like the base, but ``ON CONFLICT DO NOTHING``: concurrent writers of a new version."""
