@@ -180,8 +180,26 @@ class SQLStore(MetadataStore):
             raise StoreError(f"{self.display()} is not open")
         return self._conn
 
+    def _exists(self, name: str) -> bool:
+        """Whether the table ``name`` exists, through the per-open cache of table names.
+
+        A hit is trusted (metaxy never drops a table it writes to). A miss asks the catalog about
+        that one name: another process (or store object) may have created the table since this
+        store opened, and a cached "no" would read it as empty (every downstream sample new).
+        """
+        if name in self._existing:
+            return True
+        conn = self.conn
+        idle = not conn.in_transaction()
+        found = bool(sa.inspect(conn).has_table(name))
+        if idle:  # leave no transaction open that the catalog query began
+            conn.commit()
+        if found:
+            self._existing.add(name)
+        return found
+
     def _check_hash_settings(self) -> None:
-        if SETTINGS_TABLE.name not in self._existing:
+        if not self._exists(SETTINGS_TABLE.name):
             return
         stmt = sa.select(SETTINGS_TABLE.c.value).where(SETTINGS_TABLE.c.name == HASH_SETTING)
         stored = self.conn.execute(stmt).scalar()
@@ -189,7 +207,7 @@ class SQLStore(MetadataStore):
         self._verify_hash_setting(stored)
 
     def has_feature(self, feature: type[Feature] | str) -> bool:
-        return self.feature(feature).spec().key.table_name in self._existing
+        return self._exists(self.feature(feature).spec().key.table_name)
 
     # ------------------------------------------------------------------ writes
     def _append(self, feature: type[Feature], rows: StagedRows) -> int:
@@ -237,6 +255,8 @@ class SQLStore(MetadataStore):
         if exists is None:
             conn.execute(SETTINGS_TABLE.insert().values(name=HASH_SETTING,
                                                         value=self.hash_settings.as_text()))
+        else:  # recorded by another writer since this store opened
+            self._verify_hash_setting(exists)
         self._existing.add(SETTINGS_TABLE.name)
 
     def _ensure_system_table(self, conn: sa.Connection, table: sa.Table) -> None:
@@ -263,7 +283,7 @@ class SQLStore(MetadataStore):
 
     def _hard_delete(self, feature: type[Feature], where: Any) -> int:
         table = self._table(feature)
-        if table.name not in self._existing:
+        if not self._exists(table.name):
             return 0
         ids = feature.spec().id_columns
         rel = Q.latest(table, ids, include_deleted=True)
@@ -276,7 +296,7 @@ class SQLStore(MetadataStore):
 
     def _cleanup(self, feature: type[Feature], bound: datetime, dry_run: bool) -> int:
         table = self._table(feature)
-        if table.name not in self._existing:
+        if not self._exists(table.name):
             return 0
         rel = Q.latest(table, feature.spec().id_columns, include_deleted=True,
                        method=self.latest_method)
@@ -308,7 +328,7 @@ class SQLStore(MetadataStore):
 
     def _relation(self, table: sa.Table) -> sa.Table | sa.Subquery:
         """The table, or an empty relation of its shape when it does not exist yet."""
-        if table.name in self._existing:
+        if self._exists(table.name):
             return table
         cols = [sa.cast(sa.null(), c.type).label(c.name) for c in table.c]
         return sa.select(*cols).where(sa.false()).subquery(table.name)
@@ -317,7 +337,7 @@ class SQLStore(MetadataStore):
               include_deleted: bool) -> pl.DataFrame:
         table = self._table(feature)
         schema = table_schema(table)
-        if table.name not in self._existing:
+        if not self._exists(table.name):
             return pl.DataFrame(schema=schema)
         if with_history:
             rel: Any = table  # every physical row, tombstones included
@@ -348,7 +368,7 @@ class SQLStore(MetadataStore):
         tables: dict[str, Any] = {}
         for dep in plan.deps:
             table = self._table(dep.feature)
-            borrowed = None if table.name in self._existing else self._fallback_rows(dep.feature)
+            borrowed = None if self._exists(table.name) else self._fallback_rows(dep.feature)
             if borrowed is not None:
                 staged = self._stage(self.conn, borrowed)
                 assert staged is not None
