@@ -37,9 +37,11 @@ from metaxy.engine.plan import (
     FieldPlan,
     ResolvePlan,
     WherePlan,
+    definition_error,
     expected_names,
     where_plan,
 )
+from metaxy.errors import InvalidFrameError
 from metaxy.hashing import HashSettings
 from metaxy.store import filters as F
 
@@ -123,7 +125,10 @@ def expected(plan: ResolvePlan, ctx: FrameContext, staged: pl.DataFrame | None,
     """The expected samples: key columns, carried columns, per-field and overall provenance."""
     if plan.is_root:
         if staged is None:
-            raise ValueError("a root feature needs staged samples")
+            raise InvalidFrameError(
+                "a root feature has no upstream: pass samples= (a frame with the id columns and "
+                f"a '{C.INPUT_BY_FIELD}' struct)", feature_key=str(plan.key),
+                column=C.INPUT_BY_FIELD)
         source = staged.lazy()
         widen = {n: w for n, d in staged.schema.items() if (w := _widen(d)) is not None}
         if widen:
@@ -138,7 +143,8 @@ def expected(plan: ResolvePlan, ctx: FrameContext, staged: pl.DataFrame | None,
             rel = dep_relation(ctx, dep)
             on = [k for k in dep.join_keys if k in present]
             if not on:
-                raise ValueError(f"dependency on '{dep.feature.spec().key}' shares no key column")
+                raise definition_error(plan.feature, f"dependency on '{dep.feature.spec().key}' "
+                                                     "shares no column with the ones before it")
             # Like the SQL form, a column name already present keeps its first source.
             extra = [c for c in _names(rel) if c not in present]
             source = source.join(rel.select([*on, *extra]), on=on,

@@ -119,10 +119,14 @@ def user_columns(feature: type[Feature]) -> list[str]:
 
 
 def _error(feature: type[Feature], message: str) -> FeatureDefinitionError:
+    """A :class:`FeatureDefinitionError` naming the feature's key, class and package."""
     return FeatureDefinitionError(
         message, feature_key=str(feature.spec().key), class_path=class_path(feature),
         package=package_of(feature.__module__),
     )
+
+
+definition_error = _error  # for the compilers
 
 
 def _key_columns(feature: type[Feature]) -> tuple[tuple[str, ...], bool]:
@@ -171,6 +175,19 @@ def _dep_plan(feature: type[Feature], graph: FeatureGraph, index: int, dep: Feat
     return DepPlan(index, upstream, dep, uspec.id_columns, join_keys, tuple(carried), fields)
 
 
+def _check_joins(feature: type[Feature], deps: tuple[DepPlan, ...]) -> None:
+    """Each dependency (non-optional ones first, as the compilers join them) must share a column
+    with the ones before it: key columns or carried columns (no cross joins)."""
+    present: set[str] = set()
+    for i, dep in enumerate(sorted(deps, key=lambda d: d.optional)):
+        if i and not set(dep.join_keys) & present:
+            raise _error(
+                feature, f"dependency on '{dep.feature.spec().key}' shares no column with the "
+                         f"dependencies before it: its key columns {list(dep.join_keys)}, theirs "
+                         f"{sorted(present)} (rename a column so that they meet)")
+        present |= {*dep.join_keys, *(down for _, down in dep.carried)}
+
+
 def build_plan(feature: type[Feature], graph: FeatureGraph) -> ResolvePlan:
     """Build (and validate) the resolve plan of ``feature`` within ``graph``."""
     graph.validate()
@@ -182,6 +199,7 @@ def build_plan(feature: type[Feature], graph: FeatureGraph) -> ResolvePlan:
     needed = {p for ps in parents.values() for p in ps}
     deps = tuple(_dep_plan(feature, graph, i, d, key_columns, needed)
                  for i, d in enumerate(spec.deps))
+    _check_joins(feature, deps)
     covered = {k for d in deps if not d.optional for k in d.join_keys}
     if deps and set(key_columns) - covered:
         raise _error(feature, f"id column(s) {sorted(set(key_columns) - covered)} are not "

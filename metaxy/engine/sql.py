@@ -29,9 +29,11 @@ from metaxy.engine.plan import (
     FieldPlan,
     ResolvePlan,
     WherePlan,
+    definition_error,
     expected_names,
     where_plan,
 )
+from metaxy.errors import InvalidFrameError
 from metaxy.hashing import MISSING, HashSettings
 from metaxy.store import filters as F
 
@@ -208,7 +210,10 @@ def expected(plan: ResolvePlan, ctx: SqlContext, staged: FromClause | None,
     source: dict[str, ColumnElement[Any]] = {}
     if plan.is_root:
         if staged is None:
-            raise ValueError("a root feature needs staged samples")
+            raise InvalidFrameError(
+                "a root feature has no upstream: pass samples= (a frame with the id columns and "
+                f"a '{C.INPUT_BY_FIELD}' struct)", feature_key=str(plan.key),
+                column=C.INPUT_BY_FIELD)
         from_: FromClause = staged
         source.update({c.name: c for c in staged.c})
         carried: list[Any] = [
@@ -225,7 +230,8 @@ def expected(plan: ResolvePlan, ctx: SqlContext, staged: FromClause | None,
             rel = rels[dep.index]
             on = [source[k] == rel.c[k] for k in dep.join_keys if k in source]
             if not on:
-                raise ValueError(f"dependency on '{dep.feature.spec().key}' shares no key column")
+                raise definition_error(plan.feature, f"dependency on '{dep.feature.spec().key}' "
+                                                     "shares no column with the ones before it")
             from_ = from_.join(rel, sa.and_(*on), isouter=dep.optional)
             for c in rel.c:
                 source.setdefault(c.name, c)
