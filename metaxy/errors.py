@@ -84,6 +84,39 @@ class FeatureNotFoundError(MetaxyError):
         super().__init__(f"unknown feature '{key}'{hint}")
 
 
+def _did_you_mean(name: str, known: list[str], what: str) -> str:
+    """``; did you mean 'x'? (<what>: a, b, ...)`` for an unknown ``name`` among ``known``."""
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return f"{hint} ({what}: {', '.join(sorted(known)) or 'none'})"
+
+
+class FieldNotFoundError(MetaxyError, KeyError):
+    """A feature has no field of the key looked up (a ``KeyError`` too, as it used to be)."""
+
+    def __init__(self, feature_key: str, field: str, known: list[str]) -> None:
+        self.feature_key = feature_key
+        self.field = field
+        super().__init__(f"feature '{feature_key}' has no field '{field}'"
+                         + _did_you_mean(field, known, "fields"))
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class DependencyNotFoundError(MetaxyError, KeyError):
+    """A feature has no dependency on the feature key looked up (a ``KeyError`` too)."""
+
+    def __init__(self, feature_key: str, dependency: str, known: list[str]) -> None:
+        self.feature_key = feature_key
+        self.dependency = dependency
+        super().__init__(f"feature '{feature_key}' has no dependency on '{dependency}'"
+                         + _did_you_mean(dependency, known, "dependencies"))
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class PluginLoadError(MetaxyError):
     """A plugin or team package's entry point failed to load."""
 

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from metaxy.errors import DependencyNotFoundError, FieldNotFoundError
 from metaxy.keys import FeatureKey, FieldKey
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
@@ -197,20 +198,22 @@ class FeatureSpec(BaseModel):
         return self
 
     def field(self, key: str | FieldKey) -> FieldSpec:
+        """The field of that key; :class:`~metaxy.errors.FieldNotFoundError` if there is none."""
         for f in self.fields:
             if f.key == key:
                 return f
-        raise KeyError(str(key))
+        raise FieldNotFoundError(str(self.key), str(key), [str(f.key) for f in self.fields])
 
     @property
     def field_keys(self) -> tuple[FieldKey, ...]:
         return tuple(f.key for f in self.fields)
 
     def dep(self, key: FeatureKey) -> FeatureDep:
+        """The dependency on ``key``; :class:`~metaxy.errors.DependencyNotFoundError` if none."""
         for d in self.deps:
             if d.feature == key:
                 return d
-        raise KeyError(str(key))
+        raise DependencyNotFoundError(str(self.key), str(key), [str(d.feature) for d in self.deps])
 
 
 for _cls in (Lineage, FieldDep, FieldSpec, FeatureDep, FeatureSpec):

@@ -26,10 +26,22 @@ from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
+import sqlalchemy as sa
 
 from metaxy import columns as C
 from metaxy.engine import polars_hash as P
-from metaxy.engine.plan import INPUT_PREFIX, DepPlan, FieldPlan, ResolvePlan
+from metaxy.engine.plan import (
+    INPUT_PREFIX,
+    SCOPE,
+    DepPlan,
+    FieldPlan,
+    ResolvePlan,
+    WherePlan,
+    definition_error,
+    expected_names,
+    where_plan,
+)
+from metaxy.errors import InvalidFrameError
 from metaxy.hashing import HashSettings
 from metaxy.store import filters as F
 
@@ -40,6 +52,7 @@ MAX_PREFIX = "__max_"
 _CURRENT_KEY = "__ck__"  # current's key columns inside the full join
 _E_PRESENT = "__e_present"
 _C_PRESENT = "__c_present"
+_VALUE = "__w__"  # a column's per-sample value for a where= filter
 
 
 @dataclass(frozen=True)
@@ -112,7 +125,10 @@ def expected(plan: ResolvePlan, ctx: FrameContext, staged: pl.DataFrame | None,
     """The expected samples: key columns, carried columns, per-field and overall provenance."""
     if plan.is_root:
         if staged is None:
-            raise ValueError("a root feature needs staged samples")
+            raise InvalidFrameError(
+                "a root feature has no upstream: pass samples= (a frame with the id columns and "
+                f"a '{C.INPUT_BY_FIELD}' struct)", feature_key=str(plan.key),
+                column=C.INPUT_BY_FIELD)
         source = staged.lazy()
         widen = {n: w for n, d in staged.schema.items() if (w := _widen(d)) is not None}
         if widen:
@@ -127,7 +143,8 @@ def expected(plan: ResolvePlan, ctx: FrameContext, staged: pl.DataFrame | None,
             rel = dep_relation(ctx, dep)
             on = [k for k in dep.join_keys if k in present]
             if not on:
-                raise ValueError(f"dependency on '{dep.feature.spec().key}' shares no key column")
+                raise definition_error(plan.feature, f"dependency on '{dep.feature.spec().key}' "
+                                                     "shares no column with the ones before it")
             # Like the SQL form, a column name already present keeps its first source.
             extra = [c for c in _names(rel) if c not in present]
             source = source.join(rel.select([*on, *extra]), on=on,
@@ -147,8 +164,13 @@ def expected(plan: ResolvePlan, ctx: FrameContext, staged: pl.DataFrame | None,
     return fields.with_columns(total.alias(C.PROVENANCE))
 
 
-def current(plan: ResolvePlan, target: pl.LazyFrame, where: Any = None) -> pl.LazyFrame:
-    """The target's latest rows; for an expansion, reduced to one row per parent."""
+def current(plan: ResolvePlan, target: pl.LazyFrame, where: Any = None,
+            scope: Any = None) -> pl.LazyFrame:
+    """The target's latest rows; for an expansion, reduced to one row per parent.
+
+    ``scope`` (expansions only): as in :func:`metaxy.engine.sql.current`, ``__scope`` is true
+    for a parent when any of its stored child rows matches the filter's non-key terms.
+    """
     rel = latest(target, plan.id_columns)
     if where is not None:
         rel = rel.filter(F.to_polars(where, _names(rel), what=f"feature '{plan.key}'"))
@@ -158,7 +180,46 @@ def current(plan: ResolvePlan, target: pl.LazyFrame, where: Any = None) -> pl.La
     for f in plan.fields:
         aggs.append(pl.col(f.pv_column).min().alias(f.pv_column))
         aggs.append(pl.col(f.pv_column).max().alias(MAX_PREFIX + f.pv_column))
+    if scope is not None:
+        present = set(_names(rel))
+        names: dict[str, Any] = {n: sa.column(_VALUE + n) for n in F.check(scope)}
+        rel = rel.with_columns([(pl.col(n) if n in present else pl.lit(None)).alias(_VALUE + n)
+                                for n in names])
+        matches = F.to_polars(F.retarget(scope, names, what=f"feature '{plan.key}'"),
+                              [_VALUE + n for n in names], what=f"feature '{plan.key}'")
+        aggs.append(matches.fill_null(False).any().alias(SCOPE))
     return rel.group_by(list(plan.key_columns)).agg(aggs)
+
+
+def _scope(plan: ResolvePlan, wp: WherePlan) -> tuple[list[pl.Expr], pl.Expr]:
+    """The per-sample value columns and the selection of the joined rows (WherePlan's rule).
+
+    Mirrors :func:`metaxy.engine.sql._scope`; the joined frame holds the expected columns under
+    their names, the stored key columns prefixed ``__ck__`` and the other stored ones ``__c__``.
+    """
+    present = pl.col(_E_PRESENT).is_not_null()
+    what = f"feature '{plan.key}'"
+
+    def bound(names: dict[str, Any]) -> pl.Expr:
+        return F.to_polars(F.retarget(wp.rest, names, what=what), [_VALUE + n for n in names],
+                           what=what)
+
+    names: dict[str, Any]
+    if plan.expansion:
+        names = {n: sa.column(_VALUE + n) for n in wp.expected}
+        on_expected = bound(names).fill_null(False)
+        values = [pl.col(n).alias(_VALUE + n) for n in names]
+        return values, (present & on_expected) | (~present & pl.col(STORED + SCOPE))
+    values = []
+    names = {}
+    for name in dict.fromkeys(F.check(wp.rest)):
+        stored = pl.col((_CURRENT_KEY if name in plan.key_columns else STORED) + name)
+        source = wp.value_source(name)
+        value = (pl.when(present).then(pl.col(name)).otherwise(stored) if source == "both"
+                 else pl.col(name) if source == "expected" else stored)
+        values.append(value.alias(_VALUE + name))
+        names[name] = sa.column(_VALUE + name)
+    return values, bound(names)
 
 
 def classified(plan: ResolvePlan, ctx: FrameContext, target: pl.LazyFrame,
@@ -169,8 +230,12 @@ def classified(plan: ResolvePlan, ctx: FrameContext, target: pl.LazyFrame,
     an up-to-date sample), the expected columns, one ``__stale__<field>`` flag per field and, for
     non-expansion features, the stored columns prefixed ``__c__``.
     """
-    e = expected(plan, ctx, staged, where).with_columns(pl.lit(True).alias(_E_PRESENT))
-    c = current(plan, target, where)
+    names = expected_names(plan, staged.columns if staged is not None else None)
+    wp = where_plan(plan, where, names, _names(target))
+    key_terms = wp.keys if wp is not None else None
+    rest = wp.rest if wp is not None else None
+    e = expected(plan, ctx, staged, key_terms).with_columns(pl.lit(True).alias(_E_PRESENT))
+    c = current(plan, target, key_terms, rest if plan.expansion else None)
     c_names = _names(c)
     target_schema = c.collect_schema()
     keys = list(plan.key_columns)
@@ -184,6 +249,9 @@ def classified(plan: ResolvePlan, ctx: FrameContext, target: pl.LazyFrame,
     c = c.rename(renames).with_columns(pl.lit(True).alias(_C_PRESENT))
     joined = e.join(c, left_on=keys, right_on=[_CURRENT_KEY + k for k in keys], how="full",
                     coalesce=False)
+    if wp is not None and rest is not None:
+        values, selected = _scope(plan, wp)
+        joined = joined.with_columns(values).filter(selected)
     is_new = pl.col(_C_PRESENT).is_null()
     is_orphan = pl.col(_E_PRESENT).is_null()
     flags = []

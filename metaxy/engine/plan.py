@@ -15,11 +15,15 @@ Vocabulary:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import BooleanClauseList
 
 from metaxy import columns as C
-from metaxy.errors import FeatureDefinitionError
+from metaxy.errors import FeatureDefinitionError, FilterError
 from metaxy.graph import FeatureGraph, class_path
 from metaxy.hashing import enc, fq_field
 from metaxy.keys import FeatureKey, FieldKey
@@ -115,10 +119,14 @@ def user_columns(feature: type[Feature]) -> list[str]:
 
 
 def _error(feature: type[Feature], message: str) -> FeatureDefinitionError:
+    """A :class:`FeatureDefinitionError` naming the feature's key, class and package."""
     return FeatureDefinitionError(
         message, feature_key=str(feature.spec().key), class_path=class_path(feature),
         package=package_of(feature.__module__),
     )
+
+
+definition_error = _error  # for the compilers
 
 
 def _key_columns(feature: type[Feature]) -> tuple[tuple[str, ...], bool]:
@@ -167,6 +175,19 @@ def _dep_plan(feature: type[Feature], graph: FeatureGraph, index: int, dep: Feat
     return DepPlan(index, upstream, dep, uspec.id_columns, join_keys, tuple(carried), fields)
 
 
+def _check_joins(feature: type[Feature], deps: tuple[DepPlan, ...]) -> None:
+    """Each dependency (non-optional ones first, as the compilers join them) must share a column
+    with the ones before it: key columns or carried columns (no cross joins)."""
+    present: set[str] = set()
+    for i, dep in enumerate(sorted(deps, key=lambda d: d.optional)):
+        if i and not set(dep.join_keys) & present:
+            raise _error(
+                feature, f"dependency on '{dep.feature.spec().key}' shares no column with the "
+                         f"dependencies before it: its key columns {list(dep.join_keys)}, theirs "
+                         f"{sorted(present)} (rename a column so that they meet)")
+        present |= {*dep.join_keys, *(down for _, down in dep.carried)}
+
+
 def build_plan(feature: type[Feature], graph: FeatureGraph) -> ResolvePlan:
     """Build (and validate) the resolve plan of ``feature`` within ``graph``."""
     graph.validate()
@@ -178,6 +199,7 @@ def build_plan(feature: type[Feature], graph: FeatureGraph) -> ResolvePlan:
     needed = {p for ps in parents.values() for p in ps}
     deps = tuple(_dep_plan(feature, graph, i, d, key_columns, needed)
                  for i, d in enumerate(spec.deps))
+    _check_joins(feature, deps)
     covered = {k for d in deps if not d.optional for k in d.join_keys}
     if deps and set(key_columns) - covered:
         raise _error(feature, f"id column(s) {sorted(set(key_columns) - covered)} are not "
@@ -201,3 +223,87 @@ def build_plan(feature: type[Feature], graph: FeatureGraph) -> ResolvePlan:
             carried.append(name)
     return ResolvePlan(feature, key_columns, spec.id_columns, deps, tuple(fields),
                        tuple(carried), expansion)
+
+
+SCOPE = "__scope"  # an expansion's current side: 1 when a stored child row matches the filter
+
+
+@dataclass(frozen=True)
+class WherePlan:
+    """A ``where=`` filter of ``resolve_update`` / ``status``, prepared for the compilers.
+
+    A filter selects *samples*, the same way on the expected and the stored side (otherwise a
+    sample whose value crossed the filter's boundary would be reported new on one side and
+    orphaned on the other). Each column the filter names takes, per sample, the value the
+    expected relation has when the sample is expected (key columns and columns carried from
+    upstream, or the ``samples=`` frame of a root), else the stored value; a column only the
+    downstream stores always takes the stored value (NULL for a new sample). For a 1:N feature
+    the samples are the parents: the filter may name only the parent-level (expected) columns,
+    and an orphaned parent is selected when any of its stored child rows matches.
+
+    * ``keys``: the top-level AND terms naming only key columns. A key has one value on both
+      sides, so they are applied to both sides before the join (cheap, and pushed down before
+      hashing: how ``explain`` resolves one sample);
+    * ``rest``: the other terms, evaluated per sample after the join;
+    * ``expected`` / ``stored``: which columns of ``rest`` the expected / stored side has.
+    """
+
+    keys: Any
+    rest: Any
+    expected: frozenset[str]
+    stored: frozenset[str]
+
+    def value_source(self, name: str) -> Literal["both", "expected", "stored"]:
+        """Where a column of ``rest`` takes its value from (see the class docstring)."""
+        if name in self.expected:
+            return "both" if name in self.stored else "expected"
+        return "stored"
+
+
+def expected_names(plan: ResolvePlan, staged_columns: Iterable[str] | None) -> tuple[str, ...]:
+    """The columns of the expected relation a filter may name: keys and carried columns."""
+    if plan.is_root:
+        extra = [n for n in staged_columns or () if n not in plan.key_columns
+                 and not n.startswith(INPUT_PREFIX)]
+    else:
+        extra = list(plan.carried)
+    return (*plan.key_columns, *extra)
+
+
+def where_plan(plan: ResolvePlan, where: Any, expected: Iterable[str],
+               stored: Iterable[str]) -> WherePlan | None:
+    """Validate ``where`` against both sides and split it (None: no filter)."""
+    from metaxy.store import filters as F  # metaxy.store imports this module
+
+    clause = F.combine(where)
+    if clause is None:
+        return None
+    terms = list(clause.clauses) if isinstance(clause, BooleanClauseList) \
+        and clause.operator is operators.and_ else [clause]
+    keys, rest, names = [], [], []
+    for term in terms:
+        used = F.check(term)
+        if set(used) <= set(plan.key_columns):
+            keys.append(term)
+        else:
+            rest.append(term)
+            names += used
+    e_names, s_names = frozenset(expected), frozenset(stored)
+    for name in dict.fromkeys(names):
+        _check_name(plan, name, e_names, s_names)
+    return WherePlan(F.combine(keys), F.combine(rest), e_names & set(names),
+                     s_names & set(names))
+
+
+def _check_name(plan: ResolvePlan, name: str, expected: frozenset[str],
+                stored: frozenset[str]) -> None:
+    if plan.expansion and name not in expected:
+        raise FilterError(
+            f"filter column '{name}' has no value per sample of feature '{plan.key}': its "
+            f"lineage is 1:N, so its increment lists parent samples {list(plan.key_columns)}; "
+            f"filter on the parent's columns ({', '.join(sorted(expected))})")
+    if name not in expected and name not in stored:
+        known = sorted(n for n in expected | stored if not n.startswith("__"))
+        raise FilterError(
+            f"filter column '{name}' is neither a column of feature '{plan.key}' nor carried "
+            f"into it from upstream (columns: {', '.join(known)})")

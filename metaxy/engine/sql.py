@@ -22,7 +22,18 @@ from sqlalchemy.sql import ColumnElement, FromClause
 from sqlalchemy.sql.functions import FunctionElement
 
 from metaxy import columns as C
-from metaxy.engine.plan import INPUT_PREFIX, DepPlan, FieldPlan, ResolvePlan
+from metaxy.engine.plan import (
+    INPUT_PREFIX,
+    SCOPE,
+    DepPlan,
+    FieldPlan,
+    ResolvePlan,
+    WherePlan,
+    definition_error,
+    expected_names,
+    where_plan,
+)
+from metaxy.errors import InvalidFrameError
 from metaxy.hashing import MISSING, HashSettings
 from metaxy.store import filters as F
 
@@ -199,7 +210,10 @@ def expected(plan: ResolvePlan, ctx: SqlContext, staged: FromClause | None,
     source: dict[str, ColumnElement[Any]] = {}
     if plan.is_root:
         if staged is None:
-            raise ValueError("a root feature needs staged samples")
+            raise InvalidFrameError(
+                "a root feature has no upstream: pass samples= (a frame with the id columns and "
+                f"a '{C.INPUT_BY_FIELD}' struct)", feature_key=str(plan.key),
+                column=C.INPUT_BY_FIELD)
         from_: FromClause = staged
         source.update({c.name: c for c in staged.c})
         carried: list[Any] = [
@@ -216,7 +230,8 @@ def expected(plan: ResolvePlan, ctx: SqlContext, staged: FromClause | None,
             rel = rels[dep.index]
             on = [source[k] == rel.c[k] for k in dep.join_keys if k in source]
             if not on:
-                raise ValueError(f"dependency on '{dep.feature.spec().key}' shares no key column")
+                raise definition_error(plan.feature, f"dependency on '{dep.feature.spec().key}' "
+                                                     "shares no column with the ones before it")
             from_ = from_.join(rel, sa.and_(*on), isouter=dep.optional)
             for c in rel.c:
                 source.setdefault(c.name, c)
@@ -252,8 +267,13 @@ class _NameMap:
 
 
 def current(plan: ResolvePlan, table: FromClause, where: Any = None,
-            method: str = "window") -> sa.Subquery:
-    """The target's latest rows; for an expansion, reduced to one row per parent."""
+            method: str = "window", scope: Any = None) -> sa.Subquery:
+    """The target's latest rows; for an expansion, reduced to one row per parent.
+
+    ``scope`` (expansions only): the non-key part of a ``where=`` filter; the parent row gets
+    ``__scope = 1`` when any of its stored child rows matches it (a column the target lacks is
+    NULL there), which is what selects an orphaned parent (:class:`~metaxy.engine.plan.WherePlan`).
+    """
     rel = latest(table, plan.id_columns, name="t_latest", method=method)
     conds = [F.retarget(where, rel.c, what=f"feature '{plan.key}'")] if where is not None else []
     if not plan.expansion:
@@ -262,6 +282,10 @@ def current(plan: ResolvePlan, table: FromClause, where: Any = None,
     for f in plan.fields:
         cols.append(sa.func.min(rel.c[f.pv_column]).label(f.pv_column))
         cols.append(sa.func.max(rel.c[f.pv_column]).label("__max_" + f.pv_column))
+    if scope is not None:
+        names = _NameMap({n: rel.c[n] if n in rel.c else sa.null() for n in F.check(scope)})
+        matches = F.retarget(scope, names, what=f"feature '{plan.key}'")
+        cols.append(sa.func.max(sa.case((matches, 1), else_=0)).label(SCOPE))
     group = [rel.c[k] for k in plan.key_columns]
     return sa.select(*cols).where(*conds).group_by(*group).subquery("current")
 
@@ -303,17 +327,41 @@ def _joined(plan: ResolvePlan, ctx: SqlContext, e: sa.Subquery,
 
 
 def _classified(plan: ResolvePlan, ctx: SqlContext, table: FromClause, staged: FromClause | None,
-                where: Any) -> tuple[Any, Any, list[ColumnElement[Any]], FromClause]:
-    e, c, joined = _joined(plan, ctx, expected(plan, ctx, staged, where),
-                           current(plan, table, where, ctx.latest_method))
-    return e, c, [_stale_flag(plan, e, c, f) for f in plan.fields], joined
+                where: Any) -> tuple[Any, Any, list[ColumnElement[Any]], FromClause,
+                                     ColumnElement[bool] | None]:
+    """Expected FULL OUTER JOIN current, the per-field stale flags, and the ``where=`` scope."""
+    names = expected_names(plan, staged.c.keys() if staged is not None else None)
+    wp = where_plan(plan, where, names, table.c.keys())
+    key_terms = wp.keys if wp is not None else None
+    rest = wp.rest if wp is not None else None
+    e, c, joined = _joined(plan, ctx, expected(plan, ctx, staged, key_terms),
+                           current(plan, table, key_terms, ctx.latest_method,
+                                   rest if plan.expansion else None))
+    scope = _scope(plan, wp, e, c) if wp is not None and rest is not None else None
+    return e, c, [_stale_flag(plan, e, c, f) for f in plan.fields], joined, scope
+
+
+def _scope(plan: ResolvePlan, wp: WherePlan, e: Any, c: Any) -> ColumnElement[bool]:
+    """Whether a joined sample is selected by the filter's non-key terms (WherePlan's rule)."""
+    present = e.c[plan.key_columns[0]].is_not(None)
+    what = f"feature '{plan.key}'"
+    if plan.expansion:
+        on_expected = F.retarget(wp.rest, _NameMap({n: e.c[n] for n in wp.expected}), what=what)
+        return sa.or_(sa.and_(present, on_expected),
+                      sa.and_(sa.not_(present), c.c[SCOPE] == 1))
+    values: dict[str, ColumnElement[Any]] = {}
+    for name in F.check(wp.rest):
+        source = wp.value_source(name)
+        values[name] = (sa.case((present, e.c[name]), else_=c.c[name]) if source == "both"
+                        else e.c[name] if source == "expected" else c.c[name])
+    return F.retarget(wp.rest, _NameMap(values), what=what)
 
 
 def increment_statement(plan: ResolvePlan, ctx: SqlContext, table: FromClause,
                         staged: FromClause | None = None, where: Any = None,
                         status: str | None = None) -> sa.Select[Any]:
     """One statement returning every new, stale and orphaned sample (optionally one status)."""
-    e, c, flags, joined = _classified(plan, ctx, table, staged, where)
+    e, c, flags, joined, scope = _classified(plan, ctx, table, staged, where)
     k0 = plan.key_columns[0]
     state = sa.case((c.c[k0].is_(None), sa.literal("new")),
                     (e.c[k0].is_(None), sa.literal("orphaned")),
@@ -328,6 +376,8 @@ def increment_statement(plan: ResolvePlan, ctx: SqlContext, table: FromClause,
         cols += [c.c[name].label(STORED + name) for name in c.c.keys()
                  if name not in plan.key_columns]
     stmt = sa.select(*cols).select_from(joined)
+    if scope is not None:
+        stmt = stmt.where(scope)
     if status == "new":
         return stmt.where(c.c[k0].is_(None))
     if status == "orphaned":
@@ -340,7 +390,7 @@ def increment_statement(plan: ResolvePlan, ctx: SqlContext, table: FromClause,
 def status_statement(plan: ResolvePlan, ctx: SqlContext, table: FromClause,
                      staged: FromClause | None = None, where: Any = None) -> sa.Select[Any]:
     """One statement returning the counts: new, stale, orphaned, up to date."""
-    e, c, flags, joined = _classified(plan, ctx, table, staged, where)
+    e, c, flags, joined, scope = _classified(plan, ctx, table, staged, where)
     k0 = plan.key_columns[0]
     both = sa.and_(e.c[k0].is_not(None), c.c[k0].is_not(None))
     any_stale = sa.or_(*flags)
@@ -354,4 +404,4 @@ def status_statement(plan: ResolvePlan, ctx: SqlContext, table: FromClause,
         count(e.c[k0].is_(None)).label("orphaned"),
         count(sa.and_(both, sa.not_(any_stale))).label("up_to_date"),
     ).select_from(joined)
-    return stmt
+    return stmt if scope is None else stmt.where(scope)

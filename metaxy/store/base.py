@@ -305,7 +305,16 @@ class MetadataStore(ABC):
 
     def resolve_update(self, feature: type[Feature] | str, samples: Any = None,
                        where: Any = None, lazy: bool = False) -> Increment | LazyIncrement:
-        """Which samples are new, stale (and in which fields) or orphaned (SPEC §5)."""
+        """Which samples are new, stale (and in which fields) or orphaned (SPEC §5).
+
+        ``where`` selects samples, identically on the upstream and the stored side: each column
+        it names takes the upstream's current value when the sample exists upstream (key and
+        carried columns; a root's ``samples=``), else the stored value (always, for a column only
+        this feature stores). The result is the unfiltered increment restricted to the selected
+        samples, so a sample still upstream is never orphaned because its value crossed the
+        filter. 1:N features: the filter names parent columns; an orphaned parent is selected
+        when one of its stored children matches. See docs/concepts.md, "Filtering an increment".
+        """
         self._require("r")
         cls = self.feature(feature)
         frame = self._samples_frame(cls, samples)
@@ -316,7 +325,11 @@ class MetadataStore(ABC):
 
     def status(self, feature: type[Feature] | str, samples: Any = None,
                where: Any = None) -> Status:
-        """Counts of new / stale / orphaned / up-to-date samples; only the counts travel."""
+        """Counts of new / stale / orphaned / up-to-date samples; only the counts travel.
+
+        ``where`` selects samples exactly as in :meth:`resolve_update` (the counts are those of
+        its increment, plus the selected samples that are up to date).
+        """
         self._require("r")
         cls = self.feature(feature)
         frame = self._samples_frame(cls, samples)
