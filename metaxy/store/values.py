@@ -6,7 +6,8 @@ the column and the first bad row, before anything reaches a store:
 * a value is cast to the model's dtype; a value that does not convert (``"x"`` into an ``int``,
   ``1.5`` into an ``int``, a struct or list into any scalar column) is refused instead of being
   nulled, truncated or stringified (a struct cast to a string would be stored as ``'{1}'``);
-* a string is parsed into a datetime column (ISO 8601; naive strings are UTC in a UTC column);
+* a string is parsed into a datetime or date column (ISO 8601; naive strings are UTC in a UTC
+  column);
 * a NUL character in a string is refused on every backend (PostgreSQL cannot store it; the
   others could, so a frame would be accepted by one store and refused by another).
 """
@@ -65,6 +66,8 @@ def cast_column(feature: type[Feature], s: pl.Series, want: pl.DataType) -> pl.S
              f"a {have} value cannot be stored in a {want} column: {s[bad or 0]!r}")
     if isinstance(want, pl.Datetime) and have == pl.Utf8:
         cast = _to_datetime(s, want)
+    elif want == pl.Date and have == pl.Utf8:
+        cast = s.str.to_date("%Y-%m-%d", strict=False)
     else:
         try:
             cast = s.cast(want, strict=False)
