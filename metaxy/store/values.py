@@ -14,7 +14,7 @@ the column and the first bad row, before anything reaches a store:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -35,7 +35,7 @@ def first_true(mask: pl.Series) -> int | None:
     return int(idx[0]) if len(idx) else None
 
 
-def _is_nested(dtype: pl.DataType) -> bool:
+def _is_nested(dtype: Any) -> bool:
     return isinstance(dtype, pl.Struct | pl.List | pl.Array | pl.Object)
 
 
@@ -53,6 +53,15 @@ def _to_datetime(s: pl.Series, want: pl.Datetime) -> pl.Series:
         parsed += [s.str.to_datetime(f, time_unit="us", strict=False)
                    .dt.convert_time_zone(want.time_zone) for f in _OFFSET_FORMATS]
     return pl.select(pl.coalesce([pl.lit(p) for p in parsed]).alias(s.name)).to_series()
+
+
+def check_flat_struct(feature: type[Feature], column: str, dtype: pl.Struct) -> None:
+    """A field -> hash/input struct holds scalar values; a nested one would be cast to its text
+    (``{1}``) and hashed or stored as such."""
+    for f in dtype.fields:
+        if _is_nested(f.dtype):
+            fail(feature, column, None, f"field '{f.name}' holds {f.dtype} values; a "
+                                        "field's value must be a string")
 
 
 def cast_column(feature: type[Feature], s: pl.Series, want: pl.DataType) -> pl.Series:

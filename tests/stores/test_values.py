@@ -62,6 +62,10 @@ BAD: dict[str, tuple[dict[str, Any], str, int | None]] = {
     "bad created_at string": ({"sid": [1, 2], "metaxy_created_at": ["2024-01-01T00:00:00",
                                                                     "not a time"]},
                               "metaxy_created_at", 1),
+    "struct in an input": ({"sid": [1], "metaxy_input_by_field": [{"default": {"a": 1}}]},
+                           "metaxy_input_by_field", None),
+    "list in a provenance": ({"sid": [1], "metaxy_provenance_by_field": [{"default": ["h"]}]},
+                             "metaxy_provenance_by_field", None),
     "bad date string": ({"sid": [1, 2], "d": ["2024-02-29", "2023-02-29"]}, "d", 1),
 }
 
