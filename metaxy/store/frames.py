@@ -118,6 +118,7 @@ def _struct_fields(feature: type[Feature], df: pl.DataFrame, column: str) -> dic
     if not isinstance(dtype, pl.Struct):
         _fail(feature, column, None, f"must be a struct of field -> string, got {dtype}")
     assert isinstance(dtype, pl.Struct)
+    V.check_flat_struct(feature, column, dtype)
     names = {f.name for f in dtype.fields}
     return {str(k): pl.col(column).struct.field(str(k)) for k in feature.spec().field_keys
             if str(k) in names}

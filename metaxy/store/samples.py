@@ -18,7 +18,7 @@ from metaxy.store.frames import (
     to_api,
 )
 from metaxy.store.types import table_schema
-from metaxy.store.values import check_no_nul
+from metaxy.store.values import check_flat_struct, check_no_nul
 
 if TYPE_CHECKING:
     from metaxy.feature import Feature
@@ -58,6 +58,7 @@ def samples_frame(feature: type[Feature], samples: Any, *, is_root: bool,
         if not isinstance(dtype, pl.Struct):
             raise InvalidFrameError(f"must be a struct of field -> string, got {dtype}",
                                     feature_key=key, column=C.INPUT_BY_FIELD)
+        check_flat_struct(feature, C.INPUT_BY_FIELD, dtype)
         names = {f.name for f in dtype.fields}
         inputs = {n: pl.col(C.INPUT_BY_FIELD).struct.field(n).cast(pl.Utf8) for n in names}
     users = [c for c in user_columns(feature) if c in df.columns and c not in spec.id_columns]

@@ -47,7 +47,10 @@ def conform(df: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
             else:
                 exprs.append(pl.col(name).dt.convert_time_zone("UTC").dt.cast_time_unit("us"))
         elif isinstance(want, pl.Datetime) and have == pl.Utf8:
-            exprs.append(pl.col(name).str.to_datetime(time_unit="us", time_zone="UTC"))
+            exprs.append(pl.col(name).str.to_datetime(time_unit="us",
+                                                      time_zone=want.time_zone))
+        elif want == pl.Date and have == pl.Utf8:  # SQLite returns dates as ISO text
+            exprs.append(pl.col(name).str.to_date("%Y-%m-%d"))
         else:
             exprs.append(pl.col(name).cast(want, strict=False))
     return df.with_columns(exprs) if exprs else df

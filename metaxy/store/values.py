@@ -6,14 +6,15 @@ the column and the first bad row, before anything reaches a store:
 * a value is cast to the model's dtype; a value that does not convert (``"x"`` into an ``int``,
   ``1.5`` into an ``int``, a struct or list into any scalar column) is refused instead of being
   nulled, truncated or stringified (a struct cast to a string would be stored as ``'{1}'``);
-* a string is parsed into a datetime column (ISO 8601; naive strings are UTC in a UTC column);
+* a string is parsed into a datetime or date column (ISO 8601; naive strings are UTC in a UTC
+  column);
 * a NUL character in a string is refused on every backend (PostgreSQL cannot store it; the
   others could, so a frame would be accepted by one store and refused by another).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -34,7 +35,7 @@ def first_true(mask: pl.Series) -> int | None:
     return int(idx[0]) if len(idx) else None
 
 
-def _is_nested(dtype: pl.DataType) -> bool:
+def _is_nested(dtype: Any) -> bool:
     return isinstance(dtype, pl.Struct | pl.List | pl.Array | pl.Object)
 
 
@@ -54,6 +55,15 @@ def _to_datetime(s: pl.Series, want: pl.Datetime) -> pl.Series:
     return pl.select(pl.coalesce([pl.lit(p) for p in parsed]).alias(s.name)).to_series()
 
 
+def check_flat_struct(feature: type[Feature], column: str, dtype: pl.Struct) -> None:
+    """A field -> hash/input struct holds scalar values; a nested one would be cast to its text
+    (``{1}``) and hashed or stored as such."""
+    for f in dtype.fields:
+        if _is_nested(f.dtype):
+            fail(feature, column, None, f"field '{f.name}' holds {f.dtype} values; a "
+                                        "field's value must be a string")
+
+
 def cast_column(feature: type[Feature], s: pl.Series, want: pl.DataType) -> pl.Series:
     """``s`` cast to ``want``; a value that does not convert losslessly is refused by its row."""
     have = s.dtype
@@ -65,6 +75,8 @@ def cast_column(feature: type[Feature], s: pl.Series, want: pl.DataType) -> pl.S
              f"a {have} value cannot be stored in a {want} column: {s[bad or 0]!r}")
     if isinstance(want, pl.Datetime) and have == pl.Utf8:
         cast = _to_datetime(s, want)
+    elif want == pl.Date and have == pl.Utf8:
+        cast = s.str.to_date("%Y-%m-%d", strict=False)
     else:
         try:
             cast = s.cast(want, strict=False)

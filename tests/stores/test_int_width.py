@@ -81,3 +81,21 @@ def test_existing_32_bit_column_refuses_big_values_and_widens(store_url: str) ->
                 "val__big", "n", type_=sa.BigInteger())
         store.write(big, pl.DataFrame({"sid": [2, 3], "n": [5, 2**40]}))
         assert store.read(big).sort("sid")["n"].to_list() == [2**31 - 1, 5, 2**40]
+
+
+def test_declared_32_bit_column_refuses_big_values_on_the_first_write(store_url: str) -> None:
+    if store_url.startswith(("sqlite", "memory")):
+        pytest.skip("INTEGER is 64-bit on SQLite and in memory")
+    store = make_store(store_url)
+    with mx.FeatureGraph.isolated(), store.open("w"):
+        class Narrow(mx.Feature, table=True, spec=mx.FeatureSpec(key="val/narrow",
+                                                                  id_columns=["sid"])):
+            sid: int
+            n: int | None = Field(default=None, sa_type=sa.Integer)
+
+        with pytest.raises(InvalidFrameError, match="32-bit") as info:
+            store.write(Narrow, pl.DataFrame({"sid": [1], "n": [-(2**31) - 1]}))
+        assert (info.value.column, info.value.row) == ("n", 0)
+        assert not store.has_feature(Narrow)  # the table's creation was rolled back too
+        store.write(Narrow, pl.DataFrame({"sid": [1], "n": [-(2**31)]}))
+        assert store.read(Narrow)["n"].to_list() == [-(2**31)]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import polars as pl
@@ -27,6 +27,8 @@ def values_feature() -> Iterator[type[mx.Feature]]:
             f: float | None = None
             n: int | None = None
             s: str | None = None
+            d: date | None = None
+            t: datetime | None = None
 
         yield Val
 
@@ -60,6 +62,11 @@ BAD: dict[str, tuple[dict[str, Any], str, int | None]] = {
     "bad created_at string": ({"sid": [1, 2], "metaxy_created_at": ["2024-01-01T00:00:00",
                                                                     "not a time"]},
                               "metaxy_created_at", 1),
+    "struct in an input": ({"sid": [1], "metaxy_input_by_field": [{"default": {"a": 1}}]},
+                           "metaxy_input_by_field", None),
+    "list in a provenance": ({"sid": [1], "metaxy_provenance_by_field": [{"default": ["h"]}]},
+                             "metaxy_provenance_by_field", None),
+    "bad date string": ({"sid": [1, 2], "d": ["2024-02-29", "2023-02-29"]}, "d", 1),
 }
 
 
@@ -103,6 +110,21 @@ def test_created_at_strings_parse_like_datetimes(store_url: str,
     assert out[0] == datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
     assert out[1] == datetime(2024, 1, 2, 1, 4, 5, 6, tzinfo=UTC)
     assert out[2] is not None and out[2].year >= 2025  # no value given: this write's time
+
+
+def test_date_and_datetime_round_trip(store_url: str,
+                                      values_feature: type[mx.Feature]) -> None:
+    """Dates (also given as strings) and datetimes read back with the model's dtypes on every
+    backend (SQLite returns both as text; SQLModel makes ``datetime`` a UTC column)."""
+    store = make_store(store_url)
+    when = datetime(2024, 1, 2, 3, 4, 5, 6)
+    with store.open("w"):
+        store.write(values_feature, pl.DataFrame({"sid": [1, 2], "d": ["2024-02-29", None],
+                                                  "t": [when, None]}))
+        out = store.read(values_feature).sort("sid")
+    assert out.schema["d"] == pl.Date and out.schema["t"] == pl.Datetime("us", "UTC")
+    assert out["d"].to_list() == [date(2024, 2, 29), None]
+    assert out["t"].to_list() == [when.replace(tzinfo=UTC), None]
 
 
 def test_content_hash_tells_special_floats_apart(store_url: str,
