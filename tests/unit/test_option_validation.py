@@ -121,3 +121,13 @@ def test_shared_fallback_is_not_a_cycle(tmp_path: Path) -> None:
     config = load_config(_cycle_config(tmp_path, {"a": ["b", "c"], "b": ["c"], "c": []}))
     store = mx.get_store(config=config)
     assert len(store.fallback) == 2 and len(store.fallback[0].fallback) == 1
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -1.0])
+def test_duckdb_store_built_directly_refuses_nan_lock_timeout(tmp_path: Path,
+                                                              value: float) -> None:
+    from metaxy.errors import StoreError
+    from metaxy.store.duckdb import DuckDBStore
+
+    with pytest.raises(StoreError, match="lock_timeout must be a finite number >= 0"):
+        DuckDBStore(f"duckdb:///{tmp_path / 'z.duckdb'}", lock_timeout=value)
