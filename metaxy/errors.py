@@ -155,6 +155,11 @@ class StoreLockedError(StoreError):
     """The store is held by another process (e.g. DuckDB's single-writer file lock)."""
 
 
+class StoreOptionError(ConfigError, StoreError):
+    """A store option is invalid (``lock_timeout = nan``, ``threads = 0``): a configuration
+    error about a store, so it is caught as either."""
+
+
 class StoreModeError(StoreError):
     """The operation needs a store opened in another mode (e.g. a write on a read-only store)."""
 

@@ -26,6 +26,7 @@ from metaxy.errors import MigrationError, MultipleHeadsError, StoreLockedError
 from metaxy.graph import FeatureGraph
 from metaxy.migrations import reconcile as R
 from metaxy.migrations.diff import GraphDiff, diff_snapshots
+from metaxy.migrations.revision_text import check_rev_id, docstring_text
 from metaxy.migrations.snapshots import (
     PushResult,
     Snapshot,
@@ -241,9 +242,13 @@ class Migrations:
 
     def revision(self, message: str, *, autogenerate: bool = False, rev_id: str | None = None,
                  head: str = "head", splice: bool = False) -> Path:
-        """Write a new revision; with ``autogenerate``, from the last snapshot vs the code."""
+        """Write a new revision; with ``autogenerate``, from the last snapshot vs the code.
+
+        ``rev_id`` must be letters, digits and underscores; ``message`` may be any text (it is
+        escaped for the file's docstring, see :mod:`metaxy.migrations.revision_text`)."""
         from alembic import command
 
+        check_rev_id(rev_id)
         if not splice:
             self._single_head(head)
         with self.store.open("w"):
@@ -263,7 +268,8 @@ class Migrations:
                 base = require_snapshot(self.store, self.project, from_version)
             state = self._state(from_version=from_version, to_version=to_version,
                                 base_snapshot=base)
-            scripts = command.revision(self.config(state), message, autogenerate=autogenerate,
+            scripts = command.revision(self.config(state), docstring_text(message),
+                                       autogenerate=autogenerate,
                                        rev_id=rev_id, head=head, splice=splice)
         script = scripts[0] if isinstance(scripts, list) else scripts
         if script is None:

@@ -9,6 +9,7 @@ where DuckDB reports it, the holder's PID.
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -62,8 +63,9 @@ class DuckDBStore(SQLStore):
         to the process without it and 0.4 GiB with ``"400MB"``, ~2.4x slower (benchmarks/).
         """
         super().__init__(url, **kwargs)
-        if lock_timeout < 0:
-            raise StoreError(f"{self.display()}: lock_timeout must be >= 0, got {lock_timeout}")
+        if not (math.isfinite(lock_timeout) and lock_timeout >= 0):  # nan: retry forever
+            raise StoreError(f"{self.display()}: lock_timeout must be a finite number >= 0, "
+                             f"got {lock_timeout}")
         self.lock_timeout = float(lock_timeout)
         if threads is not None and int(threads) < 1:
             raise StoreError(f"{self.display()}: threads must be >= 1, got {threads}")

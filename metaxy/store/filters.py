@@ -4,20 +4,31 @@ A filter is an ordinary SQLAlchemy expression on a feature class (``Video.durati
 ``Video.video_id.in_([...])``, ``and_``/``or_``/``not_``, ``.is_(None)``). Only an allow-listed set
 of nodes is accepted -- comparisons, boolean operators, IN, IS [NOT] NULL, columns and bound literal
 values -- so a filter can never smuggle raw SQL (``text()``, functions, subqueries) into a
-statement. Columns are matched *by name* against the relation the filter is applied to, so a filter
-written on the class works on a deduplicating subquery, on a staged table, or (translated to
+statement. A type can carry SQL too (a ``TypeDecorator`` whose ``bind_expression`` wraps the
+bound value in arbitrary SQL, a ``literal_processor`` rendering it), so the *types* of bound values
+and expressions are allow-listed as well: SQLAlchemy's plain generic types and SQLModel's
+``AutoString``, exactly (no subclass, no variant or element type outside the list); bound values
+are plain Python scalars (or lists / tuples of them for IN), never SQL constructs, and never
+rendered inline (``literal_execute``).
+
+Columns are matched *by name* against the relation the filter is applied to, so a filter written
+on the class works on a deduplicating subquery, on a staged table, or (translated to
 Polars) on an in-memory frame.
 """
 
 from __future__ import annotations
 
 import operator
+import uuid
 from collections.abc import Callable, Iterable
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.sql import elements, operators, visitors
+from sqlmodel.sql.sqltypes import AutoString
 
 from metaxy.errors import FilterError
 
@@ -35,6 +46,16 @@ _ALLOWED_OPERATORS = set(_COMPARISONS) | {
     operators.in_op, operators.not_in_op, operators.is_, operators.is_not,
     operators.and_, operators.or_, operators.inv,
 }
+_SAFE_TYPES: frozenset[type] = frozenset({
+    sa.String, sa.Text, sa.Unicode, sa.UnicodeText, sa.CHAR, sa.VARCHAR, sa.NCHAR, sa.NVARCHAR,
+    sa.TEXT, sa.Integer, sa.BigInteger, sa.SmallInteger, sa.INTEGER, sa.BIGINT, sa.SMALLINT,
+    sa.Float, sa.Double, sa.Numeric, sa.FLOAT, sa.DOUBLE, sa.DOUBLE_PRECISION, sa.REAL,
+    sa.NUMERIC, sa.DECIMAL, sa.Boolean, sa.BOOLEAN, sa.DateTime, sa.Date, sa.Time, sa.DATETIME,
+    sa.DATE, sa.TIME, sa.TIMESTAMP, sa.LargeBinary, sa.Uuid, sa.UUID, sa.types.NullType,
+    sa.Enum, sa.Interval, sa.JSON, sa.types.TupleType, sa.types.MatchType, AutoString,
+})
+_SAFE_VALUES = (str, int, float, bool, Decimal, datetime, date, time, timedelta, bytes,
+                uuid.UUID)
 _ALLOWED_NODES = (
     elements.BinaryExpression, elements.BooleanClauseList, elements.ClauseList,
     elements.UnaryExpression, elements.BindParameter, elements.ColumnClause,
@@ -86,6 +107,14 @@ def _check(node: Any, names: list[str], depth: int) -> None:
     op = getattr(node, "operator", None)
     if op is not None and op not in _ALLOWED_OPERATORS:
         raise FilterError(f"unsupported operator in filter: {getattr(op, '__name__', op)}")
+    if isinstance(node, elements.UnaryExpression) and (
+            op is not operators.inv or node.modifier is not None):
+        raise FilterError("unsupported unary construct in filter (only not_ is allowed)")
+    if isinstance(node, elements.BindParameter):
+        _check_bind(node)
+    elif not isinstance(node, elements.ColumnClause | elements.Grouping | elements.Tuple) \
+            and hasattr(node, "type"):  # a column's type is the store's own after retarget
+        _check_type(node.type)
     if isinstance(node, elements.ColumnClause):
         if isinstance(node, elements.Label) or type(node).__name__ == "literal_column":
             raise FilterError("literal SQL columns are not allowed in filters")
@@ -95,6 +124,30 @@ def _check(node: Any, names: list[str], depth: int) -> None:
         return
     for child in node.get_children():
         _check(child, names, depth + 1)
+
+
+def _check_type(t: Any) -> None:
+    """Only plain known types: a custom type can wrap a bound value in SQL (bind_expression)."""
+    if type(t) not in _SAFE_TYPES:
+        raise FilterError(f"unsupported type in filter: {type(t).__module__}."
+                          f"{type(t).__qualname__} (only SQLAlchemy's plain generic types; "
+                          "custom types and TypeDecorators can carry SQL)")
+    for inner in (*getattr(t, "_variant_mapping", {}).values(), *getattr(t, "types", ())):
+        _check_type(inner)
+
+
+def _check_bind(node: elements.BindParameter[Any]) -> None:
+    _check_type(node.type)
+    if node.literal_execute:
+        raise FilterError("bound values rendered into the SQL text (literal_execute) are not "
+                          "allowed in filters")
+    value = node.value if node.callable is None else node.effective_value
+    values = value if isinstance(value, list | tuple) else [value]
+    for v in values:
+        for item in v if isinstance(v, tuple) else (v,):  # tuple IN: a tuple per row
+            if item is not None and not isinstance(item, _SAFE_VALUES):
+                raise FilterError(f"unsupported value in filter: {type(item).__name__} "
+                                  f"{item!r:.60} (values are plain Python scalars)")
 
 
 def retarget(expr: Any, columns: Any, *, what: str) -> sa.ColumnElement[Any]:

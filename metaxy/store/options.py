@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from metaxy.errors import ConfigError
+from metaxy.errors import StoreOptionError
 
 DAY = 86_400.0
 
@@ -47,7 +47,8 @@ def _describe(spec: NumericOption) -> str:
 
 
 def check_option(store: str, name: str, value: Any) -> None:
-    """Raise :class:`ConfigError` unless ``value`` is valid for the numeric option ``name``."""
+    """Raise :class:`~metaxy.errors.StoreOptionError` (a ConfigError and a StoreError)
+    unless ``value`` is valid for the numeric option ``name``."""
     spec = NUMERIC_OPTIONS.get(name)
     if spec is None or value is None:
         return
@@ -55,7 +56,7 @@ def check_option(store: str, name: str, value: Any) -> None:
     valid = (isinstance(value, ok_type) and not isinstance(value, bool)
              and math.isfinite(value) and spec.low <= value <= spec.high)
     if not valid:
-        raise ConfigError(f"store {store}: option {name} = {value!r} is invalid: "
+        raise StoreOptionError(f"store {store}: option {name} = {value!r} is invalid: "
                           f"it must be {_describe(spec)}")
 
 

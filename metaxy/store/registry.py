@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 from metaxy.config import MetaxyConfig, load_config, redact_url
-from metaxy.errors import ConfigError, StoreNotFoundError
+from metaxy.errors import ConfigError, StoreNotFoundError, StoreOptionError
 from metaxy.graph import FeatureGraph
 from metaxy.hashing import HashSettings
 from metaxy.store.base import MetadataStore
@@ -59,7 +60,7 @@ def _make_store(url_or_name: str | None, config: MetaxyConfig, graph: FeatureGra
               "project": config.project, "graph": graph}
     if fallback:
         merged["fallback"] = fallback
-    store = get_plugin_manager().hook.metaxy_make_store(url=url, options=merged)
+    store = _call_backend(label, url, merged, set(store_config.options) | set(options))
     if store is None:
         from metaxy.plugins import backends
 
@@ -72,6 +73,21 @@ def _make_store(url_or_name: str | None, config: MetaxyConfig, graph: FeatureGra
     if not isinstance(store, MetadataStore):
         raise StoreNotFoundError(f"the backend for '{redact_url(url)}' returned {store!r}")
     return store
+
+
+def _call_backend(label: str, url: str, merged: dict[str, Any], given: set[str]) -> Any:
+    """The backend's store; an option it does not take (a typo such as ``lock_timout``) is a
+    StoreOptionError naming it, not the constructor's TypeError."""
+    from metaxy.plugins import get_plugin_manager
+
+    try:
+        return get_plugin_manager().hook.metaxy_make_store(url=url, options=merged)
+    except TypeError as e:
+        m = re.search(r"unexpected keyword argument '(\w+)'", str(e))
+        if m is None or m.group(1) not in given:
+            raise
+        raise StoreOptionError(f"store {label}: unknown option '{m.group(1)}' for the "
+                               f"{url.split(':', 1)[0]} backend") from None
 
 
 def _fallback(name: str, config: MetaxyConfig, graph: FeatureGraph | None,

@@ -26,7 +26,7 @@ def test_defaults_leave_duckdb_settings_alone(tmp_path: Path) -> None:
 
 
 def test_threads_must_be_positive(tmp_path: Path) -> None:
-    with pytest.raises(StoreError, match="threads must be >= 1"):
+    with pytest.raises(StoreError, match="option threads = 0 is invalid"):
         mx.get_store(f"duckdb:///{tmp_path}/x.duckdb", threads=0)
 
 

@@ -121,3 +121,23 @@ def test_shared_fallback_is_not_a_cycle(tmp_path: Path) -> None:
     config = load_config(_cycle_config(tmp_path, {"a": ["b", "c"], "b": ["c"], "c": []}))
     store = mx.get_store(config=config)
     assert len(store.fallback) == 2 and len(store.fallback[0].fallback) == 1
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -1.0])
+def test_duckdb_store_built_directly_refuses_nan_lock_timeout(tmp_path: Path,
+                                                              value: float) -> None:
+    from metaxy.errors import StoreError
+    from metaxy.store.duckdb import DuckDBStore
+
+    with pytest.raises(StoreError, match="lock_timeout must be a finite number >= 0"):
+        DuckDBStore(f"duckdb:///{tmp_path / 'z.duckdb'}", lock_timeout=value)
+
+
+def test_unknown_option_is_named(tmp_path: Path) -> None:
+    """A typo was the backend constructor's TypeError (a raw Python error on the CLI)."""
+    from metaxy.errors import StoreOptionError
+
+    config = load_config(_config(tmp_path, "lock_timout = 5"))
+    with pytest.raises(StoreOptionError, match="store 'dev': unknown option 'lock_timout' for "
+                                               "the duckdb backend"):
+        mx.get_store(config=config)
