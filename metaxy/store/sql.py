@@ -22,7 +22,7 @@ from metaxy import columns as C
 from metaxy.engine import sql as Q
 from metaxy.engine.plan import ResolvePlan
 from metaxy.errors import MetaxyError, StoreError
-from metaxy.store import drift, write_clock
+from metaxy.store import drift, hash_inference, write_clock
 from metaxy.store import filters as F
 from metaxy.store.base import AccessMode, MetadataStore
 from metaxy.store.int_range import check_int_ranges
@@ -67,6 +67,7 @@ class SQLStore(MetadataStore):
         self._conn: sa.Connection | None = None
         self._existing: set[str] = set()
         self._columns_ok: set[tuple[str, tuple[str, ...]]] = set()  # tables checked (drift)
+        self._hash_recorded = False  # the store's hash setting is known to be recorded
         self.stats: Counter[str] = Counter()
 
     # ------------------------------------------------------------------ backend hooks
@@ -199,11 +200,18 @@ class SQLStore(MetadataStore):
         return found
 
     def _check_hash_settings(self) -> None:
-        if not self._exists(SETTINGS_TABLE.name):
-            return
-        stmt = sa.select(SETTINGS_TABLE.c.value).where(SETTINGS_TABLE.c.name == HASH_SETTING)
-        stored = self.conn.execute(stmt).scalar()
-        self.conn.commit()
+        """Refuse another hash setting than the recorded one; with none recorded but feature
+        tables present, than the one the stored hashes were made with
+        (:mod:`metaxy.store.hash_inference`)."""
+        stored = None
+        if self._exists(SETTINGS_TABLE.name):
+            stmt = sa.select(SETTINGS_TABLE.c.value).where(SETTINGS_TABLE.c.name == HASH_SETTING)
+            stored = self.conn.execute(stmt).scalar()
+            self.conn.commit()
+        self._hash_recorded = stored is not None
+        if stored is None:
+            hash_inference.check_unrecorded(self.conn, self._existing, self.graph,
+                                            self.hash_settings, self.display())
         self._verify_hash_setting(stored)
 
     def has_feature(self, feature: type[Feature] | str) -> bool:
@@ -227,6 +235,7 @@ class SQLStore(MetadataStore):
             # Roll back before anything else touches the connection: a failed statement leaves
             # the transaction aborted, and a query there would mask the real error.
             conn.rollback()
+            self._hash_recorded = False  # the row may have been rolled back with the write
             self._existing = set(sa.inspect(conn).get_table_names())
             conn.commit()
             raise
@@ -247,17 +256,19 @@ class SQLStore(MetadataStore):
         conn.execute(table.insert().values(**values))
 
     def _record_settings(self, conn: sa.Connection) -> None:
-        if SETTINGS_TABLE.name in self._existing:
+        """Record the hash setting with the write unless it was found recorded on open (also
+        when the table exists but its row is gone)."""
+        if self._hash_recorded:
             return
-        self._ensure_table(conn, SETTINGS_TABLE)
+        self._ensure_system_table(conn, SETTINGS_TABLE)
         exists = conn.execute(sa.select(SETTINGS_TABLE.c.value)
                               .where(SETTINGS_TABLE.c.name == HASH_SETTING)).scalar()
         if exists is None:
-            conn.execute(SETTINGS_TABLE.insert().values(name=HASH_SETTING,
-                                                        value=self.hash_settings.as_text()))
-        else:  # recorded by another writer since this store opened
+            self._insert_missing(conn, SETTINGS_TABLE, {"name": HASH_SETTING,
+                                                        "value": self.hash_settings.as_text()})
+        else:  # recorded by a concurrent writer since this store opened
             self._verify_hash_setting(exists)
-        self._existing.add(SETTINGS_TABLE.name)
+        self._hash_recorded = True
 
     def _ensure_system_table(self, conn: sa.Connection, table: sa.Table) -> None:
         """Create a system table (once per open scope) before its first write."""
@@ -315,7 +326,7 @@ class SQLStore(MetadataStore):
         """The feature's table; an existing one is first checked against the model (once per
         table and open, :mod:`metaxy.store.drift`), so no statement meets a missing column."""
         table: sa.Table = feature.__table__  # type: ignore[attr-defined]
-        if table.name in self._existing:
+        if self._exists(table.name):
             self._check_drift(str(feature.spec().key), table)
         return table
 

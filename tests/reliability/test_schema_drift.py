@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 import metaxy as mx
-from metaxy.errors import TableSchemaMismatchError
+from metaxy.errors import HashConfigMismatchError, TableSchemaMismatchError
 from tests.reliability.faultlib import define, make_store
 from tests.stores.conftest import BACKENDS, backend_url
 
@@ -134,3 +134,56 @@ def test_the_open_store_works_once_the_table_is_migrated(store: Any) -> None:
             assert store.read(item).height == 2
             assert store.write(item, pl.DataFrame({"sample_id": ["c"], "amount": [3]})) == 1
             assert store.status(derived).new == 1
+
+
+# ------------------------------------------------------------------ hash settings record gone
+@pytest.mark.parametrize("lose", ["drop the table", "delete the row"])
+def test_lost_hash_setting_is_inferred_from_stored_hashes(any_url: str, lose: str) -> None:
+    """``metaxy_settings`` dropped (or emptied): a store configured with another setting is
+    refused on open, naming the setting the stored hashes were made with; the right one opens
+    and its next write records the setting again."""
+    with mx.FeatureGraph.isolated():
+        item, derived = graph_v1()
+        writer = make_store(any_url, hash_algorithm="md5", hash_length=32)
+        populate(writer)
+        with writer.open("w"):
+            sql = ("DROP TABLE metaxy_settings" if lose == "drop the table"
+                   else "DELETE FROM metaxy_settings")
+            writer.conn.execute(sa.text(sql))
+            writer.conn.commit()
+        before = history(writer)
+        for algorithm, length in [("sha256", 32), ("md5", 16), ("sha256", 64)]:
+            for mode in ("r", "w"):
+                other = make_store(any_url, hash_algorithm=algorithm, hash_length=length)
+                with pytest.raises(HashConfigMismatchError) as info:
+                    with other.open(mode):
+                        other.write(derived, pl.DataFrame({"sample_id": ["zz"]}))
+                message = str(info.value)
+                assert "md5:32" in message and f"{algorithm}:{length}" in message
+                assert "metaxy_settings" in message and "rel/" in message
+        assert history(writer) == before
+        with writer.open("w"):  # the right setting: up to date, and recorded again on write
+            assert writer.status(derived).up_to_date == 2
+            writer.write(item, pl.DataFrame({"sample_id": ["c"], "value": [3]}))
+            stored = writer.conn.execute(sa.text("SELECT value FROM metaxy_settings")).scalar()
+            writer.conn.commit()
+            assert stored == "md5:32"
+        with pytest.raises(HashConfigMismatchError, match="was written with sample hash"):
+            with make_store(any_url, hash_algorithm="sha256", hash_length=32).open("r"):
+                pass
+
+
+def test_lost_hash_setting_of_a_truncated_sha256_store(any_url: str) -> None:
+    """Same length, other algorithm: told apart by recomputing a stored provenance."""
+    with mx.FeatureGraph.isolated():
+        item, _ = graph_v1()
+        writer = make_store(any_url, hash_algorithm="sha256", hash_length=32)
+        populate(writer)
+        with writer.open("w"):
+            writer.conn.execute(sa.text("DROP TABLE metaxy_settings"))
+            writer.conn.commit()
+        with pytest.raises(HashConfigMismatchError, match="'sha256:32'"):
+            with make_store(any_url).open("r"):  # md5:32, the default
+                pass
+        with writer:
+            assert writer.read(item).height == 2
