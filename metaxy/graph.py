@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from metaxy.feature import Feature
     from metaxy.spec import FeatureSpec
 
-FeatureRef = "str | FeatureKey | type[Feature]"
 FieldRef = tuple[FeatureKey, FieldKey]
 
 

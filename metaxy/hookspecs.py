@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Protocol
 import pluggy
 
 if TYPE_CHECKING:
-    from metaxy.config import MetaxyConfig
     from metaxy.store.base import MetadataStore
 
 hookspec = pluggy.HookspecMarker("metaxy")
@@ -121,7 +120,3 @@ def metaxy_alembic_impl(dialect_name: str) -> type | None:
     SQL store plugins whose dialect Alembic does not know implement it for migrations.
     """
 
-
-@hookspec(historic=True)
-def metaxy_configure(config: MetaxyConfig) -> None:
-    """Called once the final configuration is known (``historic``: late plugins get it too)."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import os
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, cast
@@ -121,9 +120,3 @@ def backends(pm: pluggy.PluginManager) -> dict[str, tuple[BackendSpec, str]]:
             result[spec.name] = (spec, impl.plugin_name)
     return result
 
-
-def iter_hook_results(hook: Callable[..., list[Any]], **kwargs: Any) -> Iterator[Any]:
-    for result in hook(**kwargs):
-        if result is None:
-            continue
-        yield from result

@@ -128,14 +128,14 @@ def latest(table: FromClause, ids: tuple[str, ...], *,
            method: str = "window", columns: tuple[str, ...] | None = None) -> sa.Subquery:
     """The latest row per sample (by updated_at, then row id), hiding soft-deleted samples.
 
-    ``method`` is the store's choice (measured in benchmarks/): ``window`` is
+    ``method`` is the store's choice (measured: docs/performance.md): ``window`` is
     ``row_number() OVER (PARTITION BY ids ORDER BY ...) = 1``; ``distinct_on`` is
     ``DISTINCT ON (ids) ... ORDER BY ids, updated_at DESC, row_id DESC``, which PostgreSQL
     estimates well (it misestimates ``rn = 1`` and then picks nested loops).
 
     ``columns``: only these columns are needed (besides ids and the ordering/deletion columns).
     PostgreSQL cannot prune columns below ``DISTINCT ON``: it sorts whole rows unless the
-    relation is narrowed first (wide 1M, 10% stale: 15.6 s -> 14.3 s, benchmarks/).
+    relation is narrowed first (docs/performance.md).
     """
     order = [table.c[C.UPDATED_AT].desc(), table.c[C.ROW_ID].desc()]
     keep = [c for c in table.c] if columns is None else [

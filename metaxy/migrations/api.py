@@ -36,6 +36,7 @@ from metaxy.migrations.snapshots import (
 )
 from metaxy.migrations.snapshots import push as _push
 from metaxy.migrations.state import VERSION_TABLE, MigrationState
+from metaxy.migrations.templates import TEMPLATE_FILES, template_dir
 from metaxy.versions import versions_of
 
 if TYPE_CHECKING:
@@ -43,9 +44,6 @@ if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
 
     from metaxy.store.base import MetadataStore
-
-TEMPLATE_DIR = Path(__file__).parent / "template"
-
 
 # ---------------------------------------------------------------------------- snapshots / diff
 def push(store: MetadataStore, graph: FeatureGraph, project: str) -> PushResult:
@@ -236,8 +234,8 @@ class Migrations:
         if (self.directory / "env.py").exists():
             raise MigrationError(f"{self.directory} already holds an env.py")
         (self.directory / "versions").mkdir(parents=True, exist_ok=True)
-        for name in ("env.py", "script.py.mako", "README"):
-            shutil.copyfile(TEMPLATE_DIR / name, self.directory / name)
+        for name in TEMPLATE_FILES:
+            shutil.copyfile(template_dir() / name, self.directory / name)
         return self.directory
 
     def revision(self, message: str, *, autogenerate: bool = False, rev_id: str | None = None,

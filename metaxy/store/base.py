@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from metaxy.feature import Feature
 
 AccessMode = Literal["r", "w"]
-FeatureRef = "type[Feature] | str"
 
 
 @dataclass(frozen=True)

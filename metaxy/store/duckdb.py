@@ -54,13 +54,13 @@ class DuckDBStore(SQLStore):
         ``memory_limit`` (e.g. ``"500MB"``) and ``threads``: DuckDB's settings of the same names
         (default: DuckDB's own, 80% of RAM and one thread per core). DuckDB runs inside this
         process, so its hash tables and buffer pool count in the process's memory; above the
-        limit it spills to a temporary directory next to the file instead (benchmarks/ at 10M).
+        limit it spills to a temporary directory next to the file instead.
 
         ``query_memory_limit``: DuckDB's ``memory_limit`` applied only while ``resolve_update``
         and ``status`` run (restored afterwards). A global limit that low would make large
         writes fail (the primary-key index of an insert must fit in memory); the joins and
-        windows of the increment spill to disk instead. At 10M samples, ``status`` adds 2.9 GiB
-        to the process without it and 0.4 GiB with ``"400MB"``, ~2.4x slower (benchmarks/).
+        windows of the increment spill to disk instead, trading time for memory
+        (docs/performance.md).
         """
         super().__init__(url, **kwargs)
         if not (math.isfinite(lock_timeout) and lock_timeout >= 0):  # nan: retry forever
@@ -148,9 +148,9 @@ class DuckDBStore(SQLStore):
     def _bulk_insert(self, conn: sa.Connection, table: sa.Table, rows: StagedRows) -> None:
         """``INSERT ... SELECT`` from the staged frame registered as an Arrow table; the hashes
         are computed inside that statement (``rows.finish_select``), in parallel, so no hash is
-        ever materialised in Python (wide write at 1M rows: 1.45x -> see docs/performance.md)."""
+        ever materialised in Python (docs/performance.md)."""
         # One name per store connection (writes on it are sequential): the statement's shape
-        # repeats, so SQLAlchemy's compiled cache hits (~13 ms saved on a small write).
+        # repeats, so SQLAlchemy's compiled cache hits (small writes: docs/performance.md).
         name = "mx_staged_rows"
         duck = self._duck(conn)
         duck.register(name, rows.frame.to_arrow())
@@ -186,9 +186,9 @@ def duckdb_hasher(settings: HashSettings) -> Hasher:
     in-memory connection, opened on first use and reused by every call of this hasher (the
     PostgreSQL store hashes each COPY chunk with one).
 
-    DuckDB hashes with about half the CPU time of polars-hash (benchmarks/: the hashes are the
-    largest cost of a write besides the load itself), bit-identically (conformance suite).
-    Only md5 is faster this way; sha256 stays with polars-hash (measured equal).
+    DuckDB hashes with less CPU time than polars-hash (the hashes are the largest cost of a
+    write besides the load itself; docs/performance.md), bit-identically (conformance suite).
+    Only md5 is faster this way; sha256 stays with polars-hash.
     """
     if settings.algorithm != "md5":
         return polars_hasher(settings)

@@ -87,8 +87,8 @@ def check_unique_ids(feature: type[Feature], df: pl.DataFrame, what: str = "one 
     """No sample id twice; run *after* the cast to the model's types, where ``"1"`` and ``"01"``
     are both the integer 1."""
     ids = list(feature.spec().id_columns)
-    # Counting distinct ids is ~5x cheaper than flagging duplicates; flag only on a failure.
-    # One id column: no struct to build (about 2x faster at 1M rows).
+    # Counting distinct ids is cheaper than flagging duplicates; flag only on a failure.
+    # One id column: no struct to build (docs/performance.md).
     key = df[ids[0]] if len(ids) == 1 else df.select(pl.struct(ids)).to_series()
     if key.n_unique() == df.height:
         return

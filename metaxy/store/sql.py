@@ -96,8 +96,8 @@ class SQLStore(MetadataStore):
     def _fetch(self, conn: sa.Connection, stmt: sa.Select[Any]) -> pl.DataFrame:
         """Run a query and return its rows as a frame (rows counted at the DB-API cursor).
 
-        Rows become Python tuples only ``FETCH_BATCH_ROWS`` at a time: a whole 1M-row increment
-        as tuples took ~1.5 GiB of RSS on PostgreSQL (benchmarks/), its frame a fraction.
+        Rows become Python tuples only ``FETCH_BATCH_ROWS`` at a time: a whole large increment
+        as tuples takes many times the memory of its frame (docs/performance.md).
         """
         result = conn.execute(stmt)
         cursor = result.cursor

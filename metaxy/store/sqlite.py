@@ -42,8 +42,8 @@ class SQLiteStore(SQLStore):
     backend = "sqlite"
     ordered_aggregate = False
     # SQLite (3.39+) plans a FULL JOIN of two subqueries as a nested scan without the automatic
-    # index it builds for a LEFT JOIN: quadratic (20 s at 10k samples). The LEFT JOIN plus
-    # anti-joined orphans over two CTEs is 22x faster at 3k samples (benchmarks/).
+    # index it builds for a LEFT JOIN: quadratic. The LEFT JOIN plus anti-joined orphans over
+    # two CTEs is not (docs/performance.md).
     full_outer_join = False
     narrow_integer = False  # INTEGER is 64-bit in SQLite
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from metaxy.plugins import backends, get_plugin_manager
 from tests.cli.conftest import one_line_error, run
 
 
@@ -33,7 +34,8 @@ def test_unknown_store_name() -> None:
 
 
 def test_unreachable_postgres_hides_password() -> None:
-    pytest.importorskip("metaxy_postgres")
+    if "postgresql" not in backends(get_plugin_manager()):
+        pytest.skip("no plugin provides the store backend 'postgresql' (metaxy-postgres)")
     line = one_line_error(run("status", "--store", "postgresql://u:hunter2@127.0.0.1:1/db",
                               ok=False))
     assert "127.0.0.1" in line and "hunter2" not in line

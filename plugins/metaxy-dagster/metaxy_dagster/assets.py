@@ -25,15 +25,14 @@ from typing import TYPE_CHECKING, Any, cast
 
 import dagster as dg
 
-from metaxy.graph import FeatureGraph
-from metaxy.versions import versions_of
+from metaxy import FeatureGraph, versions_of
 from metaxy_dagster.errors import ComputeError
 from metaxy_dagster.increment import META_PREFIX, FeatureIncrement, OrphanPolicy, check_rows
 from metaxy_dagster.keys import asset_keys
 from metaxy_dagster.schema import description_of, table_schema
 
 if TYPE_CHECKING:
-    from metaxy.feature import Feature
+    from metaxy import Feature
     from metaxy_dagster.resource import MetaxyStoreResource
 
 ComputeFn = Callable[[FeatureIncrement], Any]

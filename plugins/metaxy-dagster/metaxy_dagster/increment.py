@@ -19,12 +19,12 @@ import dagster as dg
 import polars as pl
 import sqlalchemy as sa
 
-from metaxy.store.base import Increment, LazyIncrement, MetadataStore
-from metaxy.versions import versions_of
+from metaxy import versions_of
+from metaxy.store import Increment, LazyIncrement, MetadataStore
 from metaxy_dagster.errors import ComputeError
 
 if TYPE_CHECKING:
-    from metaxy.feature import Feature
+    from metaxy import Feature
 
 OrphanPolicy = Literal["keep", "delete"]
 MAX_LISTED_SAMPLES = 100

@@ -14,8 +14,7 @@ from collections.abc import Iterable, Sequence
 
 import dagster as dg
 
-from metaxy.graph import FeatureGraph
-from metaxy.keys import FeatureKey
+from metaxy import FeatureGraph, FeatureKey
 from metaxy_dagster.errors import AssetKeyCollisionError
 
 

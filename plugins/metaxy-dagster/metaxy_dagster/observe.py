@@ -14,15 +14,14 @@ from typing import TYPE_CHECKING, Any, cast
 
 import dagster as dg
 
-from metaxy.graph import FeatureGraph
-from metaxy.versions import versions_of
+from metaxy import FeatureGraph, versions_of
 from metaxy_dagster.assets import DEFAULT_RESOURCE_KEY, _key_of
 from metaxy_dagster.increment import META_PREFIX, FeatureIncrement
 from metaxy_dagster.keys import asset_keys
 
 if TYPE_CHECKING:
-    from metaxy.feature import Feature
-    from metaxy.store.base import MetadataStore
+    from metaxy import Feature
+    from metaxy.store import MetadataStore
     from metaxy_dagster.resource import MetaxyStoreResource
 
 SamplesFn = Callable[[FeatureIncrement], Any]

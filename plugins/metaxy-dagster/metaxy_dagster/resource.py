@@ -9,13 +9,12 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 from pydantic import Field
 
-from metaxy.config import load_config
-from metaxy.graph import FeatureGraph
+from metaxy import FeatureGraph, load_config
 from metaxy_dagster.increment import FeatureIncrement
 
 if TYPE_CHECKING:
-    from metaxy.feature import Feature
-    from metaxy.store.base import MetadataStore
+    from metaxy import Feature
+    from metaxy.store import MetadataStore
 
 
 class MetaxyStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
@@ -37,7 +36,7 @@ class MetaxyStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
 
     def get_store(self, graph: FeatureGraph | None = None) -> MetadataStore:
         """An unopened store resolving features in ``graph`` (default: the active graph)."""
-        from metaxy.store.registry import get_store
+        from metaxy import get_store
 
         config = load_config(self.config_path) if self.config_path else load_config()
         return get_store(self.store, config=config, graph=graph)

@@ -11,7 +11,7 @@ from metaxy import columns as C
 from metaxy.versions import column_schema
 
 if TYPE_CHECKING:
-    from metaxy.feature import Feature
+    from metaxy import Feature
 
 
 def description_of(feature: type[Feature]) -> str | None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import metaxy as mx
-from metaxy.testing.backends import backend_database
+from metaxy.testing import backend_database
 
 
 @pytest.fixture(scope="session")

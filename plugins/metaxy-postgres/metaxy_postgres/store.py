@@ -84,8 +84,8 @@ class PostgresStore(SQLStore):
     backend = "postgresql"
 
     # PostgreSQL estimates `row_number() = 1` at a fraction of a percent of the rows and joins
-    # two such relations with a nested loop (minutes at 10k samples); DISTINCT ON is estimated
-    # as the number of distinct ids and hash-joined (benchmarks/).
+    # two such relations with a nested loop; DISTINCT ON is estimated as the number of
+    # distinct ids and hash-joined (docs/performance.md).
     latest_method = "distinct_on"
 
     def __init__(self, url: str, *, connect_timeout: int = 10,
@@ -108,8 +108,8 @@ class PostgresStore(SQLStore):
 
         PostgreSQL plans joins from table statistics, which autovacuum refreshes only later (and
         never for temporary tables). Without them it estimates a few rows per relation and joins
-        the latest-row relations with nested loops: minutes at 10k samples instead of 0.1 s
-        (measured in benchmarks/). Like autovacuum, re-analyze once a load adds >= 10% of the
+        the latest-row relations with nested loops, orders of magnitude slower
+        (docs/performance.md). Like autovacuum, re-analyze once a load adds >= 10% of the
         table's rows (reltuples is -1 for a table never analyzed).
         """
         if rows < ANALYZE_MIN_ROWS:
@@ -195,7 +195,7 @@ class PostgresStore(SQLStore):
 
         Chunk by chunk, the hashes are finished and the CSV encoded here while a writer thread
         sends the previous chunk and the server parses it: the server's work (the raw load's)
-        hides most of ours on a 2-core machine (benchmarks/, docs/performance.md).
+        hides most of ours (docs/performance.md).
         """
         if rows.height == 0:
             return

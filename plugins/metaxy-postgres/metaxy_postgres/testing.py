@@ -71,6 +71,12 @@ def fresh_database(admin_url: str | None = None, *, prefix: str = "mx_test_",
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
 
 
+def _redacted(url: str) -> str:
+    import sqlalchemy as sa
+
+    return sa.make_url(url).render_as_string(hide_password=True)
+
+
 @contextmanager
 def fresh_store_url(workdir: Path, *, prefix: str = "mx_test_") -> Iterator[str]:
     """:func:`fresh_database` on the server of ``METAXY_TEST_PG_URL`` (the test backend
@@ -79,8 +85,6 @@ def fresh_store_url(workdir: Path, *, prefix: str = "mx_test_") -> Iterator[str]
     Raises:
         BackendUnavailableError: psycopg is not installed, or the server is unreachable.
     """
-    from metaxy.config import redact_url
-
     try:
         import psycopg
     except ImportError as e:
@@ -90,6 +94,6 @@ def fresh_store_url(workdir: Path, *, prefix: str = "mx_test_") -> Iterator[str]
             url = stack.enter_context(fresh_database(prefix=prefix))
         except psycopg.OperationalError as e:
             raise BackendUnavailableError(
-                f"PostgreSQL unreachable at {redact_url(DEFAULT_ADMIN_URL)}: "
+                f"PostgreSQL unreachable at {_redacted(DEFAULT_ADMIN_URL)}: "
                 f"{str(e).splitlines()[0]}") from e
         yield url

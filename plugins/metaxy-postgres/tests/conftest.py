@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import metaxy as mx
-from metaxy.testing.backends import backend_database
+from metaxy.testing import backend_database
 
 # The suite runs with --import-mode=importlib: put this folder on sys.path so the test modules
 # (and the spawned workers of the concurrency test, which inherit sys.path) import mxpg_helpers.

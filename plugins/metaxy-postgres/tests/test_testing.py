@@ -10,7 +10,7 @@ from pathlib import Path
 import metaxy_postgres.testing as pgt
 import pytest
 
-from metaxy.testing.backends import backend_database, backends_under_test
+from metaxy.testing import backend_database, backends_under_test
 
 UNREACHABLE = "postgresql://nobody:secret@127.0.0.1:1/none"
 
