@@ -17,7 +17,7 @@ from tests.cli.conftest import one_line_error, run
 ])
 def test_missing_column_is_one_clear_line(project: api.Project, populated: str,
                                           command: list[str]) -> None:
-    store = api.get_store(project, populated)
+    store = project.store(populated)
     with store.open("w"):
         conn = store.conn  # type: ignore[attr-defined]
         conn.execute(sa.text("ALTER TABLE speech__transcript DROP COLUMN n_words"))

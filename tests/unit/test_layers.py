@@ -191,7 +191,8 @@ KNOWN_STORE_INTERNALS = [
     "metaxy/migrations/rename.py: store._require, store._append, store._guard",
     "metaxy/migrations/snapshots.py: store._require",
 ]
-KNOWN_ENGINE_IMPORTS = ["metaxy/engine/sql.py, metaxy/engine/frames.py: metaxy.store.filters"]
+KNOWN_ENGINE_IMPORTS = ["metaxy/engine/sql.py, metaxy/engine/frames.py, metaxy/engine/plan.py: "
+                        "metaxy.store.filters"]
 
 
 def _files(problems: list[str]) -> set[str]:
