@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -145,6 +145,24 @@ class PostgresStore(SQLStore):
             detail = detail.replace(str(password), "***")
         return StoreConnectionError(f"cannot connect to PostgreSQL store {self.display()}: "
                                     f"{detail}")
+
+    def _stream_rows(self, conn: sa.Connection, stmt: sa.Select[Any],
+                     n: int) -> Iterator[Sequence[Any]]:
+        """Fetch through a server-side cursor, ``n`` rows at a time.
+
+        psycopg's ordinary cursor receives the whole result into client memory before the
+        first row is read; a named (server-side) cursor keeps it on the server. The planner
+        plans a cursor for its first 10% of rows by default (``cursor_tuple_fraction``), which
+        picks nested loops for these joins; this transaction plans for the whole result.
+        """
+        conn.execute(sa.select(sa.func.set_config("cursor_tuple_fraction", "1", True)))
+        result = conn.execute(stmt, execution_options={"stream_results": True,
+                                                       "max_row_buffer": n})
+        try:
+            while rows := result.fetchmany(n):
+                yield [tuple(r) for r in rows]
+        finally:
+            result.close()
 
     # ------------------------------------------------------------------ writes
     def _byte_order(self) -> Callable[[sa.ColumnElement[Any]], sa.ColumnElement[Any]]:
