@@ -274,7 +274,7 @@ class MetadataStore(ABC):
         )
         if rows.height == 0:
             return 0
-        return int(self._guard(lambda: self._append(cls, rows)))
+        return int(self._guard(lambda: self._append(cls, rows), cls))
 
     def _hasher(self) -> Hasher | None:
         """How a write's staged rows get their sample hashes when the backend finishes them in
@@ -291,9 +291,9 @@ class MetadataStore(ABC):
             with self._borrowed(cls) as holder:
                 if holder is not None:
                     rows = holder._guard(
-                        lambda: holder._read(cls, where, with_history, include_deleted))
+                        lambda: holder._read(cls, where, with_history, include_deleted), cls)
                     return to_api(cls, rows)
-        df = self._guard(lambda: self._read(cls, where, with_history, include_deleted))
+        df = self._guard(lambda: self._read(cls, where, with_history, include_deleted), cls)
         return to_api(cls, df)
 
     def delete(self, feature: type[Feature] | str, where: Any, *, soft: bool = True) -> int:
@@ -301,8 +301,8 @@ class MetadataStore(ABC):
         self._require("w")
         cls = self.feature(feature)
         if not soft:
-            return int(self._guard(lambda: self._hard_delete(cls, where)))
-        current = self._guard(lambda: self._read(cls, where, False, False))
+            return int(self._guard(lambda: self._hard_delete(cls, where), cls))
+        current = self._guard(lambda: self._read(cls, where, False, False), cls)
         if current.height == 0:
             return 0
         now = write_timestamp()
@@ -313,7 +313,7 @@ class MetadataStore(ABC):
         from metaxy.store.frames import row_ids
 
         tomb = tomb.with_columns(row_ids(tomb.height).alias(C.ROW_ID))
-        return int(self._guard(lambda: self._append(cls, StagedRows.ready(tomb))))
+        return int(self._guard(lambda: self._append(cls, StagedRows.ready(tomb)), cls))
 
     def cleanup(self, feature: type[Feature] | str, older_than: timedelta | datetime, *,
                 dry_run: bool = False) -> int:
@@ -337,7 +337,7 @@ class MetadataStore(ABC):
                              f"timedelta or a datetime, got {type(older_than).__name__}")
         if not self.has_feature(cls):
             return 0
-        return int(self._guard(lambda: self._cleanup(cls, bound.astimezone(UTC), dry_run)))
+        return int(self._guard(lambda: self._cleanup(cls, bound.astimezone(UTC), dry_run), cls))
 
     @overload
     def resolve_update(self, feature: type[Feature] | str, samples: Any = None,
@@ -363,10 +363,10 @@ class MetadataStore(ABC):
         cls = self.feature(feature)
         frame = self._samples_frame(cls, samples)
         if lazy:
-            spool = self._guard(lambda: self._spool_increment(cls, frame, where))
+            spool = self._guard(lambda: self._spool_increment(cls, frame, where), cls)
             self._spools.add(spool)
             return LazyIncrement(spool)
-        parts = self._guard(lambda: self._resolve(cls, frame, where))
+        parts = self._guard(lambda: self._resolve(cls, frame, where), cls)
         return Increment(parts["new"], parts["stale"], parts["orphaned"])
 
     def status(self, feature: type[Feature] | str, samples: Any = None,
@@ -379,7 +379,7 @@ class MetadataStore(ABC):
         self._require("r")
         cls = self.feature(feature)
         frame = self._samples_frame(cls, samples)
-        counts = self._guard(lambda: self._status(cls, frame, where))
+        counts = self._guard(lambda: self._status(cls, frame, where), cls)
         return Status(str(cls.spec().key), root=not cls.spec().deps, **counts)
 
     # ------------------------------------------------------------------ helpers
@@ -411,7 +411,8 @@ class MetadataStore(ABC):
         with self._borrowed(cls) as holder:
             if holder is None:
                 return None
-            rows: pl.DataFrame = holder._guard(lambda: holder._read(cls, None, False, False))
+            rows: pl.DataFrame = holder._guard(lambda: holder._read(cls, None, False, False),
+                                                     cls)
             return rows
 
     def _samples_frame(self, cls: type[Feature], samples: Any) -> pl.DataFrame | None:
@@ -420,14 +421,19 @@ class MetadataStore(ABC):
         return samples_frame(cls, samples, is_root=not cls.spec().deps,
                              settings=self.hash_settings)
 
-    def _guard(self, fn: Any) -> Any:
-        """Run a backend call, wrapping driver errors into :class:`StoreError`."""
+    def _guard(self, fn: Any, feature: type[Feature] | None = None) -> Any:
+        """Run a backend call (on ``feature``), wrapping driver errors into :class:`StoreError`."""
         try:
             return fn()
         except MetaxyError:
             raise
         except Exception as e:
-            raise StoreError(f"{self.display()}: {type(e).__name__}: {e}") from e
+            raise self._driver_error(e, feature) from e
+
+    def _driver_error(self, error: Exception, feature: type[Feature] | None) -> StoreError:
+        """The metaxy error for a driver error (backends map the failures they recognise, e.g.
+        a lock or statement timeout, to a precise :class:`StoreError`)."""
+        return StoreError(f"{self.display()}: {type(error).__name__}: {error}")
 
     def _spool_increment(self, feature: type[Feature], samples: pl.DataFrame | None,
                          where: Any) -> Spool:
