@@ -25,6 +25,7 @@ from metaxy.errors import StoreError, StoreLockedError
 from metaxy.hashing import HashSettings
 from metaxy.hookspecs import BackendSpec, hookimpl
 from metaxy.store.base import AccessMode
+from metaxy.store.locks import database_lock
 from metaxy.store.sql import SQLStore
 from metaxy.store.staged import Hasher, StagedRows, polars_hasher
 from metaxy.store.types import conform, polars_dtype
@@ -112,6 +113,10 @@ class DuckDBStore(SQLStore):
 
     def _in_memory(self) -> bool:
         return self.path == ":memory:"
+
+    def _lock(self, name: str, timeout: float | None) -> contextlib.AbstractContextManager[None]:
+        """A lock file next to the database file (:func:`metaxy.store.locks.database_lock`)."""
+        return database_lock(self.path, name, timeout, self.display())
 
     def _create_engine(self, mode: AccessMode) -> sa.Engine:
         path = self.path
