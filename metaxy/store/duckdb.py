@@ -238,3 +238,14 @@ def metaxy_make_store(url: str, options: Mapping[str, object]) -> DuckDBStore | 
     if url.split("://", 1)[0] != "duckdb":
         return None
     return DuckDBStore(url, **options)  # type: ignore[arg-type]
+
+
+@hookimpl
+def metaxy_alembic_impl(dialect_name: str) -> type | None:
+    """duckdb-engine's ``duckdb`` dialect has no Alembic implementation of its own: DuckDB's
+    (:mod:`metaxy.store.duckdb_alembic`) is imported, which registers it, only for migrations."""
+    if dialect_name != "duckdb":
+        return None
+    from metaxy.store.duckdb_alembic import DuckDBImpl
+
+    return DuckDBImpl
