@@ -14,13 +14,10 @@ from __future__ import annotations
 import contextlib
 import io
 import shutil
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import sqlalchemy as sa
 
 from metaxy.errors import MigrationError, MultipleHeadsError, StoreLockedError
 from metaxy.graph import FeatureGraph
@@ -30,6 +27,7 @@ from metaxy.migrations.revision_text import check_rev_id, docstring_text
 from metaxy.migrations.snapshots import (
     PushResult,
     Snapshot,
+    connection,
     load_snapshot,
     require_snapshot,
     snapshot_of,
@@ -44,6 +42,30 @@ if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
 
     from metaxy.store.base import MetadataStore
+
+# ---------------------------------------------------------------------------- the lock
+def lock_name(project: str) -> str:
+    """The name of a project's migration lock (:meth:`MetadataStore.lock`)."""
+    return f"metaxy-migrations:{project}"
+
+
+@contextlib.contextmanager
+def migration_lock(store: MetadataStore, project: str,
+                   timeout: float | None = 0.0) -> Iterator[None]:
+    """Hold the project's migration lock (the store open): one migration run per project and
+    database at a time, across processes -- revisions, ad-hoc reconciles and renames alike.
+
+    Raises:
+        StoreLockedError: another run holds it after ``timeout`` seconds.
+    """
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(store.lock(lock_name(project), timeout))
+        except StoreLockedError as e:
+            raise StoreLockedError(f"another `metaxy migrations` run of project '{project}' is "
+                                   f"under way ({e})") from None
+        yield
+
 
 # ---------------------------------------------------------------------------- snapshots / diff
 def push(store: MetadataStore, graph: FeatureGraph, project: str) -> PushResult:
@@ -71,7 +93,7 @@ def reconcile(store: MetadataStore, graph: FeatureGraph, project: str, feature: 
 
     Recorded in the store like a data operation of a revision (revision ``adhoc``).
     """
-    with store.open("w"):
+    with store.open("w"), migration_lock(store, project):
         old = require_snapshot(store, project, from_version) if from_version else \
             load_snapshot(store, project)
         if old is None:
@@ -112,7 +134,7 @@ def rename_feature(store: MetadataStore, graph: FeatureGraph, project: str, old_
     """
     from metaxy.migrations.rename import rename_feature_steps
 
-    with store.open("w"):
+    with store.open("w"), migration_lock(store, project):
         return _adhoc_steps(store, project, from_version, lambda old: rename_feature_steps(
             store, old_key, new_key, old_graph=old, new_graph=graph, dry_run=dry_run,
             materialization_id="migration:adhoc"), dry_run)
@@ -125,7 +147,7 @@ def rename_field(store: MetadataStore, graph: FeatureGraph, project: str, featur
     code: adds the new field's storage columns, carries the rows, reconciles the dependents."""
     from metaxy.migrations.rename import rename_field_steps
 
-    with store.open("w"):
+    with store.open("w"), migration_lock(store, project):
         return _adhoc_steps(store, project, from_version, lambda old_graph: rename_field_steps(
             store, feature, old, new, old_graph=old_graph, new_graph=graph, dry_run=dry_run,
             materialization_id="migration:adhoc"), dry_run)
@@ -153,11 +175,15 @@ class Migrations:
     """Alembic migrations of one project's store, with metaxy's state wired in."""
 
     def __init__(self, store: MetadataStore, graph: FeatureGraph, project: str,
-                 directory: str | Path = "migrations") -> None:
+                 directory: str | Path = "migrations", *,
+                 lock_timeout: float | None = 0.0) -> None:
+        """``lock_timeout``: seconds ``upgrade``, ``downgrade`` and ``stamp`` wait for the
+        project's migration lock while another run holds it (0: fail at once; None: wait)."""
         self.store = store
         self.graph = graph
         self.project = project
         self.directory = Path(directory)
+        self.lock_timeout = lock_timeout
 
     # ------------------------------------------------------------------ alembic plumbing
     def _state(self, **kw: Any) -> MigrationState:
@@ -207,26 +233,9 @@ class Migrations:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        """Hold the store open for writing and, on PostgreSQL, an advisory lock."""
-        with self.store.open("w"):
-            conn: sa.Connection = self.store.conn  # type: ignore[attr-defined]
-            if conn.dialect.name != "postgresql":
-                yield  # DuckDB: the open file is locked for other processes already
-                return
-            key = zlib.crc32(f"metaxy-migrations:{self.project}".encode()) & 0x7FFFFFFF
-            got = conn.execute(sa.select(sa.func.pg_try_advisory_lock(key))).all()[0][0]
-            conn.commit()
-            if not got:
-                raise StoreLockedError(
-                    f"{self.store.display()}: another `metaxy migrations` run holds the "
-                    f"migration lock of project '{self.project}' (advisory lock {key})")
-            try:
-                yield
-            finally:
-                if conn.in_transaction():
-                    conn.rollback()
-                conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
-                conn.commit()
+        """Hold the store open for writing and the project's migration lock."""
+        with self.store.open("w"), migration_lock(self.store, self.project, self.lock_timeout):
+            yield
 
     # ------------------------------------------------------------------ commands
     def init(self) -> Path:
@@ -306,10 +315,10 @@ class Migrations:
         schema operations are skipped, data operations run in counting mode.
         """
         from alembic import op as op_proxy
-        from metaxy.migrations.environment import _load_extensions
+        from metaxy.migrations.environment import load_extensions
         from metaxy.migrations.operations import ReconcileOp
 
-        _load_extensions(state.dialect)
+        load_extensions(state.dialect)
         script = self.script()
         current = self._current()
         revs = list(script.iterate_revisions(target, current[0] if current else "base"))
@@ -376,17 +385,15 @@ class Migrations:
             command.stamp(self.config(self._state()), target)
 
     def _refresh(self) -> None:
-        conn: sa.Connection = self.store.conn  # type: ignore[attr-defined]
-        self.store._existing = set(sa.inspect(conn).get_table_names())  # type: ignore[attr-defined]
-        conn.commit()
+        self.store.refresh_tables()
 
     def _current(self) -> list[str]:
         from alembic.runtime.migration import MigrationContext
 
-        from metaxy.migrations.environment import _load_extensions
+        from metaxy.migrations.environment import load_extensions
 
-        _load_extensions(_dialect(self.store))
-        conn: sa.Connection = self.store.conn  # type: ignore[attr-defined]
+        load_extensions(_dialect(self.store))
+        conn = connection(self.store)
         ctx = MigrationContext.configure(connection=conn, opts={"version_table": VERSION_TABLE})
         heads = list(ctx.get_current_heads())
         conn.commit()

@@ -177,9 +177,23 @@ class SQLStore(MetadataStore):
 
     @property
     def conn(self) -> sa.Connection:
+        """The open store's connection (the same as :meth:`sql_connection`)."""
         if self._conn is None:
             raise StoreError(f"{self.display()} is not open")
         return self._conn
+
+    def sql_connection(self) -> sa.Connection:
+        return self.conn
+
+    def refresh_tables(self) -> None:
+        """Re-read the table names and forget the tables' checked columns (see
+        :meth:`metaxy.store.contract.StoreContract.refresh_tables`)."""
+        conn = self.conn
+        idle = not conn.in_transaction()
+        self._existing = set(sa.inspect(conn).get_table_names())
+        self._columns_ok.clear()
+        if idle:
+            conn.commit()
 
     def _exists(self, name: str) -> bool:
         """Whether the table ``name`` exists, through the per-open cache of table names.
