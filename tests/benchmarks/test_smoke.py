@@ -76,3 +76,16 @@ def test_write_pairs_store_the_raw_loads_rows(backend: str,
     main(["--backend", backend, "--scenario", "wide", "--n", "2000", "--reps", "2", "--with-pk"])
     out = capsys.readouterr().out
     assert out.count("rep ") == 4 and "median write" in out and "no pk / pk" in out
+
+
+@pytest.mark.parametrize("backend", ["duckdb", "postgresql"])
+def test_state_prototype_keeps_the_latest_rows(backend: str,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """The latest-state prototype: both upsert variants leave the state equal to the latest
+    rows of the history (it raises otherwise)."""
+    from benchmarks.state_proto import main
+
+    _skip_unless_available(backend)
+    main(["--backend", backend, "--n", "2000", "--reps", "1"])
+    out = capsys.readouterr().out
+    assert "rep 0:" in out and "upsert of 10%" in out
