@@ -234,6 +234,21 @@ class MultipleHeadsError(MigrationError):
     """The revision history has several heads and the command needs one."""
 
 
+class CodeGuardError(MetaxyError):
+    """A compute function could not be declared or fingerprinted (``Feature.computes``)."""
+
+
+class CodeChangedError(CodeGuardError):
+    """The code computing a field changed while its ``code_version`` did not (``metaxy push``).
+
+    ``changes`` holds the offending :class:`metaxy.codeguard.check.FieldCheck` entries.
+    """
+
+    def __init__(self, message: str, changes: list[object] | None = None) -> None:
+        self.changes = list(changes or [])
+        super().__init__(message)
+
+
 def describe_exception(e: BaseException) -> str:
     """``Type: message`` on one line, for errors raised by user code (a team package's import).
 

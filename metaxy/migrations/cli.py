@@ -256,18 +256,36 @@ def stamp_cmd(target: str, store: StoreOpt = None, format: FormatOpt = Format.te
 
 
 # ---------------------------------------------------------------------------- main app
-def push_cmd(store: StoreOpt = None, format: FormatOpt = Format.text) -> None:
-    """Record the current graph as a snapshot in the store."""
-    from metaxy.migrations import api
+AcceptOpt = Annotated[list[str] | None, typer.Option(
+    "--accept", metavar="FEATURE:FIELD",
+    help="Accept a code change of a guarded field as output-neutral (recorded in the "
+         "snapshot; repeatable). See `metaxy check`.")]
+
+
+def push_cmd(store: StoreOpt = None, accept: AcceptOpt = None,
+             format: FormatOpt = Format.text) -> None:
+    """Record the current graph as a snapshot in the store.
+
+    Also records the fingerprints of declared compute functions (@Feature.computes); refuses
+    (exit 1) when one changed while its field's code_version did not, unless --accept'ed.
+    """
+    from metaxy.codeguard.check import guarded_push
 
     project, st, graph = _project(store)
-    result = api.push(st, graph, project.config.project)
+    pushed = guarded_push(st, graph, project.config.project, accept)
+    result = pushed.push
     if format is Format.json:
-        _emit({"store": st.display(), **dataclasses.asdict(result)})
+        _emit({"store": st.display(), **dataclasses.asdict(result),
+               "code": [{"feature": f.feature, "field": f.field, "status": f.status,
+                         "fingerprint": f.fingerprint, "function": f.function}
+                        for f in pushed.recorded]})
         return
     word = "recorded" if result.created else "already recorded"
     console.print(f"{word}: project {result.project} @ {result.project_version} "
                   f"({result.n_features} features)")
+    for f in pushed.recorded:
+        console.print(f"recorded code of {f.target} ({f.status}): {f.function} "
+                      f"@ {f.fingerprint}", highlight=False)
 
 
 @graph_app.command("diff")

@@ -21,6 +21,8 @@ LAYERS = {
     "migrations": 2, "testing": 2,
     "api": 3, "filter_syntax": 3,
     "cli": 4, "cli_confirm": 4, "cli_options": 4, "demo": 4, "render": 4, "migrations.cli": 4,
+    # the code guard: fingerprint and registry are foundation (Feature.computes uses them)
+    "codeguard.records": 2, "codeguard.check": 2, "codeguard.cli": 4,
 }
 
 
