@@ -230,6 +230,11 @@ class MigrationError(MetaxyError):
     """A migration could not be generated or applied."""
 
 
+class MigrationWarning(MetaxyWarning):
+    """Autogenerate wrote something the author must review (a proposed column rename, a drop of
+    a column holding data left commented out)."""
+
+
 class MultipleHeadsError(MigrationError):
     """The revision history has several heads and the command needs one."""
 
