@@ -273,7 +273,7 @@ def _write_with(store: MetadataStore, cls: type[Feature], rows: pl.DataFrame,
             return cls.spec()
 
     append: Any = store._append
-    from metaxy.store.staged import StagedRows
+    from metaxy.engine.staged import StagedRows
 
     return int(store._guard(lambda: append(Bridge, StagedRows.ready(storage))))
 
