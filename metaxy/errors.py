@@ -74,6 +74,12 @@ class FeatureNotFoundError(MetaxyError):
 
     def __init__(self, key: str, known: list[str] | None = None) -> None:
         self.feature_key = key
+        if known is not None and not known:
+            super().__init__(
+                f"unknown feature '{key}': the feature graph is empty; load the installed team "
+                "packages with mx.load_features() (or import the module defining the feature "
+                "before looking it up)")
+            return
         hint = ""
         if known:
             close = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
