@@ -31,6 +31,9 @@ from metaxy.store.types import conform, polars_dtype
 
 _LOCK = re.compile(r"Could not set lock on file|Conflicting lock", re.IGNORECASE)
 _PID = re.compile(r"PID (\d+)")
+# DuckDB shares one database instance per file within a process; a second connection with
+# another configuration (read-only vs read-write, memory_limit, threads) is refused.
+_IN_PROCESS = re.compile(r"same database file with a different configuration", re.IGNORECASE)
 
 
 @compiles(sa.Float, "duckdb")
@@ -144,6 +147,12 @@ class DuckDBStore(SQLStore):
             holder = f" (held by PID {pid.group(1)})" if pid else ""
             return StoreLockedError(f"DuckDB file {self.path} is locked by another process"
                                     f"{holder}; DuckDB allows one writer per file")
+        if _IN_PROCESS.search(text):
+            return StoreLockedError(
+                f"DuckDB file {self.path} is open in this process by another store object "
+                "with another configuration (read-only vs writable, or other memory_limit / "
+                "threads); DuckDB shares a file within a process only with one configuration: "
+                "close the other store, or open this one in the same mode")
         return super()._connect_error(error)
 
     def _duck(self, conn: sa.Connection) -> Any:
