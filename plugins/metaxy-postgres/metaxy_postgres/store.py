@@ -43,7 +43,6 @@ DRIVER = "postgresql+psycopg"
 NULL_MARKER = r"\N"
 #: Rows encoded per CSV chunk: bounds the encoder's memory on very large writes.
 COPY_CHUNK_ROWS = 200_000
-_FULL = {"md5": 32, "sha256": 64}
 
 
 @compiles(SampleHash, "postgresql")
@@ -56,7 +55,7 @@ def _hash_postgresql(element: SampleHash, compiler: Any, **kw: Any) -> str:
         expr = sa.func.encode(raw, sa.literal_column("'hex'"))
     else:
         expr = sa.func.md5(arg)
-    if element.length < _FULL[element.algorithm]:
+    if element.truncated:
         expr = sa.func.substr(expr, 1, element.length)
     return str(compiler.process(expr, **kw))
 
