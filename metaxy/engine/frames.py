@@ -29,6 +29,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from metaxy import columns as C
+from metaxy.engine import filters as F
 from metaxy.engine import polars_hash as P
 from metaxy.engine.plan import (
     INPUT_PREFIX,
@@ -43,7 +44,6 @@ from metaxy.engine.plan import (
 )
 from metaxy.errors import InvalidFrameError
 from metaxy.hashing import HashSettings
-from metaxy.store import filters as F
 
 STATUS = "__status"
 STALE_FLAG = "__stale__"

@@ -22,6 +22,7 @@ from sqlalchemy.sql import ColumnElement, FromClause
 from sqlalchemy.sql.functions import FunctionElement
 
 from metaxy import columns as C
+from metaxy.engine import filters as F
 from metaxy.engine.plan import (
     INPUT_PREFIX,
     SCOPE,
@@ -35,7 +36,6 @@ from metaxy.engine.plan import (
 )
 from metaxy.errors import InvalidFrameError
 from metaxy.hashing import MISSING, HashSettings
-from metaxy.store import filters as F
 
 STATUS = "__status"
 STALE_FLAG = "__stale__"

@@ -24,14 +24,15 @@ import polars as pl
 
 from metaxy import columns as C
 from metaxy.config import redact_url
+from metaxy.engine.hashers import Hasher
 from metaxy.engine.plan import ResolvePlan, build_plan
+from metaxy.engine.staged import StagedRows
 from metaxy.errors import HashConfigMismatchError, MetaxyError, StoreError, StoreModeError
 from metaxy.graph import FeatureGraph
 from metaxy.hashing import HashSettings
 from metaxy.store.contract import AccessMode as AccessMode  # re-exported: backends import it here
 from metaxy.store.contract import StoreContract
 from metaxy.store.frames import stage_write, to_api, write_timestamp
-from metaxy.store.staged import Hasher, StagedRows
 from metaxy.versions import versions_of
 
 if TYPE_CHECKING:
@@ -414,7 +415,7 @@ class MetadataStore(StoreContract, ABC):
     @abstractmethod
     def _append(self, feature: type[Feature], rows: StagedRows) -> int:
         """Append staged rows in one transaction (creating the table if needed); the backend
-        finishes their hashes (:mod:`metaxy.store.staged`)."""
+        finishes their hashes (:mod:`metaxy.engine.staged`)."""
 
     @abstractmethod
     def _read(self, feature: type[Feature], where: Any, with_history: bool,

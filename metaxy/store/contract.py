@@ -35,8 +35,8 @@ from metaxy.graph import FeatureGraph
 from metaxy.store.locks import check_timeout
 
 if TYPE_CHECKING:
+    from metaxy.engine.staged import StagedRows
     from metaxy.feature import Feature
-    from metaxy.store.staged import StagedRows
 
 AccessMode = Literal["r", "w"]
 
@@ -179,8 +179,8 @@ class StoreContract:
             TableSchemaMismatchError: the stored table lacks a column of ``rows``.
             StoreError: the database refused the rows (nothing is written).
         """
+        from metaxy.engine.staged import StagedRows
         from metaxy.errors import SchemaMismatchError
-        from metaxy.store.staged import StagedRows
 
         self._require("w")
         cls = self.feature(feature)

@@ -12,7 +12,7 @@ import contextlib
 import math
 import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +20,12 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 
-from metaxy.engine.sql import SampleHash
+from metaxy.engine.staged import StagedRows
 from metaxy.errors import StoreError, StoreLockedError
-from metaxy.hashing import HashSettings
 from metaxy.hookspecs import BackendSpec, hookimpl
 from metaxy.store.base import AccessMode
 from metaxy.store.locks import database_lock
 from metaxy.store.sql import SQLStore
-from metaxy.store.staged import Hasher, StagedRows, polars_hasher
 from metaxy.store.types import conform, polars_dtype
 
 _LOCK = re.compile(r"Could not set lock on file|Conflicting lock", re.IGNORECASE)
@@ -184,47 +182,6 @@ class DuckDBStore(SQLStore):
         if df.height == 0:
             return pl.DataFrame(schema=schema)
         return conform(df, schema)
-
-
-def duckdb_hasher(settings: HashSettings) -> Hasher:
-    """A write :data:`~metaxy.store.staged.Hasher` running DuckDB's ``md5`` on a private
-    in-memory connection, opened on first use and reused by every call of this hasher (the
-    PostgreSQL store hashes each COPY chunk with one).
-
-    DuckDB hashes with less CPU time than polars-hash (the hashes are the largest cost of a
-    write besides the load itself; docs/performance.md), bit-identically (conformance suite).
-    Only md5 is faster this way; sha256 stays with polars-hash.
-    """
-    if settings.algorithm != "md5":
-        return polars_hasher(settings)
-    import duckdb
-    from duckdb_engine import Dialect
-
-    dialect = Dialect()
-    private: list[Any] = []  # the connection, once opened
-
-    def run(df: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
-        if df.height == 0 or not columns:
-            return polars_hasher(settings)(df, columns)
-        if not private:
-            private.append(duckdb.connect())
-        conn = private[0]
-        name = "mx_hash_input"
-        conn.register(name, df.select(columns).to_arrow())
-        try:
-            source = sa.table(name, *[sa.column(c) for c in columns])
-            stmt = sa.select(*[SampleHash(source.c[c], settings.algorithm, settings.length)
-                               .label(c) for c in columns])
-            # the only values are the hash settings' integers (substr bounds)
-            compiled = stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
-            # a plain projection keeps the scan's row order (preserve_insertion_order)
-            hashed = pl.from_arrow(conn.sql(str(compiled)).to_arrow_table())
-        finally:
-            conn.unregister(name)
-        assert isinstance(hashed, pl.DataFrame) and hashed.height == df.height
-        return df.with_columns(hashed.get_columns())
-
-    return run
 
 
 @hookimpl

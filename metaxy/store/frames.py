@@ -30,10 +30,11 @@ import sqlalchemy as sa
 
 from metaxy import columns as C
 from metaxy.engine import polars_hash as P
+from metaxy.engine.hashers import Hasher
 from metaxy.engine.plan import user_columns
+from metaxy.engine.staged import Constant, FieldHashes, HashRecipe, StagedRows
 from metaxy.hashing import HashSettings, enc, fq_field
 from metaxy.store import values as V
-from metaxy.store.staged import Constant, FieldHashes, Hasher, HashRecipe, StagedRows
 from metaxy.store.types import table_schema
 
 if TYPE_CHECKING:
@@ -185,7 +186,7 @@ def stage_write(feature: type[Feature], frame: Any, *, is_root: bool, settings: 
                 feature_version: str, project_version: str, now: datetime,
                 materialization_id: str | None = None) -> StagedRows:
     """Validate a frame and stage it in table order; the sample hashes are left to the store
-    (:mod:`metaxy.store.staged`), which computes them where it is cheapest."""
+    (:mod:`metaxy.engine.staged`), which computes them where it is cheapest."""
     df = frame if isinstance(frame, pl.DataFrame) else pl.DataFrame(frame)
     table: sa.Table = feature.__table__  # type: ignore[attr-defined]
     schema = table_schema(table)

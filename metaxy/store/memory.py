@@ -24,15 +24,15 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from metaxy import columns as C
+from metaxy.engine import filters as F
 from metaxy.engine import frames as E
+from metaxy.engine.staged import StagedRows, restamp
 from metaxy.errors import StoreError
 from metaxy.hookspecs import BackendSpec, hookimpl
 from metaxy.store import drift, write_clock
-from metaxy.store import filters as F
 from metaxy.store.base import AccessMode, MetadataStore
 from metaxy.store.locks import NamedLocks
 from metaxy.store.samples import split_increment
-from metaxy.store.staged import StagedRows
 from metaxy.store.types import table_schema
 
 if TYPE_CHECKING:
@@ -176,7 +176,7 @@ class MemoryStore(MetadataStore):
             last = write_clock.to_us(old[C.UPDATED_AT].max())  # type: ignore[arg-type]
         client = rows[C.UPDATED_AT][0]
         at = write_clock.next_time(client, last)
-        return write_clock.restamp(rows, client, at)
+        return restamp(rows, client, at)
 
     def _where(self, feature: type[Feature], frame: pl.LazyFrame, where: Any) -> pl.LazyFrame:
         if where is None:

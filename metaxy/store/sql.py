@@ -19,15 +19,15 @@ import polars as pl
 import sqlalchemy as sa
 
 from metaxy import columns as C
+from metaxy.engine import filters as F
 from metaxy.engine import sql as Q
 from metaxy.engine.plan import ResolvePlan
+from metaxy.engine.staged import StagedRows
 from metaxy.errors import MetaxyError, StoreError
 from metaxy.store import drift, hash_inference, write_clock
-from metaxy.store import filters as F
 from metaxy.store.base import AccessMode, MetadataStore
 from metaxy.store.int_range import check_int_ranges
 from metaxy.store.samples import split_increment
-from metaxy.store.staged import StagedRows
 from metaxy.store.types import conform, polars_dtype, table_schema
 from metaxy.store.write_clock import WRITE_CLOCK_TABLE
 

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 import sqlalchemy as sa
 
+from metaxy.engine.staged import StagedRows
 from metaxy.hookspecs import BackendSpec, hookimpl
 from metaxy.store.base import AccessMode
 from metaxy.store.locks import database_lock
 from metaxy.store.sql import SQLStore
-from metaxy.store.staged import StagedRows
 from metaxy.store.values import check_floats_storable
 
 if TYPE_CHECKING:

@@ -37,8 +37,9 @@ from metaxy.store.sql import FEATURE_VERSIONS_TABLE, SQLStore
 ANALYZE_MIN_ROWS = 1000  # below this a stale plan costs less than ANALYZE
 
 if TYPE_CHECKING:
+    from metaxy.engine.hashers import Hasher
+    from metaxy.engine.staged import StagedRows
     from metaxy.feature import Feature
-    from metaxy.store.staged import Hasher, StagedRows
 
 DRIVER = "postgresql+psycopg"
 NULL_MARKER = r"\N"
@@ -227,7 +228,7 @@ class PostgresStore(SQLStore):
 
         PostgreSQL cannot hash inside ``COPY``; hashing client-side is the part of a write the raw
         load does not do, so :meth:`_bulk_insert` overlaps it with the server's work."""
-        from metaxy.store.duckdb import duckdb_hasher
+        from metaxy.engine.hashers import duckdb_hasher
 
         return duckdb_hasher(self.hash_settings)
 
