@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from metaxy.errors import MigrationError, MultipleHeadsError, StoreLockedError
+from metaxy.errors import MigrationError, MultipleHeadsError, StoreError, StoreLockedError
 from metaxy.graph import FeatureGraph
 from metaxy.migrations import reconcile as R
 from metaxy.migrations.diff import GraphDiff, diff_snapshots
@@ -171,8 +171,12 @@ class UpgradeReport:
 
 
 def _dialect(store: MetadataStore) -> str:
-    scheme = store.url.split("://", 1)[0].split("+", 1)[0]
-    return {"postgres": "postgresql"}.get(scheme, scheme)
+    """The store's SQL dialect, known without connecting (``--sql`` prints its DDL)."""
+    try:
+        return store.sql_dialect_name()
+    except StoreError as e:
+        raise MigrationError(f"{store.display()}: the {store.backend} backend does not support "
+                             "graph snapshots and migrations (a SQL store is needed)") from e
 
 
 class Migrations:

@@ -1,5 +1,6 @@
 """The public store contract (issue 12), on every backend: ``lock``, ``using_graph``,
-``append_storage_rows``, ``require_open``, ``refresh_tables``, ``sql_connection``.
+``append_storage_rows``, ``require_open``, ``refresh_tables``, ``sql_connection``,
+``sql_dialect_name``.
 
 Migrations, the CLI and integration plugins use a store only through these and the user API;
 these tests pin what each method guarantees (docs/architecture.md, "The public store contract").
@@ -216,16 +217,21 @@ def test_append_storage_rows_keeps_extra_string_columns(store_url: str,
 def test_sql_connection_and_refresh_tables(store_url: str, store_factory: StoreFactory,
                                            feats: SuiteFeatures) -> None:
     store = store_factory(store_url)
+    if store.backend != "memory":  # known before connecting (offline migrations need it)
+        dialect = store.sql_dialect_name()
     with store.open("w"):
         _write_roots(store, feats, ["s1"])
         if store.backend == "memory":
             with pytest.raises(StoreError, match="no SQL connection"):
                 store.sql_connection()
+            with pytest.raises(StoreError, match="no SQL dialect"):
+                store.sql_dialect_name()
             store.refresh_tables()  # nothing cached: nothing to do
             assert store.has_feature(feats.root)
             return
         conn = store.sql_connection()
         assert isinstance(conn, sa.Connection)
+        assert conn.dialect.name == dialect
         name = feats.root.spec().key.table_name
         assert name in sa.inspect(conn).get_table_names()
         conn.commit()
