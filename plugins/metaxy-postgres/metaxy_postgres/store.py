@@ -206,7 +206,7 @@ class PostgresStore(SQLStore):
             return
         qualified = f"{table.schema or ''}.{table.name}"
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(lock_key(qualified))))
-        table.create(conn, checkfirst=True)
+        super()._ensure_table(conn, table)
 
     def _insert_missing(self, conn: sa.Connection, table: sa.Table,
                         values: dict[str, Any]) -> None:
