@@ -254,3 +254,13 @@ def test_require_open(store_url: str, store_factory: StoreFactory) -> None:
             store.require_open("w")
     with store.open("w"):
         store.require_open("w")
+
+
+def test_lock_with_an_infinite_timeout_waits_like_none(store_url: str,
+                                                      store_factory: StoreFactory) -> None:
+    store = store_factory(store_url)
+    with store, store.lock("job", timeout=float("inf")):
+        pass
+    with store, pytest.raises(StoreError, match="timeout must be"), \
+            store.lock("job", timeout=float("nan")):
+        pass
