@@ -2,5 +2,16 @@
 
 from metaxy.store.base import AccessMode, Increment, LazyIncrement, MetadataStore, Status
 from metaxy.store.contract import StoreContract
+from metaxy.store.locks import NamedLocks, database_lock, file_lock
 
-__all__ = ["AccessMode", "Increment", "LazyIncrement", "MetadataStore", "Status", "StoreContract"]
+__all__ = [
+    "AccessMode",
+    "Increment",
+    "LazyIncrement",
+    "MetadataStore",
+    "NamedLocks",
+    "Status",
+    "StoreContract",
+    "database_lock",
+    "file_lock",
+]
