@@ -224,6 +224,11 @@ class SQLStore(MetadataStore):
     def sql_connection(self) -> sa.Connection:
         return self.conn
 
+    def sql_dialect_name(self) -> str:
+        """The backend name of the store's SQLAlchemy URL (a backend whose URL scheme is not
+        a SQLAlchemy one overrides it)."""
+        return sa.make_url(self.url).get_backend_name()
+
     def refresh_tables(self) -> None:
         """Re-read the table names and forget the tables' checked columns (see
         :meth:`metaxy.store.contract.StoreContract.refresh_tables`)."""

@@ -139,6 +139,10 @@ class PostgresStore(SQLStore):
             raise StoreError(f"invalid PostgreSQL URL '{self.display()}' (expected "
                              "postgresql://user[:password]@host:port/database)") from None
 
+    def sql_dialect_name(self) -> str:
+        """``postgresql``, also for a ``postgres://`` URL (libpq's spelling)."""
+        return self.sa_url().get_backend_name()
+
     def _refresh_statistics(self, conn: sa.Connection, table: sa.Table, rows: int) -> None:
         """ANALYZE a table after a bulk load.
 
