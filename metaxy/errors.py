@@ -224,6 +224,10 @@ class ApiError(MetaxyError):
     """A CLI/API request that cannot be served (bad output path, malformed sample id...)."""
 
 
+class SampleNotFoundError(ApiError):
+    """A sample id names no sample of the feature: none is stored and none exists upstream."""
+
+
 class FilterError(MetaxyError):
     """A ``where=`` filter uses a construct metaxy does not support, or an unknown column."""
 
