@@ -58,7 +58,7 @@ class StoreContract:
 
         def _require(self, mode: AccessMode) -> None: ...
 
-        def _guard(self, fn: Any) -> Any: ...
+        def _guard(self, fn: Any, feature: type[Feature] | None = None) -> Any: ...
 
         def _append(self, feature: type[Feature], rows: StagedRows) -> int: ...
 
@@ -201,7 +201,7 @@ class StoreContract:
             return 0
         target = _widened(cls, extra) if extra else cls
         ordered = rows.select([*model, *[pl.col(c).cast(pl.Utf8) for c in extra]])
-        return int(self._guard(lambda: self._append(target, StagedRows.ready(ordered))))
+        return int(self._guard(lambda: self._append(target, StagedRows.ready(ordered)), target))
 
 
 def _widened(cls: type[Feature], extra: list[str]) -> type[Feature]:

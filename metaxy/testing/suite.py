@@ -16,7 +16,8 @@ Every hash is compared with the plain-Python recipe (:mod:`metaxy.testing.refere
 backends that pass agree bit for bit.
 
 The packs live in their own modules (:mod:`~metaxy.testing.suite_crud`,
-:mod:`~metaxy.testing.suite_resolve`, :mod:`~metaxy.testing.suite_lineage`,
+:mod:`~metaxy.testing.suite_resolve`, :mod:`~metaxy.testing.suite_lazy`,
+:mod:`~metaxy.testing.suite_lineage`,
 :mod:`~metaxy.testing.suite_types`,
 :mod:`~metaxy.testing.suite_cleanup`), the fixtures and helpers in
 :mod:`~metaxy.testing.suite_helpers`; everything is re-exported here.
@@ -36,8 +37,9 @@ from metaxy.testing.suite_helpers import (
     root_samples,
     stale_fields,
 )
+from metaxy.testing.suite_lazy import LazyTests
 from metaxy.testing.suite_lineage import HashSettingsTests, LineageTests
-from metaxy.testing.suite_resolve import FilterTests, LazyTests, ResolveTests
+from metaxy.testing.suite_resolve import FilterTests, ResolveTests
 from metaxy.testing.suite_types import TypesTests
 
 __all__ = [
