@@ -303,7 +303,7 @@ def push_cmd(store: StoreOpt = None, accept: AcceptOpt = None,
                   f"({result.n_features} features)")
     for f in pushed.recorded:
         console.print(f"recorded code of {f.target} ({f.status}): {f.function} "
-                      f"@ {f.fingerprint}", highlight=False)
+                      f"@ {f.fingerprint}", highlight=False, soft_wrap=True)
 
 
 @graph_app.command("diff")

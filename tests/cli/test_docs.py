@@ -37,7 +37,7 @@ def _run_page(page: str, replace: dict[str, str] | None = None) -> None:
         exec(code, namespace)
 
 
-@pytest.mark.parametrize("page", ["quickstart.md", "concepts.md",
+@pytest.mark.parametrize("page", ["quickstart.md", "concepts.md", "migrations.md",
                                   *[p for p in HOW_TO if p not in PG_PAGES]])
 def test_python_snippets_run(page: str) -> None:
     _run_page(page)

@@ -13,9 +13,9 @@ from mxpg_helpers import hash_columns, item_graph, item_samples
 
 import metaxy as mx
 from metaxy import columns as C
-from metaxy.engine.staged import StagedRows
 from metaxy.errors import StoreConnectionError
 from metaxy.plugins import backends, get_plugin_manager
+from metaxy.store import StagedRows
 
 pytestmark = pytest.mark.postgres
 
