@@ -27,13 +27,14 @@ from metaxy import columns as C
 from metaxy.config import redact_url
 from metaxy.engine.hashers import Hasher
 from metaxy.engine.plan import ResolvePlan, build_plan
+from metaxy.engine.protocol import to_api
 from metaxy.engine.staged import StagedRows
 from metaxy.errors import HashConfigMismatchError, MetaxyError, StoreError, StoreModeError
 from metaxy.graph import FeatureGraph
 from metaxy.hashing import HashSettings
 from metaxy.store.contract import AccessMode as AccessMode  # re-exported: backends import it here
 from metaxy.store.contract import StoreContract
-from metaxy.store.frames import stage_write, to_api, write_timestamp
+from metaxy.store.frames import stage_write, write_timestamp
 from metaxy.versions import versions_of
 
 if TYPE_CHECKING:

@@ -26,13 +26,13 @@ import polars as pl
 from metaxy import columns as C
 from metaxy.engine import filters as F
 from metaxy.engine import frames as E
+from metaxy.engine.protocol import split_increment
 from metaxy.engine.staged import StagedRows, restamp
 from metaxy.errors import StoreError
 from metaxy.hookspecs import BackendSpec, hookimpl
 from metaxy.store import drift, write_clock
 from metaxy.store.base import AccessMode, MetadataStore
 from metaxy.store.locks import NamedLocks
-from metaxy.store.samples import split_increment
 from metaxy.store.types import table_schema
 
 if TYPE_CHECKING:

@@ -22,12 +22,12 @@ from metaxy import columns as C
 from metaxy.engine import filters as F
 from metaxy.engine import sql as Q
 from metaxy.engine.plan import ResolvePlan
+from metaxy.engine.protocol import split_increment
 from metaxy.engine.staged import StagedRows
 from metaxy.errors import MetaxyError, StoreError
 from metaxy.store import ddl, drift, hash_inference, write_clock
 from metaxy.store.base import AccessMode, MetadataStore
 from metaxy.store.int_range import check_int_ranges
-from metaxy.store.samples import split_increment
 from metaxy.store.spool import Spool
 from metaxy.store.types import conform, polars_dtype, table_schema
 from metaxy.store.write_clock import WRITE_CLOCK_TABLE
@@ -55,7 +55,44 @@ FETCH_BATCH_ROWS = 100_000  # rows converted to Python tuples at a time (see _fe
 
 
 class SQLStore(MetadataStore):
-    """A store over a SQLAlchemy engine; the whole ``resolve_update`` runs in the database."""
+    """A store over a SQLAlchemy engine; the whole ``resolve_update`` runs in the database.
+
+    A backend for another SQLAlchemy dialect subclasses it, sets the class attributes below where
+    its SQL differs, compiles :class:`~metaxy.engine.sql.SampleHash` for its dialect if the hash
+    functions are named differently, and overrides the backend hooks listed here. This class
+    calls them; no other module does. ``plugins/metaxy-postgres`` is the example, and
+    ``tests/unit/test_layers.py`` checks that a plugin overrides or calls no other underscore
+    method or attribute of the store classes.
+
+    Backend hooks:
+        _create_engine(mode): Required. The SQLAlchemy engine for an open in ``mode``.
+        _bulk_insert(conn, table, rows): Required. Load the staged rows
+            (:class:`~metaxy.engine.staged.StagedRows`, columns in table order) through the
+            driver's bulk path, finishing their hashes on the way: ``rows.finish(self._hasher())``
+            or ``rows.finish_select(...)`` in SQL.
+        _hasher(): The :data:`~metaxy.engine.hashers.Hasher` finishing staged rows in Python
+            (None: polars-hash).
+        _fetch(conn, stmt): Run a query and return its rows as a Polars frame.
+        _open(mode): Open the connection (extend it: call ``super()._open(mode)``).
+        _close(): Close it (extend it: call ``super()._close()``).
+        _connect_error(error): The :class:`~metaxy.errors.StoreError` for a failed connection.
+        _in_memory(): Whether the database lives in this process only (the engine is kept).
+        _byte_order(): A function wrapping a text column so it sorts by bytes, or None when the
+            dialect already does.
+        _ensure_table(conn, table): Create a table this store has not seen yet (serialise
+            concurrent creators where the database needs it).
+        _insert_missing(conn, table, values): Insert a bookkeeping row, ignoring a concurrent
+            writer's identical row.
+        _refresh_statistics(conn, table, rows): Called after a bulk load of ``rows`` rows.
+        _query_scope(conn): A context manager around the statements of a resolve or status.
+        _stream_rows(conn, stmt, n): The query's rows, at most ``n`` at a time (a server-side
+            cursor where the driver has one).
+        _driver_error(error, feature): The :class:`~metaxy.errors.StoreError` for a driver
+            error the backend recognises (a lock or statement timeout); call ``super()`` for
+            the rest.
+        _lock(name, timeout): The mechanism of :meth:`~metaxy.store.StoreContract.lock` (a
+            context manager; the base class handles re-entrancy and checks the arguments).
+    """
 
     ordered_aggregate: bool = True  # False: string aggregation in id order via a window
     latest_method: str = "window"  # how the latest row per sample is picked (engine.sql.latest)
@@ -187,6 +224,11 @@ class SQLStore(MetadataStore):
     def sql_connection(self) -> sa.Connection:
         return self.conn
 
+    def sql_dialect_name(self) -> str:
+        """The backend name of the store's SQLAlchemy URL (a backend whose URL scheme is not
+        a SQLAlchemy one overrides it)."""
+        return sa.make_url(self.url).get_backend_name()
+
     def refresh_tables(self) -> None:
         """Re-read the table names and forget the tables' checked columns (see
         :meth:`metaxy.store.contract.StoreContract.refresh_tables`)."""
@@ -240,7 +282,8 @@ class SQLStore(MetadataStore):
         try:
             with conn.begin():
                 self._record_settings(conn)
-                self._ensure_table(conn, table)
+                if table.name not in self._existing:  # a known table is trusted (see _exists)
+                    self._ensure_table(conn, table)
                 if self.narrow_integer:
                     check_int_ranges(conn, feature, table, rows.frame)
                 rows = self._stamp(conn, table, rows)
@@ -301,12 +344,12 @@ class SQLStore(MetadataStore):
         found = conn.execute(sa.select(sa.func.count()).select_from(t).where(
             t.c.feature_key == key, t.c.feature_version == version)).scalar()
         if not found:
-            conn.execute(t.insert().values(
-                feature_key=key, feature_version=version, project=self.project,
-                project_version=rows.first(C.PROJECT_VERSION),
-                table_name=feature.spec().key.table_name,
-                first_written_at=rows.first(C.UPDATED_AT),
-            ))
+            self._insert_missing(conn, t, {
+                "feature_key": key, "feature_version": version, "project": self.project,
+                "project_version": rows.first(C.PROJECT_VERSION),
+                "table_name": feature.spec().key.table_name,
+                "first_written_at": rows.first(C.UPDATED_AT),
+            })
 
     def _hard_delete(self, feature: type[Feature], where: Any) -> int:
         table = self._table(feature)

@@ -19,13 +19,15 @@ The packs live in their own modules (:mod:`~metaxy.testing.suite_crud`,
 :mod:`~metaxy.testing.suite_resolve`, :mod:`~metaxy.testing.suite_lazy`,
 :mod:`~metaxy.testing.suite_lineage`,
 :mod:`~metaxy.testing.suite_types`,
-:mod:`~metaxy.testing.suite_cleanup`), the fixtures and helpers in
+:mod:`~metaxy.testing.suite_cleanup`, :mod:`~metaxy.testing.suite_contract`: the public
+store contract), the fixtures and helpers in
 :mod:`~metaxy.testing.suite_helpers`; everything is re-exported here.
 """
 
 from __future__ import annotations
 
 from metaxy.testing.suite_cleanup import CleanupTests
+from metaxy.testing.suite_contract import ContractTests
 from metaxy.testing.suite_crud import CrudTests, ReadDeleteTests, WriteValidationTests
 from metaxy.testing.suite_helpers import (
     INPUT_DTYPE,
@@ -45,6 +47,7 @@ from metaxy.testing.suite_types import TypesTests
 __all__ = [
     "INPUT_DTYPE",
     "CleanupTests",
+    "ContractTests",
     "CrudTests",
     "FilterTests",
     "HashSettingsTests",
@@ -67,5 +70,5 @@ __all__ = [
 
 class StoreConformanceTests(CrudTests, ReadDeleteTests, WriteValidationTests, ResolveTests,
                             LineageTests, FilterTests, LazyTests, HashSettingsTests, TypesTests,
-                            CleanupTests):
+                            CleanupTests, ContractTests):
     """Every pack of the conformance suite; subclass it and provide ``store_url``."""

@@ -7,9 +7,8 @@ store's underscore attributes, the engine never imports the store."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parents[2] / "metaxy"
 PLUGIN_PACKAGES = ("metaxy_postgres", "metaxy_dagster", "team_media", "team_speech",
@@ -182,23 +181,8 @@ def _engine_imports_of_store() -> list[str]:
             if module == "metaxy.store" or module.startswith("metaxy.store.")]
 
 
-# What the engine/store move of issue 12 (engine below store, a public store contract) removes.
-# The tests below pin these lists: a new violation fails now; when the move lands, the strict
-# xfail tests pass, fail as XPASS, and the lists and the marks go.
-KNOWN_PLUGIN_IMPORTS = [
-    "plugins/metaxy-dagster/metaxy_dagster/schema.py: metaxy.versions (column_schema)",
-    "plugins/metaxy-postgres/metaxy_postgres/store.py: metaxy.engine.sql (SampleHash), "
-    "metaxy.store.sql (SQLStore, FEATURE_VERSIONS_TABLE), metaxy.engine.staged (StagedRows), "
-    "metaxy.engine.hashers (Hasher, duckdb_hasher), metaxy.store.base (AccessMode)",
-]
-
-
 def _files(problems: list[str]) -> set[str]:
     return {p.split(":")[0] for p in problems}
-
-
-def _known_files(known: list[str]) -> set[str]:
-    return {f.strip() for entry in known for f in entry.split(": ")[0].split(",")}
 
 
 def test_core_never_imports_a_plugin() -> None:
@@ -214,15 +198,60 @@ def test_the_plugin_check_sees_string_imports() -> None:
         ("metaxy_postgres", [])]
 
 
-def test_plugins_import_no_internals_beyond_the_known_ones() -> None:
-    assert _files(_plugin_imports_beyond_the_surface()) <= _known_files(KNOWN_PLUGIN_IMPORTS), \
-        _plugin_imports_beyond_the_surface()
-
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="the engine/store move is pending; "
-                   "current violations: " + "; ".join(KNOWN_PLUGIN_IMPORTS))
 def test_plugins_import_only_the_public_surface() -> None:
     assert _plugin_imports_beyond_the_surface() == []
+
+
+def _documented_hooks() -> set[str]:
+    """The backend hooks listed in ``SQLStore``'s docstring (its "Backend hooks:" section)."""
+    tree = ast.parse((ROOT / "store" / "sql.py").read_text(encoding="utf-8"))
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "SQLStore")
+    doc = ast.get_docstring(cls) or ""
+    section = doc.split("Backend hooks:", 1)[1] if "Backend hooks:" in doc else ""
+    return set(re.findall(r"^    (_[a-z0-9_]+)\(", section, flags=re.MULTILINE))
+
+
+def _undocumented_hooks(tree: ast.Module, private: set[str], hooks: set[str]) -> list[str]:
+    """Store internals a plugin's classes define or use (``self._x``, ``super()._x``) that are
+    not documented backend hooks (a plugin's own private names are not the store's)."""
+    found = []
+    for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):
+        for node in ast.walk(cls):
+            name = node.name if isinstance(node, ast.FunctionDef) else \
+                node.attr if isinstance(node, ast.Attribute) else None
+            if name in private and name not in hooks:
+                found.append(f"{node.lineno}: {cls.name} {name}")
+    return found
+
+
+def _plugin_store_internals() -> list[str]:
+    private, hooks = _store_private_names(), _documented_hooks()
+    return [f"{path.relative_to(REPO)}:{problem}" for path in PLUGIN_SOURCES
+            for problem in _undocumented_hooks(ast.parse(path.read_text(encoding="utf-8")),
+                                               private, hooks)]
+
+
+def test_sqlstore_documents_its_backend_hooks() -> None:
+    hooks = _documented_hooks()
+    assert {"_create_engine", "_bulk_insert", "_hasher", "_ensure_table"} <= hooks
+    assert hooks <= _store_private_names(), hooks - _store_private_names()
+
+
+def test_plugins_override_only_the_documented_backend_hooks() -> None:
+    """A backend plugin overrides (and calls) the hooks ``SQLStore`` documents, nothing else of
+    the store's: its other underscore attributes may change without notice."""
+    assert _plugin_store_internals() == []
+
+
+def test_the_hook_check_sees_a_violation() -> None:
+    tree = ast.parse("class S(SQLStore):\n"
+                     "    def _ensure_table(self, conn, table):\n"
+                     "        if table.name in self._existing:\n"
+                     "            return\n"
+                     "        super()._ensure_system_table(conn, table)\n"
+                     "    def _own_helper(self): ...\n")
+    problems = _undocumented_hooks(tree, _store_private_names(), _documented_hooks())
+    assert [p.split(" ", 1)[1] for p in problems] == ["S _existing", "S _ensure_system_table"]
 
 
 def test_no_module_outside_store_touches_a_store_internal() -> None:

@@ -29,8 +29,6 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.compiler import compiles
 
-from metaxy import columns as C
-from metaxy.engine.sql import SampleHash
 from metaxy.errors import (
     StoreConnectionError,
     StoreError,
@@ -38,8 +36,7 @@ from metaxy.errors import (
     StoreOptionError,
     StoreTimeoutError,
 )
-from metaxy.store.base import AccessMode
-from metaxy.store.sql import FEATURE_VERSIONS_TABLE, SQLStore
+from metaxy.store import AccessMode, SampleHash, SQLStore
 
 ANALYZE_MIN_ROWS = 1000  # below this a stale plan costs less than ANALYZE
 DAY = 86_400.0
@@ -47,15 +44,13 @@ LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of a lock wait past lock_timeout
 QUERY_CANCELED = "57014"  # SQLSTATE of a statement cancelled (e.g. by statement_timeout)
 
 if TYPE_CHECKING:
-    from metaxy.engine.hashers import Hasher
-    from metaxy.engine.staged import StagedRows
-    from metaxy.feature import Feature
+    from metaxy import Feature
+    from metaxy.store import Hasher, StagedRows
 
 DRIVER = "postgresql+psycopg"
 NULL_MARKER = r"\N"
 #: Rows encoded per CSV chunk: bounds the encoder's memory on very large writes.
 COPY_CHUNK_ROWS = 200_000
-_FULL = {"md5": 32, "sha256": 64}
 
 
 @compiles(SampleHash, "postgresql")
@@ -68,7 +63,7 @@ def _hash_postgresql(element: SampleHash, compiler: Any, **kw: Any) -> str:
         expr = sa.func.encode(raw, sa.literal_column("'hex'"))
     else:
         expr = sa.func.md5(arg)
-    if element.length < _FULL[element.algorithm]:
+    if element.truncated:
         expr = sa.func.substr(expr, 1, element.length)
     return str(compiler.process(expr, **kw))
 
@@ -143,6 +138,10 @@ class PostgresStore(SQLStore):
         except sa.exc.ArgumentError:
             raise StoreError(f"invalid PostgreSQL URL '{self.display()}' (expected "
                              "postgresql://user[:password]@host:port/database)") from None
+
+    def sql_dialect_name(self) -> str:
+        """``postgresql``, also for a ``postgres://`` URL (libpq's spelling)."""
+        return self.sa_url().get_backend_name()
 
     def _refresh_statistics(self, conn: sa.Connection, table: sa.Table, rows: int) -> None:
         """ANALYZE a table after a bulk load.
@@ -276,8 +275,6 @@ class PostgresStore(SQLStore):
         A concurrent first writer waits for the lock, then (READ COMMITTED: a fresh snapshot per
         statement) sees the committed table and skips the creation.
         """
-        if table.name in self._existing:
-            return
         qualified = f"{table.schema or ''}.{table.name}"
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(lock_key(qualified))))
         super()._ensure_table(conn, table)
@@ -288,25 +285,12 @@ class PostgresStore(SQLStore):
         seed of a table's write clock); it then waits for that writer's commit."""
         conn.execute(pg_insert(table).values(**values).on_conflict_do_nothing())
 
-    def _record_feature_version(self, conn: sa.Connection, feature: type[Feature],
-                                rows: StagedRows) -> None:
-        """Like the base, but ``ON CONFLICT DO NOTHING``: concurrent writers of a new version."""
-        t = FEATURE_VERSIONS_TABLE
-        self._ensure_system_table(conn, t)
-        stmt = pg_insert(t).values(
-            feature_key=str(feature.spec().key), feature_version=rows.first(C.FEATURE_VERSION),
-            project=self.project, project_version=rows.first(C.PROJECT_VERSION),
-            table_name=feature.spec().key.table_name,
-            first_written_at=rows.first(C.UPDATED_AT),
-        ).on_conflict_do_nothing(index_elements=[t.c.feature_key, t.c.feature_version])
-        conn.execute(stmt)
-
     def _hasher(self) -> Hasher:
         """Writes hash with DuckDB (a private in-memory connection): half polars-hash's CPU.
 
         PostgreSQL cannot hash inside ``COPY``; hashing client-side is the part of a write the raw
         load does not do, so :meth:`_bulk_insert` overlaps it with the server's work."""
-        from metaxy.engine.hashers import duckdb_hasher
+        from metaxy.store import duckdb_hasher
 
         return duckdb_hasher(self.hash_settings)
 
