@@ -240,7 +240,7 @@ class PostgresStore(SQLStore):
                                                        "max_row_buffer": n})
         try:
             while rows := result.fetchmany(n):
-                yield [tuple(r) for r in rows]
+                yield rows  # Row objects are sequences: Polars reads them as rows
         finally:
             result.close()
 
