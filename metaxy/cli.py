@@ -26,7 +26,7 @@ from rich.markup import escape
 
 from metaxy import api  # lazy re-exports: cheap until a command calls into it
 from metaxy.cli_confirm import confirm_destructive
-from metaxy.cli_options import Format, FormatOpt, StoreOpt
+from metaxy.cli_options import ExitCodeOpt, Format, FormatOpt, StoreOpt
 from metaxy.errors import MetaxyError
 
 # Startup time: this module imports only typer, rich and metaxy's light modules. SQLAlchemy,
@@ -105,6 +105,12 @@ def _json(data: Any) -> None:
     from metaxy.render import print_json
 
     print_json(data)
+
+
+def _gate(needs_work: bool, exit_code: bool) -> None:
+    """``--exit-code``: exit 1 (after the output is printed) when something needs work."""
+    if exit_code and needs_work:
+        raise typer.Exit(1)
 
 
 def _project_and_store(store: str | None) -> tuple[api.Project, Any]:
@@ -222,7 +228,8 @@ def config_show_cmd(store: StoreOpt = None, format: FormatOpt = Format.text) -> 
 @app.command("status")
 def status_cmd(features: Annotated[list[str] | None, typer.Argument(
                    help="Feature keys (default: all).")] = None,
-               store: StoreOpt = None, format: FormatOpt = Format.text) -> None:
+               store: StoreOpt = None, format: FormatOpt = Format.text,
+               exit_code: ExitCodeOpt = False) -> None:
     """Per feature: up to date / new / stale / orphaned sample counts (computed in the store)."""
     from metaxy.render import progress_bar, status_table
 
@@ -232,13 +239,15 @@ def status_cmd(features: Annotated[list[str] | None, typer.Argument(
                           format is Format.text) as tick:
             rows = api.status(project, st, features, progress=tick)
         if format is Format.json:
-            _json({"store": st.display(), "features": rows})
-            return
-        console.print(status_table(rows, title=f"status of {st.display()}"))
+            _json({"store": st.display(), "needs_work": api.needs_work(rows), "features": rows})
+        else:
+            console.print(status_table(rows, title=f"status of {st.display()}"))
+    _gate(api.needs_work(rows), exit_code)
 
 
 @app.command("plan")
-def plan_cmd(store: StoreOpt = None, format: FormatOpt = Format.text) -> None:
+def plan_cmd(store: StoreOpt = None, format: FormatOpt = Format.text,
+             exit_code: ExitCodeOpt = False) -> None:
     """What would be recomputed, per feature and field, in topological order."""
     from metaxy.render import progress_bar, run_plan_table
 
@@ -247,9 +256,10 @@ def plan_cmd(store: StoreOpt = None, format: FormatOpt = Format.text) -> None:
         with progress_bar(console, len(project.graph), "plan", format is Format.text) as tick:
             rows = api.run_plan(project, st, progress=tick)
         if format is Format.json:
-            _json({"store": st.display(), "features": rows})
-            return
-        console.print(run_plan_table(rows, title=f"plan for {st.display()}"))
+            _json({"store": st.display(), "needs_work": api.needs_work(rows), "features": rows})
+        else:
+            console.print(run_plan_table(rows, title=f"plan for {st.display()}"))
+    _gate(api.needs_work(rows), exit_code)
 
 
 @app.command("explain")
@@ -268,9 +278,10 @@ def explain_cmd(
         out = api.explain(project, st, feature, ids)
         if format is Format.json:
             _json(out)
-            return
-        for ex in out:
-            console.print(explain_tree(ex))
+        else:
+            for ex in out:
+                console.print(explain_tree(ex))
+        api.raise_for_unknown(out)  # printed first, then one error line and exit code 1
 
 
 @app.command("resolve")
@@ -493,6 +504,7 @@ def _guard_commands(typer_app: typer.Typer) -> None:
 
 _register_plugins()
 importlib.import_module("metaxy.migrations.cli").register(app, graph_app)  # push, reconcile
+importlib.import_module("metaxy.codeguard.cli").register(app)  # check
 _guard_commands(app)
 
 

@@ -18,3 +18,6 @@ class Format(StrEnum):
 StoreOpt = Annotated[str | None, typer.Option(
     "--store", "-s", help="Store name from the configuration, or a store URL.")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+ExitCodeOpt = Annotated[bool, typer.Option(
+    "--exit-code", help="Exit with code 1 when any selected feature has new, stale or orphaned "
+                        "samples (a CI gate; errors exit with 1 too).")]

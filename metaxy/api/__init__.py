@@ -24,7 +24,7 @@ from metaxy._lazy import lazy_getattr
 from metaxy.errors import ApiError  # re-exported: it lived here before metaxy.errors
 
 if TYPE_CHECKING:
-    from metaxy.api.causes import Cause, Explanation, explain
+    from metaxy.api.causes import Cause, Explanation, explain, raise_for_unknown
     from metaxy.api.definitions import (
         DepInfo,
         FeatureDescription,
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         RunPlanRow,
         delete,
         increment_frame,
+        needs_work,
         parse_ids,
         resolve,
         run_plan,
@@ -73,9 +74,11 @@ __all__ = [
     "ingest",
     "list_features",
     "load_project",
+    "needs_work",
     "parse_age",
     "parse_ids",
     "parse_input_options",
+    "raise_for_unknown",
     "resolve",
     "run_plan",
     "status",
@@ -105,9 +108,11 @@ _LAZY = {
     "ingest": "metaxy.api.sample_files",
     "list_features": "metaxy.api.definitions",
     "load_project": "metaxy.api.project",
+    "needs_work": "metaxy.api.state",
     "parse_age": "metaxy.api.maintenance",
     "parse_ids": "metaxy.api.state",
     "parse_input_options": "metaxy.api.sample_files",
+    "raise_for_unknown": "metaxy.api.causes",
     "resolve": "metaxy.api.state",
     "run_plan": "metaxy.api.state",
     "status": "metaxy.api.state",

@@ -11,6 +11,7 @@ import polars as pl
 from metaxy import columns as C
 from metaxy.api.project import Project
 from metaxy.api.state import _id_filter, parse_ids
+from metaxy.errors import SampleNotFoundError
 from metaxy.graph import FeatureGraph
 from metaxy.store.base import Increment
 from metaxy.versions import versions_of
@@ -29,7 +30,9 @@ class Cause:
     ``code_version`` (the field's own code version / definition changed),
     ``upstream_changed`` (a parent field's data version changed), ``upstream_deleted``,
     ``upstream_added`` (a new member, e.g. of an aggregation), ``input_changed`` (a root sample was
-    re-ingested with another input), ``not_found`` (no such sample here nor upstream: a wrong id).
+    re-ingested with another input), ``not_found`` (no such sample here nor upstream: a wrong id),
+    ``code_accepted`` (a note, whatever the state: the field's code changed and the change was
+    accepted as output-neutral with ``metaxy push --accept``).
     ``causes`` follows the chain upstream.
     """
 
@@ -49,9 +52,28 @@ class Explanation:
     stale_fields: list[str]
     causes: list[Cause]
 
+    @property
+    def found(self) -> bool:
+        """False when the id names no sample at all (a ``not_found`` cause: a wrong id)."""
+        return not any(c.kind == "not_found" for c in self.causes)
+
+
+def raise_for_unknown(explanations: list[Explanation]) -> None:
+    """Raise :class:`SampleNotFoundError` naming every id of ``explanations`` that names no sample.
+
+    ``metaxy explain`` prints every explanation first, then calls this (a non-zero exit for a
+    wrong id, so a script notices the typo).
+    """
+    missing = [ex for ex in explanations if not ex.found]
+    if missing:
+        ids = "; ".join(", ".join(f"{k}={v}" for k, v in ex.sample.items()) for ex in missing)
+        raise SampleNotFoundError(
+            f"feature '{missing[0].feature}' has no sample {ids} (not stored, and no upstream "
+            "sample either): check the id")
+
 
 def explain(project: Project, store: MetadataStore, key: str,
-            ids: list[str]) -> list[Explanation]:
+            ids: list[str], *, strict: bool = False) -> list[Explanation]:
     """Why each sample is stale (or new / orphaned), following the chain upstream.
 
     For each stale field F of the sample, the stored row of F was computed from the upstream rows
@@ -60,13 +82,34 @@ def explain(project: Project, store: MetadataStore, key: str,
     upstream change (explained recursively: why did *that* row change?); a vanished upstream
     sample is a deletion. If no parent changed, the provenance can only differ because F's own
     ``code_version`` (its definition) changed.
+
+    An id that names no sample (not stored, nothing upstream) is explained with a ``not_found``
+    cause; with ``strict`` it raises :class:`~metaxy.errors.SampleNotFoundError` instead.
     """
     cls = project.graph.get(key)
     out = []
     with store.open("r"):
         for values in parse_ids(cls, ids):
-            out.append(_Explainer(project.graph, store).sample(cls, values))
+            ex = _Explainer(project.graph, store).sample(cls, values)
+            ex.causes.extend(_accepted_code(store, project, str(cls.spec().key), values))
+            out.append(ex)
+    if strict:
+        raise_for_unknown(out)
     return out
+
+
+def _accepted_code(store: MetadataStore, project: Project, key: str,
+                   values: dict[str, Any]) -> list[Cause]:
+    """Notes on code changes of this feature accepted as output-neutral (``push --accept``):
+    the stored values were computed by the code before the change."""
+    from metaxy.codeguard.check import accepted_changes
+
+    return [Cause("code_accepted", key, r.field,
+                  f"the code of field '{r.field}' ({r.function}) changed without a code_version "
+                  f"bump and was accepted as output-neutral (`metaxy push --accept {key}:"
+                  f"{r.field}`, project version {r.project_version}); stored values were not "
+                  "recomputed", values)
+            for r in accepted_changes(store, project.config.project, key)]
 
 
 class _Explainer:
@@ -120,10 +163,11 @@ class _Explainer:
               current: pl.DataFrame | None) -> Explanation:
         key = str(cls.spec().key)
         if current is None or current.height == 0:
-            first = Cause("new", key, None, "root feature: no stored row (ingest it with samples=)",
+            deleted = self._deleted_before(cls, values)
+            kind = "new" if deleted else "not_found"  # never stored at all: a wrong id
+            first = Cause(kind, key, None, "root feature: no stored row (ingest it with samples=)",
                           values)
-            return Explanation(key, values, "unknown", [],
-                               [first, *self._deleted_before(cls, values)])
+            return Explanation(key, values, "unknown", [], [first, *deleted])
         history = self._history(cls, _id_filter(cls, values))
         causes = []
         if history.height >= 2:

@@ -6,7 +6,7 @@ Also the parsing of sample ids given on the command line (shared with :mod:`meta
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from pathlib import Path
@@ -85,6 +85,16 @@ class RunPlanRow:
     @property
     def needs_work(self) -> bool:
         return self.status.needs_work or bool(self.cascade)
+
+
+def needs_work(rows: Iterable[Status | RunPlanRow]) -> bool:
+    """Whether any of ``rows`` (of :func:`status` or :func:`run_plan`) has new, stale or orphaned
+    samples (or, in a run plan, a cascade from a pending upstream change).
+
+    This is the CI gate of ``metaxy status --exit-code`` and ``metaxy plan --exit-code``. A root
+    feature whose expected samples were not given has no counts and never needs work here.
+    """
+    return any(row.needs_work for row in rows)
 
 
 def run_plan(project: Project, store: MetadataStore,

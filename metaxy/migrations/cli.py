@@ -123,18 +123,31 @@ def init_cmd(store: StoreOpt = None, format: FormatOpt = Format.text) -> None:
 @migrations_app.command("revision")
 def revision_cmd(message: Annotated[str, typer.Option("-m", "--message")],
                  autogenerate: bool = False, rev_id: str | None = None,
-                 head: str = "head", splice: bool = False, store: StoreOpt = None,
-                 format: FormatOpt = Format.text) -> None:
-    """Write a new revision (--autogenerate: last pushed snapshot vs the code)."""
+                 head: str = "head", splice: bool = False,
+                 allow_drop: Annotated[bool, typer.Option(
+                     "--allow-drop", help="Autogenerate: write drop_column of columns that hold "
+                     "data (by default commented out, with a warning).")] = False,
+                 store: StoreOpt = None, format: FormatOpt = Format.text) -> None:
+    """Write a new revision (--autogenerate: last pushed snapshot vs the code).
+
+    Autogenerate proposes a removed + added column of one type as a rename (alter_column with
+    new_column_name) and comments out the drop of a column holding data; both are printed as
+    warnings to review.
+    """
+    import warnings
+
     m = _migrations(store)
-    with _quiet_stdout(format):
+    with _quiet_stdout(format), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # printed below, once, as `warning: ...`
         path = m.revision(message, autogenerate=autogenerate, rev_id=rev_id, head=head,
-                          splice=splice)
+                          splice=splice, allow_drop=allow_drop)
+    for text in m.warnings:
+        Console(stderr=True).print(f"warning: {text}", highlight=False, soft_wrap=True)
     if format is Format.json:
         rev = next((r for r in m.script().walk_revisions()
                     if r.path is not None and path.samefile(r.path)), None)
         info = _revisions(m, [rev.revision]) if rev is not None else []
-        _emit({"path": str(path), "autogenerate": autogenerate,
+        _emit({"path": str(path), "autogenerate": autogenerate, "warnings": m.warnings,
                **(info[0] if info else {"revision": None, "down_revision": None,
                                         "message": message, "is_head": None,
                                         "from_version": None, "to_version": None})})
@@ -256,18 +269,36 @@ def stamp_cmd(target: str, store: StoreOpt = None, format: FormatOpt = Format.te
 
 
 # ---------------------------------------------------------------------------- main app
-def push_cmd(store: StoreOpt = None, format: FormatOpt = Format.text) -> None:
-    """Record the current graph as a snapshot in the store."""
-    from metaxy.migrations import api
+AcceptOpt = Annotated[list[str] | None, typer.Option(
+    "--accept", metavar="FEATURE:FIELD",
+    help="Accept a code change of a guarded field as output-neutral (recorded in the "
+         "snapshot; repeatable). See `metaxy check`.")]
+
+
+def push_cmd(store: StoreOpt = None, accept: AcceptOpt = None,
+             format: FormatOpt = Format.text) -> None:
+    """Record the current graph as a snapshot in the store.
+
+    Also records the fingerprints of declared compute functions (@Feature.computes); refuses
+    (exit 1) when one changed while its field's code_version did not, unless --accept'ed.
+    """
+    from metaxy.codeguard.check import guarded_push
 
     project, st, graph = _project(store)
-    result = api.push(st, graph, project.config.project)
+    pushed = guarded_push(st, graph, project.config.project, accept)
+    result = pushed.push
     if format is Format.json:
-        _emit({"store": st.display(), **dataclasses.asdict(result)})
+        _emit({"store": st.display(), **dataclasses.asdict(result),
+               "code": [{"feature": f.feature, "field": f.field, "status": f.status,
+                         "fingerprint": f.fingerprint, "function": f.function}
+                        for f in pushed.recorded]})
         return
     word = "recorded" if result.created else "already recorded"
     console.print(f"{word}: project {result.project} @ {result.project_version} "
                   f"({result.n_features} features)")
+    for f in pushed.recorded:
+        console.print(f"recorded code of {f.target} ({f.status}): {f.function} "
+                      f"@ {f.fingerprint}", highlight=False)
 
 
 @graph_app.command("diff")

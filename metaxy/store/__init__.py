@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from metaxy.engine.sql import SampleHash
     from metaxy.engine.staged import StagedRows
     from metaxy.store.base import AccessMode, Increment, LazyIncrement, MetadataStore, Status
+    from metaxy.store.contract import StoreContract
     from metaxy.store.registry import get_store
     from metaxy.store.sql import FEATURE_VERSIONS_TABLE, SETTINGS_TABLE, SQLStore
     from metaxy.store.write_clock import WRITE_CLOCK_TABLE
@@ -39,6 +40,7 @@ __all__ = [
     "SampleHash",
     "StagedRows",
     "Status",
+    "StoreContract",
     "duckdb_hasher",
     "get_store",
     "polars_hasher",
@@ -57,6 +59,7 @@ _LAZY = {
     "SampleHash": "metaxy.engine.sql",
     "StagedRows": "metaxy.engine.staged",
     "Status": "metaxy.store.base",
+    "StoreContract": "metaxy.store.contract",
     "duckdb_hasher": "metaxy.engine.hashers",
     "get_store": "metaxy.store.registry",
     "polars_hasher": "metaxy.engine.hashers",

@@ -31,14 +31,13 @@ from metaxy.engine.staged import StagedRows
 from metaxy.errors import HashConfigMismatchError, MetaxyError, StoreError, StoreModeError
 from metaxy.graph import FeatureGraph
 from metaxy.hashing import HashSettings
+from metaxy.store.contract import AccessMode as AccessMode  # re-exported: backends import it here
+from metaxy.store.contract import StoreContract
 from metaxy.store.frames import stage_write, write_timestamp
 from metaxy.versions import versions_of
 
 if TYPE_CHECKING:
     from metaxy.feature import Feature
-
-AccessMode = Literal["r", "w"]
-
 
 @dataclass(frozen=True)
 class Status:
@@ -135,8 +134,13 @@ class LazyIncrement:
         return Increment(self.new.collect(), self.stale.collect(), self.orphaned.collect())
 
 
-class MetadataStore(ABC):
-    """Base class of every metadata store backend."""
+class MetadataStore(StoreContract, ABC):
+    """Base class of every metadata store backend.
+
+    Code outside ``metaxy/store/`` uses the user API below and the public store contract
+    (:class:`~metaxy.store.contract.StoreContract`: ``lock``, ``using_graph``,
+    ``append_storage_rows``, ``require_open``, ``refresh_tables``, ``sql_connection``).
+    """
 
     backend: ClassVar[str] = "?"
 
@@ -150,6 +154,7 @@ class MetadataStore(ABC):
         self.fallback = fallback
         self._mode: AccessMode | None = None
         self._depth = 0
+        self._locks_held: dict[str, int] = {}  # name -> nesting depth (StoreContract.lock)
         # the open() contexts entered by `with store:`, innermost last (a single slot would drop
         # the outer one on nesting, and its garbage-collected generator would close the store)
         self._contexts: list[contextlib.AbstractContextManager[MetadataStore]] = []

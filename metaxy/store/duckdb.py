@@ -24,6 +24,7 @@ from metaxy.engine.staged import StagedRows
 from metaxy.errors import StoreError, StoreLockedError
 from metaxy.hookspecs import BackendSpec, hookimpl
 from metaxy.store.base import AccessMode
+from metaxy.store.locks import database_lock
 from metaxy.store.sql import SQLStore
 from metaxy.store.types import conform, polars_dtype
 
@@ -111,6 +112,10 @@ class DuckDBStore(SQLStore):
     def _in_memory(self) -> bool:
         return self.path == ":memory:"
 
+    def _lock(self, name: str, timeout: float | None) -> contextlib.AbstractContextManager[None]:
+        """A lock file next to the database file (:func:`metaxy.store.locks.database_lock`)."""
+        return database_lock(self.path, name, timeout, self.display())
+
     def _create_engine(self, mode: AccessMode) -> sa.Engine:
         path = self.path
         read_only = mode == "r" and path != ":memory:"  # DuckDB refuses a read-only :memory:
@@ -190,3 +195,14 @@ def metaxy_make_store(url: str, options: Mapping[str, object]) -> DuckDBStore | 
     if url.split("://", 1)[0] != "duckdb":
         return None
     return DuckDBStore(url, **options)  # type: ignore[arg-type]
+
+
+@hookimpl
+def metaxy_alembic_impl(dialect_name: str) -> type | None:
+    """duckdb-engine's ``duckdb`` dialect has no Alembic implementation of its own: DuckDB's
+    (:mod:`metaxy.store.duckdb_alembic`) is imported, which registers it, only for migrations."""
+    if dialect_name != "duckdb":
+        return None
+    from metaxy.store.duckdb_alembic import DuckDBImpl
+
+    return DuckDBImpl

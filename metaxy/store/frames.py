@@ -34,6 +34,7 @@ from metaxy.engine import polars_hash as P
 from metaxy.engine.hashers import Hasher
 from metaxy.engine.plan import user_columns
 from metaxy.engine.staged import Constant, FieldHashes, HashRecipe, StagedRows
+from metaxy.frame_input import to_polars
 from metaxy.hashing import HashSettings, enc, fq_field
 from metaxy.store import values as V
 from metaxy.store.types import table_schema
@@ -188,7 +189,7 @@ def stage_write(feature: type[Feature], frame: Any, *, is_root: bool, settings: 
                 materialization_id: str | None = None) -> StagedRows:
     """Validate a frame and stage it in table order; the sample hashes are left to the store
     (:mod:`metaxy.engine.staged`), which computes them where it is cheapest."""
-    df = frame if isinstance(frame, pl.DataFrame) else pl.DataFrame(frame)
+    df = to_polars(frame, what="write", feature_key=str(feature.spec().key))
     table: sa.Table = feature.__table__  # type: ignore[attr-defined]
     schema = table_schema(table)
     check_id_presence(feature, df)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,7 @@ from metaxy.errors import StoreError
 from metaxy.hookspecs import BackendSpec, hookimpl
 from metaxy.store import drift, write_clock
 from metaxy.store.base import AccessMode, MetadataStore
+from metaxy.store.locks import NamedLocks
 from metaxy.store.types import table_schema
 
 if TYPE_CHECKING:
@@ -58,6 +60,7 @@ class MemoryDatabase:
     feature_versions: dict[tuple[str, str], FeatureVersionRecord] = field(default_factory=dict)
     clock: dict[str, int] = field(default_factory=dict)  # table -> last write (µs, write_clock)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    named_locks: NamedLocks = field(default_factory=NamedLocks)  # StoreContract.lock
 
 
 _NAMED: dict[str, MemoryDatabase] = {}
@@ -101,6 +104,10 @@ class MemoryStore(MetadataStore):
 
     def _close(self) -> None:
         """Nothing to release: the data outlives the open scope (see the module docstring)."""
+
+    def _lock(self, name: str, timeout: float | None) -> AbstractContextManager[None]:
+        """An in-process lock of the database: no other process sees a memory store."""
+        return self._db.named_locks.hold(name, timeout, self.display())
 
     def _check_hash_settings(self) -> None:
         self._verify_hash_setting(self._db.hash_setting)

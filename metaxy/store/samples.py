@@ -9,6 +9,7 @@ import polars as pl
 from metaxy import columns as C
 from metaxy.engine.plan import INPUT_PREFIX, user_columns
 from metaxy.errors import InvalidFrameError
+from metaxy.frame_input import to_polars
 from metaxy.hashing import HashSettings
 from metaxy.store.frames import (
     cast_user_columns,
@@ -39,7 +40,7 @@ def samples_frame(feature: type[Feature], samples: Any, *, is_root: bool,
     if not is_root:
         raise InvalidFrameError("samples= is only accepted for root features; use where= to "
                                 "restrict a downstream feature", feature_key=key)
-    df = samples if isinstance(samples, pl.DataFrame) else pl.DataFrame(samples)
+    df = to_polars(samples, what="samples=", feature_key=key)
     spec = feature.spec()
     schema = table_schema(feature.__table__)  # type: ignore[attr-defined]
     check_id_presence(feature, df)

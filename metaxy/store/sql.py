@@ -25,7 +25,7 @@ from metaxy.engine.plan import ResolvePlan
 from metaxy.engine.protocol import split_increment
 from metaxy.engine.staged import StagedRows
 from metaxy.errors import MetaxyError, StoreError
-from metaxy.store import drift, hash_inference, write_clock
+from metaxy.store import ddl, drift, hash_inference, write_clock
 from metaxy.store.base import AccessMode, MetadataStore
 from metaxy.store.int_range import check_int_ranges
 from metaxy.store.types import conform, polars_dtype, table_schema
@@ -84,6 +84,10 @@ class SQLStore(MetadataStore):
             writer's identical row.
         _refresh_statistics(conn, table, rows): Called after a bulk load of ``rows`` rows.
         _query_scope(conn): A context manager around the statements of a resolve or status.
+        _lock(name, timeout): The database's named lock behind
+            :meth:`~metaxy.store.contract.StoreContract.lock`: a context manager, exclusive
+            across processes, raising :class:`~metaxy.errors.StoreLockedError` when ``timeout``
+            passes.
     """
 
     ordered_aggregate: bool = True  # False: string aggregation in id order via a window
@@ -120,8 +124,9 @@ class SQLStore(MetadataStore):
         """
 
     def _ensure_table(self, conn: sa.Connection, table: sa.Table) -> None:
-        """Create the table if missing (backends with concurrent writers serialise this)."""
-        table.create(conn, checkfirst=True)
+        """Create the table if missing (backends with concurrent writers serialise this), with the
+        constraints :mod:`metaxy.store.ddl` decides (a feature table: no primary key)."""
+        ddl.create_table(conn, table)
 
     def _fetch(self, conn: sa.Connection, stmt: sa.Select[Any]) -> pl.DataFrame:
         """Run a query and return its rows as a frame (rows counted at the DB-API cursor).
@@ -207,9 +212,23 @@ class SQLStore(MetadataStore):
 
     @property
     def conn(self) -> sa.Connection:
+        """The open store's connection (the same as :meth:`sql_connection`)."""
         if self._conn is None:
             raise StoreError(f"{self.display()} is not open")
         return self._conn
+
+    def sql_connection(self) -> sa.Connection:
+        return self.conn
+
+    def refresh_tables(self) -> None:
+        """Re-read the table names and forget the tables' checked columns (see
+        :meth:`metaxy.store.contract.StoreContract.refresh_tables`)."""
+        conn = self.conn
+        idle = not conn.in_transaction()
+        self._existing = set(sa.inspect(conn).get_table_names())
+        self._columns_ok.clear()
+        if idle:
+            conn.commit()
 
     def _exists(self, name: str) -> bool:
         """Whether the table ``name`` exists, through the per-open cache of table names.

@@ -65,7 +65,10 @@ def test_resolve_on_a_root_feature_says_to_pass_samples_from_python(store_url: s
 
 def test_explain_an_unknown_sample_says_it_is_not_found(project: api.Project,
                                                         populated: str) -> None:
-    [out] = run_json("explain", "speech/transcript", "v9999", "--store", populated)
+    result = run("explain", "speech/transcript", "v9999", "--store", populated,
+                 "--format", "json", ok=False)
+    assert result.exit_code == 1  # a wrong id is an error for scripts (tests/cli/test_ci_gate.py)
+    [out] = json.loads(result.stdout)
     assert out["state"] == "unknown"
     [cause] = out["causes"]
     assert cause["kind"] == "not_found"

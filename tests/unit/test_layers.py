@@ -10,8 +10,6 @@ import ast
 import re
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2] / "metaxy"
 PLUGIN_PACKAGES = ("metaxy_postgres", "metaxy_dagster", "team_media", "team_speech",
                    "team_vision")
@@ -23,6 +21,8 @@ LAYERS = {
     "migrations": 3, "testing": 3,
     "api": 4, "filter_syntax": 4,
     "cli": 5, "cli_confirm": 5, "cli_options": 5, "demo": 5, "render": 5, "migrations.cli": 5,
+    # the code guard: fingerprint and registry are foundation (Feature.computes uses them)
+    "codeguard.records": 3, "codeguard.check": 3, "codeguard.cli": 5,
 }
 
 
@@ -138,11 +138,13 @@ def _plugin_imports_beyond_the_surface() -> list[str]:
 
 
 def _store_private_names() -> set[str]:
-    """The underscore attributes and methods of the store classes (``*Store`` in store/)."""
+    """The underscore attributes and methods of the store classes (``*Store`` and the
+    ``StoreContract`` mixin in store/)."""
     names: set[str] = set()
     for path in (ROOT / "store").glob("*.py"):
         for cls in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if not (isinstance(cls, ast.ClassDef) and cls.name.endswith("Store")):
+            if not (isinstance(cls, ast.ClassDef)
+                    and (cls.name.endswith("Store") or cls.name == "StoreContract")):
                 continue
             for node in ast.walk(cls):
                 if isinstance(node, ast.FunctionDef):
@@ -177,25 +179,6 @@ def _engine_imports_of_store() -> list[str]:
             for path in sorted((ROOT / "engine").rglob("*.py"))
             for line, module in _runtime_imports(ast.parse(path.read_text(encoding="utf-8")))
             if module == "metaxy.store" or module.startswith("metaxy.store.")]
-
-
-# What the public store contract of issue 12 removes. The tests below pin this list: a new
-# violation fails now; when the contract lands, the strict xfail test passes, fails as XPASS, and
-# the list and the mark go.
-KNOWN_STORE_INTERNALS = [
-    "metaxy/migrations/api.py: store._existing",
-    "metaxy/migrations/reconcile.py: store._graph (graph override)",
-    "metaxy/migrations/rename.py: store._require, store._append, store._guard",
-    "metaxy/migrations/snapshots.py: store._require",
-]
-
-
-def _files(problems: list[str]) -> set[str]:
-    return {p.split(":")[0] for p in problems}
-
-
-def _known_files(known: list[str]) -> set[str]:
-    return {f.strip() for entry in known for f in entry.split(": ")[0].split(",")}
 
 
 def test_core_never_imports_a_plugin() -> None:
@@ -267,19 +250,15 @@ def test_the_hook_check_sees_a_violation() -> None:
     assert [p.split(" ", 1)[1] for p in problems] == ["S _existing", "S _ensure_system_table"]
 
 
-def test_no_store_internals_touched_outside_store_beyond_the_known_ones() -> None:
-    assert _files(_store_internals_touched_outside_store()) <= \
-        _known_files(KNOWN_STORE_INTERNALS), _store_internals_touched_outside_store()
-
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="the public store contract is "
-                   "pending; current violations: " + "; ".join(KNOWN_STORE_INTERNALS))
 def test_no_module_outside_store_touches_a_store_internal() -> None:
+    """Migrations, the API, the CLI and the plugins use the public store contract
+    (:class:`metaxy.store.contract.StoreContract`) instead."""
     assert _store_internals_touched_outside_store() == []
 
 
 def test_the_store_internals_check_sees_a_violation() -> None:
-    assert {"_require", "_append", "_graph", "_guard"} <= _store_private_names()
+    assert {"_require", "_append", "_graph", "_guard", "_lock", "_locks_held",
+            "_existing"} <= _store_private_names()
 
 
 def test_engine_never_imports_store() -> None:

@@ -16,9 +16,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -26,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.compiler import compiles
 
-from metaxy.errors import StoreConnectionError, StoreError
+from metaxy.errors import StoreConnectionError, StoreError, StoreLockedError
 from metaxy.store import AccessMode, SampleHash, SQLStore
 
 ANALYZE_MIN_ROWS = 1000  # below this a stale plan costs less than ANALYZE
@@ -131,6 +133,45 @@ class PostgresStore(SQLStore):
             # already says what failed; drop the chain so no connection string is ever printed.
             raise StoreConnectionError(str(e)) from None
 
+    @contextlib.contextmanager
+    def _lock(self, name: str, timeout: float | None) -> Iterator[None]:
+        """A session advisory lock (``pg_try_advisory_lock``, polled until ``timeout``).
+
+        It is taken on a connection of its own, so the store's transactions (commits,
+        rollbacks) never touch it; the server releases it when that connection ends, also when
+        the process dies.
+        """
+        key = lock_key(f"lock:{name}")
+        try:
+            conn = self.engine.connect()
+        except sa.exc.DBAPIError as e:
+            raise self._connect_error(e) from None
+        try:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            delay = 0.02
+            while not conn.execute(sa.select(sa.func.pg_try_advisory_lock(key))).scalar():
+                conn.commit()
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    waited = f"gave up after waiting {timeout:g} s" if timeout else \
+                        "could not take it at once"
+                    raise StoreLockedError(
+                        f"{self.display()}: the lock '{name}' is held by another session "
+                        f"(advisory lock {key}); {waited}")
+                time.sleep(delay if left is None else min(delay, left))
+                delay = min(delay * 2, 0.5)
+            conn.commit()
+            try:
+                yield
+            finally:
+                # closing the session below releases the lock too: an unlock that fails (a
+                # broken connection) must not hide the error of the block
+                with contextlib.suppress(sa.exc.DBAPIError):
+                    conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
+                    conn.commit()
+        finally:
+            conn.close()
+
     def _connect_error(self, error: Exception) -> StoreError:
         orig = getattr(error, "orig", None) or error
         lines = [ln.strip() for ln in str(orig).splitlines() if ln.strip()]
@@ -153,7 +194,7 @@ class PostgresStore(SQLStore):
         """
         qualified = f"{table.schema or ''}.{table.name}"
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(lock_key(qualified))))
-        table.create(conn, checkfirst=True)
+        super()._ensure_table(conn, table)
 
     def _insert_missing(self, conn: sa.Connection, table: sa.Table,
                         values: dict[str, Any]) -> None:

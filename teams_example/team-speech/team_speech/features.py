@@ -53,3 +53,7 @@ class Summary(
     video_id: str
     summary: str | None = None
     n_chunks: int | None = None
+
+# The compute functions declare themselves on the classes above (@Feature.computes); importing
+# them here makes every loader of the features (metaxy check, push) see the declarations.
+from team_speech import compute as compute  # noqa: E402
