@@ -158,7 +158,12 @@ class BackendUnavailableError(StoreError):
 
 
 class StoreLockedError(StoreError):
-    """The store is held by another process (e.g. DuckDB's single-writer file lock)."""
+    """The store is held by another process (e.g. DuckDB's single-writer file lock), or a
+    lock the operation needs was not granted within the store's ``lock_timeout``."""
+
+
+class StoreTimeoutError(StoreError):
+    """A statement ran longer than the store's ``statement_timeout`` and was cancelled."""
 
 
 class StoreOptionError(ConfigError, StoreError):

@@ -57,8 +57,11 @@ class FieldCheck:
     def message(self) -> str:
         where = f"{self.function} ({self.file}:{self.line})"
         if self.status == "changed":
-            return (f"feature '{self.feature}', field '{self.field}': the code of {where} "
-                    f"changed (fingerprint {self.recorded_fingerprint} -> {self.fingerprint}) "
+            helpers = f" or of a helper it calls ({', '.join(self.helpers)})" \
+                if self.helpers else ""
+            return (f"feature '{self.feature}', field '{self.field}': the code of {where}"
+                    f"{helpers} changed (fingerprint {self.recorded_fingerprint} -> "
+                    f"{self.fingerprint}) "
                     f"but code_version is still '{self.code_version}'. Either bump the field's "
                     "code_version (its samples become stale and are recomputed), or, if the "
                     "output does not change, accept the change: "

@@ -59,8 +59,15 @@ class CodeRecord:
 
 
 def _conn(store: MetadataStore) -> sa.Connection | None:
-    conn = getattr(store, "conn", None)
-    return conn if isinstance(conn, sa.Connection) else None
+    """The open store's SQL connection (the public store contract); None for a store without
+    one (``memory://``)."""
+    from metaxy.errors import StoreError
+
+    store.require_open("r")
+    try:
+        return store.sql_connection()
+    except StoreError:
+        return None
 
 
 def _has_table(conn: sa.Connection) -> bool:

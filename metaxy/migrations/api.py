@@ -20,7 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from metaxy.errors import MigrationError, MigrationWarning, MultipleHeadsError, StoreLockedError
+from metaxy.errors import (
+    MigrationError,
+    MigrationWarning,
+    MultipleHeadsError,
+    StoreError,
+    StoreLockedError,
+)
 from metaxy.graph import FeatureGraph
 from metaxy.migrations import reconcile as R
 from metaxy.migrations.diff import GraphDiff, diff_snapshots
@@ -89,12 +95,14 @@ def graph_diff(store: MetadataStore, graph: FeatureGraph, project: str,
 
 def reconcile(store: MetadataStore, graph: FeatureGraph, project: str, feature: str, *,
               fields: list[str] | None = None, dry_run: bool = False,
-              from_version: str | None = None) -> R.OpResult:
+              from_version: str | None = None,
+              lock_timeout: float | None = 0.0) -> R.OpResult:
     """Ad-hoc reconcile of one feature from a snapshot (default: the last pushed) to the code.
 
-    Recorded in the store like a data operation of a revision (revision ``adhoc``).
+    Recorded in the store like a data operation of a revision (revision ``adhoc``). Holds the
+    project's migration lock (:func:`migration_lock`, waiting up to ``lock_timeout`` seconds).
     """
-    with store.open("w"), migration_lock(store, project):
+    with store.open("w"), migration_lock(store, project, lock_timeout):
         old = require_snapshot(store, project, from_version) if from_version else \
             load_snapshot(store, project)
         if old is None:
@@ -126,29 +134,31 @@ def _adhoc_steps(store: MetadataStore, project: str, from_version: str | None,
 
 
 def rename_feature(store: MetadataStore, graph: FeatureGraph, project: str, old_key: str,
-                   new_key: str, *, dry_run: bool = False,
-                   from_version: str | None = None) -> list[R.OpResult]:
+                   new_key: str, *, dry_run: bool = False, from_version: str | None = None,
+                   lock_timeout: float | None = 0.0) -> list[R.OpResult]:
     """Ad-hoc rename of a feature from a snapshot (default: the last pushed) to the code.
 
     Carries the old key's current rows to the new key (the old rows stay as history) and
-    reconciles the dependents; one result per step (the carry first). Recorded as ``adhoc``.
+    reconciles the dependents; one result per step (the carry first). Recorded as ``adhoc``;
+    holds the project's migration lock like :func:`reconcile`.
     """
     from metaxy.migrations.rename import rename_feature_steps
 
-    with store.open("w"), migration_lock(store, project):
+    with store.open("w"), migration_lock(store, project, lock_timeout):
         return _adhoc_steps(store, project, from_version, lambda old: rename_feature_steps(
             store, old_key, new_key, old_graph=old, new_graph=graph, dry_run=dry_run,
             materialization_id="migration:adhoc"), dry_run)
 
 
 def rename_field(store: MetadataStore, graph: FeatureGraph, project: str, feature: str,
-                 old: str, new: str, *, dry_run: bool = False,
-                 from_version: str | None = None) -> list[R.OpResult]:
+                 old: str, new: str, *, dry_run: bool = False, from_version: str | None = None,
+                 lock_timeout: float | None = 0.0) -> list[R.OpResult]:
     """Ad-hoc rename of a field of ``feature`` from a snapshot (default: the last pushed) to the
-    code: adds the new field's storage columns, carries the rows, reconciles the dependents."""
+    code: adds the new field's storage columns, carries the rows, reconciles the dependents.
+    Holds the project's migration lock like :func:`reconcile`."""
     from metaxy.migrations.rename import rename_field_steps
 
-    with store.open("w"), migration_lock(store, project):
+    with store.open("w"), migration_lock(store, project, lock_timeout):
         return _adhoc_steps(store, project, from_version, lambda old_graph: rename_field_steps(
             store, feature, old, new, old_graph=old_graph, new_graph=graph, dry_run=dry_run,
             materialization_id="migration:adhoc"), dry_run)
@@ -168,8 +178,12 @@ class UpgradeReport:
 
 
 def _dialect(store: MetadataStore) -> str:
-    scheme = store.url.split("://", 1)[0].split("+", 1)[0]
-    return {"postgres": "postgresql"}.get(scheme, scheme)
+    """The store's SQL dialect, known without connecting (``--sql`` prints its DDL)."""
+    try:
+        return store.sql_dialect_name()
+    except StoreError as e:
+        raise MigrationError(f"{store.display()}: the {store.backend} backend does not support "
+                             "graph snapshots and migrations (a SQL store is needed)") from e
 
 
 class Migrations:

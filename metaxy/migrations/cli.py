@@ -36,6 +36,9 @@ class DiffFormat(StrEnum):
 TargetArg = Annotated[str, typer.Argument(
     help="Revision to upgrade to: head (default), a revision id, +1, or base:head with --sql.")]
 DiffFormatOpt = Annotated[DiffFormat, typer.Option("--format", "-f", help="Output format.")]
+LockTimeoutOpt = Annotated[float, typer.Option(
+    "--lock-timeout", min=0.0, metavar="SECONDS",
+    help="Seconds to wait for the project's migration lock held by another run (0: fail).")]
 
 
 def _project(store: str | None) -> tuple[Any, Any, Any]:
@@ -46,12 +49,12 @@ def _project(store: str | None) -> tuple[Any, Any, Any]:
     return project, get_store(store, config=project.config, graph=project.graph), project.graph
 
 
-def _migrations(store: str | None) -> Any:
+def _migrations(store: str | None, lock_timeout: float = 0.0) -> Any:
     from metaxy.migrations.api import Migrations
 
     project, st, graph = _project(store)
     directory = project.config.root / project.config.migrations_dir
-    return Migrations(st, graph, project.config.project, directory)
+    return Migrations(st, graph, project.config.project, directory, lock_timeout=lock_timeout)
 
 
 # ---------------------------------------------------------------------------- JSON output
@@ -156,9 +159,9 @@ def revision_cmd(message: Annotated[str, typer.Option("-m", "--message")],
 
 
 def _run_report(command: str, target: str, format: Format, sql: bool, dry_run: bool,
-                store: str | None) -> None:
+                store: str | None, lock_timeout: float) -> None:
     """``upgrade`` / ``downgrade``: run, then print the report as text or JSON."""
-    m = _migrations(store)
+    m = _migrations(store, lock_timeout)
     before = None if sql or format is Format.text else m.current()
     with _quiet_stdout(format):
         report = m.upgrade(target, sql=sql, dry_run=dry_run) if command == "upgrade" else \
@@ -188,16 +191,17 @@ def _run_report(command: str, target: str, format: Format, sql: bool, dry_run: b
 
 @migrations_app.command("upgrade")
 def upgrade_cmd(target: TargetArg = "head", sql: bool = False, dry_run: bool = False,
-                store: StoreOpt = None, format: FormatOpt = Format.text) -> None:
+                store: StoreOpt = None, format: FormatOpt = Format.text,
+                lock_timeout: LockTimeoutOpt = 0.0) -> None:
     """Apply revisions up to TARGET (--sql: print the DDL; --dry-run: count rows)."""
-    _run_report("upgrade", target, format, sql, dry_run, store)
+    _run_report("upgrade", target, format, sql, dry_run, store, lock_timeout)
 
 
 @migrations_app.command("downgrade")
 def downgrade_cmd(target: str, sql: bool = False, store: StoreOpt = None,
-                  format: FormatOpt = Format.text) -> None:
+                  format: FormatOpt = Format.text, lock_timeout: LockTimeoutOpt = 0.0) -> None:
     """Revert revisions down to TARGET (schema operations; data operations stay)."""
-    _run_report("downgrade", target, format, sql, False, store)
+    _run_report("downgrade", target, format, sql, False, store, lock_timeout)
 
 
 @migrations_app.command("current")
@@ -255,9 +259,10 @@ def check_cmd(store: StoreOpt = None, format: FormatOpt = Format.text) -> None:
 
 
 @migrations_app.command("stamp")
-def stamp_cmd(target: str, store: StoreOpt = None, format: FormatOpt = Format.text) -> None:
+def stamp_cmd(target: str, store: StoreOpt = None, format: FormatOpt = Format.text,
+              lock_timeout: LockTimeoutOpt = 0.0) -> None:
     """Record TARGET as applied without running it."""
-    m = _migrations(store)
+    m = _migrations(store, lock_timeout)
     m.stamp(target)
     current = m.current()
     if format is Format.json:
@@ -298,7 +303,7 @@ def push_cmd(store: StoreOpt = None, accept: AcceptOpt = None,
                   f"({result.n_features} features)")
     for f in pushed.recorded:
         console.print(f"recorded code of {f.target} ({f.status}): {f.function} "
-                      f"@ {f.fingerprint}", highlight=False)
+                      f"@ {f.fingerprint}", highlight=False, soft_wrap=True)
 
 
 @graph_app.command("diff")
@@ -318,7 +323,7 @@ def diff_cmd(old: Annotated[str | None, typer.Argument(help="old project version
 def reconcile_cmd(feature: str,
                   fields: Annotated[list[str] | None, typer.Option("--fields")] = None,
                   dry_run: bool = False, store: StoreOpt = None,
-                  format: FormatOpt = Format.text) -> None:
+                  format: FormatOpt = Format.text, lock_timeout: LockTimeoutOpt = 0.0) -> None:
     """Reconcile FEATURE from the last pushed snapshot to the code (no recomputation)."""
     from metaxy.migrations import api
     from metaxy.migrations.snapshots import load_snapshot
@@ -326,7 +331,8 @@ def reconcile_cmd(feature: str,
 
     project, st, graph = _project(store)
     name = project.config.project
-    r = api.reconcile(st, graph, name, feature, fields=fields, dry_run=dry_run)
+    r = api.reconcile(st, graph, name, feature, fields=fields, dry_run=dry_run,
+                      lock_timeout=lock_timeout)
     if format is Format.json:
         with st:
             base = load_snapshot(st, name)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from metaxy.engine.staged import StagedRows
     from metaxy.store.base import AccessMode, Increment, LazyIncrement, MetadataStore, Status
     from metaxy.store.contract import StoreContract
+    from metaxy.store.locks import NamedLocks, database_lock, file_lock
     from metaxy.store.registry import get_store
     from metaxy.store.sql import FEATURE_VERSIONS_TABLE, SETTINGS_TABLE, SQLStore
     from metaxy.store.write_clock import WRITE_CLOCK_TABLE
@@ -36,12 +37,15 @@ __all__ = [
     "Increment",
     "LazyIncrement",
     "MetadataStore",
+    "NamedLocks",
     "SQLStore",
     "SampleHash",
     "StagedRows",
     "Status",
     "StoreContract",
+    "database_lock",
     "duckdb_hasher",
+    "file_lock",
     "get_store",
     "polars_hasher",
 ]
@@ -55,12 +59,15 @@ _LAZY = {
     "Increment": "metaxy.store.base",
     "LazyIncrement": "metaxy.store.base",
     "MetadataStore": "metaxy.store.base",
+    "NamedLocks": "metaxy.store.locks",
     "SQLStore": "metaxy.store.sql",
     "SampleHash": "metaxy.engine.sql",
     "StagedRows": "metaxy.engine.staged",
     "Status": "metaxy.store.base",
     "StoreContract": "metaxy.store.contract",
+    "database_lock": "metaxy.store.locks",
     "duckdb_hasher": "metaxy.engine.hashers",
+    "file_lock": "metaxy.store.locks",
     "get_store": "metaxy.store.registry",
     "polars_hasher": "metaxy.engine.hashers",
 }

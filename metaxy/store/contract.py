@@ -11,13 +11,14 @@ parsing the sources). The methods here are what used to be reached around the st
   classifies samples under the graph of an old snapshot);
 * :meth:`StoreContract.append_storage_rows`: append rows already in the storage form (renames
   carry rows whose hashes they computed themselves);
-* :meth:`StoreContract.require_open`, :meth:`StoreContract.refresh_tables` and
-  :meth:`StoreContract.sql_connection`: what a migration needs around Alembic.
+* :meth:`StoreContract.require_open`, :meth:`StoreContract.refresh_tables`,
+  :meth:`StoreContract.sql_connection` and :meth:`StoreContract.sql_dialect_name`: what a
+  migration needs around Alembic.
 
 A backend implements :meth:`StoreContract._lock` (the lock's mechanism: a PostgreSQL advisory
 lock, a lock file next to a DuckDB or SQLite file, an in-process lock for memory), and SQL
-backends :meth:`StoreContract.sql_connection` and :meth:`StoreContract.refresh_tables`; the
-rest is implemented here once.
+backends the SQL methods (:class:`~metaxy.store.sql.SQLStore` does, for any SQLAlchemy URL);
+the rest is implemented here once.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class StoreContract:
 
         def _require(self, mode: AccessMode) -> None: ...
 
-        def _guard(self, fn: Any) -> Any: ...
+        def _guard(self, fn: Any, feature: type[Feature] | None = None) -> Any: ...
 
         def _append(self, feature: type[Feature], rows: StagedRows) -> int: ...
 
@@ -89,8 +90,20 @@ class StoreContract:
             StoreError: the backend is not a SQL database (``memory://``), or the store is
                 not open.
         """
-        raise StoreError(f"{self.display()}: the {getattr(self, 'backend', '?')} backend has no "
-                         "SQL connection (a SQL store is needed: DuckDB, SQLite, PostgreSQL)")
+        raise self._not_sql("SQL connection")
+
+    def sql_dialect_name(self) -> str:
+        """The name of the store's SQLAlchemy dialect (``duckdb``, ``sqlite``, ``postgresql``),
+        known without connecting (offline migrations print the DDL of that dialect).
+
+        Raises:
+            StoreError: the backend is not a SQL database (``memory://``).
+        """
+        raise self._not_sql("SQL dialect")
+
+    def _not_sql(self, what: str) -> StoreError:
+        return StoreError(f"{self.display()}: the {getattr(self, 'backend', '?')} backend has no "
+                          f"{what} (a SQL store is needed: DuckDB, SQLite, PostgreSQL)")
 
     # ------------------------------------------------------------------ graph override
     @contextlib.contextmanager
@@ -201,7 +214,7 @@ class StoreContract:
             return 0
         target = _widened(cls, extra) if extra else cls
         ordered = rows.select([*model, *[pl.col(c).cast(pl.Utf8) for c in extra]])
-        return int(self._guard(lambda: self._append(target, StagedRows.ready(ordered))))
+        return int(self._guard(lambda: self._append(target, StagedRows.ready(ordered)), target))
 
 
 def _widened(cls: type[Feature], extra: list[str]) -> type[Feature]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 
@@ -30,6 +31,9 @@ from metaxy.store.types import conform, polars_dtype
 
 _LOCK = re.compile(r"Could not set lock on file|Conflicting lock", re.IGNORECASE)
 _PID = re.compile(r"PID (\d+)")
+# DuckDB shares one database instance per file within a process; a second connection with
+# another configuration (read-only vs read-write, memory_limit, threads) is refused.
+_IN_PROCESS = re.compile(r"same database file with a different configuration", re.IGNORECASE)
 
 
 @compiles(sa.Float, "duckdb")
@@ -143,6 +147,12 @@ class DuckDBStore(SQLStore):
             holder = f" (held by PID {pid.group(1)})" if pid else ""
             return StoreLockedError(f"DuckDB file {self.path} is locked by another process"
                                     f"{holder}; DuckDB allows one writer per file")
+        if _IN_PROCESS.search(text):
+            return StoreLockedError(
+                f"DuckDB file {self.path} is open in this process by another store object "
+                "with another configuration (read-only vs writable, or other memory_limit / "
+                "threads); DuckDB shares a file within a process only with one configuration: "
+                "close the other store, or open this one in the same mode")
         return super()._connect_error(error)
 
     def _duck(self, conn: sa.Connection) -> Any:
@@ -164,24 +174,46 @@ class DuckDBStore(SQLStore):
         # would raise and hide the real error, and the rollback drops the view anyway.
         duck.unregister(name)
 
-    def _fetch(self, conn: sa.Connection, stmt: sa.Select[Any]) -> pl.DataFrame:
+    def _query(self, conn: sa.Connection, stmt: sa.Select[Any]) -> Any:
+        """The statement as a DuckDB relation on the store's connection (its transaction)."""
         # render_postcompile expands IN-lists (expanding bind parameters) into numbered
         # parameters; without it the SQL keeps a POSTCOMPILE placeholder DuckDB cannot bind.
         compiled = stmt.compile(dialect=conn.dialect,
                                 compile_kwargs={"render_postcompile": True})
         params = [compiled.params[k] for k in (compiled.positiontup or [])]
-        relation = self._duck(conn).sql(str(compiled), params=params or None)
-        arrow = relation.to_arrow_table()
-        self._count(arrow.num_rows)
-        schema = {c.name: polars_dtype(c.type) for c in stmt.selected_columns}
+        return self._duck(conn).sql(str(compiled), params=params or None)
+
+    @staticmethod
+    def _frame(arrow: Any, schema: dict[str, pl.DataType]) -> pl.DataFrame:
         # Name the columns after the select's own columns, by position: the result labels are
         # SQLAlchemy's, shortened (``<name>_1``) for long names, and would rename the column.
-        arrow = arrow.rename_columns(list(schema))
-        df = pl.from_arrow(arrow)
+        df = pl.from_arrow(arrow.rename_columns(list(schema)))
         assert isinstance(df, pl.DataFrame)
         if df.height == 0:
             return pl.DataFrame(schema=schema)
         return conform(df, schema)
+
+    def _fetch(self, conn: sa.Connection, stmt: sa.Select[Any]) -> pl.DataFrame:
+        arrow = self._query(conn, stmt).to_arrow_table()
+        self._count(arrow.num_rows)
+        return self._frame(arrow, {c.name: polars_dtype(c.type) for c in stmt.selected_columns})
+
+    def _stream(self, conn: sa.Connection, stmt: sa.Select[Any],
+                n: int) -> Iterator[pl.DataFrame]:
+        """Arrow record batches of at most ``n`` rows, pulled from DuckDB one at a time."""
+        schema = {c.name: polars_dtype(c.type) for c in stmt.selected_columns}
+        relation = self._query(conn, stmt)
+        # to_arrow_reader: DuckDB >= 1.4 (fetch_arrow_reader, deprecated there, before)
+        reader = getattr(relation, "to_arrow_reader", relation.fetch_arrow_reader)(n)
+        total = 0
+        try:
+            for batch in reader:
+                total += batch.num_rows
+                if batch.num_rows:
+                    yield self._frame(pa.Table.from_batches([batch]), schema)
+        finally:
+            reader.close()
+            self._count(total)
 
 
 @hookimpl

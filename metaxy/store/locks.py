@@ -8,12 +8,17 @@
 
 Both raise :class:`~metaxy.errors.StoreLockedError` when the lock is still held by someone else
 once ``timeout`` seconds have passed (``0``: try once; ``None``: wait as long as it takes).
+
+A lock file stays (empty) after its lock is released: deleting it while another process waits
+on it would let a third one lock a new file of the same name. It may be removed when no metaxy
+process runs.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import re
 import threading
 from collections.abc import Iterator
@@ -29,7 +34,7 @@ def check_timeout(timeout: float | None, what: str) -> float | None:
     value = float(timeout)
     if not value >= 0:  # also NaN
         raise StoreError(f"{what}: lock timeout must be a number >= 0 or None, got {timeout!r}")
-    return value
+    return None if math.isinf(value) else value  # threading refuses an infinite timeout
 
 
 def locked_error(what: str, name: str, timeout: float | None, holder: str) -> StoreLockedError:

@@ -11,7 +11,7 @@ import contextlib
 import uuid
 from abc import abstractmethod
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ from metaxy.errors import MetaxyError, StoreError
 from metaxy.store import ddl, drift, hash_inference, write_clock
 from metaxy.store.base import AccessMode, MetadataStore
 from metaxy.store.int_range import check_int_ranges
+from metaxy.store.spool import Spool
 from metaxy.store.types import conform, polars_dtype, table_schema
 from metaxy.store.write_clock import WRITE_CLOCK_TABLE
 
@@ -84,10 +85,13 @@ class SQLStore(MetadataStore):
             writer's identical row.
         _refresh_statistics(conn, table, rows): Called after a bulk load of ``rows`` rows.
         _query_scope(conn): A context manager around the statements of a resolve or status.
-        _lock(name, timeout): The database's named lock behind
-            :meth:`~metaxy.store.contract.StoreContract.lock`: a context manager, exclusive
-            across processes, raising :class:`~metaxy.errors.StoreLockedError` when ``timeout``
-            passes.
+        _stream_rows(conn, stmt, n): The query's rows, at most ``n`` at a time (a server-side
+            cursor where the driver has one).
+        _driver_error(error, feature): The :class:`~metaxy.errors.StoreError` for a driver
+            error the backend recognises (a lock or statement timeout); call ``super()`` for
+            the rest.
+        _lock(name, timeout): The mechanism of :meth:`~metaxy.store.StoreContract.lock` (a
+            context manager; the base class handles re-entrancy and checks the arguments).
     """
 
     ordered_aggregate: bool = True  # False: string aggregation in id order via a window
@@ -220,13 +224,20 @@ class SQLStore(MetadataStore):
     def sql_connection(self) -> sa.Connection:
         return self.conn
 
+    def sql_dialect_name(self) -> str:
+        """The backend name of the store's SQLAlchemy URL (a backend whose URL scheme is not
+        a SQLAlchemy one overrides it)."""
+        return sa.make_url(self.url).get_backend_name()
+
     def refresh_tables(self) -> None:
-        """Re-read the table names and forget the tables' checked columns (see
+        """Re-read the table names, forget the tables' checked columns and check the recorded
+        hash setting again at the next write (see
         :meth:`metaxy.store.contract.StoreContract.refresh_tables`)."""
         conn = self.conn
         idle = not conn.in_transaction()
         self._existing = set(sa.inspect(conn).get_table_names())
         self._columns_ok.clear()
+        self._hash_recorded = False
         if idle:
             conn.commit()
 
@@ -497,36 +508,62 @@ class SQLStore(MetadataStore):
 
         return self._run_classified(feature, samples, build)  # type: ignore[no-any-return]
 
-    def _iter_part(self, feature: type[Feature], part: str, samples: pl.DataFrame | None,
-                   where: Any, n: int) -> Iterator[pl.DataFrame]:
-        plan = self.plan(feature)
-        temps: list[sa.Table] = []
-        ctx = self._context(plan, temps)
-        target = self._relation(self._table(feature))
-        conn = self.conn
-        staged = self._stage(conn, samples)
-        temps += [staged] if staged is not None else []
-        stmt = Q.increment_statement(plan, ctx, target, staged, where, status=part)
+    def _spool_increment(self, feature: type[Feature], samples: pl.DataFrame | None,
+                         where: Any) -> Spool:
+        """Run the increment statement once and spool its rows, batch by batch, as the driver
+        hands them over (one statement: one snapshot; bounded memory). The transaction ends
+        (temporary tables dropped) before this returns, so nothing stays open."""
+        def build(plan: ResolvePlan, ctx: Q.SqlContext, target: Any, staged: Any,
+                  conn: sa.Connection) -> Spool:
+            stmt = Q.increment_statement(plan, ctx, target, staged, where)
+            schema = {c.name: polars_dtype(c.type) for c in stmt.selected_columns}
+            empty = split_increment(plan, pl.DataFrame(schema=schema))
+            spool = Spool({p: f.schema for p, f in empty.items()},
+                          self._increment_name(feature))
+            try:
+                for raw in self._stream(conn, stmt, FETCH_BATCH_ROWS):
+                    for part, frame in split_increment(plan, raw).items():
+                        spool.append(part, frame)
+                spool.seal()
+            except BaseException:
+                spool.close()
+                raise
+            return spool
+
+        return self._run_classified(feature, samples, build)  # type: ignore[no-any-return]
+
+    def _stream(self, conn: sa.Connection, stmt: sa.Select[Any],
+                n: int) -> Iterator[pl.DataFrame]:
+        """Run a query and yield its rows in frames of at most ``n`` rows, fetched from the
+        driver ``n`` at a time (rows counted as in :meth:`_fetch`)."""
         schema = {c.name: polars_dtype(c.type) for c in stmt.selected_columns}
+        total = 0
         try:
-            # Plain execute + DB-API fetchmany: ``execution_options(stream_results=True)`` would
-            # switch the store's connection itself to a buffered strategy whose pre-fetched rows
-            # ``result.cursor`` never returns (rows lost, here and in every later ``_fetch``).
-            with self._query_scope(conn):
-                result = conn.execute(stmt)
-            while True:
-                rows = result.cursor.fetchmany(n) if result.cursor is not None else []  # type: ignore[union-attr]
+            for rows in self._stream_rows(conn, stmt, n):
+                total += len(rows)
+                yield conform(pl.DataFrame(rows, schema=list(schema), orient="row",
+                                           infer_schema_length=None), schema)
+                del rows
+        finally:
+            self._count(total)
+
+    def _stream_rows(self, conn: sa.Connection, stmt: sa.Select[Any],
+                     n: int) -> Iterator[Sequence[Any]]:
+        """The query's rows as lists of at most ``n`` tuples, fetched ``n`` at a time.
+
+        Plain execute + DB-API fetchmany: ``execution_options(stream_results=True)`` on the
+        store's connection would switch the connection itself to a buffered strategy whose
+        pre-fetched rows ``result.cursor`` never returns (rows lost, here and in every later
+        ``_fetch``). A driver that buffers whole results client-side overrides this."""
+        result = conn.execute(stmt)
+        try:
+            while result.cursor is not None:
+                rows = result.cursor.fetchmany(n)  # type: ignore[union-attr]
                 if not rows:
                     break
-                self._count(len(rows))
-                raw = conform(pl.DataFrame(rows, schema=list(schema), orient="row",
-                                           infer_schema_length=None), schema)
-                yield split_increment(plan, raw)[part]
-            result.close()
-            for temp in temps:
-                temp.drop(conn)
+                yield rows
         finally:
-            conn.commit()
+            result.close()
 
 
 def _sa_type(dtype: pl.DataType) -> sa.types.TypeEngine[Any]:

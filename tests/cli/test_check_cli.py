@@ -15,7 +15,7 @@ import pytest
 import metaxy as mx
 from metaxy import api
 from tests.cli.conftest import one_line_error, run
-from tests.unit.codeguard_pkg import COMPUTE, CodePackage
+from tests.unit.codeguard_pkg import COMPUTE, FEATURES, CodePackage
 
 LOGIC = COMPUTE.replace("+ SUFFIX", "+ SUFFIX + SUFFIX")
 
@@ -74,3 +74,34 @@ def test_check_without_a_push(pkg: CodePackage) -> None:
     """A store that never saw a push: nothing to compare with, so nothing fails."""
     result = run("check")
     assert "not recorded yet" in result.stdout
+
+
+def test_revision_prints_the_rename_warning(pkg: CodePackage) -> None:
+    """Item 4 through the CLI: a renamed column is proposed as alter_column, with a warning on
+    stderr and in the JSON document."""
+    import polars as pl
+
+    from metaxy import columns as C
+
+    graph = pkg.state["graph"]  # type: ignore[attr-defined]
+    store = api.Project(mx.load_config(), graph).store()
+    with store.open("w"):
+        samples = pl.DataFrame({"doc_id": ["d1"], "text": ["kept"], C.INPUT_BY_FIELD: [
+            {"text": "t1", "size": "s1"}]})
+        store.write("guard/doc", store.resolve_update("guard/doc", samples=samples).new)
+    run("push")
+    run("migrations", "init")
+    _change(pkg, features=FEATURES.replace("    text: str | None = None",
+                                           "    body: str | None = None"))
+    result = run("migrations", "revision", "--autogenerate", "-m", "rename text",
+                 "--format", "json")
+    assert "warning: feature 'guard/doc': column 'text' was removed and 'body' added" \
+        in " ".join(result.stderr.split())
+    doc = json.loads(result.stdout)
+    assert len(doc["warnings"]) == 1 and "new_column_name='body'" in doc["warnings"][0]
+    source = Path(doc["path"]).read_text(encoding="utf-8")
+    assert "op.alter_column('guard__doc', 'text', new_column_name='body')" in source
+    run("migrations", "upgrade")
+    renamed = api.Project(mx.load_config(), pkg.state["graph"]).store()  # type: ignore[attr-defined]
+    with renamed:
+        assert renamed.read("guard/doc")["body"].to_list() == ["kept"]

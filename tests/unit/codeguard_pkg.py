@@ -70,9 +70,9 @@ class CodePackage:
             sys.path.insert(0, str(root))
 
     def load(self, *, compute: str = COMPUTE, helpers: str = HELPERS,
-             text_version: str = "1") -> mx.FeatureGraph:
+             text_version: str = "1", features: str = FEATURES) -> mx.FeatureGraph:
         """Write the sources and import them into a fresh graph; returns the graph."""
-        sources = {"features": FEATURES.format(text_version=text_version),
+        sources = {"features": features.format(text_version=text_version),
                    "compute": compute.replace("{pkg}", self.name),
                    "helpers": helpers}
         for module, source in sources.items():

@@ -139,3 +139,42 @@ def test_all_fields_by_default(graph: mx.FeatureGraph) -> None:
 
     assert sorted(declarations(cls)) == ["a", "b"]
     assert both([]) == []  # the function is returned unchanged
+
+
+GOLDEN = '''
+LIMIT = (1, 2.5, "x", None, {"k": [True]})
+
+
+def _helper(value):
+    return value if value is not None else LIMIT[0]
+
+
+def golden(rows, *, scale=2, **extra):
+    """Anything: docstrings do not count."""
+    out = []
+    for i, r in enumerate(rows):
+        if r is None or i > len(LIMIT):
+            continue
+        out.append({"v": _helper(r) * scale, "s": f"{r!r:>4}", **extra})
+    with open("/dev/null") as f:
+        f.write(str([x for x in out if x]))
+    return lambda y: y + 1 if out else -1
+'''
+
+
+def test_fingerprint_encoding_is_pinned(tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Like the static versions' golden tests: a change of the encoding (or an AST change of a
+    new Python for ordinary code) shows up here, not as alarms in every user's CI."""
+    import importlib
+    import sys
+
+    (tmp_path / "cg_golden.py").write_text(GOLDEN, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        module = importlib.import_module("cg_golden")
+        fp = fingerprint(module.golden)
+    finally:
+        sys.modules.pop("cg_golden", None)
+    assert fp.helpers == ("cg_golden._helper",)
+    assert fp.digest == "7725231eae038a2e"  # Python 3.11; must hold on every supported Python

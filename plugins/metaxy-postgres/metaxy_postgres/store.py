@@ -19,8 +19,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -28,12 +29,22 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.compiler import compiles
 
-from metaxy.errors import StoreConnectionError, StoreError, StoreLockedError
+from metaxy.errors import (
+    StoreConnectionError,
+    StoreError,
+    StoreLockedError,
+    StoreOptionError,
+    StoreTimeoutError,
+)
 from metaxy.store import AccessMode, SampleHash, SQLStore
 
 ANALYZE_MIN_ROWS = 1000  # below this a stale plan costs less than ANALYZE
+DAY = 86_400.0
+LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of a lock wait past lock_timeout
+QUERY_CANCELED = "57014"  # SQLSTATE of a statement cancelled (e.g. by statement_timeout)
 
 if TYPE_CHECKING:
+    from metaxy import Feature
     from metaxy.store import Hasher, StagedRows
 
 DRIVER = "postgresql+psycopg"
@@ -86,10 +97,38 @@ class PostgresStore(SQLStore):
     latest_method = "distinct_on"
 
     def __init__(self, url: str, *, connect_timeout: int = 10,
-                 copy_chunk_rows: int = COPY_CHUNK_ROWS, **kwargs: Any) -> None:
+                 copy_chunk_rows: int = COPY_CHUNK_ROWS, lock_timeout: float = 60.0,
+                 statement_timeout: float = 0.0, **kwargs: Any) -> None:
+        """``lock_timeout``: seconds any statement waits for a lock (a table another session
+        alters, a concurrent first write creating the table) before it fails with
+        :class:`~metaxy.errors.StoreLockedError`; ``statement_timeout``: seconds any statement
+        may run before it fails with :class:`~metaxy.errors.StoreTimeoutError`. 0 means no
+        limit (PostgreSQL's meaning). Both apply to every connection of the store, migrations
+        included."""
         super().__init__(url, **kwargs)
         self.connect_timeout = int(connect_timeout)
         self.copy_chunk_rows = int(copy_chunk_rows)
+        self.lock_timeout = self._seconds("lock_timeout", lock_timeout)
+        self.statement_timeout = self._seconds("statement_timeout", statement_timeout)
+
+    def _seconds(self, name: str, value: Any) -> float:
+        """A timeout in seconds: a finite number from 0 to one day (the store option check's
+        rule, repeated for a store built directly)."""
+        if isinstance(value, bool) or not isinstance(value, int | float) \
+                or not math.isfinite(value) or not 0 <= value <= DAY:
+            raise StoreOptionError(f"store {self.display()}: option {name} = {value!r} is "
+                                   f"invalid: it must be a finite number of seconds from 0 to "
+                                   f"{DAY:g} (0: no limit)")
+        return float(value)
+
+    def _session_options(self) -> str:
+        """libpq ``options``: the timeouts as server settings of every connection, in whole
+        milliseconds (rounded up: a positive timeout never becomes 0, "no limit")."""
+        def ms(seconds: float) -> int:
+            return math.ceil(seconds * 1000)
+
+        return (f"-c lock_timeout={ms(self.lock_timeout)} "
+                f"-c statement_timeout={ms(self.statement_timeout)}")
 
     # ------------------------------------------------------------------ connection
     def sa_url(self) -> sa.URL:
@@ -99,6 +138,10 @@ class PostgresStore(SQLStore):
         except sa.exc.ArgumentError:
             raise StoreError(f"invalid PostgreSQL URL '{self.display()}' (expected "
                              "postgresql://user[:password]@host:port/database)") from None
+
+    def sql_dialect_name(self) -> str:
+        """``postgresql``, also for a ``postgres://`` URL (libpq's spelling)."""
+        return self.sa_url().get_backend_name()
 
     def _refresh_statistics(self, conn: sa.Connection, table: sa.Table, rows: int) -> None:
         """ANALYZE a table after a bulk load.
@@ -122,7 +165,8 @@ class PostgresStore(SQLStore):
             self.sa_url(),
             poolclass=sa.pool.NullPool,  # the store holds one connection while it is open
             connect_args={"connect_timeout": self.connect_timeout,
-                          "application_name": "metaxy", "client_encoding": "utf8"},
+                          "application_name": "metaxy", "client_encoding": "utf8",
+                          "options": self._session_options()},
         )
 
     def _open(self, mode: AccessMode) -> None:
@@ -181,6 +225,45 @@ class PostgresStore(SQLStore):
             detail = detail.replace(str(password), "***")
         return StoreConnectionError(f"cannot connect to PostgreSQL store {self.display()}: "
                                     f"{detail}")
+
+    def _stream_rows(self, conn: sa.Connection, stmt: sa.Select[Any],
+                     n: int) -> Iterator[Sequence[Any]]:
+        """Fetch through a server-side cursor, ``n`` rows at a time.
+
+        psycopg's ordinary cursor receives the whole result into client memory before the
+        first row is read; a named (server-side) cursor keeps it on the server. The planner
+        plans a cursor for its first 10% of rows by default (``cursor_tuple_fraction``), which
+        picks nested loops for these joins; this transaction plans for the whole result.
+        """
+        conn.execute(sa.select(sa.func.set_config("cursor_tuple_fraction", "1", True)))
+        result = conn.execute(stmt, execution_options={"stream_results": True,
+                                                       "max_row_buffer": n})
+        try:
+            while rows := result.fetchmany(n):
+                yield [tuple(r) for r in rows]
+        finally:
+            result.close()
+
+    def _driver_error(self, error: Exception, feature: type[Feature] | None) -> StoreError:
+        """A lock wait past ``lock_timeout`` (SQLSTATE 55P03) is a StoreLockedError, a statement
+        cancelled by ``statement_timeout`` (57014) a StoreTimeoutError, each naming the store
+        and the feature."""
+        orig = getattr(error, "orig", None) or error
+        state = getattr(orig, "sqlstate", None)
+        subject = f"{self.display()}, feature '{feature.spec().key}'" if feature is not None \
+            else self.display()
+        if state == LOCK_NOT_AVAILABLE:
+            return StoreLockedError(
+                f"{subject}: a lock was not granted within lock_timeout = {self.lock_timeout:g} "
+                "s: another session holds a conflicting lock on the table (a migration's ALTER "
+                "TABLE, a concurrent first write, a long transaction); retry later or raise the "
+                "store option lock_timeout")
+        if state == QUERY_CANCELED and "statement timeout" in str(orig):
+            return StoreTimeoutError(
+                f"{subject}: the statement ran longer than statement_timeout = "
+                f"{self.statement_timeout:g} s and was cancelled; raise the store option "
+                "statement_timeout (0: no limit)")
+        return super()._driver_error(error, feature)
 
     # ------------------------------------------------------------------ writes
     def _byte_order(self) -> Callable[[sa.ColumnElement[Any]], sa.ColumnElement[Any]]:

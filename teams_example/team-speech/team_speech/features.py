@@ -19,6 +19,11 @@ class Transcript(
                              deps=[mx.FieldDep(feature=Video, fields=["audio"])])],
     ),
 ):
+    """The text spoken in a video's audio track, with its word count.
+
+    Computed by team_speech.compute.transcribe (a stand-in for a speech model).
+    """
+
     video_id: str
     text: str | None = None
     n_words: int | None = None
