@@ -484,13 +484,33 @@ def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     modules such as ``metaxy migrations``), after the note about a missing configuration."""
 
     @functools.wraps(fn)
-    def command(*args: Any, **kwargs: Any) -> Any:
-        with _errors():
+    def command(*args: Any, config_file: str | None = None, **kwargs: Any) -> Any:
+        from metaxy.config import use_config_file
+
+        with _errors(), use_config_file(config_file):
             if fn not in (config_show_cmd, demo_cmd):  # they report the configuration anyway
                 _note_without_config()
             return fn(*args, **kwargs)
 
+    _add_config_option(command, fn)
     return command
+
+
+def _add_config_option(command: Callable[..., Any], fn: Callable[..., Any]) -> None:
+    """Give ``command`` (the guarded ``fn``) a ``--config PATH`` option: typer reads the
+    signature, so every command, also those of other modules, gets it in one place."""
+    import inspect
+
+    option = inspect.Parameter(
+        "config_file", inspect.Parameter.KEYWORD_ONLY, default=None,
+        annotation=Annotated[str | None, typer.Option(
+            "--config", metavar="PATH", help="Configuration file to use (default: METAXY_CONFIG, "
+            "else the nearest metaxy.toml or pyproject.toml with \\[tool.metaxy]).")])
+    signature = inspect.signature(fn, eval_str=True)
+    params = [p for p in signature.parameters.values() if p.name != option.name]
+    command.__signature__ = signature.replace(parameters=[*params, option])  # type: ignore[attr-defined]
+    command.__annotations__ = {**{p.name: p.annotation for p in params},
+                               option.name: option.annotation}
 
 
 def _guard_commands(typer_app: typer.Typer) -> None:
