@@ -1,13 +1,17 @@
-"""The limits metaxy is measured against (issue 6): hand-written statements and raw bulk loads.
+"""The limits metaxy is measured against (issues 6, 14): hand-written statements, raw bulk loads.
 
-* :func:`limit_sql` renders ONE hand-tuned SQL statement computing the same increment as
-  ``resolve_update`` on the same tables: latest row per sample (``QUALIFY`` on DuckDB,
-  ``DISTINCT ON`` on PostgreSQL), the same hashes, the same full outer join and comparison,
-  the same output columns. The static encoded prefixes come from the feature definitions and are
-  bound parameters; identifiers are quoted by the dialect's preparer.
+* :func:`narrow_sql` (issue 14's ``limit_resolve``) renders ONE join of narrow latest-state
+  tables (built by :func:`state_statements` outside the measurement), hashing only the rows it
+  returns: the floor of an increment whatever the history depth.
+* :func:`limit_sql` (``limit_resolve_full``) renders ONE hand-tuned SQL statement computing the
+  same increment as ``resolve_update`` on the same tables: latest row per sample (``QUALIFY``
+  on DuckDB, ``DISTINCT ON`` on PostgreSQL), the same hashes, the same full outer join and
+  comparison, the same output columns. The static encoded prefixes come from the feature
+  definitions and are bound parameters; identifiers are quoted by the dialect's preparer.
 * :func:`limit_polars` is the same computation as one lazy Polars query (in-memory backend).
 * :func:`raw_load_duckdb` / :func:`raw_load_postgres` load identical storage-form rows into a
-  copy of the feature's table (DuckDB: INSERT from an Arrow table; PostgreSQL: COPY).
+  copy of the feature's table (DuckDB: INSERT from an Arrow table; PostgreSQL: COPY), with no
+  index or with the old ``metaxy_row_id`` primary key (:func:`copy_table`).
 
 These baselines are raw SQL text on purpose (the brief of issue 6): identifiers come from feature
 definitions and are quoted by the dialect's rules, every value is a bound parameter.
@@ -229,10 +233,18 @@ def limit_polars(plan: ResolvePlan, tables: dict[str, pl.DataFrame],
 
 
 # ---------------------------------------------------------------------------------- raw loads
-def copy_table(table: sa.Table) -> sa.Table:
-    """A same-shaped table under a fresh name (the raw load's target)."""
-    meta = sa.MetaData()
-    return table.to_metadata(meta, name=f"rawload_{uuid.uuid4().hex[:10]}")
+def copy_table(table: sa.Table, primary_key: bool = False) -> sa.Table:
+    """A same-shaped table under a fresh name (the raw load's target): the same columns and
+    nullability, and no index unless ``primary_key`` (then ``metaxy_row_id`` is a PRIMARY KEY,
+    as feature tables were created before issue 14)."""
+    name = f"rawload_{uuid.uuid4().hex[:10]}"
+    columns = []
+    for column in table.columns:
+        copy = column._copy()
+        copy.primary_key = primary_key and column.name == C.ROW_ID
+        copy.index = False
+        columns.append(copy)
+    return sa.Table(name, sa.MetaData(), *columns)
 
 
 def raw_load_duckdb(duck: Any, table_name: str, storage: pl.DataFrame) -> None:
@@ -256,3 +268,130 @@ def raw_load_postgres(pg: Any, table_name: str, storage: pl.DataFrame) -> None:
         psql.Identifier(table_name), psql.SQL(", ").join(map(psql.Identifier, storage.columns)))
     with pg.cursor() as cur, cur.copy(stmt) as copy:
         copy.write(buf.getvalue())
+
+
+# ---------------------------------------------------------------------------------- narrow join
+# The limit of issue 14: resolve as ONE join of narrow *latest-state* tables, as if a store kept,
+# per feature, the latest row's ids and data versions (upstream) and, per downstream sample, the
+# upstream data versions it was computed from. Building the states is not measured (a store would
+# maintain them at write time); the statement compares what is stored, and hashes only the rows
+# it returns (per-field provenance and the provenance over the fields, as resolve_update does).
+STATE_INPUT = "in"  # prefix of a downstream state's input data-version columns
+
+
+def narrow_applies(plan: ResolvePlan) -> bool:
+    """The narrow limit is written for 1:1 lineage (the simple and wide scenarios)."""
+    return not plan.expansion and all(d.kind == "identity" for d in plan.deps)
+
+
+def state_statements(plan: ResolvePlan, dialect: str, quote: Any, up_tables: list[str],
+                     down_table: str | None) -> list[str]:
+    """Statements (re)creating the state tables from the history: per dependency the upstream's
+    latest (not deleted) rows as ``join keys + data versions`` (named by the plan's aliases);
+    with ``down_table``, also the downstream state of samples computed from that upstream
+    state: keys + the input data versions (``in`` + alias) each was computed from."""
+    s = _Sql(dialect, quote)
+    out = []
+    if dialect == "duckdb":
+        def create(name: str, select: str) -> list[str]:
+            return [f"CREATE OR REPLACE TABLE {quote(name)} AS {select}"]
+    else:
+        def create(name: str, select: str) -> list[str]:
+            return [f"DROP TABLE IF EXISTS {quote(name)}",
+                    f"CREATE TABLE {quote(name)} AS {select}", f"ANALYZE {quote(name)}"]
+    for dep, name in zip(plan.deps, up_tables, strict=True):
+        table = dep.feature.__table__.name  # type: ignore[attr-defined]
+        dvs = [C.dv_column(f) for f in dep.fields]
+        cols = [f"{s.q(u)} AS {s.q(dep.renamed(u))}" for u in dep.upstream_ids]
+        cols += [f"{s.q(C.dv_column(f))} AS {s.q(dep.dv_alias(f))}" for f in dep.fields]
+        out += create(name, f"SELECT {', '.join(cols)} FROM "
+                            f"({s.latest(table, dep.upstream_ids, dvs)}) l")
+    if down_table is not None:
+        frm = f"{quote(up_tables[0])} u0" + "".join(
+            f" JOIN {quote(t)} u{i} USING ({s.q(*d.join_keys)})"
+            for i, (t, d) in enumerate(zip(up_tables[1:], plan.deps[1:], strict=True), start=1))
+        first = [f"u0.{s.q(k)}" for k in plan.key_columns]
+        ins = [f"{s.q(dep.dv_alias(f))} AS {s.q(STATE_INPUT + dep.dv_alias(f))}"
+               for dep in plan.deps for f in dep.fields]
+        out += create(down_table, f"SELECT {', '.join([*first, *ins])} FROM {frm}")
+    return out
+
+
+def narrow_sql(plan: ResolvePlan, dialect: str, quote: Any, up_tables: list[str],
+               down_table: str) -> tuple[str, dict[str, str]]:
+    """One statement over the state tables: changed samples (new, stale, orphaned) with their
+    hashes and per-field stale flags."""
+    s = _Sql(dialect, quote)
+    keys = list(plan.key_columns)
+    frm = f"{quote(up_tables[0])} u0" + "".join(
+        f" JOIN {quote(t)} u{i} USING ({s.q(*d.join_keys)})"
+        for i, (t, d) in enumerate(zip(up_tables[1:], plan.deps[1:], strict=True), start=1))
+    aliases = [dep.dv_alias(f) for dep in plan.deps for f in dep.fields]
+    first = [f"u0.{s.q(k)}" if k in plan.deps[0].join_keys else s.q(k) for k in keys]
+    e = f"SELECT {', '.join(first)}, {s.q(*aliases)} FROM {frm}"
+    k0 = s.q(keys[0])
+    changed = {a: f"(e.{s.q(a)} IS DISTINCT FROM d.{s.q(STATE_INPUT + a)})" for a in aliases}
+    flags = [" OR ".join(changed[p.alias] for p in f.parents) for f in plan.fields]
+    cols = [f"coalesce(e.{s.q(k)}, d.{s.q(k)}) AS {s.q(k)}" for k in keys]
+    cols.append(f"CASE WHEN d.{k0} IS NULL THEN 'new' WHEN e.{k0} IS NULL THEN 'orphaned' "
+                "ELSE 'stale' END AS __status")
+    cols += [f"e.{s.q(a)}" for a in aliases]
+    cols += [f"({flag}) AS {s.q('__stale__' + f.field.column(''))}"
+             for flag, f in zip(flags, plan.fields, strict=True)]
+    on = " AND ".join(f"e.{s.q(k)} = d.{s.q(k)}" for k in keys)
+    where = " OR ".join([f"d.{k0} IS NULL", f"e.{k0} IS NULL", *changed.values()])
+    j = (f"SELECT {', '.join(cols)} FROM ({e}) e FULL OUTER JOIN {quote(down_table)} d ON {on} "
+         f"WHERE {where}")
+    pvs = []
+    for f in plan.fields:
+        parts = [s.p(f.prefix)]
+        for parent in f.parents:
+            parts += [s.p(parent.encoded_name), s.enc(s.q(parent.alias))]
+        pvs.append(f"md5({' || '.join(parts)}) AS {s.q(f.pv_column)}")
+    stale = [s.q("__stale__" + f.field.column("")) for f in plan.fields]
+    h = f"SELECT {s.q(*keys)}, __status, {', '.join(stale)}, {', '.join(pvs)} FROM ({j}) j"
+    total = " || ".join(f"{s.p(f.encoded_key)} || {s.enc(s.q(f.pv_column))}" for f in
+                        sorted(plan.fields, key=lambda f: f.field.to_string()))
+    return f"SELECT *, md5({total}) AS {s.q(C.PROVENANCE)} FROM ({h}) h", s.params
+
+
+def run_narrow_duckdb(duck: Any, plan: ResolvePlan, up_tables: list[str],
+                      down_table: str) -> pl.DataFrame:
+    sql, params = narrow_sql(plan, "duckdb", _duck_quote, up_tables, down_table)
+    df = pl.from_arrow(duck.sql(sql, params=params).to_arrow_table())
+    assert isinstance(df, pl.DataFrame)
+    return df
+
+
+def run_narrow_postgres(pg: Any, plan: ResolvePlan, up_tables: list[str],
+                        down_table: str) -> pl.DataFrame:
+    from psycopg import sql as psql
+
+    def quote(name: str) -> str:
+        return psql.Identifier(name).as_string(pg)
+
+    text, params = narrow_sql(plan, "postgresql", quote, up_tables, down_table)
+    with pg.cursor() as cur:
+        cur.execute(text.encode(), params)  # type: ignore[arg-type]
+        names = [d.name for d in cur.description]
+        rows = cur.fetchall()
+    return pl.DataFrame(rows, schema=names, orient="row", infer_schema_length=None)
+
+
+def build_state(raw: Any, dialect: str, plan: ResolvePlan, up_tables: list[str],
+                down_table: str | None) -> None:
+    """Run :func:`state_statements` on a raw DuckDB / psycopg connection and commit."""
+    if dialect == "duckdb":
+        quote: Any = _duck_quote
+    else:
+        from psycopg import sql as psql
+
+        def quote(name: str) -> str:
+            return psql.Identifier(name).as_string(raw)
+    for stmt in state_statements(plan, dialect, quote, up_tables, down_table):
+        if dialect == "duckdb":
+            raw.execute(stmt)
+        else:
+            with raw.cursor() as cur:
+                cur.execute(stmt.encode())
+    raw.commit()

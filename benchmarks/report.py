@@ -10,8 +10,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-STEPS = ("write", "limit_write", "append", "limit_append", "resolve_new", "write_leaf",
-         "write_10pct", "resolve_stale", "limit_resolve", "status")
+STEPS = ("write", "limit_write", "limit_write_pk", "append", "limit_append", "limit_append_pk",
+         "append_more", "resolve_new", "write_leaf", "write_leaf_more", "write_10pct",
+         "resolve_stale", "limit_resolve", "limit_resolve_full", "status")
 
 
 def _cell(step: dict[str, Any] | None) -> str:
@@ -26,23 +27,25 @@ def _peak(step: dict[str, Any]) -> str:
 
 
 def markdown(docs: list[dict[str, Any]]) -> str:
-    lines = ["| backend | scenario | N | step | rows | median s (min-max) | RSS +MiB "
-             "| process RSS MiB | ratio |",
-             "|---|---|---:|---|---:|---:|---:|---:|---:|"]
+    lines = ["| backend | scenario | N | depth | step | rows | median s (min-max) | RSS +MiB "
+             "| process RSS MiB | ratio | old ratio |",
+             "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
     for doc in docs:
         for res in doc["results"]:
             s = res["summary"]
-            head = f"| {res['backend']} | {res['scenario']} | {res['n']:,} "
+            head = (f"| {res['backend']} | {res['scenario']} | {res['n']:,} "
+                    f"| {res.get('depth', 2)} ")
             if not s["ok"]:
-                lines.append(head + f"| ERROR | | {s['errors'][0][:80]} | | | |")
+                lines.append(head + f"| ERROR | | {s['errors'][0][:80]} | | | | |")
                 continue
             for name in STEPS:
                 st = s["steps"].get(name)
                 if st is None:
                     continue
                 ratio = f"**{st['ratio']:.2f}x**" if "ratio" in st else ""
+                old = f"{st['ratio_old']:.2f}x" if "ratio_old" in st else ""
                 lines.append(head + f"| {name} | {st['rows']:,} | {_cell(st)} "
-                             f"| {st['rss_mib_max']:.0f} | {_peak(st)} | {ratio} |")
+                             f"| {st['rss_mib_max']:.0f} | {_peak(st)} | {ratio} | {old} |")
     return "\n".join(lines)
 
 

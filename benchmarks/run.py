@@ -7,9 +7,13 @@ Each round (backend x scenario x size) runs in a fresh process against a fresh s
 DuckDB/SQLite file, a new PostgreSQL database, a new ``memory://`` store). A backend whose plugin
 is not installed (or whose server is unreachable) is skipped. ``ratio`` = metaxy / limit, computed
 per round and reported as the median: ``write`` against the raw bulk load of the same rows into
-an empty copy of the table (``limit_write``), ``append`` against the raw load of the same rows
-into that copy once it holds N rows (``limit_append``), ``resolve_stale`` against the
-hand-written statement (``limit_resolve``).
+an empty copy of the table with no index (``limit_write``), ``append`` against the raw load of
+the same rows into that copy once it holds N rows (``limit_append``), ``resolve_stale`` against
+one hand-written narrow join of latest-state tables (``limit_resolve``, issue 14). ``old ratio``
+divides by issue 6's limits: raw loads into a copy with a ``metaxy_row_id`` PRIMARY KEY
+(``limit_write_pk``, ``limit_append_pk``) and the same algorithm as metaxy's written by hand over
+the history (``limit_resolve_full``). ``--depths`` sets how many times every sample is written
+before the measured resolve (history depth).
 """
 
 from __future__ import annotations
@@ -32,7 +36,10 @@ from benchmarks.scenarios import SCENARIOS
 
 BACKENDS = ("duckdb", "sqlite", "postgresql", "memory")
 LARGE = 10_000_000
+# ratio = metaxy / limit (issue 14's honest limits); old ratio = metaxy / the limits of issue 6
 RATIOS = {"write": "limit_write", "append": "limit_append", "resolve_stale": "limit_resolve"}
+RATIOS_OLD = {"write": "limit_write_pk", "append": "limit_append_pk",
+              "resolve_stale": "limit_resolve_full"}
 
 
 def available(backend: str) -> str | None:
@@ -61,9 +68,9 @@ def available(backend: str) -> str | None:
 
 def run_one(backend: str, scenario: str, n: int, limits: bool,
             duckdb_memory_limit: str | None = None,
-            duckdb_query_memory_limit: str | None = None) -> dict[str, Any]:
+            duckdb_query_memory_limit: str | None = None, depth: int = 2) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "benchmarks.worker", "--backend", backend,
-           "--scenario", scenario, "--n", str(n)]
+           "--scenario", scenario, "--n", str(n), "--depth", str(depth)]
     if not limits:
         cmd.append("--no-limits")
     if duckdb_memory_limit:
@@ -95,11 +102,12 @@ def summarise(rounds: list[dict[str, Any]]) -> dict[str, Any]:
                        "rss_mib_median": statistics.median(rss),
                        "rss_peak_mib_max": max(peak),
                        "rows": ok[0]["steps"][name]["rows"]}
-        limit = RATIOS.get(name)
-        pairs = [r["steps"][name]["seconds"] / r["steps"][limit]["seconds"]
-                 for r in ok if limit in r["steps"] and name in r["steps"]]
-        if pairs:
-            steps[name]["ratio"] = statistics.median(pairs)
+        for key, table in (("ratio", RATIOS), ("ratio_old", RATIOS_OLD)):
+            limit = table.get(name)
+            pairs = [r["steps"][name]["seconds"] / r["steps"][limit]["seconds"]
+                     for r in ok if limit in r["steps"] and name in r["steps"]]
+            if pairs:
+                steps[name][key] = statistics.median(pairs)
     return {"rounds": len(rounds), "ok": len(ok), "steps": steps,
             "errors": [r["error"] for r in rounds if "error" in r],
             "checks": ok[0]["checks"] if ok else []}
@@ -129,23 +137,25 @@ def render(results: list[dict[str, Any]], static: dict[str, Any] | None) -> None
     console = Console(width=160)
     table = Table(title="metaxy benchmarks (seconds: median [min-max]; RSS +MiB: max growth "
                         "during the step; RSS MiB: the process's peak; ratio = metaxy / limit, "
-                        "median of rounds)")
-    for col in ("backend", "scenario", "n", "step", "rows", "median s", "min-max s",
-                "RSS +MiB", "RSS MiB", "ratio"):
+                        "median of rounds; old ratio = metaxy / issue 6's limit)")
+    for col in ("backend", "scenario", "n", "depth", "step", "rows", "median s", "min-max s",
+                "RSS +MiB", "RSS MiB", "ratio", "old ratio"):
         table.add_column(col, justify="right" if col not in ("backend", "scenario", "step")
                          else "left")
     for res in results:
         s = res["summary"]
-        head = [res["backend"], res["scenario"], f"{res['n']:,}"]
+        head = [res["backend"], res["scenario"], f"{res['n']:,}", str(res.get("depth", 2))]
         if not s["ok"]:
-            table.add_row(*head, "ERROR", "", "", "", "", "", (s["errors"] or ["?"])[0][:60])
+            table.add_row(*head, "ERROR", "", "", "", "", "", "",
+                          (s["errors"] or ["?"])[0][:60])
             continue
         for i, (name, st) in enumerate(s["steps"].items()):
             ratio = f"{st['ratio']:.2f}x" if "ratio" in st else ""
-            table.add_row(*(head if i == 0 else ["", "", ""]), name, f"{st['rows']:,}",
+            old = f"{st['ratio_old']:.2f}x" if "ratio_old" in st else ""
+            table.add_row(*(head if i == 0 else ["", "", "", ""]), name, f"{st['rows']:,}",
                           f"{st['median_s']:.3f}", f"{st['min_s']:.3f}-{st['max_s']:.3f}",
                           f"{st['rss_mib_max']:.0f}", f"{st.get('rss_peak_mib_max', 0):.0f}",
-                          ratio)
+                          ratio, old)
         table.add_section()
     console.print(table)
     if static:
@@ -163,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backends", default=",".join(BACKENDS))
     ap.add_argument("--scenarios", default=",".join(SCENARIOS))
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--depths", default="2",
+                    help="history depths: writes of every sample before the measured resolve, "
+                         "e.g. 1,2,10 (default 2)")
     ap.add_argument("--json", dest="json_path", default=None)
     ap.add_argument("--large", action="store_true",
                     help="allow 10M rows (DuckDB and memory only)")
@@ -178,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s]
     backends = [b for b in args.backends.split(",") if b]
     scenarios = [s for s in args.scenarios.split(",") if s]
+    depths = [int(d) for d in args.depths.split(",") if d]
+    if not depths or min(depths) < 1:
+        ap.error("--depths takes positive integers, e.g. 1,2,10")
     for s in scenarios:
         if s not in SCENARIOS:
             ap.error(f"unknown scenario {s!r} (choose from {', '.join(SCENARIOS)})")
@@ -197,18 +213,20 @@ def main(argv: list[str] | None = None) -> int:
             if n >= LARGE and backend not in ("duckdb", "memory"):
                 continue
             for scenario in scenarios:
-                rounds = []
-                for i in range(args.rounds):
-                    t0 = time.perf_counter()
-                    rounds.append(run_one(backend, scenario, n, not args.no_limits,
-                                          args.duckdb_memory_limit,
-                                          args.duckdb_query_memory_limit))
-                    err = rounds[-1].get("error")
-                    print(f"{backend} {scenario} n={n:,} round {i + 1}/{args.rounds}: "
-                          f"{time.perf_counter() - t0:.1f} s" + (f" ERROR {err}" if err else ""),
-                          file=sys.stderr)
-                results.append({"backend": backend, "scenario": scenario, "n": n,
-                                "summary": summarise(rounds), "rounds": rounds})
+                for depth in depths:
+                    rounds = []
+                    for i in range(args.rounds):
+                        t0 = time.perf_counter()
+                        rounds.append(run_one(backend, scenario, n, not args.no_limits,
+                                              args.duckdb_memory_limit,
+                                              args.duckdb_query_memory_limit, depth))
+                        err = rounds[-1].get("error")
+                        print(f"{backend} {scenario} n={n:,} depth {depth} round {i + 1}/"
+                              f"{args.rounds}: {time.perf_counter() - t0:.1f} s"
+                              + (f" ERROR {err}" if err else ""), file=sys.stderr)
+                    results.append({"backend": backend, "scenario": scenario, "n": n,
+                                    "depth": depth, "summary": summarise(rounds),
+                                    "rounds": rounds})
     static = None
     if args.static:
         root = Path(__file__).resolve().parent.parent

@@ -178,7 +178,12 @@ def keys_equal(got: pl.DataFrame, want: pl.DataFrame, keys: list[str]) -> bool:
 # ----------------------------------------------------------------------------- one round
 def run_round(backend: str, scenario: str, n: int, with_limits: bool = True,
               duckdb_memory_limit: str | None = None,
-              duckdb_query_memory_limit: str | None = None) -> dict[str, Any]:
+              duckdb_query_memory_limit: str | None = None, depth: int = 2) -> dict[str, Any]:
+    """One round; ``depth`` is the number of writes of every root and leaf sample before the
+    measured resolve (``write`` + ``append`` + ``append_more``; ``write_leaf`` +
+    ``write_leaf_more``)."""
+    if depth < 1:
+        raise ValueError(f"depth must be at least 1, not {depth}")
     sc = build(scenario, n)
     r = Round()
     roots = {str(root.feature.spec().key): root for root in sc.roots}
@@ -197,9 +202,15 @@ def run_round(backend: str, scenario: str, n: int, with_limits: bool = True,
                 store.write(root.feature, v1[k])
         if limits and sql:
             _raw_load(store, backend, sc, v1, r)
-        with r.step("append", total_root):
-            for k, root in roots.items():
-                store.write(root.feature, v1[k])
+        if depth >= 2:
+            with r.step("append", total_root):
+                for k, root in roots.items():
+                    store.write(root.feature, v1[k])
+        if depth >= 3:
+            with r.step("append_more", total_root * (depth - 2)):
+                for _ in range(depth - 2):
+                    for k, root in roots.items():
+                        store.write(root.feature, v1[k])
         for mid in sc.middle:  # chain: materialise the features between root and leaf
             store.write(mid, leaf_rows(sc, store.resolve_update(mid).new))
 
@@ -211,7 +222,14 @@ def run_round(backend: str, scenario: str, n: int, with_limits: bool = True,
         rows = leaf_rows(sc, inc.new)
         with r.step("write_leaf", rows.height):
             store.write(sc.leaf, rows)
+        if depth >= 2:
+            with r.step("write_leaf_more", rows.height * (depth - 1)):
+                for _ in range(depth - 1):
+                    store.write(sc.leaf, rows)
         del inc, rows
+        narrow = limits and sql and L.narrow_applies(store.plan(sc.leaf))
+        if narrow:  # the leaf's state: the upstream versions it was just computed from
+            _state(store, backend, sc, downstream=True)
 
         mutation = sc.mutate(n)
         mutated = sum(df.height for df in mutation.values())
@@ -220,6 +238,8 @@ def run_round(backend: str, scenario: str, n: int, with_limits: bool = True,
                 store.write(roots[k].feature, df)
         for mid in sc.middle:
             store.write(mid, leaf_rows(sc, store.resolve_update(mid).stale))
+        if narrow:
+            _state(store, backend, sc, downstream=False)
 
         expected = sc.expected_stale(n)
         with r.step("resolve_stale", expected.height):
@@ -235,25 +255,36 @@ def run_round(backend: str, scenario: str, n: int, with_limits: bool = True,
 
         if limits:
             _limit_resolve(store, backend, sc, inc.stale, r)
+        if narrow:
+            _limit_narrow(store, backend, sc, inc.stale, r)
 
         with r.step("status", sc.leaf_samples):
             st = store.status(sc.leaf)
         r.check((st.new, st.stale, st.orphaned, st.up_to_date)
                 == (0, expected.height, 0, sc.leaf_samples - expected.height),
                 f"status counts {st}")
-    return {"backend": backend, "scenario": scenario, "n": n, "steps": r.steps,
-            "checks": r.checks, "options": options}
+    return {"backend": backend, "scenario": scenario, "n": n, "depth": depth,
+            "steps": r.steps, "checks": r.checks, "options": options}
 
 
 def _raw_load(store: Any, backend: str, sc: Scenario, v1: dict[str, pl.DataFrame],
               r: Round) -> None:
-    """The raw bulk load of the rows metaxy wrote, into copies of the same tables."""
-    storage = {k: storage_of(store, root.feature, v1[k])
-               for k, root in {str(x.feature.spec().key): x for x in sc.roots}.items()}
+    """The raw bulk loads of the rows metaxy wrote, into copies of the same tables: with no index
+    (``limit_write``, ``limit_append``: the honest limit, issue 14) and with ``metaxy_row_id`` as
+    a PRIMARY KEY (``limit_write_pk``, ``limit_append_pk``: the limit of issue 6)."""
+    for primary_key, suffix in ((False, ""), (True, "_pk")):
+        _raw_load_into(store, backend, sc, v1, r, primary_key, suffix)
+
+
+def _raw_load_into(store: Any, backend: str, sc: Scenario, v1: dict[str, pl.DataFrame],
+                   r: Round, primary_key: bool, suffix: str) -> None:
+    roots = {str(x.feature.spec().key): x for x in sc.roots}
+    storage = {k: storage_of(store, root.feature, v1[k]) for k, root in roots.items()}
     copies = {}
     conn = store.conn
-    for k, root in {str(x.feature.spec().key): x for x in sc.roots}.items():
-        copies[k] = L.copy_table(root.feature.__table__)  # type: ignore[attr-defined]
+    for k, root in roots.items():
+        copies[k] = L.copy_table(root.feature.__table__,  # type: ignore[attr-defined]
+                                 primary_key=primary_key)
         copies[k].create(conn)
     conn.commit()
     raw = driver(store)
@@ -266,13 +297,12 @@ def _raw_load(store: Any, backend: str, sc: Scenario, v1: dict[str, pl.DataFrame
                 L.raw_load_postgres(raw, copies[k].name, df)
                 raw.commit()
 
-    with r.step("limit_write", sum(df.height for df in storage.values())):
+    with r.step("limit_write" + suffix, sum(df.height for df in storage.values())):
         load(storage)
     # The append's limit: the same rows (fresh row ids) into the copy that already holds N rows,
-    # as metaxy's append goes into a table holding N rows (the primary-key index grows).
-    again = {k: storage_of(store, root.feature, v1[k])
-             for k, root in {str(x.feature.spec().key): x for x in sc.roots}.items()}
-    with r.step("limit_append", sum(df.height for df in again.values())):
+    # as metaxy's append goes into a table holding N rows.
+    again = {k: storage_of(store, root.feature, v1[k]) for k, root in roots.items()}
+    with r.step("limit_append" + suffix, sum(df.height for df in again.values())):
         load(again)
     del storage, again
     for t in copies.values():
@@ -300,13 +330,44 @@ def _limit_resolve(store: Any, backend: str, sc: Scenario, stale: pl.DataFrame,
         run = lambda: L.limit_polars(plan, tables, store.hash_settings)  # noqa: E731
     else:
         return
-    with r.step("limit_resolve", stale.height):
+    with r.step("limit_resolve_full", stale.height):
         df = run()
+    _check_limit(sc, df, stale, r, "limit")
+
+
+def _check_limit(sc: Scenario, df: pl.DataFrame, stale: pl.DataFrame, r: Round,
+                 name: str) -> None:
     got = df.filter(pl.col("__status") == "stale")
-    r.check(df.height == got.height, "limit: only stale rows")
+    r.check(df.height == got.height, f"{name}: only stale rows")
     want = stale.select([*sc.key_columns, C.PROVENANCE]).sort(sc.key_columns)
     r.check(got.select([*sc.key_columns, C.PROVENANCE]).sort(sc.key_columns).equals(want),
-            "limit computes the same stale samples and provenance hashes")
+            f"{name} computes the same stale samples and provenance hashes")
+
+
+STATE_UP = "mxstate_up{}"
+STATE_DOWN = "mxstate_down"
+
+
+def _state(store: Any, backend: str, sc: Scenario, downstream: bool) -> None:
+    """(Re)build the narrow latest-state tables of the narrow limit (not measured: a store
+    would maintain them at write time). ``downstream``: also the leaf's state, i.e. the
+    upstream state it was just computed from."""
+    plan = store.plan(sc.leaf)
+    ups = [STATE_UP.format(i) for i in range(len(plan.deps))]
+    L.build_state(driver(store), backend, plan, ups, STATE_DOWN if downstream else None)
+
+
+def _limit_narrow(store: Any, backend: str, sc: Scenario, stale: pl.DataFrame,
+                  r: Round) -> None:
+    """``limit_resolve``: one narrow join of the latest-state tables (issue 14)."""
+    plan = store.plan(sc.leaf)
+    raw = driver(store)
+    ups = [STATE_UP.format(i) for i in range(len(plan.deps))]
+    run = L.run_narrow_duckdb if backend == "duckdb" else L.run_narrow_postgres
+    with r.step("limit_resolve", stale.height):
+        df = run(raw, plan, ups, STATE_DOWN)
+        raw.commit()
+    _check_limit(sc, df, stale, r, "narrow limit")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -317,15 +378,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-limits", action="store_true")
     ap.add_argument("--duckdb-memory-limit", default=None)
     ap.add_argument("--duckdb-query-memory-limit", default=None)
+    ap.add_argument("--depth", type=int, default=2)
     args = ap.parse_args(argv)
     try:
         result = run_round(args.backend, args.scenario, args.n, not args.no_limits,
-                           args.duckdb_memory_limit, args.duckdb_query_memory_limit)
+                           args.duckdb_memory_limit, args.duckdb_query_memory_limit,
+                           args.depth)
     except Exception as e:  # reported, not raised: the runner shows it in the table
         import traceback
 
         result = {"backend": args.backend, "scenario": args.scenario, "n": args.n,
-                  "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
+                  "depth": args.depth, "error": f"{type(e).__name__}: {e}",
+                  "traceback": traceback.format_exc()}
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
 

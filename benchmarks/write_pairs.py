@@ -43,14 +43,26 @@ def same_hashes(conn: sa.Connection, table: sa.Table, copy: sa.Table) -> bool:
     return same
 
 
-def one_rep(backend: str, sc: Any, rows: Any, rep: int) -> tuple[float, float]:
-    """(write ratio, append ratio) of one repetition on a fresh store."""
+def one_rep(backend: str, sc: Any, rows: Any, rep: int,
+            primary_key: bool = False) -> tuple[float, float, float, float]:
+    """(write, raw load, append, raw append) seconds of one repetition on a fresh store.
+
+    With ``primary_key``, the feature table is created beforehand with ``metaxy_row_id`` as a
+    PRIMARY KEY (as metaxy created it before issue 14; the store keeps writing into such a
+    table) and the raw load's copy has the key too: the "before" of issue 14 item 1, measured in
+    the same process as the "after".
+    """
     root = sc.roots[0]
     load = L.raw_load_duckdb if backend == "duckdb" else L.raw_load_postgres
     with fresh_store(backend, sc.graph) as store, store.open("w"):
-        store.write(sc.roots[-1].feature, sc.roots[-1].make(10, "v1"))  # system tables
         table: sa.Table = root.feature.__table__
-        copy = L.copy_table(table)
+        if primary_key:
+            table.create(store.conn)
+            store.conn.commit()
+        store.write(sc.roots[-1].feature, sc.roots[-1].make(10, "v1"))  # system tables
+        if len(sc.roots) == 1:  # the seed rows went into the measured table: start it empty
+            store.conn.execute(table.delete())
+        copy = L.copy_table(table, primary_key=primary_key)
         copy.create(store.conn)
         store.conn.commit()
         raw = driver(store)
@@ -74,9 +86,10 @@ def one_rep(backend: str, sc: Any, rows: Any, rep: int) -> tuple[float, float]:
             mw, lw, la, ma = write(), limit(), limit(), write()
         if not same_hashes(store.conn, table, copy):
             raise AssertionError("metaxy's rows differ from the raw load's (ids or hashes)")
-    print(f"rep {rep}: write {mw:.2f} s / raw {lw:.2f} s = {mw / lw:.2f}x | "
+    kind = "pk   " if primary_key else "no pk"
+    print(f"rep {rep} {kind}: write {mw:.2f} s / raw {lw:.2f} s = {mw / lw:.2f}x | "
           f"append {ma:.2f} s / raw {la:.2f} s = {ma / la:.2f}x", flush=True)
-    return mw / lw, ma / la
+    return mw, lw, ma, la
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -86,13 +99,33 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--scenario", default="wide")
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--reps", type=int, default=4)
+    ap.add_argument("--with-pk", action="store_true",
+                    help="also measure writes into tables with a metaxy_row_id PRIMARY KEY (the "
+                         "storage before issue 14), alternating with the unindexed ones")
     args = ap.parse_args(argv)
     sc = build(args.scenario, args.n)
     rows = sc.roots[0].make(sc.root_rows, "v1")
-    ratios = [one_rep(args.backend, sc, rows, rep) for rep in range(args.reps)]
+    runs: dict[bool, list[tuple[float, float, float, float]]] = {False: [], True: []}
+    for rep in range(args.reps):
+        kinds = [False, True] if args.with_pk else [False]
+        for pk in kinds if rep % 2 == 0 else kinds[::-1]:
+            runs[pk].append(one_rep(args.backend, sc, rows, rep, primary_key=pk))
+
+    def med(pk: bool, i: int) -> float:
+        return statistics.median(r[i] for r in runs[pk])
+
+    def ratio(pk: bool, i: int, j: int) -> float:
+        return statistics.median(r[i] / r[j] for r in runs[pk])
+
     print(f"{args.backend} {args.scenario} n={args.n:,}: median write "
-          f"{statistics.median(r[0] for r in ratios):.2f}x, "
-          f"append {statistics.median(r[1] for r in ratios):.2f}x")
+          f"{ratio(False, 0, 1):.2f}x, append {ratio(False, 2, 3):.2f}x (raw load, no index)")
+    if args.with_pk:
+        print(f"  seconds, no pk / pk: write {med(False, 0):.3f} / {med(True, 0):.3f} "
+              f"({med(True, 0) / med(False, 0):.2f}x faster), append {med(False, 2):.3f} / "
+              f"{med(True, 2):.3f} ({med(True, 2) / med(False, 2):.2f}x faster); raw load "
+              f"{med(False, 1):.3f} / {med(True, 1):.3f}, raw append {med(False, 3):.3f} / "
+              f"{med(True, 3):.3f}; with pk vs raw with pk: write {ratio(True, 0, 1):.2f}x, "
+              f"append {ratio(True, 2, 3):.2f}x")
 
 
 if __name__ == "__main__":

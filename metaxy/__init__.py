@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from metaxy.spec import FeatureDep, FeatureSpec, FieldDep, FieldSpec, Lineage
     from metaxy.store.base import Increment, MetadataStore
     from metaxy.store.registry import get_store
-    from metaxy.versions import versions_of
+    from metaxy.versions import column_schema, versions_of
 
 __version__ = "0.1.0"
 
@@ -41,6 +41,7 @@ __all__ = [
     "MetaxyConfig",
     "MetaxyError",
     "MetaxyWarning",
+    "column_schema",
     "get_store",
     "hookimpl",
     "load_config",
@@ -66,6 +67,7 @@ _LAZY = {
     "Lineage": "metaxy.spec",
     "MetadataStore": "metaxy.store.base",
     "MetaxyConfig": "metaxy.config",
+    "column_schema": "metaxy.versions",
     "get_store": "metaxy.store.registry",
     "hookimpl": "metaxy.hookspecs",
     "load_config": "metaxy.config",

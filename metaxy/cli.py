@@ -524,6 +524,7 @@ def _guard_commands(typer_app: typer.Typer) -> None:
 
 _register_plugins()
 importlib.import_module("metaxy.migrations.cli").register(app, graph_app)  # push, reconcile
+importlib.import_module("metaxy.codeguard.cli").register(app)  # check
 _guard_commands(app)
 
 

@@ -74,6 +74,12 @@ class FeatureNotFoundError(MetaxyError):
 
     def __init__(self, key: str, known: list[str] | None = None) -> None:
         self.feature_key = key
+        if known is not None and not known:
+            super().__init__(
+                f"unknown feature '{key}': the feature graph is empty; load the installed team "
+                "packages with mx.load_features() (or import the module defining the feature "
+                "before looking it up)")
+            return
         hint = ""
         if known:
             close = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
@@ -157,7 +163,12 @@ class BackendUnavailableError(StoreError):
 
 
 class StoreLockedError(StoreError):
-    """The store is held by another process (e.g. DuckDB's single-writer file lock)."""
+    """The store is held by another process (e.g. DuckDB's single-writer file lock), or a
+    lock the operation needs was not granted within the store's ``lock_timeout``."""
+
+
+class StoreTimeoutError(StoreError):
+    """A statement ran longer than the store's ``statement_timeout`` and was cancelled."""
 
 
 class StoreOptionError(ConfigError, StoreError):
@@ -239,8 +250,28 @@ class MigrationError(MetaxyError):
     """A migration could not be generated or applied."""
 
 
+class MigrationWarning(MetaxyWarning):
+    """Autogenerate wrote something the author must review (a proposed column rename, a drop of
+    a column holding data left commented out)."""
+
+
 class MultipleHeadsError(MigrationError):
     """The revision history has several heads and the command needs one."""
+
+
+class CodeGuardError(MetaxyError):
+    """A compute function could not be declared or fingerprinted (``Feature.computes``)."""
+
+
+class CodeChangedError(CodeGuardError):
+    """The code computing a field changed while its ``code_version`` did not (``metaxy push``).
+
+    ``changes`` holds the offending :class:`metaxy.codeguard.check.FieldCheck` entries.
+    """
+
+    def __init__(self, message: str, changes: list[object] | None = None) -> None:
+        self.changes = list(changes or [])
+        super().__init__(message)
 
 
 def describe_exception(e: BaseException) -> str:

@@ -14,8 +14,9 @@ metaclass of our own. The metaclass also
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import sqlalchemy as sa
 from pydantic import ValidationError
@@ -28,8 +29,10 @@ from metaxy.errors import FeatureDefinitionError, MetaxyError
 from metaxy.packages import package_of
 from metaxy.spec import FeatureSpec
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
 # Attribute names a feature class uses for itself; a column of that name would shadow them.
-_RESERVED_ATTRIBUTES = frozenset({"spec"})
+_RESERVED_ATTRIBUTES = frozenset({"spec", "computes"})
 # Column names are rendered as quoted identifiers, but anything beyond a plain identifier
 # (quotes, ";", "--", "/* */", spaces) is refused outright; 63 bytes is PostgreSQL's limit.
 _COLUMN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
@@ -257,6 +260,27 @@ class Feature(SQLModel, metaclass=FeatureMeta):
     def spec(cls) -> FeatureSpec:
         """The feature's spec."""
         return cls.__metaxy_spec__
+
+    @classmethod
+    def computes(cls, *fields: str, depth: int | None = None) -> Callable[[_F], _F]:
+        """Declare the decorated function as the code computing ``fields`` (default: all).
+
+        Optional. metaxy then fingerprints the function (its normalised AST and its
+        same-package helpers, ``depth`` levels deep) and ``metaxy check`` / ``metaxy push``
+        refuse a changed fingerprint whose field ``code_version`` was not bumped. The function
+        is returned unchanged, so it can be called (or handed to Dagster) as before::
+
+            @Transcript.computes("text")
+            def transcribe(videos: pl.DataFrame) -> pl.DataFrame: ...
+        """
+        from metaxy.codeguard.fingerprint import HELPER_DEPTH
+        from metaxy.codeguard.registry import declare
+
+        def decorate(fn: _F) -> _F:
+            declare(cls, fields, fn, HELPER_DEPTH if depth is None else depth)
+            return fn
+
+        return decorate
 
 
 Feature.__module__ = "metaxy"

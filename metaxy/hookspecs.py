@@ -117,6 +117,15 @@ def metaxy_test_backends() -> list[BackendUnderTest]:  # type: ignore[empty-body
 def metaxy_alembic_impl(dialect_name: str) -> type | None:
     """Return an Alembic ``DefaultImpl`` subclass for a SQLAlchemy dialect (``firstresult``).
 
-    SQL store plugins whose dialect Alembic does not know implement it for migrations.
+    SQL store plugins whose dialect Alembic does not know implement it for migrations (the
+    built-in DuckDB backend does, in :mod:`metaxy.store.duckdb`). Migrations call it before
+    Alembic runs; importing the class registers it with Alembic (its ``__dialect__``), so import
+    it inside the hook, keeping Alembic out of ``import metaxy``.
+
+    Args:
+        dialect_name: the store's SQLAlchemy dialect (``store.sql_dialect_name()``).
+
+    Returns:
+        The implementation class for ``dialect_name``; ``None`` for another dialect.
     """
 

@@ -68,7 +68,22 @@ def type_name(column: sa.Column[Any]) -> str:
 
 
 def column_schema(feature: type[Feature]) -> list[dict[str, Any]]:
-    """The feature table's columns in declaration order: name, type, nullable, primary key."""
+    """The feature table's columns in declaration order, as plain data.
+
+    Part of a feature's definition (it enters the feature's definition version), and what an
+    integration shows as the table's schema (the Dagster plugin's asset column schema).
+
+    Args:
+        feature: A feature class.
+
+    Returns:
+        One dict per column: ``name``, ``type`` (the SQL type's name, e.g. ``"VARCHAR"``),
+        ``nullable`` and ``primary_key``, metaxy's system columns included.
+
+    Example:
+        >>> [c["name"] for c in mx.column_schema(Video)][:1]  # doctest: +SKIP
+        ['video_id']
+    """
     table: sa.Table = feature.__table__  # type: ignore[attr-defined]
     return [
         {

@@ -30,7 +30,9 @@ class Cause:
     ``code_version`` (the field's own code version / definition changed),
     ``upstream_changed`` (a parent field's data version changed), ``upstream_deleted``,
     ``upstream_added`` (a new member, e.g. of an aggregation), ``input_changed`` (a root sample was
-    re-ingested with another input), ``not_found`` (no such sample here nor upstream: a wrong id).
+    re-ingested with another input), ``not_found`` (no such sample here nor upstream: a wrong id),
+    ``code_accepted`` (a note, whatever the state: the field's code changed and the change was
+    accepted as output-neutral with ``metaxy push --accept``).
     ``causes`` follows the chain upstream.
     """
 
@@ -89,10 +91,26 @@ def explain(project: Project, store: MetadataStore, key: str,
     require_store_file(store)
     with store.open("r"):
         for values in parse_ids(cls, ids):
-            out.append(_Explainer(project.graph, store).sample(cls, values))
+            ex = _Explainer(project.graph, store).sample(cls, values)
+            ex.causes.extend(_accepted_code(store, project, str(cls.spec().key), values))
+            out.append(ex)
     if strict:
         raise_for_unknown(out)
     return out
+
+
+def _accepted_code(store: MetadataStore, project: Project, key: str,
+                   values: dict[str, Any]) -> list[Cause]:
+    """Notes on code changes of this feature accepted as output-neutral (``push --accept``):
+    the stored values were computed by the code before the change."""
+    from metaxy.codeguard.check import accepted_changes
+
+    return [Cause("code_accepted", key, r.field,
+                  f"the code of field '{r.field}' ({r.function}) changed without a code_version "
+                  f"bump and was accepted as output-neutral (`metaxy push --accept {key}:"
+                  f"{r.field}`, project version {r.project_version}); stored values were not "
+                  "recomputed", values)
+            for r in accepted_changes(store, project.config.project, key)]
 
 
 class _Explainer:

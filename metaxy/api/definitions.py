@@ -10,6 +10,7 @@ from metaxy import columns as C
 if TYPE_CHECKING:  # the imports that load SQLAlchemy stay in the functions (CLI startup)
     from metaxy.api.project import Project
     from metaxy.config import MetaxyConfig
+    from metaxy.feature import Feature
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,17 @@ class FeatureDescription:
     definition_version: str
 
 
+def _description(cls: type[Feature]) -> str | None:
+    """The spec's ``description``, else the class's own docstring (not one inherited from
+    ``mx.Feature``), as the Dagster plugin shows it."""
+    import inspect
+
+    if cls.spec().description:
+        return cls.spec().description
+    doc = cls.__dict__.get("__doc__")
+    return inspect.cleandoc(doc) if isinstance(doc, str) and doc.strip() else None
+
+
 def describe(project: Project, key: str) -> FeatureDescription:
     """Everything about one feature: columns, fields with versions and parents, lineage."""
     from metaxy.graph import class_path
@@ -95,7 +107,7 @@ def describe(project: Project, key: str) -> FeatureDescription:
             for d in spec.deps]
     return FeatureDescription(
         key=str(spec.key), class_path=class_path(cls), package=package_of(cls.__module__),
-        description=spec.description, table=spec.key.table_name,
+        description=_description(cls), table=spec.key.table_name,
         id_columns=list(spec.id_columns),
         columns=[c for c in column_schema(cls) if not C.is_reserved(c["name"])],
         fields=fields, deps=deps,

@@ -158,9 +158,12 @@ def _with_inputs(feature: type[Feature], df: pl.DataFrame, mapping: dict[str, st
     return df.with_columns(struct_expr.alias(C.INPUT_BY_FIELD)), sources
 
 
-def ingest(project: Project, store: MetadataStore, feature: str, path: str | Path, *,
+def ingest(project: Project, store: MetadataStore, feature: str, path: str | Path | Any, *,
            inputs: dict[str, str] | None = None, dry_run: bool = False) -> IngestResult:
     """Resolve a root feature's samples read from ``path`` and write the new and stale rows.
+
+    ``path`` is a file (Parquet or CSV) or the samples themselves: a Polars or pandas
+    DataFrame or a pyarrow Table.
 
     ``inputs`` maps file columns to field keys (``{"checksum_audio": "audio"}``). With
     ``dry_run`` the store is only read. The new and stale rows are appended in one write (one
@@ -177,8 +180,14 @@ def ingest(project: Project, store: MetadataStore, feature: str, path: str | Pat
         raise ApiError(f"feature '{key}' is not a root feature (it depends on "
                        f"{', '.join(str(d.feature) for d in spec.deps)}): only root features "
                        "are ingested; compute it from its increment instead")
-    path = Path(path)
-    df = read_samples(path, cls)
+    if isinstance(path, str | Path):
+        path = Path(path)
+        df = read_samples(path, cls)
+    else:
+        from metaxy.frame_input import to_polars
+
+        df = to_polars(path, what="ingest", feature_key=key)
+        path = Path(f"<{type(path).__name__}>")
     for col in spec.id_columns:
         if col not in df.columns:
             raise ApiError(f"{path}: id column '{col}' of feature '{key}' is missing "

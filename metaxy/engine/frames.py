@@ -15,7 +15,7 @@ that both give bit-identical hashes and the same classification:
 * a full outer join of expected vs current rows giving the same raw columns as
   :func:`metaxy.engine.sql.increment_statement` (coalesced key columns, ``__status``, the expected
   columns, ``__stale__<field>`` flags by null-safe inequality, stored columns prefixed ``__c__``),
-  so :func:`metaxy.store.samples.split_increment` turns it into the API form.
+  so :func:`metaxy.engine.protocol.split_increment` turns it into the API form.
 
 Everything stays a vectorised LazyFrame plan; nothing loops over rows in Python.
 """
@@ -29,6 +29,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from metaxy import columns as C
+from metaxy.engine import filters as F
 from metaxy.engine import polars_hash as P
 from metaxy.engine.plan import (
     INPUT_PREFIX,
@@ -41,13 +42,10 @@ from metaxy.engine.plan import (
     expected_names,
     where_plan,
 )
+from metaxy.engine.protocol import STALE_FLAG, STATUS, STORED
 from metaxy.errors import InvalidFrameError
 from metaxy.hashing import HashSettings
-from metaxy.store import filters as F
 
-STATUS = "__status"
-STALE_FLAG = "__stale__"
-STORED = "__c__"
 MAX_PREFIX = "__max_"
 _CURRENT_KEY = "__ck__"  # current's key columns inside the full join
 _E_PRESENT = "__e_present"

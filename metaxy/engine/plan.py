@@ -23,6 +23,7 @@ from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import BooleanClauseList
 
 from metaxy import columns as C
+from metaxy.engine import filters as F
 from metaxy.errors import FeatureDefinitionError, FilterError
 from metaxy.graph import FeatureGraph, class_path
 from metaxy.hashing import enc, fq_field
@@ -273,8 +274,6 @@ def expected_names(plan: ResolvePlan, staged_columns: Iterable[str] | None) -> t
 def where_plan(plan: ResolvePlan, where: Any, expected: Iterable[str],
                stored: Iterable[str]) -> WherePlan | None:
     """Validate ``where`` against both sides and split it (None: no filter)."""
-    from metaxy.store import filters as F  # metaxy.store imports this module
-
     clause = F.combine(where)
     if clause is None:
         return None

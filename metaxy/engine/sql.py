@@ -22,6 +22,7 @@ from sqlalchemy.sql import ColumnElement, FromClause
 from sqlalchemy.sql.functions import FunctionElement
 
 from metaxy import columns as C
+from metaxy.engine import filters as F
 from metaxy.engine.plan import (
     INPUT_PREFIX,
     SCOPE,
@@ -33,17 +34,24 @@ from metaxy.engine.plan import (
     expected_names,
     where_plan,
 )
+from metaxy.engine.protocol import STALE_FLAG, STATUS, STORED
 from metaxy.errors import InvalidFrameError
-from metaxy.hashing import MISSING, HashSettings
-from metaxy.store import filters as F
-
-STATUS = "__status"
-STALE_FLAG = "__stale__"
-STORED = "__c__"
+from metaxy.hashing import FULL_LENGTH, MISSING, HashSettings
 
 
 class SampleHash(FunctionElement[str]):
-    """``H(x)``: the store's hash of a string as lowercase hex, truncated."""
+    """``H(x)``: the store's hash of a string as lowercase hex, truncated.
+
+    A backend whose dialect names the hash functions differently compiles it for its dialect
+    (``@compiles(SampleHash, "<dialect>")``), computing ``algorithm`` of the UTF-8 bytes as
+    lowercase hex and keeping the first ``length`` characters when :attr:`truncated`.
+
+    Attributes:
+        algorithm: ``"md5"`` or ``"sha256"``.
+        length: hex characters kept.
+        truncated: whether ``length`` is below the algorithm's full length
+            (:data:`metaxy.hashing.FULL_LENGTH`), i.e. whether the hex digest must be cut.
+    """
 
     type = sa.String()
     inherit_cache = True
@@ -51,6 +59,7 @@ class SampleHash(FunctionElement[str]):
     def __init__(self, expr: ColumnElement[Any], algorithm: str, length: int) -> None:
         self.algorithm = algorithm
         self.length = length
+        self.truncated = length < FULL_LENGTH[algorithm]
         super().__init__(expr)
 
 
@@ -58,9 +67,8 @@ class SampleHash(FunctionElement[str]):
 def _hash_default(element: SampleHash, compiler: Any, **kw: Any) -> str:
     (arg,) = element.clauses
     fn = {"md5": sa.func.md5, "sha256": sa.func.sha256}[element.algorithm]
-    full = 32 if element.algorithm == "md5" else 64
     expr: ColumnElement[Any] = fn(arg)
-    if element.length < full:
+    if element.truncated:
         expr = sa.func.substr(expr, 1, element.length)
     return str(compiler.process(expr, **kw))
 

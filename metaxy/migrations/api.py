@@ -14,15 +14,19 @@ from __future__ import annotations
 import contextlib
 import io
 import shutil
-import zlib
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
-from metaxy.errors import MigrationError, MultipleHeadsError, StoreLockedError
+from metaxy.errors import (
+    MigrationError,
+    MigrationWarning,
+    MultipleHeadsError,
+    StoreError,
+    StoreLockedError,
+)
 from metaxy.graph import FeatureGraph
 from metaxy.migrations import reconcile as R
 from metaxy.migrations.diff import GraphDiff, diff_snapshots
@@ -30,6 +34,7 @@ from metaxy.migrations.revision_text import check_rev_id, docstring_text
 from metaxy.migrations.snapshots import (
     PushResult,
     Snapshot,
+    connection,
     load_snapshot,
     require_snapshot,
     snapshot_of,
@@ -44,6 +49,30 @@ if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
 
     from metaxy.store.base import MetadataStore
+
+# ---------------------------------------------------------------------------- the lock
+def lock_name(project: str) -> str:
+    """The name of a project's migration lock (:meth:`MetadataStore.lock`)."""
+    return f"metaxy-migrations:{project}"
+
+
+@contextlib.contextmanager
+def migration_lock(store: MetadataStore, project: str,
+                   timeout: float | None = 0.0) -> Iterator[None]:
+    """Hold the project's migration lock (the store open): one migration run per project and
+    database at a time, across processes -- revisions, ad-hoc reconciles and renames alike.
+
+    Raises:
+        StoreLockedError: another run holds it after ``timeout`` seconds.
+    """
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(store.lock(lock_name(project), timeout))
+        except StoreLockedError as e:
+            raise StoreLockedError(f"another `metaxy migrations` run of project '{project}' is "
+                                   f"under way ({e})") from None
+        yield
+
 
 # ---------------------------------------------------------------------------- snapshots / diff
 def push(store: MetadataStore, graph: FeatureGraph, project: str) -> PushResult:
@@ -66,12 +95,14 @@ def graph_diff(store: MetadataStore, graph: FeatureGraph, project: str,
 
 def reconcile(store: MetadataStore, graph: FeatureGraph, project: str, feature: str, *,
               fields: list[str] | None = None, dry_run: bool = False,
-              from_version: str | None = None) -> R.OpResult:
+              from_version: str | None = None,
+              lock_timeout: float | None = 0.0) -> R.OpResult:
     """Ad-hoc reconcile of one feature from a snapshot (default: the last pushed) to the code.
 
-    Recorded in the store like a data operation of a revision (revision ``adhoc``).
+    Recorded in the store like a data operation of a revision (revision ``adhoc``). Holds the
+    project's migration lock (:func:`migration_lock`, waiting up to ``lock_timeout`` seconds).
     """
-    with store.open("w"):
+    with store.open("w"), migration_lock(store, project, lock_timeout):
         old = require_snapshot(store, project, from_version) if from_version else \
             load_snapshot(store, project)
         if old is None:
@@ -103,29 +134,31 @@ def _adhoc_steps(store: MetadataStore, project: str, from_version: str | None,
 
 
 def rename_feature(store: MetadataStore, graph: FeatureGraph, project: str, old_key: str,
-                   new_key: str, *, dry_run: bool = False,
-                   from_version: str | None = None) -> list[R.OpResult]:
+                   new_key: str, *, dry_run: bool = False, from_version: str | None = None,
+                   lock_timeout: float | None = 0.0) -> list[R.OpResult]:
     """Ad-hoc rename of a feature from a snapshot (default: the last pushed) to the code.
 
     Carries the old key's current rows to the new key (the old rows stay as history) and
-    reconciles the dependents; one result per step (the carry first). Recorded as ``adhoc``.
+    reconciles the dependents; one result per step (the carry first). Recorded as ``adhoc``;
+    holds the project's migration lock like :func:`reconcile`.
     """
     from metaxy.migrations.rename import rename_feature_steps
 
-    with store.open("w"):
+    with store.open("w"), migration_lock(store, project, lock_timeout):
         return _adhoc_steps(store, project, from_version, lambda old: rename_feature_steps(
             store, old_key, new_key, old_graph=old, new_graph=graph, dry_run=dry_run,
             materialization_id="migration:adhoc"), dry_run)
 
 
 def rename_field(store: MetadataStore, graph: FeatureGraph, project: str, feature: str,
-                 old: str, new: str, *, dry_run: bool = False,
-                 from_version: str | None = None) -> list[R.OpResult]:
+                 old: str, new: str, *, dry_run: bool = False, from_version: str | None = None,
+                 lock_timeout: float | None = 0.0) -> list[R.OpResult]:
     """Ad-hoc rename of a field of ``feature`` from a snapshot (default: the last pushed) to the
-    code: adds the new field's storage columns, carries the rows, reconciles the dependents."""
+    code: adds the new field's storage columns, carries the rows, reconciles the dependents.
+    Holds the project's migration lock like :func:`reconcile`."""
     from metaxy.migrations.rename import rename_field_steps
 
-    with store.open("w"):
+    with store.open("w"), migration_lock(store, project, lock_timeout):
         return _adhoc_steps(store, project, from_version, lambda old_graph: rename_field_steps(
             store, feature, old, new, old_graph=old_graph, new_graph=graph, dry_run=dry_run,
             materialization_id="migration:adhoc"), dry_run)
@@ -145,19 +178,29 @@ class UpgradeReport:
 
 
 def _dialect(store: MetadataStore) -> str:
-    scheme = store.url.split("://", 1)[0].split("+", 1)[0]
-    return {"postgres": "postgresql"}.get(scheme, scheme)
+    """The store's SQL dialect, known without connecting (``--sql`` prints its DDL)."""
+    try:
+        return store.sql_dialect_name()
+    except StoreError as e:
+        raise MigrationError(f"{store.display()}: the {store.backend} backend does not support "
+                             "graph snapshots and migrations (a SQL store is needed)") from e
 
 
 class Migrations:
     """Alembic migrations of one project's store, with metaxy's state wired in."""
 
     def __init__(self, store: MetadataStore, graph: FeatureGraph, project: str,
-                 directory: str | Path = "migrations") -> None:
+                 directory: str | Path = "migrations", *,
+                 lock_timeout: float | None = 0.0) -> None:
+        """``lock_timeout``: seconds ``upgrade``, ``downgrade`` and ``stamp`` wait for the
+        project's migration lock while another run holds it (0: fail at once; None: wait)."""
         self.store = store
         self.graph = graph
         self.project = project
         self.directory = Path(directory)
+        self.lock_timeout = lock_timeout
+        #: what the last autogenerated revision asks the author to review
+        self.warnings: list[str] = []
 
     # ------------------------------------------------------------------ alembic plumbing
     def _state(self, **kw: Any) -> MigrationState:
@@ -207,26 +250,9 @@ class Migrations:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        """Hold the store open for writing and, on PostgreSQL, an advisory lock."""
-        with self.store.open("w"):
-            conn: sa.Connection = self.store.conn  # type: ignore[attr-defined]
-            if conn.dialect.name != "postgresql":
-                yield  # DuckDB: the open file is locked for other processes already
-                return
-            key = zlib.crc32(f"metaxy-migrations:{self.project}".encode()) & 0x7FFFFFFF
-            got = conn.execute(sa.select(sa.func.pg_try_advisory_lock(key))).all()[0][0]
-            conn.commit()
-            if not got:
-                raise StoreLockedError(
-                    f"{self.store.display()}: another `metaxy migrations` run holds the "
-                    f"migration lock of project '{self.project}' (advisory lock {key})")
-            try:
-                yield
-            finally:
-                if conn.in_transaction():
-                    conn.rollback()
-                conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
-                conn.commit()
+        """Hold the store open for writing and the project's migration lock."""
+        with self.store.open("w"), migration_lock(self.store, self.project, self.lock_timeout):
+            yield
 
     # ------------------------------------------------------------------ commands
     def init(self) -> Path:
@@ -239,11 +265,14 @@ class Migrations:
         return self.directory
 
     def revision(self, message: str, *, autogenerate: bool = False, rev_id: str | None = None,
-                 head: str = "head", splice: bool = False) -> Path:
+                 head: str = "head", splice: bool = False, allow_drop: bool = False) -> Path:
         """Write a new revision; with ``autogenerate``, from the last snapshot vs the code.
 
         ``rev_id`` must be letters, digits and underscores; ``message`` may be any text (it is
-        escaped for the file's docstring, see :mod:`metaxy.migrations.revision_text`)."""
+        escaped for the file's docstring, see :mod:`metaxy.migrations.revision_text`).
+        Autogenerate proposes a dropped + added column of one type as a rename and comments out
+        the drop of a column holding data unless ``allow_drop``; each such decision is issued as
+        a :class:`~metaxy.errors.MigrationWarning` and kept in ``self.warnings``."""
         from alembic import command
 
         check_rev_id(rev_id)
@@ -265,10 +294,13 @@ class Migrations:
                     and base.project_version != from_version:
                 base = require_snapshot(self.store, self.project, from_version)
             state = self._state(from_version=from_version, to_version=to_version,
-                                base_snapshot=base)
+                                base_snapshot=base, allow_drop=allow_drop)
             scripts = command.revision(self.config(state), docstring_text(message),
                                        autogenerate=autogenerate,
                                        rev_id=rev_id, head=head, splice=splice)
+        self.warnings = list(state.warnings)
+        for text in self.warnings:
+            warnings.warn(text, MigrationWarning, stacklevel=2)
         script = scripts[0] if isinstance(scripts, list) else scripts
         if script is None:
             raise MigrationError("alembic wrote no revision")
@@ -306,10 +338,10 @@ class Migrations:
         schema operations are skipped, data operations run in counting mode.
         """
         from alembic import op as op_proxy
-        from metaxy.migrations.environment import _load_extensions
+        from metaxy.migrations.environment import load_extensions
         from metaxy.migrations.operations import ReconcileOp
 
-        _load_extensions(state.dialect)
+        load_extensions(state.dialect)
         script = self.script()
         current = self._current()
         revs = list(script.iterate_revisions(target, current[0] if current else "base"))
@@ -376,17 +408,15 @@ class Migrations:
             command.stamp(self.config(self._state()), target)
 
     def _refresh(self) -> None:
-        conn: sa.Connection = self.store.conn  # type: ignore[attr-defined]
-        self.store._existing = set(sa.inspect(conn).get_table_names())  # type: ignore[attr-defined]
-        conn.commit()
+        self.store.refresh_tables()
 
     def _current(self) -> list[str]:
         from alembic.runtime.migration import MigrationContext
 
-        from metaxy.migrations.environment import _load_extensions
+        from metaxy.migrations.environment import load_extensions
 
-        _load_extensions(_dialect(self.store))
-        conn: sa.Connection = self.store.conn  # type: ignore[attr-defined]
+        load_extensions(_dialect(self.store))
+        conn = connection(self.store)
         ctx = MigrationContext.configure(connection=conn, opts={"version_table": VERSION_TABLE})
         heads = list(ctx.get_current_heads())
         conn.commit()

@@ -14,6 +14,10 @@ Compares the last pushed graph snapshot with the code -- never reflecting the da
   one with the same code version and dependencies appears (the old field's storage columns are
   then kept, not dropped: the old rows keep their history).
 
+A user column dropped and one of the same type added are proposed as a rename
+(``op.alter_column(..., new_column_name=...)``), and the drop of a column holding data is commented
+out unless confirmed (:mod:`metaxy.migrations.column_safety`).
+
 Tables of new features are created by the store on first write, so no ``create_table`` is
 proposed; removed features keep their tables (history) and get a comment.
 """
@@ -29,6 +33,7 @@ from alembic.util import PriorityDispatchResult  # noqa: TID253 (module imported
 
 from metaxy import columns as C
 from metaxy.keys import FieldKey
+from metaxy.migrations.column_safety import safeguard
 from metaxy.migrations.diff import diff_snapshots
 from metaxy.migrations.operations import ReconcileProposalOp, RenameProposalOp
 from metaxy.migrations.snapshots import FeatureSnapshot, Snapshot, sa_type_for, snapshot_of
@@ -138,8 +143,10 @@ def compare(autogen_context: Any, upgrade_ops: ops.UpgradeOps) -> PriorityDispat
                     for col in (C.pv_column(FieldKey(r)), C.dv_column(FieldKey(r)))}
             column_ops = [o for o in column_ops
                           if not (isinstance(o, ops.DropColumnOp) and o.column_name in keep)]
+            column_ops, proposals = safeguard(change.key, a, b, column_ops, conn, state)
             if column_ops:
                 upgrade_ops.ops.append(ops.ModifyTableOps(b.table_name, column_ops))
+            upgrade_ops.ops.extend(proposals)
     for change in diff.changed:
         for r, n in renamed_fields.get(change.key, []):
             upgrade_ops.ops.append(RenameProposalOp(

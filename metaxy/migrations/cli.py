@@ -36,6 +36,9 @@ class DiffFormat(StrEnum):
 TargetArg = Annotated[str, typer.Argument(
     help="Revision to upgrade to: head (default), a revision id, +1, or base:head with --sql.")]
 DiffFormatOpt = Annotated[DiffFormat, typer.Option("--format", "-f", help="Output format.")]
+LockTimeoutOpt = Annotated[float, typer.Option(
+    "--lock-timeout", min=0.0, metavar="SECONDS",
+    help="Seconds to wait for the project's migration lock held by another run (0: fail).")]
 
 
 def _project(store: str | None) -> tuple[Any, Any, Any]:
@@ -46,12 +49,12 @@ def _project(store: str | None) -> tuple[Any, Any, Any]:
     return project, get_store(store, config=project.config, graph=project.graph), project.graph
 
 
-def _migrations(store: str | None) -> Any:
+def _migrations(store: str | None, lock_timeout: float = 0.0) -> Any:
     from metaxy.migrations.api import Migrations
 
     project, st, graph = _project(store)
     directory = project.config.root / project.config.migrations_dir
-    return Migrations(st, graph, project.config.project, directory)
+    return Migrations(st, graph, project.config.project, directory, lock_timeout=lock_timeout)
 
 
 # ---------------------------------------------------------------------------- JSON output
@@ -123,18 +126,31 @@ def init_cmd(store: StoreOpt = None, format: FormatOpt = Format.text) -> None:
 @migrations_app.command("revision")
 def revision_cmd(message: Annotated[str, typer.Option("-m", "--message")],
                  autogenerate: bool = False, rev_id: str | None = None,
-                 head: str = "head", splice: bool = False, store: StoreOpt = None,
-                 format: FormatOpt = Format.text) -> None:
-    """Write a new revision (--autogenerate: last pushed snapshot vs the code)."""
+                 head: str = "head", splice: bool = False,
+                 allow_drop: Annotated[bool, typer.Option(
+                     "--allow-drop", help="Autogenerate: write drop_column of columns that hold "
+                     "data (by default commented out, with a warning).")] = False,
+                 store: StoreOpt = None, format: FormatOpt = Format.text) -> None:
+    """Write a new revision (--autogenerate: last pushed snapshot vs the code).
+
+    Autogenerate proposes a removed + added column of one type as a rename (alter_column with
+    new_column_name) and comments out the drop of a column holding data; both are printed as
+    warnings to review.
+    """
+    import warnings
+
     m = _migrations(store)
-    with _quiet_stdout(format):
+    with _quiet_stdout(format), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # printed below, once, as `warning: ...`
         path = m.revision(message, autogenerate=autogenerate, rev_id=rev_id, head=head,
-                          splice=splice)
+                          splice=splice, allow_drop=allow_drop)
+    for text in m.warnings:
+        Console(stderr=True).print(f"warning: {text}", highlight=False, soft_wrap=True)
     if format is Format.json:
         rev = next((r for r in m.script().walk_revisions()
                     if r.path is not None and path.samefile(r.path)), None)
         info = _revisions(m, [rev.revision]) if rev is not None else []
-        _emit({"path": str(path), "autogenerate": autogenerate,
+        _emit({"path": str(path), "autogenerate": autogenerate, "warnings": m.warnings,
                **(info[0] if info else {"revision": None, "down_revision": None,
                                         "message": message, "is_head": None,
                                         "from_version": None, "to_version": None})})
@@ -143,9 +159,9 @@ def revision_cmd(message: Annotated[str, typer.Option("-m", "--message")],
 
 
 def _run_report(command: str, target: str, format: Format, sql: bool, dry_run: bool,
-                store: str | None) -> None:
+                store: str | None, lock_timeout: float) -> None:
     """``upgrade`` / ``downgrade``: run, then print the report as text or JSON."""
-    m = _migrations(store)
+    m = _migrations(store, lock_timeout)
     before = None if sql or format is Format.text else m.current()
     with _quiet_stdout(format):
         report = m.upgrade(target, sql=sql, dry_run=dry_run) if command == "upgrade" else \
@@ -175,16 +191,17 @@ def _run_report(command: str, target: str, format: Format, sql: bool, dry_run: b
 
 @migrations_app.command("upgrade")
 def upgrade_cmd(target: TargetArg = "head", sql: bool = False, dry_run: bool = False,
-                store: StoreOpt = None, format: FormatOpt = Format.text) -> None:
+                store: StoreOpt = None, format: FormatOpt = Format.text,
+                lock_timeout: LockTimeoutOpt = 0.0) -> None:
     """Apply revisions up to TARGET (--sql: print the DDL; --dry-run: count rows)."""
-    _run_report("upgrade", target, format, sql, dry_run, store)
+    _run_report("upgrade", target, format, sql, dry_run, store, lock_timeout)
 
 
 @migrations_app.command("downgrade")
 def downgrade_cmd(target: str, sql: bool = False, store: StoreOpt = None,
-                  format: FormatOpt = Format.text) -> None:
+                  format: FormatOpt = Format.text, lock_timeout: LockTimeoutOpt = 0.0) -> None:
     """Revert revisions down to TARGET (schema operations; data operations stay)."""
-    _run_report("downgrade", target, format, sql, False, store)
+    _run_report("downgrade", target, format, sql, False, store, lock_timeout)
 
 
 @migrations_app.command("current")
@@ -242,9 +259,10 @@ def check_cmd(store: StoreOpt = None, format: FormatOpt = Format.text) -> None:
 
 
 @migrations_app.command("stamp")
-def stamp_cmd(target: str, store: StoreOpt = None, format: FormatOpt = Format.text) -> None:
+def stamp_cmd(target: str, store: StoreOpt = None, format: FormatOpt = Format.text,
+              lock_timeout: LockTimeoutOpt = 0.0) -> None:
     """Record TARGET as applied without running it."""
-    m = _migrations(store)
+    m = _migrations(store, lock_timeout)
     m.stamp(target)
     current = m.current()
     if format is Format.json:
@@ -256,18 +274,36 @@ def stamp_cmd(target: str, store: StoreOpt = None, format: FormatOpt = Format.te
 
 
 # ---------------------------------------------------------------------------- main app
-def push_cmd(store: StoreOpt = None, format: FormatOpt = Format.text) -> None:
-    """Record the current graph as a snapshot in the store."""
-    from metaxy.migrations import api
+AcceptOpt = Annotated[list[str] | None, typer.Option(
+    "--accept", metavar="FEATURE:FIELD",
+    help="Accept a code change of a guarded field as output-neutral (recorded in the "
+         "snapshot; repeatable). See `metaxy check`.")]
+
+
+def push_cmd(store: StoreOpt = None, accept: AcceptOpt = None,
+             format: FormatOpt = Format.text) -> None:
+    """Record the current graph as a snapshot in the store.
+
+    Also records the fingerprints of declared compute functions (@Feature.computes); refuses
+    (exit 1) when one changed while its field's code_version did not, unless --accept'ed.
+    """
+    from metaxy.codeguard.check import guarded_push
 
     project, st, graph = _project(store)
-    result = api.push(st, graph, project.config.project)
+    pushed = guarded_push(st, graph, project.config.project, accept)
+    result = pushed.push
     if format is Format.json:
-        _emit({"store": st.display(), **dataclasses.asdict(result)})
+        _emit({"store": st.display(), **dataclasses.asdict(result),
+               "code": [{"feature": f.feature, "field": f.field, "status": f.status,
+                         "fingerprint": f.fingerprint, "function": f.function}
+                        for f in pushed.recorded]})
         return
     word = "recorded" if result.created else "already recorded"
     console.print(f"{word}: project {result.project} @ {result.project_version} "
                   f"({result.n_features} features)")
+    for f in pushed.recorded:
+        console.print(f"recorded code of {f.target} ({f.status}): {f.function} "
+                      f"@ {f.fingerprint}", highlight=False, soft_wrap=True)
 
 
 @graph_app.command("diff")
@@ -287,7 +323,7 @@ def diff_cmd(old: Annotated[str | None, typer.Argument(help="old project version
 def reconcile_cmd(feature: str,
                   fields: Annotated[list[str] | None, typer.Option("--fields")] = None,
                   dry_run: bool = False, store: StoreOpt = None,
-                  format: FormatOpt = Format.text) -> None:
+                  format: FormatOpt = Format.text, lock_timeout: LockTimeoutOpt = 0.0) -> None:
     """Reconcile FEATURE from the last pushed snapshot to the code (no recomputation)."""
     from metaxy.migrations import api
     from metaxy.migrations.snapshots import load_snapshot
@@ -295,7 +331,8 @@ def reconcile_cmd(feature: str,
 
     project, st, graph = _project(store)
     name = project.config.project
-    r = api.reconcile(st, graph, name, feature, fields=fields, dry_run=dry_run)
+    r = api.reconcile(st, graph, name, feature, fields=fields, dry_run=dry_run,
+                      lock_timeout=lock_timeout)
     if format is Format.json:
         with st:
             base = load_snapshot(st, name)

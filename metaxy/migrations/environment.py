@@ -18,15 +18,17 @@ from metaxy.migrations.state import VERSION_TABLE, MigrationState
 DEFAULT_PLUGINS = ("metaxy.*",)
 
 
-def _load_extensions(dialect: str) -> None:
+def load_extensions(dialect: str) -> None:
+    """Register metaxy's custom operations and autogenerate comparators with Alembic, and the
+    Alembic implementation of ``dialect`` a store plugin provides (the ``metaxy_alembic_impl``
+    hook; DuckDB's comes with its backend, :mod:`metaxy.store.duckdb_alembic`). Defining an
+    implementation class registers it with Alembic; dialects Alembic knows need none."""
     from metaxy.migrations import autogen, operations  # noqa: F401  (registers the custom ops)
 
     autogen.register()
     from metaxy.plugins import get_plugin_manager
 
-    impl = get_plugin_manager().hook.metaxy_alembic_impl(dialect_name=dialect)
-    if impl is None and dialect == "duckdb":
-        from metaxy.migrations import duckdb_impl  # noqa: F401
+    get_plugin_manager().hook.metaxy_alembic_impl(dialect_name=dialect)
 
 
 def run(context: Any, *, autogenerate_plugins: Sequence[str] = DEFAULT_PLUGINS) -> None:
@@ -35,7 +37,7 @@ def run(context: Any, *, autogenerate_plugins: Sequence[str] = DEFAULT_PLUGINS) 
     if not isinstance(state, MigrationState):
         raise MigrationError("this env.py is run by metaxy: use `metaxy migrations ...` (or "
                              "metaxy.migrations.api), not the plain `alembic` command")
-    _load_extensions(state.dialect)
+    load_extensions(state.dialect)
     metadata = state.graph.sa_registry.metadata
     if context.is_offline_mode():
         context.configure(dialect_name=state.dialect, literal_binds=True,
@@ -44,7 +46,7 @@ def run(context: Any, *, autogenerate_plugins: Sequence[str] = DEFAULT_PLUGINS) 
         with context.begin_transaction():
             context.run_migrations()
         return
-    conn = state.store.conn  # type: ignore[attr-defined]
+    conn = state.store.sql_connection()
     if conn.in_transaction():
         conn.commit()
 

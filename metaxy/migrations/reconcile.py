@@ -19,9 +19,8 @@ once with the code's graph, once with the graph rebuilt from the old snapshot.
 
 from __future__ import annotations
 
-import contextlib
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -33,7 +32,7 @@ from metaxy import columns as C
 from metaxy.engine.plan import build_plan
 from metaxy.errors import FeatureNotFoundError, MigrationError
 from metaxy.graph import FeatureGraph
-from metaxy.migrations.snapshots import PROGRESS_TABLE, _conn, begin, ensure_system_tables
+from metaxy.migrations.snapshots import PROGRESS_TABLE, begin, connection, ensure_system_tables
 
 if TYPE_CHECKING:
     from metaxy.store.base import MetadataStore
@@ -51,17 +50,6 @@ class OpResult:
     skipped_stale: int = 0
     dry_run: bool = False
     resumed: bool = False  # already done by an earlier (interrupted) run: nothing redone
-
-
-@contextlib.contextmanager
-def using_graph(store: MetadataStore, graph: FeatureGraph) -> Iterator[MetadataStore]:
-    """Temporarily resolve features of ``store`` in another graph (e.g. a snapshot's)."""
-    previous = store._graph
-    store._graph = graph
-    try:
-        yield store
-    finally:
-        store._graph = previous
 
 
 def _collect(inc: Any) -> Any:
@@ -103,11 +91,11 @@ def reconcile(store: MetadataStore, feature: str, *, old_graph: FeatureGraph,
     if not store.has_feature(new_cls):
         return OpResult("reconcile", key, 0, dry_run=dry_run)
     keys = list(build_plan(new_cls, new_graph).key_columns)
-    with using_graph(store, new_graph):
+    with store.using_graph(new_graph):
         stale_new = _collect(store.resolve_update(key)).stale
     if stale_new.height == 0:
         return OpResult("reconcile", key, 0, dry_run=dry_run)
-    with using_graph(store, old_graph):
+    with store.using_graph(old_graph):
         stale_old = _collect(store.resolve_update(key)).stale
     candidates = stale_new.join(stale_old.select(keys), on=keys, how="anti")
     candidates = candidates.filter(
@@ -117,7 +105,7 @@ def reconcile(store: MetadataStore, feature: str, *, old_graph: FeatureGraph,
         return OpResult("reconcile", key, 0, skipped, dry_run)
     expected = candidates.select(
         *keys, pl.col(C.PROVENANCE_BY_FIELD).alias("__expected_pv"))
-    with using_graph(store, new_graph):
+    with store.using_graph(new_graph):
         current = store.read(key)
     rows = current.join(expected, on=keys, how="inner")
     if dry_run:
@@ -131,7 +119,7 @@ def reconcile(store: MetadataStore, feature: str, *, old_graph: FeatureGraph,
         "__expected_pv", C.PROVENANCE, C.DATA_VERSION, C.ROW_ID, C.UPDATED_AT, C.DELETED_AT,
         C.FEATURE_VERSION, C.PROJECT_VERSION, C.MATERIALIZATION_ID, strict=False)
     _commit(store)
-    with using_graph(store, new_graph):
+    with store.using_graph(new_graph):
         written = store.write(key, rows, materialization_id=materialization_id)
     return OpResult("reconcile", key, written, skipped)
 
@@ -144,13 +132,13 @@ def backfill(store: MetadataStore, feature: str, data: Any, *, graph: FeatureGra
     if dry_run:
         return OpResult("backfill", feature, df.height, dry_run=True)
     _commit(store)
-    with using_graph(store, graph):
+    with store.using_graph(graph):
         written = store.write(feature, df, materialization_id=materialization_id)
     return OpResult("backfill", feature, written)
 
 
 def _commit(store: MetadataStore) -> None:
-    conn = _conn(store)
+    conn = connection(store)
     if conn.in_transaction():
         conn.commit()
 
@@ -161,7 +149,7 @@ def is_done(store: MetadataStore, project: str, revision: str, op_index: int, op
     """Whether this data operation of this revision already finished for the feature."""
     if revision == ADHOC:
         return False
-    conn = _conn(store)
+    conn = connection(store)
     if PROGRESS_TABLE.name not in set(sa.inspect(conn).get_table_names()):
         return False
     t = PROGRESS_TABLE
@@ -175,7 +163,7 @@ def record(store: MetadataStore, project: str, revision: str, op_index: int,
            result: OpResult) -> None:
     """Record a finished data operation in the store."""
     ensure_system_tables(store)
-    conn = _conn(store)
+    conn = connection(store)
     with begin(conn):
         conn.execute(PROGRESS_TABLE.insert().values(
             id=str(uuid.uuid4()), project=project, revision=revision, op_index=op_index,
@@ -185,7 +173,7 @@ def record(store: MetadataStore, project: str, revision: str, op_index: int,
 
 def progress(store: MetadataStore, project: str) -> list[dict[str, Any]]:
     """Every recorded data operation of the project, oldest first."""
-    conn = _conn(store)
+    conn = connection(store)
     if PROGRESS_TABLE.name not in set(sa.inspect(conn).get_table_names()):
         return []
     t = PROGRESS_TABLE

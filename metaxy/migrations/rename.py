@@ -41,8 +41,8 @@ from metaxy.engine.plan import build_plan
 from metaxy.errors import FeatureNotFoundError, MigrationError
 from metaxy.graph import FeatureGraph
 from metaxy.keys import FieldKey
-from metaxy.migrations.reconcile import OpResult, _collect, _commit, reconcile, using_graph
-from metaxy.migrations.snapshots import _conn
+from metaxy.migrations.reconcile import OpResult, _collect, _commit, reconcile
+from metaxy.migrations.snapshots import connection
 
 if TYPE_CHECKING:
     from metaxy.feature import Feature
@@ -73,7 +73,7 @@ def _get(graph: FeatureGraph, key: str, which: str, op: str) -> type[Feature]:
 
 def _has(store: MetadataStore, graph: FeatureGraph, cls: type[Feature]) -> bool:
     """Whether the store holds the table of ``cls`` (resolved in ``graph``, not the store's)."""
-    with using_graph(store, graph):
+    with store.using_graph(graph):
         return store.has_feature(cls)
 
 
@@ -118,7 +118,7 @@ def ensure_field_columns(store: MetadataStore, cls: type[Feature],
     ``operations`` is the running Alembic ``Operations`` (inside a revision); outside one, a
     migration context is configured on the store's connection.
     """
-    conn = _conn(store)
+    conn = connection(store)
     table: sa.Table = cls.__table__  # type: ignore[attr-defined]
     if table.name not in set(sa.inspect(conn).get_table_names()):
         return []
@@ -133,9 +133,9 @@ def ensure_field_columns(store: MetadataStore, cls: type[Feature],
         from alembic.operations import Operations
         from alembic.runtime.migration import MigrationContext
 
-        from metaxy.migrations.environment import _load_extensions
+        from metaxy.migrations.environment import load_extensions
 
-        _load_extensions(conn.dialect.name)
+        load_extensions(conn.dialect.name)
         operations = Operations(MigrationContext.configure(connection=conn))
     for name in missing:
         operations.add_column(table.name, sa.Column(name, sa.String, nullable=True))
@@ -145,7 +145,7 @@ def ensure_field_columns(store: MetadataStore, cls: type[Feature],
 
 # ---------------------------------------------------------------------------- the carry
 def _latest(store: MetadataStore, graph: FeatureGraph, cls: type[Feature]) -> pl.DataFrame:
-    with using_graph(store, graph):
+    with store.using_graph(graph):
         return store.read(str(cls.spec().key))
 
 
@@ -176,7 +176,7 @@ def carry(store: MetadataStore, *, operation: str, old_cls: type[Feature],
         log.warning("metaxy: %s of root feature '%s': its provenance hashes inputs that are not "
                     "stored, so the rows keep their stored provenance and are reported stale "
                     "when samples are next passed", operation, new_key)
-    with using_graph(store, old_graph):
+    with store.using_graph(old_graph):
         stale_old = pl.DataFrame() if is_root else \
             _collect(store.resolve_update(old_key)).stale
     stale_old = stale_old.select(*keys, pl.col(C.STALE_FIELDS).alias("__stale_old")) \
@@ -186,7 +186,7 @@ def carry(store: MetadataStore, *, operation: str, old_cls: type[Feature],
         return OpResult(operation, new_key, current.height, kept, True)
     expected = None
     if not is_root:
-        with using_graph(store, new_graph):
+        with store.using_graph(new_graph):
             inc = _collect(store.resolve_update(new_key))
         parts = [p.select(*keys, pl.col(C.PROVENANCE_BY_FIELD).alias("__expected"))
                  for p in (inc.new, inc.stale) if p.height]
@@ -228,7 +228,7 @@ def carry(store: MetadataStore, *, operation: str, old_cls: type[Feature],
                         or (c in user and c not in _DERIVED and not c.startswith(C.PV_PREFIX)
                             and not c.startswith(C.DV_PREFIX))])
     _commit(store)
-    with using_graph(store, new_graph):
+    with store.using_graph(new_graph):
         if not old_columns:
             written = store.write(new_key, rows, materialization_id=materialization_id)
         else:
@@ -249,7 +249,7 @@ def _write_with(store: MetadataStore, cls: type[Feature], rows: pl.DataFrame,
     from metaxy.store.frames import prepare_write, write_timestamp
     from metaxy.versions import versions_of
 
-    store._require("w")
+    store.require_open("w")
     versions = versions_of(store.graph)
     storage = prepare_write(
         cls, rows, is_root=not cls.spec().deps, settings=store.hash_settings,
@@ -258,24 +258,7 @@ def _write_with(store: MetadataStore, cls: type[Feature], rows: pl.DataFrame,
         materialization_id=materialization_id)
     if storage.height == 0:
         return 0
-    storage = pl.concat([storage, extra], how="horizontal")
-    base: sa.Table = cls.__table__  # type: ignore[attr-defined]
-    bridge_table = sa.Table(base.name, sa.MetaData(), *[c._copy() for c in base.columns],
-                            *[sa.Column(c, sa.String, nullable=True) for c in extra.columns])
-
-    class Bridge:
-        """The feature with its table widened by the extra columns (for ``_append`` only)."""
-
-        __table__ = bridge_table
-
-        @classmethod
-        def spec(cls_) -> Any:
-            return cls.spec()
-
-    append: Any = store._append
-    from metaxy.store.staged import StagedRows
-
-    return int(store._guard(lambda: append(Bridge, StagedRows.ready(storage))))
+    return store.append_storage_rows(cls, pl.concat([storage, extra], how="horizontal"))
 
 
 # ---------------------------------------------------------------------------- dependents
@@ -318,7 +301,7 @@ def _reconcile_fn(store: MetadataStore, key: str, fields: list[str], old_graph: 
         if dry_run:
             # the carry has not run, so the dependent cannot be classified under the new graph:
             # count the samples up to date under the old one (those a reconcile would carry)
-            with using_graph(store, old_graph):
+            with store.using_graph(old_graph):
                 st = store.status(key) if store.has_feature(key) else None
             return OpResult("reconcile", key, (st.up_to_date or 0) if st else 0,
                             (st.stale or 0) if st else 0, True)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from metaxy import columns as C
-from metaxy.errors import MigrationError
+from metaxy.errors import MigrationError, StoreError
 from metaxy.graph import FeatureGraph
 from metaxy.versions import column_schema, spec_to_json, versions_of
 
@@ -176,12 +176,15 @@ def snapshot_of(graph: FeatureGraph, project: str) -> Snapshot:
 
 
 # ---------------------------------------------------------------------------- store access
-def _conn(store: MetadataStore) -> sa.Connection:
-    conn = getattr(store, "conn", None)
-    if not isinstance(conn, sa.Connection):
+def connection(store: MetadataStore) -> sa.Connection:
+    """The open store's SQL connection (:meth:`~metaxy.store.contract.StoreContract.
+    sql_connection`); a store without one cannot hold snapshots and migrations."""
+    store.require_open("r")
+    try:
+        return store.sql_connection()
+    except StoreError as e:
         raise MigrationError(f"{store.display()}: the {store.backend} backend does not support "
-                             "graph snapshots and migrations (a SQL store is needed)")
-    return conn
+                             "graph snapshots and migrations (a SQL store is needed)") from e
 
 
 def fetch_all(conn: sa.Connection, stmt: Any) -> list[Any]:
@@ -199,8 +202,8 @@ def begin(conn: sa.Connection) -> Any:
 
 def ensure_system_tables(store: MetadataStore) -> None:
     """Create metaxy's migration system tables if missing (store open for writing)."""
-    store._require("w")
-    conn = _conn(store)
+    store.require_open("w")
+    conn = connection(store)
     with begin(conn):
         SNAPSHOT_METADATA.create_all(conn, checkfirst=True)
 
@@ -226,7 +229,7 @@ def push(store: MetadataStore, graph: FeatureGraph, project: str) -> PushResult:
 
 def push_snapshot(store: MetadataStore, snap: Snapshot) -> PushResult:
     ensure_system_tables(store)
-    conn = _conn(store)
+    conn = connection(store)
     t, ft = SNAPSHOTS_TABLE, SNAPSHOT_FEATURES_TABLE
     with begin(conn):
         found = conn.execute(sa.select(sa.func.count()).select_from(t).where(
@@ -250,7 +253,7 @@ def push_snapshot(store: MetadataStore, snap: Snapshot) -> PushResult:
 
 def list_snapshots(store: MetadataStore, project: str) -> list[tuple[str, datetime]]:
     """``(project_version, pushed_at)`` of every snapshot of the project, oldest first."""
-    conn = _conn(store)
+    conn = connection(store)
     if not _has_tables(conn):
         return []
     t = SNAPSHOTS_TABLE
@@ -264,7 +267,7 @@ def list_snapshots(store: MetadataStore, project: str) -> list[tuple[str, dateti
 def load_snapshot(store: MetadataStore, project: str,
                   project_version: str | None = None) -> Snapshot | None:
     """A recorded snapshot (the latest pushed one by default); ``None`` when there is none."""
-    conn = _conn(store)
+    conn = connection(store)
     if not _has_tables(conn):
         return None
     t, ft = SNAPSHOTS_TABLE, SNAPSHOT_FEATURES_TABLE

@@ -31,6 +31,10 @@ class MigrationState:
     from_version: str | None = None
     to_version: str | None = None
     base_snapshot: Snapshot | None = None
+    #: autogenerate: write drop_column of columns holding data (else commented out)
+    allow_drop: bool = False
+    #: autogenerate: what the author must look at (column renames, drops kept commented)
+    warnings: list[str] = field(default_factory=list)
     #: set while a revision runs
     revision: str | None = None
     revision_from: str | None = None

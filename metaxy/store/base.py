@@ -14,6 +14,7 @@ Backends implement the small set of ``_``-prefixed abstract methods; everything 
 from __future__ import annotations
 
 import contextlib
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,19 +25,21 @@ import polars as pl
 
 from metaxy import columns as C
 from metaxy.config import redact_url
+from metaxy.engine.hashers import Hasher
 from metaxy.engine.plan import ResolvePlan, build_plan
+from metaxy.engine.protocol import to_api
+from metaxy.engine.staged import StagedRows
 from metaxy.errors import HashConfigMismatchError, MetaxyError, StoreError, StoreModeError
 from metaxy.graph import FeatureGraph
 from metaxy.hashing import HashSettings
-from metaxy.store.frames import stage_write, to_api, write_timestamp
-from metaxy.store.staged import Hasher, StagedRows
+from metaxy.store.contract import AccessMode as AccessMode  # re-exported: backends import it here
+from metaxy.store.contract import StoreContract
+from metaxy.store.frames import stage_write, write_timestamp
 from metaxy.versions import versions_of
 
 if TYPE_CHECKING:
     from metaxy.feature import Feature
-
-AccessMode = Literal["r", "w"]
-
+    from metaxy.store.spool import Spool
 
 @dataclass(frozen=True)
 class Status:
@@ -101,40 +104,84 @@ class Increment:
 
 
 class LazyPart:
-    """One part of a lazy increment, fetched on demand."""
+    """One part (``new``, ``stale`` or ``orphaned``) of a :class:`LazyIncrement`."""
 
-    def __init__(self, store: MetadataStore, feature: type[Feature], part: str,
-                 samples: pl.DataFrame | None, where: Any) -> None:
-        self._store, self._feature, self._part = store, feature, part
-        self._samples, self._where = samples, where
+    def __init__(self, spool: Spool, part: str) -> None:
+        self._spool, self._part = spool, part
+
+    def __len__(self) -> int:
+        return self._spool.counts[self._part]
 
     def iter_batches(self, n: int = 100_000) -> Iterator[pl.DataFrame]:
-        """Stream the part in frames of at most ``n`` rows."""
-        yield from self._store._iter_part(self._feature, self._part, self._samples,
-                                          self._where, n)
+        """Stream the part in frames of at most ``n`` rows.
+
+        The rows come from the increment's spool, not from the database: the store is free
+        for writes meanwhile (e.g. writing each computed batch back).
+        """
+        yield from self._spool.batches(self._part, n)
 
     def collect(self) -> pl.DataFrame:
-        frames = list(self.iter_batches())
-        if frames:
-            return pl.concat(frames, how="vertical_relaxed")
-        return self._store._resolve(self._feature, self._samples, self._where)[self._part]
+        """The whole part as one frame."""
+        return self._spool.read(self._part)
 
 
 class LazyIncrement:
-    """An increment whose parts are fetched on demand (``resolve_update(..., lazy=True)``)."""
+    """An increment computed once and spooled to temporary files (``resolve_update(...,
+    lazy=True)``); its parts are read on demand, in batches.
 
-    def __init__(self, store: MetadataStore, feature: type[Feature],
-                 samples: pl.DataFrame | None, where: Any) -> None:
-        self.new = LazyPart(store, feature, "new", samples, where)
-        self.stale = LazyPart(store, feature, "stale", samples, where)
-        self.orphaned = LazyPart(store, feature, "orphaned", samples, where)
+    The three parts come from one snapshot of the store (one statement), so a sample is in at
+    most one of them even when writers commit while they are read. No transaction stays open
+    once ``resolve_update`` returns. The files are removed by :meth:`close` (or leaving a
+    ``with`` block), when the object is garbage-collected, and when the store closes; reading a
+    closed increment raises :class:`~metaxy.errors.StoreError`::
+
+        with store.resolve_update(Feature, lazy=True) as inc:
+            for batch in inc.new.iter_batches(10_000):
+                store.write(Feature, compute(batch))
+
+    Attributes:
+        new: samples never written (expected provenance).
+        stale: written samples whose provenance changed (with ``metaxy_stale_fields``).
+        orphaned: written samples that no longer exist upstream (stored rows).
+    """
+
+    def __init__(self, spool: Spool) -> None:
+        self._spool = spool
+        self.new = LazyPart(spool, "new")
+        self.stale = LazyPart(spool, "stale")
+        self.orphaned = LazyPart(spool, "orphaned")
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Rows per part (known without reading them)."""
+        return dict(self._spool.counts)
+
+    @property
+    def closed(self) -> bool:
+        return self._spool.closed
 
     def collect(self) -> Increment:
+        """The whole increment in memory (an :class:`Increment`)."""
         return Increment(self.new.collect(), self.stale.collect(), self.orphaned.collect())
 
+    def close(self) -> None:
+        """Remove the spooled files (idempotent)."""
+        self._spool.close()
 
-class MetadataStore(ABC):
-    """Base class of every metadata store backend."""
+    def __enter__(self) -> LazyIncrement:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class MetadataStore(StoreContract, ABC):
+    """Base class of every metadata store backend.
+
+    Code outside ``metaxy/store/`` uses the user API below and the public store contract
+    (:class:`~metaxy.store.contract.StoreContract`: ``lock``, ``using_graph``,
+    ``append_storage_rows``, ``require_open``, ``refresh_tables``, ``sql_connection``).
+    """
 
     backend: ClassVar[str] = "?"
 
@@ -148,9 +195,11 @@ class MetadataStore(ABC):
         self.fallback = fallback
         self._mode: AccessMode | None = None
         self._depth = 0
+        self._locks_held: dict[str, int] = {}  # name -> nesting depth (StoreContract.lock)
         # the open() contexts entered by `with store:`, innermost last (a single slot would drop
         # the outer one on nesting, and its garbage-collected generator would close the store)
         self._contexts: list[contextlib.AbstractContextManager[MetadataStore]] = []
+        self._spools: weakref.WeakSet[Spool] = weakref.WeakSet()  # lazy increments to close
 
     # ------------------------------------------------------------------ identity
     def display(self) -> str:
@@ -195,6 +244,8 @@ class MetadataStore(ABC):
         finally:
             self._depth = 0
             self._mode = None
+            for spool in list(self._spools):
+                spool.close()
             self._close()
 
     def __enter__(self) -> MetadataStore:
@@ -229,7 +280,7 @@ class MetadataStore(ABC):
         )
         if rows.height == 0:
             return 0
-        return int(self._guard(lambda: self._append(cls, rows)))
+        return int(self._guard(lambda: self._append(cls, rows), cls))
 
     def _hasher(self) -> Hasher | None:
         """How a write's staged rows get their sample hashes when the backend finishes them in
@@ -246,9 +297,9 @@ class MetadataStore(ABC):
             with self._borrowed(cls) as holder:
                 if holder is not None:
                     rows = holder._guard(
-                        lambda: holder._read(cls, where, with_history, include_deleted))
+                        lambda: holder._read(cls, where, with_history, include_deleted), cls)
                     return to_api(cls, rows)
-        df = self._guard(lambda: self._read(cls, where, with_history, include_deleted))
+        df = self._guard(lambda: self._read(cls, where, with_history, include_deleted), cls)
         return to_api(cls, df)
 
     def delete(self, feature: type[Feature] | str, where: Any, *, soft: bool = True) -> int:
@@ -256,8 +307,8 @@ class MetadataStore(ABC):
         self._require("w")
         cls = self.feature(feature)
         if not soft:
-            return int(self._guard(lambda: self._hard_delete(cls, where)))
-        current = self._guard(lambda: self._read(cls, where, False, False))
+            return int(self._guard(lambda: self._hard_delete(cls, where), cls))
+        current = self._guard(lambda: self._read(cls, where, False, False), cls)
         if current.height == 0:
             return 0
         now = write_timestamp()
@@ -268,7 +319,7 @@ class MetadataStore(ABC):
         from metaxy.store.frames import row_ids
 
         tomb = tomb.with_columns(row_ids(tomb.height).alias(C.ROW_ID))
-        return int(self._guard(lambda: self._append(cls, StagedRows.ready(tomb))))
+        return int(self._guard(lambda: self._append(cls, StagedRows.ready(tomb)), cls))
 
     def cleanup(self, feature: type[Feature] | str, older_than: timedelta | datetime, *,
                 dry_run: bool = False) -> int:
@@ -292,7 +343,7 @@ class MetadataStore(ABC):
                              f"timedelta or a datetime, got {type(older_than).__name__}")
         if not self.has_feature(cls):
             return 0
-        return int(self._guard(lambda: self._cleanup(cls, bound.astimezone(UTC), dry_run)))
+        return int(self._guard(lambda: self._cleanup(cls, bound.astimezone(UTC), dry_run), cls))
 
     @overload
     def resolve_update(self, feature: type[Feature] | str, samples: Any = None,
@@ -318,8 +369,10 @@ class MetadataStore(ABC):
         cls = self.feature(feature)
         frame = self._samples_frame(cls, samples)
         if lazy:
-            return LazyIncrement(self, cls, frame, where)
-        parts = self._guard(lambda: self._resolve(cls, frame, where))
+            spool = self._guard(lambda: self._spool_increment(cls, frame, where), cls)
+            self._spools.add(spool)
+            return LazyIncrement(spool)
+        parts = self._guard(lambda: self._resolve(cls, frame, where), cls)
         return Increment(parts["new"], parts["stale"], parts["orphaned"])
 
     def status(self, feature: type[Feature] | str, samples: Any = None,
@@ -332,7 +385,7 @@ class MetadataStore(ABC):
         self._require("r")
         cls = self.feature(feature)
         frame = self._samples_frame(cls, samples)
-        counts = self._guard(lambda: self._status(cls, frame, where))
+        counts = self._guard(lambda: self._status(cls, frame, where), cls)
         return Status(str(cls.spec().key), root=not cls.spec().deps, **counts)
 
     # ------------------------------------------------------------------ helpers
@@ -364,7 +417,8 @@ class MetadataStore(ABC):
         with self._borrowed(cls) as holder:
             if holder is None:
                 return None
-            rows: pl.DataFrame = holder._guard(lambda: holder._read(cls, None, False, False))
+            rows: pl.DataFrame = holder._guard(lambda: holder._read(cls, None, False, False),
+                                                     cls)
             return rows
 
     def _samples_frame(self, cls: type[Feature], samples: Any) -> pl.DataFrame | None:
@@ -373,21 +427,32 @@ class MetadataStore(ABC):
         return samples_frame(cls, samples, is_root=not cls.spec().deps,
                              settings=self.hash_settings)
 
-    def _guard(self, fn: Any) -> Any:
-        """Run a backend call, wrapping driver errors into :class:`StoreError`."""
+    def _guard(self, fn: Any, feature: type[Feature] | None = None) -> Any:
+        """Run a backend call (on ``feature``), wrapping driver errors into :class:`StoreError`."""
         try:
             return fn()
         except MetaxyError:
             raise
         except Exception as e:
-            raise StoreError(f"{self.display()}: {type(e).__name__}: {e}") from e
+            raise self._driver_error(e, feature) from e
 
-    def _iter_part(self, feature: type[Feature], part: str, samples: pl.DataFrame | None,
-                   where: Any, n: int) -> Iterator[pl.DataFrame]:
-        """Default lazy fetch: resolve eagerly and slice (backends stream instead)."""
-        df = self._resolve(feature, samples, where)[part]
-        for offset in range(0, df.height, n):
-            yield df.slice(offset, n)
+    def _driver_error(self, error: Exception, feature: type[Feature] | None) -> StoreError:
+        """The metaxy error for a driver error (backends map the failures they recognise, e.g.
+        a lock or statement timeout, to a precise :class:`StoreError`)."""
+        return StoreError(f"{self.display()}: {type(error).__name__}: {error}")
+
+    def _spool_increment(self, feature: type[Feature], samples: pl.DataFrame | None,
+                         where: Any) -> Spool:
+        """The increment spooled to files (:mod:`metaxy.store.spool`), from one snapshot.
+
+        Default: resolve it eagerly and spool the frames (SQL stores stream the statement's
+        rows into the spool instead, batch by batch)."""
+        from metaxy.store.spool import spool_frames
+
+        return spool_frames(self._resolve(feature, samples, where), self._increment_name(feature))
+
+    def _increment_name(self, feature: type[Feature]) -> str:
+        return f"feature '{feature.spec().key}' in {self.display()}"
 
     def _verify_hash_setting(self, stored: str | None) -> None:
         """Refuse a store written with another sample-hash setting (``stored``; None: nothing
@@ -409,7 +474,7 @@ class MetadataStore(ABC):
     @abstractmethod
     def _append(self, feature: type[Feature], rows: StagedRows) -> int:
         """Append staged rows in one transaction (creating the table if needed); the backend
-        finishes their hashes (:mod:`metaxy.store.staged`)."""
+        finishes their hashes (:mod:`metaxy.engine.staged`)."""
 
     @abstractmethod
     def _read(self, feature: type[Feature], where: Any, with_history: bool,

@@ -12,25 +12,28 @@ import contextlib
 import math
 import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 
-from metaxy.engine.sql import SampleHash
+from metaxy.engine.staged import StagedRows
 from metaxy.errors import StoreError, StoreLockedError
-from metaxy.hashing import HashSettings
 from metaxy.hookspecs import BackendSpec, hookimpl
 from metaxy.store.base import AccessMode
+from metaxy.store.locks import database_lock
 from metaxy.store.sql import SQLStore
-from metaxy.store.staged import Hasher, StagedRows, polars_hasher
 from metaxy.store.types import conform, polars_dtype
 
 _LOCK = re.compile(r"Could not set lock on file|Conflicting lock", re.IGNORECASE)
 _PID = re.compile(r"PID (\d+)")
+# DuckDB shares one database instance per file within a process; a second connection with
+# another configuration (read-only vs read-write, memory_limit, threads) is refused.
+_IN_PROCESS = re.compile(r"same database file with a different configuration", re.IGNORECASE)
 
 
 @compiles(sa.Float, "duckdb")
@@ -113,6 +116,10 @@ class DuckDBStore(SQLStore):
     def _in_memory(self) -> bool:
         return self.path == ":memory:"
 
+    def _lock(self, name: str, timeout: float | None) -> contextlib.AbstractContextManager[None]:
+        """A lock file next to the database file (:func:`metaxy.store.locks.database_lock`)."""
+        return database_lock(self.path, name, timeout, self.display())
+
     def _create_engine(self, mode: AccessMode) -> sa.Engine:
         path = self.path
         read_only = mode == "r" and path != ":memory:"  # DuckDB refuses a read-only :memory:
@@ -140,6 +147,12 @@ class DuckDBStore(SQLStore):
             holder = f" (held by PID {pid.group(1)})" if pid else ""
             return StoreLockedError(f"DuckDB file {self.path} is locked by another process"
                                     f"{holder}; DuckDB allows one writer per file")
+        if _IN_PROCESS.search(text):
+            return StoreLockedError(
+                f"DuckDB file {self.path} is open in this process by another store object "
+                "with another configuration (read-only vs writable, or other memory_limit / "
+                "threads); DuckDB shares a file within a process only with one configuration: "
+                "close the other store, or open this one in the same mode")
         return super()._connect_error(error)
 
     def _duck(self, conn: sa.Connection) -> Any:
@@ -161,65 +174,46 @@ class DuckDBStore(SQLStore):
         # would raise and hide the real error, and the rollback drops the view anyway.
         duck.unregister(name)
 
-    def _fetch(self, conn: sa.Connection, stmt: sa.Select[Any]) -> pl.DataFrame:
+    def _query(self, conn: sa.Connection, stmt: sa.Select[Any]) -> Any:
+        """The statement as a DuckDB relation on the store's connection (its transaction)."""
         # render_postcompile expands IN-lists (expanding bind parameters) into numbered
         # parameters; without it the SQL keeps a POSTCOMPILE placeholder DuckDB cannot bind.
         compiled = stmt.compile(dialect=conn.dialect,
                                 compile_kwargs={"render_postcompile": True})
         params = [compiled.params[k] for k in (compiled.positiontup or [])]
-        relation = self._duck(conn).sql(str(compiled), params=params or None)
-        arrow = relation.to_arrow_table()
-        self._count(arrow.num_rows)
-        schema = {c.name: polars_dtype(c.type) for c in stmt.selected_columns}
+        return self._duck(conn).sql(str(compiled), params=params or None)
+
+    @staticmethod
+    def _frame(arrow: Any, schema: dict[str, pl.DataType]) -> pl.DataFrame:
         # Name the columns after the select's own columns, by position: the result labels are
         # SQLAlchemy's, shortened (``<name>_1``) for long names, and would rename the column.
-        arrow = arrow.rename_columns(list(schema))
-        df = pl.from_arrow(arrow)
+        df = pl.from_arrow(arrow.rename_columns(list(schema)))
         assert isinstance(df, pl.DataFrame)
         if df.height == 0:
             return pl.DataFrame(schema=schema)
         return conform(df, schema)
 
+    def _fetch(self, conn: sa.Connection, stmt: sa.Select[Any]) -> pl.DataFrame:
+        arrow = self._query(conn, stmt).to_arrow_table()
+        self._count(arrow.num_rows)
+        return self._frame(arrow, {c.name: polars_dtype(c.type) for c in stmt.selected_columns})
 
-def duckdb_hasher(settings: HashSettings) -> Hasher:
-    """A write :data:`~metaxy.store.staged.Hasher` running DuckDB's ``md5`` on a private
-    in-memory connection, opened on first use and reused by every call of this hasher (the
-    PostgreSQL store hashes each COPY chunk with one).
-
-    DuckDB hashes with less CPU time than polars-hash (the hashes are the largest cost of a
-    write besides the load itself; docs/performance.md), bit-identically (conformance suite).
-    Only md5 is faster this way; sha256 stays with polars-hash.
-    """
-    if settings.algorithm != "md5":
-        return polars_hasher(settings)
-    import duckdb
-    from duckdb_engine import Dialect
-
-    dialect = Dialect()
-    private: list[Any] = []  # the connection, once opened
-
-    def run(df: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
-        if df.height == 0 or not columns:
-            return polars_hasher(settings)(df, columns)
-        if not private:
-            private.append(duckdb.connect())
-        conn = private[0]
-        name = "mx_hash_input"
-        conn.register(name, df.select(columns).to_arrow())
+    def _stream(self, conn: sa.Connection, stmt: sa.Select[Any],
+                n: int) -> Iterator[pl.DataFrame]:
+        """Arrow record batches of at most ``n`` rows, pulled from DuckDB one at a time."""
+        schema = {c.name: polars_dtype(c.type) for c in stmt.selected_columns}
+        relation = self._query(conn, stmt)
+        # to_arrow_reader: DuckDB >= 1.4 (fetch_arrow_reader, deprecated there, before)
+        reader = getattr(relation, "to_arrow_reader", relation.fetch_arrow_reader)(n)
+        total = 0
         try:
-            source = sa.table(name, *[sa.column(c) for c in columns])
-            stmt = sa.select(*[SampleHash(source.c[c], settings.algorithm, settings.length)
-                               .label(c) for c in columns])
-            # the only values are the hash settings' integers (substr bounds)
-            compiled = stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
-            # a plain projection keeps the scan's row order (preserve_insertion_order)
-            hashed = pl.from_arrow(conn.sql(str(compiled)).to_arrow_table())
+            for batch in reader:
+                total += batch.num_rows
+                if batch.num_rows:
+                    yield self._frame(pa.Table.from_batches([batch]), schema)
         finally:
-            conn.unregister(name)
-        assert isinstance(hashed, pl.DataFrame) and hashed.height == df.height
-        return df.with_columns(hashed.get_columns())
-
-    return run
+            reader.close()
+            self._count(total)
 
 
 @hookimpl
@@ -233,3 +227,14 @@ def metaxy_make_store(url: str, options: Mapping[str, object]) -> DuckDBStore | 
     if url.split("://", 1)[0] != "duckdb":
         return None
     return DuckDBStore(url, **options)  # type: ignore[arg-type]
+
+
+@hookimpl
+def metaxy_alembic_impl(dialect_name: str) -> type | None:
+    """duckdb-engine's ``duckdb`` dialect has no Alembic implementation of its own: DuckDB's
+    (:mod:`metaxy.store.duckdb_alembic`) is imported, which registers it, only for migrations."""
+    if dialect_name != "duckdb":
+        return None
+    from metaxy.store.duckdb_alembic import DuckDBImpl
+
+    return DuckDBImpl

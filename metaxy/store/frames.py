@@ -1,8 +1,9 @@
-"""Frames at the API boundary: validation of writes and the API <-> storage forms (SPEC §3, §6).
+"""Frames at the API boundary: validation of writes into the storage form (SPEC §3, §6).
 
 API form: per-field provenance and data versions as the structs ``metaxy_provenance_by_field`` /
 ``metaxy_data_version_by_field``. Storage form: one string column per field
-(``metaxy_pv__<field>`` / ``metaxy_dv__<field>``).
+(``metaxy_pv__<field>`` / ``metaxy_dv__<field>``); the way back is
+:func:`metaxy.engine.protocol.to_api`.
 
 Write policy (documented in docs/decisions.md):
 
@@ -30,10 +31,12 @@ import sqlalchemy as sa
 
 from metaxy import columns as C
 from metaxy.engine import polars_hash as P
+from metaxy.engine.hashers import Hasher
 from metaxy.engine.plan import user_columns
+from metaxy.engine.staged import Constant, FieldHashes, HashRecipe, StagedRows
+from metaxy.frame_input import to_polars
 from metaxy.hashing import HashSettings, enc, fq_field
 from metaxy.store import values as V
-from metaxy.store.staged import Constant, FieldHashes, Hasher, HashRecipe, StagedRows
 from metaxy.store.types import table_schema
 
 if TYPE_CHECKING:
@@ -185,8 +188,8 @@ def stage_write(feature: type[Feature], frame: Any, *, is_root: bool, settings: 
                 feature_version: str, project_version: str, now: datetime,
                 materialization_id: str | None = None) -> StagedRows:
     """Validate a frame and stage it in table order; the sample hashes are left to the store
-    (:mod:`metaxy.store.staged`), which computes them where it is cheapest."""
-    df = frame if isinstance(frame, pl.DataFrame) else pl.DataFrame(frame)
+    (:mod:`metaxy.engine.staged`), which computes them where it is cheapest."""
+    df = to_polars(frame, what="write", feature_key=str(feature.spec().key))
     table: sa.Table = feature.__table__  # type: ignore[attr-defined]
     schema = table_schema(table)
     check_id_presence(feature, df)
@@ -248,21 +251,3 @@ def prepare_write(feature: type[Feature], frame: Any, *, is_root: bool, settings
     return stage_write(feature, frame, is_root=is_root, settings=settings,
                        feature_version=feature_version, project_version=project_version,
                        now=now, materialization_id=materialization_id).finish(hasher)
-
-
-def to_api(feature: type[Feature], df: pl.DataFrame, *, prefix: str = "") -> pl.DataFrame:
-    """Storage form -> API form: pack per-field columns into the two structs."""
-    keys = feature.spec().field_keys
-    pv = {str(f): prefix + C.pv_column(f) for f in keys}
-    dv = {str(f): prefix + C.dv_column(f) for f in keys}
-    exprs = []
-    drop = []
-    if all(c in df.columns for c in pv.values()):
-        exprs.append(pl.struct([pl.col(c).alias(k) for k, c in pv.items()])
-                     .alias(C.PROVENANCE_BY_FIELD))
-        drop += list(pv.values())
-    if all(c in df.columns for c in dv.values()):
-        exprs.append(pl.struct([pl.col(c).alias(k) for k, c in dv.items()])
-                     .alias(C.DATA_VERSION_BY_FIELD))
-        drop += list(dv.values())
-    return df.with_columns(exprs).drop(drop) if exprs else df

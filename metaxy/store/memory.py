@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -23,14 +24,15 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from metaxy import columns as C
+from metaxy.engine import filters as F
 from metaxy.engine import frames as E
+from metaxy.engine.protocol import split_increment
+from metaxy.engine.staged import StagedRows, restamp
 from metaxy.errors import StoreError
 from metaxy.hookspecs import BackendSpec, hookimpl
 from metaxy.store import drift, write_clock
-from metaxy.store import filters as F
 from metaxy.store.base import AccessMode, MetadataStore
-from metaxy.store.samples import split_increment
-from metaxy.store.staged import StagedRows
+from metaxy.store.locks import NamedLocks
 from metaxy.store.types import table_schema
 
 if TYPE_CHECKING:
@@ -58,6 +60,7 @@ class MemoryDatabase:
     feature_versions: dict[tuple[str, str], FeatureVersionRecord] = field(default_factory=dict)
     clock: dict[str, int] = field(default_factory=dict)  # table -> last write (µs, write_clock)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    named_locks: NamedLocks = field(default_factory=NamedLocks)  # StoreContract.lock
 
 
 _NAMED: dict[str, MemoryDatabase] = {}
@@ -101,6 +104,10 @@ class MemoryStore(MetadataStore):
 
     def _close(self) -> None:
         """Nothing to release: the data outlives the open scope (see the module docstring)."""
+
+    def _lock(self, name: str, timeout: float | None) -> AbstractContextManager[None]:
+        """An in-process lock of the database: no other process sees a memory store."""
+        return self._db.named_locks.hold(name, timeout, self.display())
 
     def _check_hash_settings(self) -> None:
         self._verify_hash_setting(self._db.hash_setting)
@@ -169,7 +176,7 @@ class MemoryStore(MetadataStore):
             last = write_clock.to_us(old[C.UPDATED_AT].max())  # type: ignore[arg-type]
         client = rows[C.UPDATED_AT][0]
         at = write_clock.next_time(client, last)
-        return write_clock.restamp(rows, client, at)
+        return restamp(rows, client, at)
 
     def _where(self, feature: type[Feature], frame: pl.LazyFrame, where: Any) -> pl.LazyFrame:
         if where is None:

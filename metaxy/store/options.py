@@ -32,7 +32,10 @@ class NumericOption:
 
 
 NUMERIC_OPTIONS: dict[str, NumericOption] = {
-    "lock_timeout": NumericOption(False, 0, DAY, "seconds to retry a locked DuckDB file"),
+    "lock_timeout": NumericOption(False, 0, DAY, "seconds to retry a locked DuckDB file, or "
+                                                 "to wait for a PostgreSQL lock (0: no limit)"),
+    "statement_timeout": NumericOption(False, 0, DAY, "seconds a PostgreSQL statement may run "
+                                                      "(0: no limit)"),
     "threads": NumericOption(True, 1, 4096, "DuckDB worker threads"),
     "connect_timeout": NumericOption(True, 1, DAY, "seconds to wait for PostgreSQL "
                                                    "(0 would mean forever to libpq)"),

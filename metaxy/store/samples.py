@@ -1,4 +1,4 @@
-"""``samples=`` for root features and the split of a raw increment into its API-form parts."""
+"""``samples=`` for root features: the caller's samples in the staging form."""
 
 from __future__ import annotations
 
@@ -7,26 +7,21 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from metaxy import columns as C
-from metaxy.engine.plan import INPUT_PREFIX, ResolvePlan, user_columns
+from metaxy.engine.plan import INPUT_PREFIX, user_columns
 from metaxy.errors import InvalidFrameError
+from metaxy.frame_input import to_polars
 from metaxy.hashing import HashSettings
 from metaxy.store.frames import (
     cast_user_columns,
     check_id_presence,
     check_unique_ids,
     content_input,
-    to_api,
 )
 from metaxy.store.types import table_schema
 from metaxy.store.values import check_flat_struct, check_no_nul
 
 if TYPE_CHECKING:
     from metaxy.feature import Feature
-
-STATUS = "__status"
-STALE_FLAG = "__stale__"
-STORED = "__c__"
-
 
 def samples_frame(feature: type[Feature], samples: Any, *, is_root: bool,
                   settings: HashSettings) -> pl.DataFrame | None:
@@ -45,7 +40,7 @@ def samples_frame(feature: type[Feature], samples: Any, *, is_root: bool,
     if not is_root:
         raise InvalidFrameError("samples= is only accepted for root features; use where= to "
                                 "restrict a downstream feature", feature_key=key)
-    df = samples if isinstance(samples, pl.DataFrame) else pl.DataFrame(samples)
+    df = to_polars(samples, what="samples=", feature_key=key)
     spec = feature.spec()
     schema = table_schema(feature.__table__)  # type: ignore[attr-defined]
     check_id_presence(feature, df)
@@ -74,33 +69,3 @@ def samples_frame(feature: type[Feature], samples: Any, *, is_root: bool,
     staged = df.select(cols)
     check_no_nul(feature, staged)  # staged into a table of the store, like a write
     return staged
-
-
-def split_increment(plan: ResolvePlan, raw: pl.DataFrame) -> dict[str, pl.DataFrame]:
-    """Raw classified rows (one statement's result) -> API-form ``new``/``stale``/``orphaned``."""
-    feature = plan.feature
-    keys = list(plan.key_columns)
-    pv_cols = [f.pv_column for f in plan.fields]
-    expected_cols = [c for c in raw.columns if not c.startswith(("__",)) and c not in keys]
-    expected_cols = [c for c in expected_cols if c not in pv_cols and c != C.PROVENANCE]
-    out_cols = keys + expected_cols + pv_cols + [C.PROVENANCE]
-    status = raw[STATUS] if STATUS in raw.columns else pl.Series(STATUS, [], pl.Utf8)
-    new = raw.filter(status == "new").select(out_cols)
-    stale_raw = raw.filter(status == "stale")
-    flags = [pl.when(pl.col(STALE_FLAG + f.field.column(""))).then(pl.lit(str(f.field)))
-             for f in plan.fields]
-    # A stale sample keeps its first-write time when written back (SPEC §3, metaxy_created_at).
-    created = [pl.col(STORED + C.CREATED_AT).alias(C.CREATED_AT)] \
-        if STORED + C.CREATED_AT in raw.columns else []
-    stale = stale_raw.with_columns(
-        pl.concat_list(flags).list.drop_nulls().alias(C.STALE_FIELDS)
-    ).select([*out_cols, *created, C.STALE_FIELDS])
-    orphan_raw = raw.filter(status == "orphaned")
-    if plan.expansion:
-        orphaned = orphan_raw.select(keys)
-    else:
-        stored = [c for c in orphan_raw.columns if c.startswith(STORED)]
-        orphaned = orphan_raw.select(keys + stored).rename(
-            {c: c[len(STORED):] for c in stored})
-    return {"new": to_api(feature, new), "stale": to_api(feature, stale),
-            "orphaned": to_api(feature, orphaned)}

@@ -11,7 +11,7 @@ import contextlib
 import uuid
 from abc import abstractmethod
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -19,15 +19,16 @@ import polars as pl
 import sqlalchemy as sa
 
 from metaxy import columns as C
+from metaxy.engine import filters as F
 from metaxy.engine import sql as Q
 from metaxy.engine.plan import ResolvePlan
+from metaxy.engine.protocol import split_increment
+from metaxy.engine.staged import StagedRows
 from metaxy.errors import MetaxyError, StoreError
-from metaxy.store import drift, hash_inference, write_clock
-from metaxy.store import filters as F
+from metaxy.store import ddl, drift, hash_inference, write_clock
 from metaxy.store.base import AccessMode, MetadataStore
 from metaxy.store.int_range import check_int_ranges
-from metaxy.store.samples import split_increment
-from metaxy.store.staged import StagedRows
+from metaxy.store.spool import Spool
 from metaxy.store.types import conform, polars_dtype, table_schema
 from metaxy.store.write_clock import WRITE_CLOCK_TABLE
 
@@ -54,7 +55,44 @@ FETCH_BATCH_ROWS = 100_000  # rows converted to Python tuples at a time (see _fe
 
 
 class SQLStore(MetadataStore):
-    """A store over a SQLAlchemy engine; the whole ``resolve_update`` runs in the database."""
+    """A store over a SQLAlchemy engine; the whole ``resolve_update`` runs in the database.
+
+    A backend for another SQLAlchemy dialect subclasses it, sets the class attributes below where
+    its SQL differs, compiles :class:`~metaxy.engine.sql.SampleHash` for its dialect if the hash
+    functions are named differently, and overrides the backend hooks listed here. This class
+    calls them; no other module does. ``plugins/metaxy-postgres`` is the example, and
+    ``tests/unit/test_layers.py`` checks that a plugin overrides or calls no other underscore
+    method or attribute of the store classes.
+
+    Backend hooks:
+        _create_engine(mode): Required. The SQLAlchemy engine for an open in ``mode``.
+        _bulk_insert(conn, table, rows): Required. Load the staged rows
+            (:class:`~metaxy.engine.staged.StagedRows`, columns in table order) through the
+            driver's bulk path, finishing their hashes on the way: ``rows.finish(self._hasher())``
+            or ``rows.finish_select(...)`` in SQL.
+        _hasher(): The :data:`~metaxy.engine.hashers.Hasher` finishing staged rows in Python
+            (None: polars-hash).
+        _fetch(conn, stmt): Run a query and return its rows as a Polars frame.
+        _open(mode): Open the connection (extend it: call ``super()._open(mode)``).
+        _close(): Close it (extend it: call ``super()._close()``).
+        _connect_error(error): The :class:`~metaxy.errors.StoreError` for a failed connection.
+        _in_memory(): Whether the database lives in this process only (the engine is kept).
+        _byte_order(): A function wrapping a text column so it sorts by bytes, or None when the
+            dialect already does.
+        _ensure_table(conn, table): Create a table this store has not seen yet (serialise
+            concurrent creators where the database needs it).
+        _insert_missing(conn, table, values): Insert a bookkeeping row, ignoring a concurrent
+            writer's identical row.
+        _refresh_statistics(conn, table, rows): Called after a bulk load of ``rows`` rows.
+        _query_scope(conn): A context manager around the statements of a resolve or status.
+        _stream_rows(conn, stmt, n): The query's rows, at most ``n`` at a time (a server-side
+            cursor where the driver has one).
+        _driver_error(error, feature): The :class:`~metaxy.errors.StoreError` for a driver
+            error the backend recognises (a lock or statement timeout); call ``super()`` for
+            the rest.
+        _lock(name, timeout): The mechanism of :meth:`~metaxy.store.StoreContract.lock` (a
+            context manager; the base class handles re-entrancy and checks the arguments).
+    """
 
     ordered_aggregate: bool = True  # False: string aggregation in id order via a window
     latest_method: str = "window"  # how the latest row per sample is picked (engine.sql.latest)
@@ -90,8 +128,9 @@ class SQLStore(MetadataStore):
         """
 
     def _ensure_table(self, conn: sa.Connection, table: sa.Table) -> None:
-        """Create the table if missing (backends with concurrent writers serialise this)."""
-        table.create(conn, checkfirst=True)
+        """Create the table if missing (backends with concurrent writers serialise this), with the
+        constraints :mod:`metaxy.store.ddl` decides (a feature table: no primary key)."""
+        ddl.create_table(conn, table)
 
     def _fetch(self, conn: sa.Connection, stmt: sa.Select[Any]) -> pl.DataFrame:
         """Run a query and return its rows as a frame (rows counted at the DB-API cursor).
@@ -177,9 +216,30 @@ class SQLStore(MetadataStore):
 
     @property
     def conn(self) -> sa.Connection:
+        """The open store's connection (the same as :meth:`sql_connection`)."""
         if self._conn is None:
             raise StoreError(f"{self.display()} is not open")
         return self._conn
+
+    def sql_connection(self) -> sa.Connection:
+        return self.conn
+
+    def sql_dialect_name(self) -> str:
+        """The backend name of the store's SQLAlchemy URL (a backend whose URL scheme is not
+        a SQLAlchemy one overrides it)."""
+        return sa.make_url(self.url).get_backend_name()
+
+    def refresh_tables(self) -> None:
+        """Re-read the table names, forget the tables' checked columns and check the recorded
+        hash setting again at the next write (see
+        :meth:`metaxy.store.contract.StoreContract.refresh_tables`)."""
+        conn = self.conn
+        idle = not conn.in_transaction()
+        self._existing = set(sa.inspect(conn).get_table_names())
+        self._columns_ok.clear()
+        self._hash_recorded = False
+        if idle:
+            conn.commit()
 
     def _exists(self, name: str) -> bool:
         """Whether the table ``name`` exists, through the per-open cache of table names.
@@ -224,7 +284,8 @@ class SQLStore(MetadataStore):
         try:
             with conn.begin():
                 self._record_settings(conn)
-                self._ensure_table(conn, table)
+                if table.name not in self._existing:  # a known table is trusted (see _exists)
+                    self._ensure_table(conn, table)
                 if self.narrow_integer:
                     check_int_ranges(conn, feature, table, rows.frame)
                 rows = self._stamp(conn, table, rows)
@@ -285,12 +346,12 @@ class SQLStore(MetadataStore):
         found = conn.execute(sa.select(sa.func.count()).select_from(t).where(
             t.c.feature_key == key, t.c.feature_version == version)).scalar()
         if not found:
-            conn.execute(t.insert().values(
-                feature_key=key, feature_version=version, project=self.project,
-                project_version=rows.first(C.PROJECT_VERSION),
-                table_name=feature.spec().key.table_name,
-                first_written_at=rows.first(C.UPDATED_AT),
-            ))
+            self._insert_missing(conn, t, {
+                "feature_key": key, "feature_version": version, "project": self.project,
+                "project_version": rows.first(C.PROJECT_VERSION),
+                "table_name": feature.spec().key.table_name,
+                "first_written_at": rows.first(C.UPDATED_AT),
+            })
 
     def _hard_delete(self, feature: type[Feature], where: Any) -> int:
         table = self._table(feature)
@@ -447,36 +508,62 @@ class SQLStore(MetadataStore):
 
         return self._run_classified(feature, samples, build)  # type: ignore[no-any-return]
 
-    def _iter_part(self, feature: type[Feature], part: str, samples: pl.DataFrame | None,
-                   where: Any, n: int) -> Iterator[pl.DataFrame]:
-        plan = self.plan(feature)
-        temps: list[sa.Table] = []
-        ctx = self._context(plan, temps)
-        target = self._relation(self._table(feature))
-        conn = self.conn
-        staged = self._stage(conn, samples)
-        temps += [staged] if staged is not None else []
-        stmt = Q.increment_statement(plan, ctx, target, staged, where, status=part)
+    def _spool_increment(self, feature: type[Feature], samples: pl.DataFrame | None,
+                         where: Any) -> Spool:
+        """Run the increment statement once and spool its rows, batch by batch, as the driver
+        hands them over (one statement: one snapshot; bounded memory). The transaction ends
+        (temporary tables dropped) before this returns, so nothing stays open."""
+        def build(plan: ResolvePlan, ctx: Q.SqlContext, target: Any, staged: Any,
+                  conn: sa.Connection) -> Spool:
+            stmt = Q.increment_statement(plan, ctx, target, staged, where)
+            schema = {c.name: polars_dtype(c.type) for c in stmt.selected_columns}
+            empty = split_increment(plan, pl.DataFrame(schema=schema))
+            spool = Spool({p: f.schema for p, f in empty.items()},
+                          self._increment_name(feature))
+            try:
+                for raw in self._stream(conn, stmt, FETCH_BATCH_ROWS):
+                    for part, frame in split_increment(plan, raw).items():
+                        spool.append(part, frame)
+                spool.seal()
+            except BaseException:
+                spool.close()
+                raise
+            return spool
+
+        return self._run_classified(feature, samples, build)  # type: ignore[no-any-return]
+
+    def _stream(self, conn: sa.Connection, stmt: sa.Select[Any],
+                n: int) -> Iterator[pl.DataFrame]:
+        """Run a query and yield its rows in frames of at most ``n`` rows, fetched from the
+        driver ``n`` at a time (rows counted as in :meth:`_fetch`)."""
         schema = {c.name: polars_dtype(c.type) for c in stmt.selected_columns}
+        total = 0
         try:
-            # Plain execute + DB-API fetchmany: ``execution_options(stream_results=True)`` would
-            # switch the store's connection itself to a buffered strategy whose pre-fetched rows
-            # ``result.cursor`` never returns (rows lost, here and in every later ``_fetch``).
-            with self._query_scope(conn):
-                result = conn.execute(stmt)
-            while True:
-                rows = result.cursor.fetchmany(n) if result.cursor is not None else []  # type: ignore[union-attr]
+            for rows in self._stream_rows(conn, stmt, n):
+                total += len(rows)
+                yield conform(pl.DataFrame(rows, schema=list(schema), orient="row",
+                                           infer_schema_length=None), schema)
+                del rows
+        finally:
+            self._count(total)
+
+    def _stream_rows(self, conn: sa.Connection, stmt: sa.Select[Any],
+                     n: int) -> Iterator[Sequence[Any]]:
+        """The query's rows as lists of at most ``n`` tuples, fetched ``n`` at a time.
+
+        Plain execute + DB-API fetchmany: ``execution_options(stream_results=True)`` on the
+        store's connection would switch the connection itself to a buffered strategy whose
+        pre-fetched rows ``result.cursor`` never returns (rows lost, here and in every later
+        ``_fetch``). A driver that buffers whole results client-side overrides this."""
+        result = conn.execute(stmt)
+        try:
+            while result.cursor is not None:
+                rows = result.cursor.fetchmany(n)  # type: ignore[union-attr]
                 if not rows:
                     break
-                self._count(len(rows))
-                raw = conform(pl.DataFrame(rows, schema=list(schema), orient="row",
-                                           infer_schema_length=None), schema)
-                yield split_increment(plan, raw)[part]
-            result.close()
-            for temp in temps:
-                temp.drop(conn)
+                yield rows
         finally:
-            conn.commit()
+            result.close()
 
 
 def _sa_type(dtype: pl.DataType) -> sa.types.TypeEngine[Any]:

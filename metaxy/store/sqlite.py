@@ -10,6 +10,7 @@ are refused (``InvalidFrameError`` naming feature, column and row) instead of be
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,10 +19,11 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 import sqlalchemy as sa
 
+from metaxy.engine.staged import StagedRows
 from metaxy.hookspecs import BackendSpec, hookimpl
 from metaxy.store.base import AccessMode
+from metaxy.store.locks import database_lock
 from metaxy.store.sql import SQLStore
-from metaxy.store.staged import StagedRows
 from metaxy.store.values import check_floats_storable
 
 if TYPE_CHECKING:
@@ -53,6 +55,10 @@ class SQLiteStore(SQLStore):
 
     def _in_memory(self) -> bool:
         return (self.path or ":memory:") == ":memory:"
+
+    def _lock(self, name: str, timeout: float | None) -> contextlib.AbstractContextManager[None]:
+        """A lock file next to the database file (:func:`metaxy.store.locks.database_lock`)."""
+        return database_lock(self.path, name, timeout, self.display())
 
     def _create_engine(self, mode: AccessMode) -> sa.Engine:
         path = self.path or ":memory:"

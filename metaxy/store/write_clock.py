@@ -30,14 +30,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import polars as pl
 import sqlalchemy as sa
 
 from metaxy import columns as C
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_US = timedelta(microseconds=1)
-STAMPED = (C.UPDATED_AT, C.CREATED_AT, C.DELETED_AT)  # columns that carry the write's time
 
 WRITE_CLOCK_TABLE = sa.Table(
     "metaxy_write_clock", sa.MetaData(),
@@ -89,22 +87,3 @@ def claim(conn: sa.Connection, table: sa.Table, client: datetime,
 
 def _insert(conn: sa.Connection, table: sa.Table, values: dict[str, Any]) -> None:
     conn.execute(table.insert().values(**values))
-
-
-def restamp(df: pl.DataFrame, client: datetime, at: datetime) -> pl.DataFrame:
-    """The rows with the client's write time replaced by the store's: every ``updated_at``, and
-    a ``created_at`` / ``deleted_at`` that is the client's time (a new sample, a tombstone)."""
-    if at == client:
-        return df
-    exprs = []
-    for name in STAMPED:
-        if name not in df.columns:
-            continue
-        new = pl.lit(at, dtype=df.schema[name])
-        if name == C.UPDATED_AT:
-            exprs.append(new.alias(name))
-        else:
-            old = pl.lit(client, dtype=df.schema[name])
-            exprs.append(pl.when(pl.col(name) == old).then(new).otherwise(pl.col(name))
-                         .alias(name))
-    return df.with_columns(exprs) if exprs else df

@@ -16,15 +16,18 @@ Every hash is compared with the plain-Python recipe (:mod:`metaxy.testing.refere
 backends that pass agree bit for bit.
 
 The packs live in their own modules (:mod:`~metaxy.testing.suite_crud`,
-:mod:`~metaxy.testing.suite_resolve`, :mod:`~metaxy.testing.suite_lineage`,
+:mod:`~metaxy.testing.suite_resolve`, :mod:`~metaxy.testing.suite_lazy`,
+:mod:`~metaxy.testing.suite_lineage`,
 :mod:`~metaxy.testing.suite_types`,
-:mod:`~metaxy.testing.suite_cleanup`), the fixtures and helpers in
+:mod:`~metaxy.testing.suite_cleanup`, :mod:`~metaxy.testing.suite_contract`: the public
+store contract), the fixtures and helpers in
 :mod:`~metaxy.testing.suite_helpers`; everything is re-exported here.
 """
 
 from __future__ import annotations
 
 from metaxy.testing.suite_cleanup import CleanupTests
+from metaxy.testing.suite_contract import ContractTests
 from metaxy.testing.suite_crud import CrudTests, ReadDeleteTests, WriteValidationTests
 from metaxy.testing.suite_helpers import (
     INPUT_DTYPE,
@@ -36,13 +39,15 @@ from metaxy.testing.suite_helpers import (
     root_samples,
     stale_fields,
 )
+from metaxy.testing.suite_lazy import LazyTests
 from metaxy.testing.suite_lineage import HashSettingsTests, LineageTests
-from metaxy.testing.suite_resolve import FilterTests, LazyTests, ResolveTests
+from metaxy.testing.suite_resolve import FilterTests, ResolveTests
 from metaxy.testing.suite_types import TypesTests
 
 __all__ = [
     "INPUT_DTYPE",
     "CleanupTests",
+    "ContractTests",
     "CrudTests",
     "FilterTests",
     "HashSettingsTests",
@@ -65,5 +70,5 @@ __all__ = [
 
 class StoreConformanceTests(CrudTests, ReadDeleteTests, WriteValidationTests, ResolveTests,
                             LineageTests, FilterTests, LazyTests, HashSettingsTests, TypesTests,
-                            CleanupTests):
+                            CleanupTests, ContractTests):
     """Every pack of the conformance suite; subclass it and provide ``store_url``."""

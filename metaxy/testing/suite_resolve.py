@@ -1,4 +1,4 @@
-"""Conformance packs: resolve_update / status, filters, lazy increments.
+"""Conformance packs: resolve_update / status, filters (lazy increments: suite_lazy).
 
 Part of :class:`metaxy.testing.suite.StoreConformanceTests`; the fixtures come from
 :class:`metaxy.testing.suite_helpers.StoreFixtures`.
@@ -15,7 +15,7 @@ from metaxy.errors import (
     FilterError,
     InvalidFrameError,
 )
-from metaxy.store.base import Increment, MetadataStore
+from metaxy.store.base import MetadataStore
 from metaxy.testing import reference as R
 from metaxy.testing.graphs import SuiteFeatures, bump, clone_graph
 from metaxy.testing.suite_helpers import (
@@ -179,33 +179,3 @@ class FilterTests(StoreFixtures):
             assert n == 2
             inc = loaded.resolve_update(feats.child)
         assert ids(inc.orphaned) == ["y", "z"]
-
-
-# ------------------------------------------------------------------------------ lazy increments
-class LazyTests(StoreFixtures):
-    def test_lazy_matches_eager(self, store: MetadataStore, feats: SuiteFeatures) -> None:
-        with store.open("w"):
-            inputs = {f"s{i:02d}": (str(i), "b") for i in range(7)}
-            materialize(store, feats.root, samples=root_samples(inputs))
-            materialize(store, feats.child)
-            inputs.update({"s00": ("new", "b"), "s01": ("new", "b"), "t": ("t", "t")})
-            del inputs["s02"]
-            materialize(store, feats.root, samples=root_samples(inputs))
-            store.delete(feats.root, feats.root.sid == "s02")  # type: ignore[attr-defined]
-            eager = store.resolve_update(feats.child)
-            lazy = store.resolve_update(feats.child, lazy=True)
-            assert not isinstance(lazy, Increment)
-            batches = list(lazy.new.iter_batches(1))
-            stale_batches = list(lazy.stale.iter_batches(1))
-            collected = lazy.collect()
-            orphaned = lazy.orphaned.collect()
-        assert [b.height for b in stale_batches] == [1, 1]
-        assert [b.height for b in batches] == [1]
-        for part in ("new", "stale", "orphaned"):
-            got = getattr(collected, part).sort("sid")
-            want = getattr(eager, part).sort("sid")
-            assert got.columns == want.columns, part
-            assert got.to_dicts() == want.to_dicts(), part
-        assert ids(orphaned) == ["s02"]
-        assert pl.concat(stale_batches).sort("sid").to_dicts() == \
-            eager.stale.sort("sid").to_dicts()

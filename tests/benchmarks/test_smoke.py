@@ -39,8 +39,30 @@ def test_benchmark_round_increments_are_correct(backend: str, scenario: str) -> 
         10 if scenario in ("aggregation", "expansion") else 1)
     assert any("exactly the" in c for c in result["checks"])
     if scenario != "chain" and backend != "sqlite":  # SQLite has no hand-written limit
-        assert "limit_resolve" in steps
+        assert "limit_resolve_full" in steps
         assert "limit computes the same stale samples and provenance hashes" in result["checks"]
+    if scenario in ("simple", "wide") and backend in ("duckdb", "postgresql"):
+        assert {"limit_resolve", "limit_write", "limit_write_pk"} <= set(steps)
+        assert "narrow limit computes the same stale samples and provenance hashes" \
+            in result["checks"]
+
+
+@pytest.mark.parametrize("backend", ["duckdb", "postgresql"])
+@pytest.mark.parametrize("depth", [1, 3])
+def test_history_depth_round(backend: str, depth: int) -> None:
+    """``--depths``: every sample written ``depth`` times before the measured resolve; the
+    increments and both limits stay correct at any depth."""
+    _skip_unless_available(backend)
+    result = run_round(backend, "wide", 2000, depth=depth)
+    steps = result["steps"]
+    assert result["depth"] == depth
+    assert ("append" in steps) == (depth >= 2)
+    assert ("append_more" in steps) == (depth >= 3)
+    if depth >= 3:
+        assert steps["append_more"]["rows"] == 2 * 2000 * (depth - 2)
+        assert steps["write_leaf_more"]["rows"] == 2000 * (depth - 1)
+    assert "narrow limit computes the same stale samples and provenance hashes" \
+        in result["checks"]
 
 
 @pytest.mark.parametrize("backend", ["duckdb", "postgresql"])
@@ -51,6 +73,19 @@ def test_write_pairs_store_the_raw_loads_rows(backend: str,
     from benchmarks.write_pairs import main
 
     _skip_unless_available(backend)
-    main(["--backend", backend, "--scenario", "wide", "--n", "2000", "--reps", "2"])
+    main(["--backend", backend, "--scenario", "wide", "--n", "2000", "--reps", "2", "--with-pk"])
     out = capsys.readouterr().out
-    assert out.count("rep ") == 2 and "median write" in out
+    assert out.count("rep ") == 4 and "median write" in out and "no pk / pk" in out
+
+
+@pytest.mark.parametrize("backend", ["duckdb", "postgresql"])
+def test_state_prototype_keeps_the_latest_rows(backend: str,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """The latest-state prototype: both upsert variants leave the state equal to the latest
+    rows of the history (it raises otherwise)."""
+    from benchmarks.state_proto import main
+
+    _skip_unless_available(backend)
+    main(["--backend", backend, "--n", "2000", "--reps", "1"])
+    out = capsys.readouterr().out
+    assert "rep 0:" in out and "upsert of 10%" in out

@@ -37,7 +37,7 @@ def _run_page(page: str, replace: dict[str, str] | None = None) -> None:
         exec(code, namespace)
 
 
-@pytest.mark.parametrize("page", ["quickstart.md", "concepts.md",
+@pytest.mark.parametrize("page", ["quickstart.md", "concepts.md", "migrations.md",
                                   *[p for p in HOW_TO if p not in PG_PAGES]])
 def test_python_snippets_run(page: str) -> None:
     _run_page(page)
@@ -66,7 +66,7 @@ def test_backend_plugin_guide_passes_the_conformance_suite(tmp_path: Path) -> No
         backend + "\nfrom metaxy.plugins import get_plugin_manager\n" + suite, encoding="utf-8")
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-         "-k", "cleanup or resolve or delete or write or lazy", str(tmp_path)],
+         "-k", "cleanup or resolve or delete or write or lazy or lock", str(tmp_path)],
         cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert " passed" in done.stdout and "failed" not in done.stdout

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from metaxy import api
+from metaxy.engine import filters
 from metaxy.errors import FilterParseError
 from metaxy.filter_syntax import MAX_NESTING, parse_filter
-from metaxy.store import filters
 from tests.cli.conftest import one_line_error, run
 
 

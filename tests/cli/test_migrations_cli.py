@@ -258,3 +258,35 @@ def test_push_and_upgrade_json_on_postgresql(postgres_url: str, tmp_path: Path,
     push = cli_json("push")
     assert push["created"] is False and push["project_version"] == versions["new"]
     assert cli_json("migrations", "upgrade")["rows_appended"] == 0
+
+
+def test_lock_timeout_on_postgresql(postgres_url: str, tmp_path: Path,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """While another process holds the project's migration lock, ``upgrade``, ``stamp`` and
+    ``reconcile`` fail with one line naming the lock after ``--lock-timeout`` seconds; once it
+    is released they run."""
+    import subprocess
+    import sys
+
+    from tests.migrations.test_migration_lock import HOLDER
+
+    _project_at(tmp_path, monkeypatch, postgres_url)
+    cli_json("migrations", "init")
+    rev = cli_json("migrations", "revision", "--autogenerate", "-m", "refactor")
+    child = subprocess.Popen([sys.executable, "-c", HOLDER, postgres_url, PROJECT],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "holding"
+        for args in (("migrations", "upgrade"), ("migrations", "stamp", "head"),
+                     ("reconcile", "speech/transcript")):
+            line = json_error(*args, "--lock-timeout", "0.2")
+            assert f"migrations` run of project '{PROJECT}'" in line, line
+            assert "gave up after waiting 0.2 s" in line, line
+        assert "could not take it at once" in json_error("migrations", "upgrade")
+    finally:
+        child.kill()
+        child.wait(30)
+    refused = run("migrations", "upgrade", "--lock-timeout", "-1", ok=False)
+    assert refused.exit_code == 2 and "--lock-timeout" in refused.stderr
+    up = cli_json("migrations", "upgrade", "--lock-timeout", "5")
+    assert up["current"] == [rev["revision"]]

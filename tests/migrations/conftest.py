@@ -70,9 +70,7 @@ SAMPLES = pl.DataFrame({
 
 def populate(store: Any, graph: mx.FeatureGraph) -> None:
     """Videos a, b, c with transcripts and keywords; then c's audio changes (c goes stale)."""
-    from metaxy.migrations.reconcile import using_graph
-
-    with store.open("w"), using_graph(store, graph):
+    with store.open("w"), store.using_graph(graph):
         store.write("media/video", store.resolve_update("media/video", samples=SAMPLES).new)
         inc = store.resolve_update("speech/transcript")
         store.write("speech/transcript", inc.new.with_columns(

@@ -151,3 +151,38 @@ def test_lock_timeout_waits_for_the_holder(duck_url: str, features: Any) -> None
 def test_negative_lock_timeout_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(mx.MetaxyError, match="lock_timeout"):
         make_store(f"duckdb:///{tmp_path / 'x.duckdb'}", lock_timeout=-1)
+
+
+@pytest.mark.parametrize("holder_mode, mode", [("w", "r"), ("r", "w")])
+def test_two_stores_on_one_file_in_one_process(duck_url: str, features: Any,
+                                               holder_mode: str, mode: str) -> None:
+    """Issue 13 item 17: another store object of this process holds the file in the other mode
+    (DuckDB refuses a second configuration): StoreLockedError, and ``lock_timeout`` retries
+    until the holder closes."""
+    item, _ = features
+    holder = make_store(duck_url)
+    released = threading.Event()
+    opened = threading.Event()
+
+    def hold() -> None:
+        with holder.open(holder_mode):
+            opened.set()
+            released.wait(BOUND_S)
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    try:
+        assert opened.wait(BOUND_S)
+        error = open_error(make_store(duck_url), mode, BOUND_S)
+        assert isinstance(error, StoreLockedError), repr(error)
+        assert "locked.duckdb" in str(error) and "another store object" in str(error)
+        with pytest.raises(StoreLockedError, match=r"gave up after waiting 0.3 s"):
+            with make_store(duck_url, lock_timeout=0.3).open(mode):
+                pass
+        threading.Timer(0.5, released.set).start()
+        with make_store(duck_url, lock_timeout=BOUND_S).open(mode) as store:  # waits
+            assert store.read(item).height == 5
+    finally:
+        released.set()
+        thread.join(BOUND_S)
+    assert not thread.is_alive()

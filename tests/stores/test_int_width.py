@@ -12,7 +12,7 @@ from sqlmodel import Field
 
 import metaxy as mx
 from metaxy.errors import InvalidFrameError
-from metaxy.migrations import duckdb_impl  # noqa: F401  (registers the DuckDB Alembic impl)
+from metaxy.store import duckdb_alembic  # noqa: F401  (registers the DuckDB Alembic impl)
 from metaxy.testing.pytest_plugin import make_store
 from metaxy.versions import versions_of
 

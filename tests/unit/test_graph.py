@@ -115,3 +115,8 @@ def test_isolated_graph_does_not_touch_the_active_one() -> None:
         define("t/x")
     assert mx.FeatureGraph.get_active() is outer
     assert "t/x" not in outer
+
+
+def test_lookup_in_an_empty_graph_hints_at_load_features(graph: mx.FeatureGraph) -> None:
+    with pytest.raises(FeatureNotFoundError, match=r"graph is empty.*mx\.load_features\(\)"):
+        graph.get("media/video")

@@ -1,5 +1,5 @@
-"""The import layers of the core package, enforced (STYLE: cli -> api -> migrations/store ->
-registry/keys/hashing): a module never imports from a layer above its own (imports under
+"""The import layers of the core package, enforced (STYLE: cli -> api -> migrations -> store ->
+engine -> registry/keys/hashing): a module never imports from a layer above its own (imports under
 ``if TYPE_CHECKING:`` do not count). Issue 12's boundaries: core (and core's tests) never import a
 plugin, plugins import only the public surface, nothing outside ``metaxy/store/`` touches a
 store's underscore attributes, the engine never imports the store."""
@@ -7,9 +7,8 @@ store's underscore attributes, the engine never imports the store."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parents[2] / "metaxy"
 PLUGIN_PACKAGES = ("metaxy_postgres", "metaxy_dagster", "team_media", "team_speech",
@@ -17,10 +16,13 @@ PLUGIN_PACKAGES = ("metaxy_postgres", "metaxy_dagster", "team_media", "team_spee
 
 # layer of a module (by its first component under metaxy); unlisted modules are the foundation
 LAYERS = {
-    "engine": 1, "store": 1, "orm": 1,
-    "migrations": 2, "testing": 2,
-    "api": 3, "filter_syntax": 3,
-    "cli": 4, "cli_confirm": 4, "cli_options": 4, "demo": 4, "render": 4, "migrations.cli": 4,
+    "engine": 1, "orm": 1,
+    "store": 2,
+    "migrations": 3, "testing": 3,
+    "api": 4, "filter_syntax": 4,
+    "cli": 5, "cli_confirm": 5, "cli_options": 5, "demo": 5, "render": 5, "migrations.cli": 5,
+    # the code guard: fingerprint and registry are foundation (Feature.computes uses them)
+    "codeguard.records": 3, "codeguard.check": 3, "codeguard.cli": 5,
 }
 
 
@@ -80,7 +82,8 @@ def test_the_check_sees_a_violation(tmp_path: Path) -> None:
                      "    from metaxy.cli import app\nfrom metaxy.api import load_project\n"
                      "from metaxy import cli\n")
     assert [m for _, m in _runtime_imports(tree)] == ["typing", "metaxy.api", "metaxy.cli"]
-    assert _layer("metaxy.api.state") > _layer("metaxy.store.sql") > _layer("metaxy.keys")
+    assert _layer("metaxy.api.state") > _layer("metaxy.store.sql") > _layer("metaxy.engine.sql") \
+        > _layer("metaxy.keys")
     assert _layer("metaxy.migrations.cli") == _layer("metaxy.cli")
 
 
@@ -135,11 +138,13 @@ def _plugin_imports_beyond_the_surface() -> list[str]:
 
 
 def _store_private_names() -> set[str]:
-    """The underscore attributes and methods of the store classes (``*Store`` in store/)."""
+    """The underscore attributes and methods of the store classes (``*Store`` and the
+    ``StoreContract`` mixin in store/)."""
     names: set[str] = set()
     for path in (ROOT / "store").glob("*.py"):
         for cls in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if not (isinstance(cls, ast.ClassDef) and cls.name.endswith("Store")):
+            if not (isinstance(cls, ast.ClassDef)
+                    and (cls.name.endswith("Store") or cls.name == "StoreContract")):
                 continue
             for node in ast.walk(cls):
                 if isinstance(node, ast.FunctionDef):
@@ -176,31 +181,8 @@ def _engine_imports_of_store() -> list[str]:
             if module == "metaxy.store" or module.startswith("metaxy.store.")]
 
 
-# What the engine/store move of issue 12 (engine below store, a public store contract) removes.
-# The tests below pin these lists: a new violation fails now; when the move lands, the strict
-# xfail tests pass, fail as XPASS, and the lists and the marks go.
-KNOWN_PLUGIN_IMPORTS = [
-    "plugins/metaxy-dagster/metaxy_dagster/schema.py: metaxy.versions (column_schema)",
-    "plugins/metaxy-postgres/metaxy_postgres/store.py: metaxy.engine.sql (SampleHash), "
-    "metaxy.store.sql (SQLStore, FEATURE_VERSIONS_TABLE), metaxy.store.staged (Hasher, "
-    "StagedRows), metaxy.store.base (AccessMode), metaxy.store.duckdb (duckdb_hasher)",
-]
-KNOWN_STORE_INTERNALS = [
-    "metaxy/migrations/api.py: store._existing",
-    "metaxy/migrations/reconcile.py: store._graph (graph override)",
-    "metaxy/migrations/rename.py: store._require, store._append, store._guard",
-    "metaxy/migrations/snapshots.py: store._require",
-]
-KNOWN_ENGINE_IMPORTS = ["metaxy/engine/sql.py, metaxy/engine/frames.py, metaxy/engine/plan.py: "
-                        "metaxy.store.filters"]
-
-
 def _files(problems: list[str]) -> set[str]:
     return {p.split(":")[0] for p in problems}
-
-
-def _known_files(known: list[str]) -> set[str]:
-    return {f.strip() for entry in known for f in entry.split(": ")[0].split(",")}
 
 
 def test_core_never_imports_a_plugin() -> None:
@@ -216,38 +198,74 @@ def test_the_plugin_check_sees_string_imports() -> None:
         ("metaxy_postgres", [])]
 
 
-def test_plugins_import_no_internals_beyond_the_known_ones() -> None:
-    assert _files(_plugin_imports_beyond_the_surface()) <= _known_files(KNOWN_PLUGIN_IMPORTS), \
-        _plugin_imports_beyond_the_surface()
-
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="the engine/store move is pending; "
-                   "current violations: " + "; ".join(KNOWN_PLUGIN_IMPORTS))
 def test_plugins_import_only_the_public_surface() -> None:
     assert _plugin_imports_beyond_the_surface() == []
 
 
-def test_no_store_internals_touched_outside_store_beyond_the_known_ones() -> None:
-    assert _files(_store_internals_touched_outside_store()) <= \
-        _known_files(KNOWN_STORE_INTERNALS), _store_internals_touched_outside_store()
+def _documented_hooks() -> set[str]:
+    """The backend hooks listed in ``SQLStore``'s docstring (its "Backend hooks:" section)."""
+    tree = ast.parse((ROOT / "store" / "sql.py").read_text(encoding="utf-8"))
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "SQLStore")
+    doc = ast.get_docstring(cls) or ""
+    section = doc.split("Backend hooks:", 1)[1] if "Backend hooks:" in doc else ""
+    return set(re.findall(r"^    (_[a-z0-9_]+)\(", section, flags=re.MULTILINE))
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="the public store contract is "
-                   "pending; current violations: " + "; ".join(KNOWN_STORE_INTERNALS))
+def _undocumented_hooks(tree: ast.Module, private: set[str], hooks: set[str]) -> list[str]:
+    """Store internals a plugin's classes define or use (``self._x``, ``super()._x``) that are
+    not documented backend hooks (a plugin's own private names are not the store's)."""
+    found = []
+    for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):
+        for node in ast.walk(cls):
+            name = node.name if isinstance(node, ast.FunctionDef) else \
+                node.attr if isinstance(node, ast.Attribute) else None
+            if name in private and name not in hooks:
+                found.append(f"{node.lineno}: {cls.name} {name}")
+    return found
+
+
+def _plugin_store_internals() -> list[str]:
+    private, hooks = _store_private_names(), _documented_hooks()
+    return [f"{path.relative_to(REPO)}:{problem}" for path in PLUGIN_SOURCES
+            for problem in _undocumented_hooks(ast.parse(path.read_text(encoding="utf-8")),
+                                               private, hooks)]
+
+
+def test_sqlstore_documents_its_backend_hooks() -> None:
+    hooks = _documented_hooks()
+    assert {"_create_engine", "_bulk_insert", "_hasher", "_ensure_table"} <= hooks
+    assert hooks <= _store_private_names(), hooks - _store_private_names()
+
+
+def test_plugins_override_only_the_documented_backend_hooks() -> None:
+    """A backend plugin overrides (and calls) the hooks ``SQLStore`` documents, nothing else of
+    the store's: its other underscore attributes may change without notice."""
+    assert _plugin_store_internals() == []
+
+
+def test_the_hook_check_sees_a_violation() -> None:
+    tree = ast.parse("class S(SQLStore):\n"
+                     "    def _ensure_table(self, conn, table):\n"
+                     "        if table.name in self._existing:\n"
+                     "            return\n"
+                     "        super()._ensure_system_table(conn, table)\n"
+                     "    def _own_helper(self): ...\n")
+    problems = _undocumented_hooks(tree, _store_private_names(), _documented_hooks())
+    assert [p.split(" ", 1)[1] for p in problems] == ["S _existing", "S _ensure_system_table"]
+
+
 def test_no_module_outside_store_touches_a_store_internal() -> None:
+    """Migrations, the API, the CLI and the plugins use the public store contract
+    (:class:`metaxy.store.contract.StoreContract`) instead."""
     assert _store_internals_touched_outside_store() == []
 
 
 def test_the_store_internals_check_sees_a_violation() -> None:
-    assert {"_require", "_append", "_graph", "_guard"} <= _store_private_names()
+    assert {"_require", "_append", "_graph", "_guard", "_lock", "_locks_held",
+            "_existing"} <= _store_private_names()
 
 
-def test_engine_imports_no_store_module_beyond_the_known_ones() -> None:
-    assert _files(_engine_imports_of_store()) <= _known_files(KNOWN_ENGINE_IMPORTS), \
-        _engine_imports_of_store()
-
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="engine below store is pending; "
-                   "current violations: " + "; ".join(KNOWN_ENGINE_IMPORTS))
 def test_engine_never_imports_store() -> None:
+    """Engine below store: the plan, filters, compilers, hashers and the raw-row protocol need no
+    store module (the layer numbers above say the same; this names the boundary)."""
     assert _engine_imports_of_store() == []

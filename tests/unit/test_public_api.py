@@ -52,3 +52,41 @@ def test_public_classes_present_themselves_as_metaxy() -> None:
     for cls in (mx.Feature, mx.FeatureGraph, mx.FeatureKey, mx.FieldKey, mx.FeatureSpec,
                 mx.FieldSpec, mx.FeatureDep, mx.FieldDep, mx.Lineage):
         assert cls.__module__ == "metaxy", cls
+
+
+# ------------------------------------------------ the backend author's surface (issue 12)
+SURFACES = ("metaxy.store", "metaxy.engine")
+SURFACE_PROBE = """
+import json, sys
+import metaxy.store, metaxy.engine
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+@pytest.mark.parametrize("package", SURFACES)
+def test_surface_names_resolve_and_are_unique(package: str) -> None:
+    module = importlib.import_module(package)
+    assert len(module.__all__) == len(set(module.__all__))
+    for name in module.__all__:
+        assert getattr(module, name) is not None, name
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        module.nope  # noqa: B018
+
+
+def test_store_re_exports_the_engine_names_a_backend_needs() -> None:
+    import metaxy.engine as engine
+    import metaxy.store as store
+
+    for name in ("StagedRows", "SampleHash", "Hasher", "polars_hasher", "duckdb_hasher"):
+        assert getattr(store, name) is getattr(engine, name), name
+    assert {"MetadataStore", "SQLStore", "AccessMode", "FEATURE_VERSIONS_TABLE"} <= \
+        set(store.__all__)
+
+
+def test_importing_the_surfaces_loads_no_driver() -> None:
+    out = subprocess.run([sys.executable, "-c", SURFACE_PROBE], capture_output=True, text=True,
+                         check=True)
+    heavy = ("duckdb", "psycopg", "alembic", "sqlalchemy", "polars", "metaxy.store.base")
+    loaded = [m for m in json.loads(out.stdout)
+              if any(m == h or m.startswith(h + ".") for h in heavy)]
+    assert loaded == []

@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from metaxy import columns as C
+from metaxy.engine.hashers import duckdb_hasher
+from metaxy.engine.staged import Constant, FieldHashes, HashRecipe, StagedRows
 from metaxy.hashing import MISSING, HashSettings, enc, python_hash
 from metaxy.keys import FieldKey
-from metaxy.store.duckdb import duckdb_hasher
-from metaxy.store.staged import Constant, FieldHashes, HashRecipe, StagedRows
 
 FIELDS = ("a", "b/c")  # sorted order; "b/c" is a nested field key
 SETTINGS = [HashSettings(), HashSettings("md5", 12), HashSettings("sha256", 64)]

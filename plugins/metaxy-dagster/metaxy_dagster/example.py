@@ -2,7 +2,9 @@
 
 Run it with ``dagster dev -m metaxy_dagster.example`` (store: ``$METAXY_DAGSTER_STORE``, a URL or a
 store name from ``metaxy.toml``; default: the configured default store). The compute functions are
-trivial and deterministic stand-ins for real models:
+trivial and deterministic stand-ins for real models; the chunk, transcript, keyword and face
+logic lives in the team packages (``team_*.compute``), declared with ``@Feature.computes`` so that
+``metaxy check`` guards it, and the assets below only hand them their increment's rows:
 
 * ``media/video`` (root) -- the samples come from the :class:`VideoCatalog` resource: ``n_videos``
   videos, each field's input being a revision string, so bumping a video's revision in
@@ -21,7 +23,6 @@ from typing import Any
 import dagster as dg
 import polars as pl
 import sqlalchemy as sa
-import xxhash
 from pydantic import Field
 
 import metaxy as mx
@@ -31,7 +32,6 @@ from metaxy_dagster.increment import FeatureIncrement
 from metaxy_dagster.observe import metaxy_observation_job, metaxy_staleness_sensor
 from metaxy_dagster.resource import MetaxyStoreResource
 
-CHUNKS_PER_VIDEO = 3
 CATALOG_KEY = "video_catalog"
 
 
@@ -57,10 +57,6 @@ class VideoCatalog(dg.ConfigurableResource):  # type: ignore[type-arg]
         })
 
 
-def _digest(*parts: Any) -> int:
-    return int(xxhash.xxh64_hexdigest("|".join(str(p) for p in parts).encode())[:8], 16)
-
-
 def _table(inc: FeatureIncrement, key: str) -> sa.Table:
     """The SQL table of a feature in the store's graph (filters are written on its columns)."""
     table: sa.Table = inc.store.feature(key).__table__  # type: ignore[attr-defined]
@@ -74,35 +70,27 @@ def videos(inc: FeatureIncrement) -> pl.DataFrame:
 
 
 def chunks(inc: FeatureIncrement) -> pl.DataFrame:
-    """1:N: three equal chunks per video."""
-    todo = inc.to_process
-    parts = pl.DataFrame({"chunk_id": list(range(CHUNKS_PER_VIDEO))})
-    length = pl.col("duration_s") / CHUNKS_PER_VIDEO
-    return todo.join(parts, how="cross").with_columns(
-        start_s=length * pl.col("chunk_id"), end_s=length * (pl.col("chunk_id") + 1))
+    """1:N: three equal chunks per video (the media team's declared compute function)."""
+    from team_media.compute import cut_chunks
+
+    return cut_chunks(inc.to_process)
 
 
 def transcripts(inc: FeatureIncrement) -> pl.DataFrame:
-    """Text "from the audio": deterministic in the video and its audio's provenance."""
-    todo = inc.to_process
-    words = ["hello", "world", "metaxy", "video", "speech", "model", "frame", "audio"]
-    texts = []
-    for vid, prov in zip(todo["video_id"], todo[C.PROVENANCE], strict=True):
-        h = _digest(vid, prov)
-        texts.append(" ".join(words[(h >> (3 * i)) % len(words)] for i in range(6)))
-    return todo.with_columns(text=pl.Series(texts, dtype=pl.String)).with_columns(
-        n_words=pl.col("text").str.split(" ").list.len().cast(pl.Int64))
+    """Text "from the audio" (the speech team's declared compute function)."""
+    from team_speech.compute import transcribe
+
+    return transcribe(inc.to_process)
 
 
 def keywords(inc: FeatureIncrement) -> pl.DataFrame:
-    """Sorted unique words of the transcript."""
+    """Sorted unique words of the transcript (the speech team's declared compute function)."""
+    from team_speech.compute import extract_keywords
+
     todo = inc.to_process
     ids = todo["video_id"].to_list()
     where = _table(inc, "speech/transcript").c.video_id.in_(ids)
-    text = inc.store.read("speech/transcript", where=where)
-    kw = text.select("video_id", keywords=pl.col("text").str.split(" ").list.unique()
-                     .list.sort().list.join(","))
-    return todo.join(kw, on="video_id", how="left")
+    return extract_keywords(todo, inc.store.read("speech/transcript", where=where))
 
 
 def summaries(inc: FeatureIncrement) -> pl.DataFrame:
@@ -118,10 +106,10 @@ def summaries(inc: FeatureIncrement) -> pl.DataFrame:
 
 
 def faces(inc: FeatureIncrement) -> pl.DataFrame:
-    """A face count "from the frames": deterministic in the frames' provenance."""
-    todo = inc.to_process
-    counts = [_digest(p) % 5 for p in todo[C.PROVENANCE]]
-    return todo.with_columns(n_faces=pl.Series(counts, dtype=pl.Int64))
+    """A face count "from the frames" (the vision team's declared compute function)."""
+    from team_vision.compute import count_faces
+
+    return count_faces(inc.to_process)
 
 
 COMPUTE_FNS: dict[str, ComputeFn] = {

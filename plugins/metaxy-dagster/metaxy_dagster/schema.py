@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
+from metaxy import column_schema
 from metaxy import columns as C
-from metaxy.versions import column_schema
 
 if TYPE_CHECKING:
     from metaxy import Feature

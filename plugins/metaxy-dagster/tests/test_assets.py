@@ -19,8 +19,8 @@ from metaxy_dagster import (
 from metaxy_dagster.example import COMPUTE_FNS, build_definitions
 
 import metaxy as mx
+from metaxy import column_schema
 from metaxy import columns as C
-from metaxy.versions import column_schema
 
 
 def _noop(inc: FeatureIncrement) -> pl.DataFrame:

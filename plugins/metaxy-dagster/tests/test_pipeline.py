@@ -8,12 +8,12 @@ import dagster as dg
 import polars as pl
 from metaxy_dagster import MetaxyStoreResource, metaxy_assets
 from metaxy_dagster.example import (
-    CHUNKS_PER_VIDEO,
     COMPUTE_FNS,
     VideoCatalog,
     build_assets,
     build_definitions,
 )
+from team_media.compute import CHUNKS_PER_VIDEO
 
 import metaxy as mx
 from metaxy import columns as C

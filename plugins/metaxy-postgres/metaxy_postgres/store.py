@@ -16,9 +16,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
-from collections.abc import Callable
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -26,23 +29,28 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.compiler import compiles
 
-from metaxy import columns as C
-from metaxy.engine.sql import SampleHash
-from metaxy.errors import StoreConnectionError, StoreError
-from metaxy.store.base import AccessMode
-from metaxy.store.sql import FEATURE_VERSIONS_TABLE, SQLStore
+from metaxy.errors import (
+    StoreConnectionError,
+    StoreError,
+    StoreLockedError,
+    StoreOptionError,
+    StoreTimeoutError,
+)
+from metaxy.store import AccessMode, SampleHash, SQLStore
 
 ANALYZE_MIN_ROWS = 1000  # below this a stale plan costs less than ANALYZE
+DAY = 86_400.0
+LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of a lock wait past lock_timeout
+QUERY_CANCELED = "57014"  # SQLSTATE of a statement cancelled (e.g. by statement_timeout)
 
 if TYPE_CHECKING:
-    from metaxy.feature import Feature
-    from metaxy.store.staged import Hasher, StagedRows
+    from metaxy import Feature
+    from metaxy.store import Hasher, StagedRows
 
 DRIVER = "postgresql+psycopg"
 NULL_MARKER = r"\N"
 #: Rows encoded per CSV chunk: bounds the encoder's memory on very large writes.
 COPY_CHUNK_ROWS = 200_000
-_FULL = {"md5": 32, "sha256": 64}
 
 
 @compiles(SampleHash, "postgresql")
@@ -55,7 +63,7 @@ def _hash_postgresql(element: SampleHash, compiler: Any, **kw: Any) -> str:
         expr = sa.func.encode(raw, sa.literal_column("'hex'"))
     else:
         expr = sa.func.md5(arg)
-    if element.length < _FULL[element.algorithm]:
+    if element.truncated:
         expr = sa.func.substr(expr, 1, element.length)
     return str(compiler.process(expr, **kw))
 
@@ -89,10 +97,38 @@ class PostgresStore(SQLStore):
     latest_method = "distinct_on"
 
     def __init__(self, url: str, *, connect_timeout: int = 10,
-                 copy_chunk_rows: int = COPY_CHUNK_ROWS, **kwargs: Any) -> None:
+                 copy_chunk_rows: int = COPY_CHUNK_ROWS, lock_timeout: float = 60.0,
+                 statement_timeout: float = 0.0, **kwargs: Any) -> None:
+        """``lock_timeout``: seconds any statement waits for a lock (a table another session
+        alters, a concurrent first write creating the table) before it fails with
+        :class:`~metaxy.errors.StoreLockedError`; ``statement_timeout``: seconds any statement
+        may run before it fails with :class:`~metaxy.errors.StoreTimeoutError`. 0 means no
+        limit (PostgreSQL's meaning). Both apply to every connection of the store, migrations
+        included."""
         super().__init__(url, **kwargs)
         self.connect_timeout = int(connect_timeout)
         self.copy_chunk_rows = int(copy_chunk_rows)
+        self.lock_timeout = self._seconds("lock_timeout", lock_timeout)
+        self.statement_timeout = self._seconds("statement_timeout", statement_timeout)
+
+    def _seconds(self, name: str, value: Any) -> float:
+        """A timeout in seconds: a finite number from 0 to one day (the store option check's
+        rule, repeated for a store built directly)."""
+        if isinstance(value, bool) or not isinstance(value, int | float) \
+                or not math.isfinite(value) or not 0 <= value <= DAY:
+            raise StoreOptionError(f"store {self.display()}: option {name} = {value!r} is "
+                                   f"invalid: it must be a finite number of seconds from 0 to "
+                                   f"{DAY:g} (0: no limit)")
+        return float(value)
+
+    def _session_options(self) -> str:
+        """libpq ``options``: the timeouts as server settings of every connection, in whole
+        milliseconds (rounded up: a positive timeout never becomes 0, "no limit")."""
+        def ms(seconds: float) -> int:
+            return math.ceil(seconds * 1000)
+
+        return (f"-c lock_timeout={ms(self.lock_timeout)} "
+                f"-c statement_timeout={ms(self.statement_timeout)}")
 
     # ------------------------------------------------------------------ connection
     def sa_url(self) -> sa.URL:
@@ -102,6 +138,10 @@ class PostgresStore(SQLStore):
         except sa.exc.ArgumentError:
             raise StoreError(f"invalid PostgreSQL URL '{self.display()}' (expected "
                              "postgresql://user[:password]@host:port/database)") from None
+
+    def sql_dialect_name(self) -> str:
+        """``postgresql``, also for a ``postgres://`` URL (libpq's spelling)."""
+        return self.sa_url().get_backend_name()
 
     def _refresh_statistics(self, conn: sa.Connection, table: sa.Table, rows: int) -> None:
         """ANALYZE a table after a bulk load.
@@ -125,7 +165,8 @@ class PostgresStore(SQLStore):
             self.sa_url(),
             poolclass=sa.pool.NullPool,  # the store holds one connection while it is open
             connect_args={"connect_timeout": self.connect_timeout,
-                          "application_name": "metaxy", "client_encoding": "utf8"},
+                          "application_name": "metaxy", "client_encoding": "utf8",
+                          "options": self._session_options()},
         )
 
     def _open(self, mode: AccessMode) -> None:
@@ -135,6 +176,45 @@ class PostgresStore(SQLStore):
             # The driver's exception (and its traceback) adds nothing for the user: the message
             # already says what failed; drop the chain so no connection string is ever printed.
             raise StoreConnectionError(str(e)) from None
+
+    @contextlib.contextmanager
+    def _lock(self, name: str, timeout: float | None) -> Iterator[None]:
+        """A session advisory lock (``pg_try_advisory_lock``, polled until ``timeout``).
+
+        It is taken on a connection of its own, so the store's transactions (commits,
+        rollbacks) never touch it; the server releases it when that connection ends, also when
+        the process dies.
+        """
+        key = lock_key(f"lock:{name}")
+        try:
+            conn = self.engine.connect()
+        except sa.exc.DBAPIError as e:
+            raise self._connect_error(e) from None
+        try:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            delay = 0.02
+            while not conn.execute(sa.select(sa.func.pg_try_advisory_lock(key))).scalar():
+                conn.commit()
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    waited = f"gave up after waiting {timeout:g} s" if timeout else \
+                        "could not take it at once"
+                    raise StoreLockedError(
+                        f"{self.display()}: the lock '{name}' is held by another session "
+                        f"(advisory lock {key}); {waited}")
+                time.sleep(delay if left is None else min(delay, left))
+                delay = min(delay * 2, 0.5)
+            conn.commit()
+            try:
+                yield
+            finally:
+                # closing the session below releases the lock too: an unlock that fails (a
+                # broken connection) must not hide the error of the block
+                with contextlib.suppress(sa.exc.DBAPIError):
+                    conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
+                    conn.commit()
+        finally:
+            conn.close()
 
     def _connect_error(self, error: Exception) -> StoreError:
         orig = getattr(error, "orig", None) or error
@@ -146,6 +226,45 @@ class PostgresStore(SQLStore):
         return StoreConnectionError(f"cannot connect to PostgreSQL store {self.display()}: "
                                     f"{detail}")
 
+    def _stream_rows(self, conn: sa.Connection, stmt: sa.Select[Any],
+                     n: int) -> Iterator[Sequence[Any]]:
+        """Fetch through a server-side cursor, ``n`` rows at a time.
+
+        psycopg's ordinary cursor receives the whole result into client memory before the
+        first row is read; a named (server-side) cursor keeps it on the server. The planner
+        plans a cursor for its first 10% of rows by default (``cursor_tuple_fraction``), which
+        picks nested loops for these joins; this transaction plans for the whole result.
+        """
+        conn.execute(sa.select(sa.func.set_config("cursor_tuple_fraction", "1", True)))
+        result = conn.execute(stmt, execution_options={"stream_results": True,
+                                                       "max_row_buffer": n})
+        try:
+            while rows := result.fetchmany(n):
+                yield [tuple(r) for r in rows]
+        finally:
+            result.close()
+
+    def _driver_error(self, error: Exception, feature: type[Feature] | None) -> StoreError:
+        """A lock wait past ``lock_timeout`` (SQLSTATE 55P03) is a StoreLockedError, a statement
+        cancelled by ``statement_timeout`` (57014) a StoreTimeoutError, each naming the store
+        and the feature."""
+        orig = getattr(error, "orig", None) or error
+        state = getattr(orig, "sqlstate", None)
+        subject = f"{self.display()}, feature '{feature.spec().key}'" if feature is not None \
+            else self.display()
+        if state == LOCK_NOT_AVAILABLE:
+            return StoreLockedError(
+                f"{subject}: a lock was not granted within lock_timeout = {self.lock_timeout:g} "
+                "s: another session holds a conflicting lock on the table (a migration's ALTER "
+                "TABLE, a concurrent first write, a long transaction); retry later or raise the "
+                "store option lock_timeout")
+        if state == QUERY_CANCELED and "statement timeout" in str(orig):
+            return StoreTimeoutError(
+                f"{subject}: the statement ran longer than statement_timeout = "
+                f"{self.statement_timeout:g} s and was cancelled; raise the store option "
+                "statement_timeout (0: no limit)")
+        return super()._driver_error(error, feature)
+
     # ------------------------------------------------------------------ writes
     def _byte_order(self) -> Callable[[sa.ColumnElement[Any]], sa.ColumnElement[Any]]:
         return byte_order
@@ -156,11 +275,9 @@ class PostgresStore(SQLStore):
         A concurrent first writer waits for the lock, then (READ COMMITTED: a fresh snapshot per
         statement) sees the committed table and skips the creation.
         """
-        if table.name in self._existing:
-            return
         qualified = f"{table.schema or ''}.{table.name}"
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(lock_key(qualified))))
-        table.create(conn, checkfirst=True)
+        super()._ensure_table(conn, table)
 
     def _insert_missing(self, conn: sa.Connection, table: sa.Table,
                         values: dict[str, Any]) -> None:
@@ -168,25 +285,12 @@ class PostgresStore(SQLStore):
         seed of a table's write clock); it then waits for that writer's commit."""
         conn.execute(pg_insert(table).values(**values).on_conflict_do_nothing())
 
-    def _record_feature_version(self, conn: sa.Connection, feature: type[Feature],
-                                rows: StagedRows) -> None:
-        """Like the base, but ``ON CONFLICT DO NOTHING``: concurrent writers of a new version."""
-        t = FEATURE_VERSIONS_TABLE
-        self._ensure_system_table(conn, t)
-        stmt = pg_insert(t).values(
-            feature_key=str(feature.spec().key), feature_version=rows.first(C.FEATURE_VERSION),
-            project=self.project, project_version=rows.first(C.PROJECT_VERSION),
-            table_name=feature.spec().key.table_name,
-            first_written_at=rows.first(C.UPDATED_AT),
-        ).on_conflict_do_nothing(index_elements=[t.c.feature_key, t.c.feature_version])
-        conn.execute(stmt)
-
     def _hasher(self) -> Hasher:
         """Writes hash with DuckDB (a private in-memory connection): half polars-hash's CPU.
 
         PostgreSQL cannot hash inside ``COPY``; hashing client-side is the part of a write the raw
         load does not do, so :meth:`_bulk_insert` overlaps it with the server's work."""
-        from metaxy.store.duckdb import duckdb_hasher
+        from metaxy.store import duckdb_hasher
 
         return duckdb_hasher(self.hash_settings)
 

@@ -15,7 +15,7 @@ import metaxy as mx
 from metaxy import columns as C
 from metaxy.errors import StoreConnectionError
 from metaxy.plugins import backends, get_plugin_manager
-from metaxy.store.staged import StagedRows
+from metaxy.store import StagedRows
 
 pytestmark = pytest.mark.postgres
 
@@ -79,6 +79,7 @@ def test_plugin_declares_backend_and_builds_store_for_every_scheme() -> None:
         store = mx.get_store(url)
         assert isinstance(store, PostgresStore)
         assert store.sa_url().drivername == "postgresql+psycopg"
+        assert store.sql_dialect_name() == "postgresql"  # offline migrations' DDL dialect
 
 
 def test_unreachable_server_raises_connection_error_without_password() -> None:

@@ -37,3 +37,7 @@ class Chunk(
     chunk_id: int
     start_s: float | None = None
     end_s: float | None = None
+
+# The compute functions declare themselves on the classes above (@Feature.computes); importing
+# them here makes every loader of the features (metaxy check, push) see the declarations.
+from team_media import compute as compute  # noqa: E402

@@ -19,6 +19,11 @@ class Transcript(
                              deps=[mx.FieldDep(feature=Video, fields=["audio"])])],
     ),
 ):
+    """The text spoken in a video's audio track, with its word count.
+
+    Computed by team_speech.compute.transcribe (a stand-in for a speech model).
+    """
+
     video_id: str
     text: str | None = None
     n_words: int | None = None
@@ -53,3 +58,7 @@ class Summary(
     video_id: str
     summary: str | None = None
     n_chunks: int | None = None
+
+# The compute functions declare themselves on the classes above (@Feature.computes); importing
+# them here makes every loader of the features (metaxy check, push) see the declarations.
+from team_speech import compute as compute  # noqa: E402

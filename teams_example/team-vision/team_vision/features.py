@@ -21,3 +21,7 @@ class Faces(
 ):
     video_id: str
     n_faces: int | None = None
+
+# The compute functions declare themselves on the classes above (@Feature.computes); importing
+# them here makes every loader of the features (metaxy check, push) see the declarations.
+from team_vision import compute as compute  # noqa: E402

@@ -17,8 +17,9 @@ Both forms follow :mod:`metaxy.hashing` and are bit-identical (conformance suite
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 import polars as pl
@@ -27,21 +28,11 @@ from sqlalchemy.sql import ColumnElement, FromClause
 
 from metaxy import columns as C
 from metaxy.engine import polars_hash as P
+from metaxy.engine import sql as Q
+from metaxy.engine.hashers import Hasher, polars_hasher
 from metaxy.hashing import HashSettings
 
-Hasher = Callable[[pl.DataFrame, Sequence[str]], pl.DataFrame]
-"""Replaces each named column of a frame (a non-null hash payload) by ``H(payload)``.
-
-The default runs polars-hash; a backend may compute the same hashes with its own engine
-(DuckDB's ``md5`` takes about half the CPU time), bit-identically by the conformance suite.
-"""
-
-
-def polars_hasher(settings: HashSettings) -> Hasher:
-    def run(df: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
-        return df.with_columns([P.h(pl.col(c), settings).alias(c) for c in columns])
-
-    return run
+STAMPED = (C.UPDATED_AT, C.CREATED_AT, C.DELETED_AT)  # columns that carry the write's time
 
 
 @dataclass(frozen=True)
@@ -133,12 +124,8 @@ class StagedRows:
         return StagedRows(frame, self.recipe, self.constants, self.order)
 
     def restamped(self, client: Any, at: Any) -> StagedRows:
-        """The rows with the write time assigned by the store (``at``) in place of the client's
-        (:func:`metaxy.store.write_clock.restamp`), in the constants and in the frame."""
-        from dataclasses import replace
-
-        from metaxy.store.write_clock import STAMPED, restamp
-
+        """The rows with the write time assigned by the store (``at``, from its clock) in place
+        of the client's (:func:`restamp`), in the constants and in the frame."""
         if at == client:
             return self
         constants = tuple(
@@ -173,8 +160,6 @@ class StagedRows:
         """One ``SELECT`` over ``source`` (the frame as a relation) giving every column in table
         order; the hashes are computed by the database (:class:`SampleHash`), the constants are
         bound parameters (typed by ``types``, e.g. the target table's column types)."""
-        from metaxy.engine import sql as Q
-
         r = self.recipe
         names = self.frame.columns
         consts: dict[str, ColumnElement[Any]] = {
@@ -243,3 +228,22 @@ def _total_payload(r: HashRecipe, kind: str) -> pl.Expr:
     for literal, name, encode in r.total_parts(kind):
         parts += [pl.lit(literal), P.enc(pl.col(name)) if encode else pl.col(name)]
     return pl.concat_str(parts)
+
+
+def restamp(df: pl.DataFrame, client: datetime, at: datetime) -> pl.DataFrame:
+    """The rows with the client's write time replaced by the store's: every ``updated_at``, and
+    a ``created_at`` / ``deleted_at`` that is the client's time (a new sample, a tombstone)."""
+    if at == client:
+        return df
+    exprs = []
+    for name in STAMPED:
+        if name not in df.columns:
+            continue
+        new = pl.lit(at, dtype=df.schema[name])
+        if name == C.UPDATED_AT:
+            exprs.append(new.alias(name))
+        else:
+            old = pl.lit(client, dtype=df.schema[name])
+            exprs.append(pl.when(pl.col(name) == old).then(new).otherwise(pl.col(name))
+                         .alias(name))
+    return df.with_columns(exprs) if exprs else df

@@ -1,0 +1,78 @@
+"""The raw-row protocol between the resolve compilers and the stores, and the API form.
+
+Both compilers (:func:`metaxy.engine.sql.increment_statement`, run by a SQL store, and
+:func:`metaxy.engine.frames.increment_frame`, run by the memory store) return *raw* increment
+rows of one shape: the key columns, :data:`STATUS` (``"new"``, ``"stale"`` or ``"orphaned"``),
+the expected columns (storage form: one provenance column per field, ``metaxy_provenance``, the
+carried user columns), one boolean :data:`STALE_FLAG` column per field, and the stored row's
+columns prefixed with :data:`STORED`. :func:`split_increment` turns such rows into the three
+API-form frames of an ``Increment``; :func:`to_api` packs a storage-form frame's per-field
+columns into the two structs users see.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from metaxy import columns as C
+from metaxy.engine.plan import ResolvePlan
+
+if TYPE_CHECKING:
+    from metaxy.feature import Feature
+
+STATUS = "__status"
+"""Raw column: the sample's class, ``"new"``, ``"stale"`` or ``"orphaned"`` (NULL: up to date)."""
+STALE_FLAG = "__stale__"
+"""Prefix of the raw per-field columns: true when that field's provenance changed."""
+STORED = "__c__"
+"""Prefix of the raw columns holding the stored (current) row's values."""
+
+
+def to_api(feature: type[Feature], df: pl.DataFrame, *, prefix: str = "") -> pl.DataFrame:
+    """Storage form -> API form: pack per-field columns into the two structs."""
+    keys = feature.spec().field_keys
+    pv = {str(f): prefix + C.pv_column(f) for f in keys}
+    dv = {str(f): prefix + C.dv_column(f) for f in keys}
+    exprs = []
+    drop = []
+    if all(c in df.columns for c in pv.values()):
+        exprs.append(pl.struct([pl.col(c).alias(k) for k, c in pv.items()])
+                     .alias(C.PROVENANCE_BY_FIELD))
+        drop += list(pv.values())
+    if all(c in df.columns for c in dv.values()):
+        exprs.append(pl.struct([pl.col(c).alias(k) for k, c in dv.items()])
+                     .alias(C.DATA_VERSION_BY_FIELD))
+        drop += list(dv.values())
+    return df.with_columns(exprs).drop(drop) if exprs else df
+
+
+def split_increment(plan: ResolvePlan, raw: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """Raw classified rows (one statement's result) -> API-form ``new``/``stale``/``orphaned``."""
+    feature = plan.feature
+    keys = list(plan.key_columns)
+    pv_cols = [f.pv_column for f in plan.fields]
+    expected_cols = [c for c in raw.columns if not c.startswith(("__",)) and c not in keys]
+    expected_cols = [c for c in expected_cols if c not in pv_cols and c != C.PROVENANCE]
+    out_cols = keys + expected_cols + pv_cols + [C.PROVENANCE]
+    status = raw[STATUS] if STATUS in raw.columns else pl.Series(STATUS, [], pl.Utf8)
+    new = raw.filter(status == "new").select(out_cols)
+    stale_raw = raw.filter(status == "stale")
+    flags = [pl.when(pl.col(STALE_FLAG + f.field.column(""))).then(pl.lit(str(f.field)))
+             for f in plan.fields]
+    # A stale sample keeps its first-write time when written back (SPEC §3, metaxy_created_at).
+    created = [pl.col(STORED + C.CREATED_AT).alias(C.CREATED_AT)] \
+        if STORED + C.CREATED_AT in raw.columns else []
+    stale = stale_raw.with_columns(
+        pl.concat_list(flags).list.drop_nulls().alias(C.STALE_FIELDS)
+    ).select([*out_cols, *created, C.STALE_FIELDS])
+    orphan_raw = raw.filter(status == "orphaned")
+    if plan.expansion:
+        orphaned = orphan_raw.select(keys)
+    else:
+        stored = [c for c in orphan_raw.columns if c.startswith(STORED)]
+        orphaned = orphan_raw.select(keys + stored).rename(
+            {c: c[len(STORED):] for c in stored})
+    return {"new": to_api(feature, new), "stale": to_api(feature, stale),
+            "orphaned": to_api(feature, orphaned)}

@@ -1,0 +1,153 @@
+"""Issue 13 item 10: no hang behind PostgreSQL locks.
+
+* an undrained lazy iterator holds no transaction: a migration's ``ALTER TABLE`` from another
+  session gets its lock at once;
+* the store options ``lock_timeout`` (default 60 s) and ``statement_timeout`` (default 0: none)
+  are set on every connection; a statement that waits on a lock past ``lock_timeout`` fails with
+  ``StoreLockedError`` (past ``statement_timeout``: ``StoreTimeoutError``) naming the store and
+  the feature, instead of hanging.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from metaxy_postgres.store import PostgresStore, lock_key
+from mxpg_helpers import item_graph, item_samples
+
+import metaxy as mx
+from metaxy.errors import StoreLockedError, StoreOptionError, StoreTimeoutError
+
+IDS = [("g", f"i{n:02d}") for n in range(30)]
+TABLE = "pgt__item"
+
+
+@pytest.fixture
+def graph() -> tuple[mx.FeatureGraph, Any, Any]:
+    return item_graph()
+
+
+@pytest.fixture
+def other(pg_url: str) -> Iterator[sa.Connection]:
+    """Another session on the same database (as a migration or a second process would be)."""
+    engine = sa.create_engine(sa.make_url(pg_url).set(drivername="postgresql+psycopg"),
+                              poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        yield conn
+        conn.rollback()
+    engine.dispose()
+
+
+def _loaded(pg_url: str, graph: Any, **options: Any) -> PostgresStore:
+    g, item, _ = graph
+    store = PostgresStore(pg_url, graph=g, **options)
+    with store.open("w"):
+        store.write(item, store.resolve_update(item, samples=item_samples(IDS)).new)
+    return store
+
+
+def test_undrained_lazy_iterator_holds_no_transaction(pg_url: str, graph: Any,
+                                                      other: sa.Connection) -> None:
+    _, item, group = graph
+    store = _loaded(pg_url, graph)
+    with store.open("w"):
+        lazy = store.resolve_update(item, samples=item_samples([*IDS, ("h", "new")]),
+                                    lazy=True)
+        batches = lazy.new.iter_batches(1)
+        assert next(batches)["item"].to_list() == ["new"]  # undrained from here on
+        groups = store.resolve_update(group, lazy=True).new.iter_batches(1)
+        next(groups)
+        idle = other.execute(sa.text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND application_name = 'metaxy' AND state LIKE 'idle in transaction%'")).scalar()
+        assert idle == 0
+        other.execute(sa.text("SET lock_timeout = '2s'"))
+        other.execute(sa.text(f"ALTER TABLE {TABLE} ADD COLUMN added_by_migration integer"))
+        other.commit()
+        assert store.read(item).height == len(IDS)  # later readers do not queue either
+        assert list(batches) == []
+
+
+@pytest.mark.parametrize("what", ["read", "resolve", "lazy", "status", "write"])
+def test_statement_behind_an_alter_fails_after_lock_timeout(pg_url: str, graph: Any,
+                                                           other: sa.Connection,
+                                                           what: str) -> None:
+    _, item, group = graph
+    store = _loaded(pg_url, graph, lock_timeout=0.5)
+    calls = {
+        "read": lambda: store.read(item),
+        "resolve": lambda: store.resolve_update(group),
+        "lazy": lambda: store.resolve_update(group, lazy=True),
+        "status": lambda: store.status(item, samples=item_samples(IDS)),
+        "write": lambda: store.write(item, store.read(item).head(1)),
+    }
+    feature = "pgt/group" if what in ("resolve", "lazy") else "pgt/item"
+    with store.open("w"):
+        store.read(item)  # caches warm: the table is known, its columns checked
+        # what a migration's ALTER TABLE holds until it commits
+        other.execute(sa.text(f"LOCK TABLE {TABLE} IN ACCESS EXCLUSIVE MODE"))
+        start = time.monotonic()
+        with pytest.raises(StoreLockedError) as info:
+            calls[what]()
+        waited = time.monotonic() - start
+        other.rollback()
+        message = str(info.value)
+        assert f"feature '{feature}'" in message and store.display() in message
+        assert "lock_timeout = 0.5 s" in message
+        assert 0.4 < waited < 30
+        assert store.read(item).height == len(IDS)  # the connection is usable again
+        if what == "write":
+            assert store.read(item, with_history=True).height == len(IDS)  # nothing written
+
+
+def test_table_creation_behind_a_concurrent_creator_fails_after_lock_timeout(
+        pg_url: str, graph: Any, other: sa.Connection) -> None:
+    """A first write (CREATE TABLE) waits for the creation lock that a concurrent first writer
+    holds until its commit; past lock_timeout it fails instead of hanging."""
+    g, item, _ = graph
+    store = PostgresStore(pg_url, graph=g, lock_timeout=0.5)
+    with store.open("w"):
+        rows = store.resolve_update(item, samples=item_samples(IDS)).new
+        other.execute(sa.select(sa.func.pg_advisory_xact_lock(lock_key(f".{TABLE}"))))
+        with pytest.raises(StoreLockedError, match="feature 'pgt/item'"):
+            store.write(item, rows)
+        other.rollback()
+        assert store.write(item, rows) == len(IDS)
+
+
+def test_statement_timeout(pg_url: str, graph: Any, other: sa.Connection) -> None:
+    _, item, _ = graph
+    store = _loaded(pg_url, graph, lock_timeout=0, statement_timeout=0.5)
+    with store.open("r"):
+        other.execute(sa.text(f"LOCK TABLE {TABLE} IN ACCESS EXCLUSIVE MODE"))
+        with pytest.raises(StoreTimeoutError, match=r"feature 'pgt/item'.*statement_timeout "
+                                                    r"= 0\.5 s"):
+            store.read(item)
+        other.rollback()
+        assert store.read(item).height == len(IDS)
+
+
+def test_timeouts_are_set_on_every_connection(pg_url: str, graph: Any) -> None:
+    g, *_ = graph
+    custom = {"lock_timeout": 1.5, "statement_timeout": 2.0001}  # ms rounded up
+    for options, want in [({}, ("1min", "0")), (custom, ("1500ms", "2001ms"))]:
+        store = PostgresStore(pg_url, graph=g, **options)
+        with store.open("r"):
+            got = (store.conn.execute(sa.text("SHOW lock_timeout")).scalar(),
+                   store.conn.execute(sa.text("SHOW statement_timeout")).scalar())
+            store.conn.commit()
+        assert got == want, options
+
+
+@pytest.mark.parametrize("name", ["lock_timeout", "statement_timeout"])
+@pytest.mark.parametrize("value", [math.nan, math.inf, -1, 86_401, True, "30"])
+def test_invalid_timeouts_are_refused(pg_url: str, name: str, value: Any) -> None:
+    with pytest.raises(StoreOptionError, match=f"option {name} = "):
+        PostgresStore(pg_url, **{name: value})
+    with pytest.raises(StoreOptionError, match=f"option {name} = "):
+        mx.get_store(pg_url, **{name: value})
