@@ -200,11 +200,19 @@ def begin(conn: sa.Connection) -> Any:
     return conn.begin()
 
 
+#: The store lock (:meth:`~metaxy.store.contract.StoreContract.lock`) serialising the creation of
+#: the system tables and snapshot pushes: two first pushes would otherwise both create the tables
+#: (PostgreSQL's catalog refuses the second ``CREATE TABLE``, DuckDB reports a write-write
+#: conflict), and two pushes of one project version would both insert it.
+SNAPSHOT_LOCK = "metaxy-snapshots"
+SNAPSHOT_LOCK_WAIT_S = 60.0  # a push or a table creation takes well under a second
+
+
 def ensure_system_tables(store: MetadataStore) -> None:
     """Create metaxy's migration system tables if missing (store open for writing)."""
     store.require_open("w")
     conn = connection(store)
-    with begin(conn):
+    with store.lock(SNAPSHOT_LOCK, SNAPSHOT_LOCK_WAIT_S), begin(conn):
         SNAPSHOT_METADATA.create_all(conn, checkfirst=True)
 
 
@@ -228,6 +236,14 @@ def push(store: MetadataStore, graph: FeatureGraph, project: str) -> PushResult:
 
 
 def push_snapshot(store: MetadataStore, snap: Snapshot) -> PushResult:
+    """Record ``snap`` unless its project version is recorded; pushes are serialised by the
+    store lock :data:`SNAPSHOT_LOCK` (concurrent pushers wait up to a minute)."""
+    store.require_open("w")
+    with store.lock(SNAPSHOT_LOCK, SNAPSHOT_LOCK_WAIT_S):
+        return _push_snapshot(store, snap)
+
+
+def _push_snapshot(store: MetadataStore, snap: Snapshot) -> PushResult:
     ensure_system_tables(store)
     conn = connection(store)
     t, ft = SNAPSHOTS_TABLE, SNAPSHOT_FEATURES_TABLE

@@ -230,12 +230,14 @@ class SQLStore(MetadataStore):
         return sa.make_url(self.url).get_backend_name()
 
     def refresh_tables(self) -> None:
-        """Re-read the table names and forget the tables' checked columns (see
+        """Re-read the table names, forget the tables' checked columns and check the recorded
+        hash setting again at the next write (see
         :meth:`metaxy.store.contract.StoreContract.refresh_tables`)."""
         conn = self.conn
         idle = not conn.in_transaction()
         self._existing = set(sa.inspect(conn).get_table_names())
         self._columns_ok.clear()
+        self._hash_recorded = False
         if idle:
             conn.commit()
 

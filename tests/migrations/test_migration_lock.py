@@ -18,6 +18,7 @@ import pytest
 
 import metaxy as mx
 from metaxy.errors import StoreLockedError
+from metaxy.migrations import api
 from metaxy.migrations.api import Migrations, migration_lock
 from tests.migrations.conftest import PROJECT, setup_migration
 
@@ -26,6 +27,7 @@ from tests.migrations.conftest import PROJECT, setup_migration
 HOLDER = """
 import sys
 import metaxy as mx
+from metaxy.migrations import api
 from metaxy.migrations.api import Migrations, migration_lock
 store = mx.get_store(sys.argv[1], config=mx.MetaxyConfig())
 with store.open("r"), migration_lock(store, sys.argv[2]):
@@ -61,8 +63,17 @@ def _reader(store_url: str) -> mx.MetadataStore:
 def test_second_process_fails_after_its_timeout(holder: subprocess.Popen[str],
                                                 store_url: str, migrations: Migrations) -> None:
     migrations.lock_timeout = 0.3
-    with pytest.raises(StoreLockedError):  # PostgreSQL: the lock; DuckDB: the file already
-        migrations.upgrade("head")
+    m, pg = migrations, store_url.startswith("postgresql")
+    # every command that changes the store refuses; PostgreSQL names the migration lock (the
+    # DuckDB file is already held by the other process, read-only, so its open fails first)
+    for run in (lambda: m.upgrade("head"), lambda: m.downgrade("base"), lambda: m.stamp("head"),
+                lambda: api.reconcile(m.store, m.graph, PROJECT, "speech/transcript"),
+                lambda: api.rename_feature(m.store, m.graph, PROJECT, "speech/keywords",
+                                           "speech/topics"),
+                lambda: api.rename_field(m.store, m.graph, PROJECT, "speech/transcript",
+                                         "text", "words")):
+        with pytest.raises(StoreLockedError, match="migrations` run of project" if pg else None):
+            run()
     store = _reader(store_url)
     with store:
         with pytest.raises(StoreLockedError, match=rf"migrations` run of project '{PROJECT}'.*"

@@ -53,11 +53,16 @@ def test_sql_connection_and_refresh_tables(store_url: str, store_factory: StoreF
         name = feats.root.spec().key.table_name
         assert name in sa.inspect(conn).get_table_names()
         conn.commit()
-        with conn.begin():  # a table dropped behind the store's back (as Alembic DDL would)
+        with conn.begin():  # tables dropped behind the store's back (as Alembic DDL would)
             sa.Table(name, sa.MetaData()).drop(conn)
+            sa.Table("metaxy_settings", sa.MetaData()).drop(conn)
         store.refresh_tables()
         assert not store.has_feature(feats.root)
         assert store.read(feats.root).height == 0
+        # the next write records the hash setting again (its table is gone too)
+        store.write(feats.root, store.resolve_update(feats.root, samples=_roots(["s2"])).new)
+        assert "metaxy_settings" in sa.inspect(conn).get_table_names()
+        conn.commit()
     with pytest.raises(StoreError, match="not open"):
         store.sql_connection()
 
