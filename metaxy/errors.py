@@ -234,6 +234,10 @@ class ApiError(MetaxyError):
     """A CLI/API request that cannot be served (bad output path, malformed sample id...)."""
 
 
+class SelectorError(ApiError):
+    """A ``--select`` / ``--exclude`` selector is malformed or matches no feature."""
+
+
 class SampleNotFoundError(ApiError):
     """A sample id names no sample of the feature: none is stored and none exists upstream."""
 

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         config_show,
         describe,
         list_features,
+        select_features,
     )
     from metaxy.api.maintenance import CleanupRow, cleanup, delete_matches, parse_age
     from metaxy.api.project import Project, load_project, require_store_file, with_code_versions
@@ -82,6 +83,7 @@ __all__ = [
     "require_store_file",
     "resolve",
     "run_plan",
+    "select_features",
     "status",
     "with_code_versions",
 ]
@@ -117,6 +119,7 @@ _LAZY = {
     "require_store_file": "metaxy.api.project",
     "resolve": "metaxy.api.state",
     "run_plan": "metaxy.api.state",
+    "select_features": "metaxy.api.definitions",
     "status": "metaxy.api.state",
     "with_code_versions": "metaxy.api.project",
 }
