@@ -26,7 +26,7 @@ from rich.markup import escape
 
 from metaxy import api  # lazy re-exports: cheap until a command calls into it
 from metaxy.cli_confirm import confirm_destructive
-from metaxy.cli_options import ExitCodeOpt, Format, FormatOpt, StoreOpt
+from metaxy.cli_options import ExcludeOpt, ExitCodeOpt, Format, FormatOpt, SelectOpt, StoreOpt
 from metaxy.errors import MetaxyError
 
 # Startup time: this module imports only typer, rich and metaxy's light modules. SQLAlchemy,
@@ -113,6 +113,15 @@ def _gate(needs_work: bool, exit_code: bool) -> None:
         raise typer.Exit(1)
 
 
+def _selected(project: api.Project, keys: list[str] | None, select: list[str] | None,
+              exclude: list[str] | None) -> list[str] | None:
+    """The feature keys of ``--select``/``--exclude`` (positional keys are selectors too);
+    ``None`` (every feature, or just ``keys``) when neither option is given."""
+    if not select and not exclude:
+        return keys
+    return api.select_features(project, [*(keys or []), *(select or [])], exclude)
+
+
 def _project_and_store(store: str | None) -> tuple[api.Project, Any]:
     project = api.load_project()
     return project, project.store(store)
@@ -120,13 +129,17 @@ def _project_and_store(store: str | None) -> tuple[api.Project, Any]:
 
 # ---------------------------------------------------------------------- definitions
 @app.command("list")
-def list_cmd(store: StoreOpt = None, format: FormatOpt = Format.text) -> None:
+def list_cmd(store: StoreOpt = None, format: FormatOpt = Format.text, select: SelectOpt = None,
+             exclude: ExcludeOpt = None) -> None:
     """List features in topological order with their versions."""
     from rich.table import Table
 
     with _errors():
         project, _ = _project_and_store(store)
         rows = api.list_features(project)
+        chosen = _selected(project, None, select, exclude)
+        if chosen is not None:
+            rows = [r for r in rows if r.key in chosen]
         if format is Format.json:
             _json({"project": project.config.project, "project_version": project.version,
                    "features": rows})
@@ -229,13 +242,16 @@ def config_show_cmd(store: StoreOpt = None, format: FormatOpt = Format.text) -> 
 def status_cmd(features: Annotated[list[str] | None, typer.Argument(
                    help="Feature keys (default: all).")] = None,
                store: StoreOpt = None, format: FormatOpt = Format.text,
-               exit_code: ExitCodeOpt = False) -> None:
+               exit_code: ExitCodeOpt = False, select: SelectOpt = None,
+               exclude: ExcludeOpt = None) -> None:
     """Per feature: up to date / new / stale / orphaned sample counts (computed in the store)."""
     from metaxy.render import progress_bar, status_table
 
     with _errors():
         project, st = _project_and_store(store)
-        with progress_bar(console, len(features or project.graph), "status",
+        features = _selected(project, features, select, exclude)
+        with progress_bar(console, len(project.graph) if features is None else len(features),
+                          "status",
                           format is Format.text) as tick:
             rows = api.status(project, st, features, progress=tick)
         if format is Format.json:
@@ -247,14 +263,18 @@ def status_cmd(features: Annotated[list[str] | None, typer.Argument(
 
 @app.command("plan")
 def plan_cmd(store: StoreOpt = None, format: FormatOpt = Format.text,
-             exit_code: ExitCodeOpt = False) -> None:
+             exit_code: ExitCodeOpt = False, select: SelectOpt = None,
+             exclude: ExcludeOpt = None) -> None:
     """What would be recomputed, per feature and field, in topological order."""
     from metaxy.render import progress_bar, run_plan_table
 
     with _errors():
         project, st = _project_and_store(store)
+        chosen = _selected(project, None, select, exclude)  # the cascade needs every feature
         with progress_bar(console, len(project.graph), "plan", format is Format.text) as tick:
             rows = api.run_plan(project, st, progress=tick)
+        if chosen is not None:
+            rows = [r for r in rows if r.feature in chosen]
         if format is Format.json:
             _json({"store": st.display(), "needs_work": api.needs_work(rows), "features": rows})
         else:
@@ -484,13 +504,33 @@ def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     modules such as ``metaxy migrations``), after the note about a missing configuration."""
 
     @functools.wraps(fn)
-    def command(*args: Any, **kwargs: Any) -> Any:
-        with _errors():
+    def command(*args: Any, config_file: str | None = None, **kwargs: Any) -> Any:
+        from metaxy.config import use_config_file
+
+        with _errors(), use_config_file(config_file):
             if fn not in (config_show_cmd, demo_cmd):  # they report the configuration anyway
                 _note_without_config()
             return fn(*args, **kwargs)
 
+    _add_config_option(command, fn)
     return command
+
+
+def _add_config_option(command: Callable[..., Any], fn: Callable[..., Any]) -> None:
+    """Give ``command`` (the guarded ``fn``) a ``--config PATH`` option: typer reads the
+    signature, so every command, also those of other modules, gets it in one place."""
+    import inspect
+
+    option = inspect.Parameter(
+        "config_file", inspect.Parameter.KEYWORD_ONLY, default=None,
+        annotation=Annotated[str | None, typer.Option(
+            "--config", metavar="PATH", help="Configuration file to use (default: METAXY_CONFIG, "
+            "else the nearest metaxy.toml or pyproject.toml with \\[tool.metaxy]).")])
+    signature = inspect.signature(fn, eval_str=True)
+    params = [p for p in signature.parameters.values() if p.name != option.name]
+    command.__signature__ = signature.replace(parameters=[*params, option])  # type: ignore[attr-defined]
+    command.__annotations__ = {**{p.name: p.annotation for p in params},
+                               option.name: option.annotation}
 
 
 def _guard_commands(typer_app: typer.Typer) -> None:

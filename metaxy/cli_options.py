@@ -21,3 +21,8 @@ FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format
 ExitCodeOpt = Annotated[bool, typer.Option(
     "--exit-code", help="Exit with code 1 when any selected feature has new, stale or orphaned "
                         "samples (a CI gate; errors exit with 1 too).")]
+SelectOpt = Annotated[list[str] | None, typer.Option(
+    "--select", help="Only these features, dbt syntax (repeatable): key, speech/*, +key "
+                     "(with ancestors), key+ (with descendants), 2+key, key+1.")]
+ExcludeOpt = Annotated[list[str] | None, typer.Option(
+    "--exclude", help="Leave out these features (same syntax as --select; repeatable).")]

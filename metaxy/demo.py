@@ -30,6 +30,7 @@ from typing import Any
 
 import polars as pl
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from metaxy import api
@@ -218,6 +219,16 @@ def _fresh(url: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
 
 
+def hint_store_option(store_arg: str | None, display: str) -> str:
+    """``--store ...`` naming the store the demo really used, for the closing hint: the name
+    given (a configured store), else its URL (passwords redacted), quoted for a shell."""
+    import shlex
+
+    if store_arg and "://" not in store_arg:
+        return f"--store {shlex.quote(store_arg)}"
+    return f"--store {shlex.quote(display)}"
+
+
 def run_demo(store_url: str | None = None, n_videos: int = 200,
              console: Console | None = None) -> DemoReport:
     """Run the demo; returns the numbers it printed."""
@@ -273,10 +284,11 @@ def run_demo(store_url: str | None = None, n_videos: int = 200,
     console.print(f"\n[bold]4. third run:[/] {total} samples to compute - everything is up to "
                   "date.")
     report.seconds = time.perf_counter() - start
-    console.print(f"\ndone in {report.seconds:.1f} s. Explore: [cyan]metaxy status --store "
-                  "demo[/] (vision/faces shows stale there: the store holds code_version 2, the "
-                  "installed package says 1), [cyan]metaxy explain vision/faces v0001 --store "
-                  "demo[/], [cyan]metaxy graph render --format mermaid[/].")
+    used = escape(hint_store_option(store_url, report.store))
+    console.print(f"\ndone in {report.seconds:.1f} s. Explore: [cyan]metaxy status {used}[/] "
+                  "(vision/faces shows stale there: the store holds code_version 2, the "
+                  f"installed package says 1), [cyan]metaxy explain vision/faces v0001 {used}[/], "
+                  "[cyan]metaxy graph render --format mermaid[/].", soft_wrap=True)
     return report
 
 

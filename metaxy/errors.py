@@ -148,6 +148,11 @@ class StoreNotFoundError(StoreError):
     """No backend accepts the store URL, or no named store of that name is configured."""
 
 
+class StoreFileNotFoundError(StoreNotFoundError):
+    """A read asked for a file store (DuckDB, SQLite) whose file does not exist: only a write
+    creates it, so a typo in the path is not taken for an empty store."""
+
+
 class StoreConnectionError(StoreError):
     """The store's database could not be reached."""
 
@@ -227,6 +232,10 @@ class HashConfigMismatchError(StoreError):
 
 class ApiError(MetaxyError):
     """A CLI/API request that cannot be served (bad output path, malformed sample id...)."""
+
+
+class SelectorError(ApiError):
+    """A ``--select`` / ``--exclude`` selector is malformed or matches no feature."""
 
 
 class SampleNotFoundError(ApiError):

@@ -33,9 +33,10 @@ if TYPE_CHECKING:
         config_show,
         describe,
         list_features,
+        select_features,
     )
     from metaxy.api.maintenance import CleanupRow, cleanup, delete_matches, parse_age
-    from metaxy.api.project import Project, load_project, with_code_versions
+    from metaxy.api.project import Project, load_project, require_store_file, with_code_versions
     from metaxy.api.sample_files import IngestResult, ingest, parse_input_options
     from metaxy.api.state import (
         ResolveResult,
@@ -79,8 +80,10 @@ __all__ = [
     "parse_ids",
     "parse_input_options",
     "raise_for_unknown",
+    "require_store_file",
     "resolve",
     "run_plan",
+    "select_features",
     "status",
     "with_code_versions",
 ]
@@ -113,8 +116,10 @@ _LAZY = {
     "parse_ids": "metaxy.api.state",
     "parse_input_options": "metaxy.api.sample_files",
     "raise_for_unknown": "metaxy.api.causes",
+    "require_store_file": "metaxy.api.project",
     "resolve": "metaxy.api.state",
     "run_plan": "metaxy.api.state",
+    "select_features": "metaxy.api.definitions",
     "status": "metaxy.api.state",
     "with_code_versions": "metaxy.api.project",
 }

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from metaxy import columns as C
-from metaxy.api.project import Project
+from metaxy.api.project import Project, require_store_file
 from metaxy.api.state import _id_filter, parse_ids
 from metaxy.errors import SampleNotFoundError
 from metaxy.graph import FeatureGraph
@@ -88,6 +88,7 @@ def explain(project: Project, store: MetadataStore, key: str,
     """
     cls = project.graph.get(key)
     out = []
+    require_store_file(store)
     with store.open("r"):
         for values in parse_ids(cls, ids):
             ex = _Explainer(project.graph, store).sample(cls, values)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,15 @@ class FeatureRow:
     upstream: list[str]
     fields: dict[str, str]
     package: str | None
+
+
+def select_features(project: Project, include: Sequence[str] | None = None,
+                    exclude: Sequence[str] | None = None) -> list[str]:
+    """The feature keys selected by dbt-style selectors (``+key+``, ``2+key``, ``speech/*``), in
+    topological order; see :mod:`metaxy.selectors`."""
+    from metaxy.selectors import select
+
+    return [str(k) for k in select(project.graph, include, exclude)]
 
 
 def list_features(project: Project) -> list[FeatureRow]:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from metaxy import columns as C
 from metaxy.config import MetaxyConfig, load_config
 from metaxy.discovery import load_features
-from metaxy.errors import ApiError
+from metaxy.errors import ApiError, StoreFileNotFoundError
 from metaxy.graph import FeatureGraph
 from metaxy.versions import versions_of
 
@@ -43,6 +43,26 @@ class Project:
         from metaxy.store.registry import get_store
 
         return get_store(url_or_name, config=self.config, graph=self.graph)
+
+
+def require_store_file(store: MetadataStore) -> None:
+    """Refuse to read a file store (DuckDB, SQLite) whose file does not exist.
+
+    Opening such a store for reading would show an empty store (all zeros, exit code 0), which
+    hides a typo in the path; every read of the CLI and the API (``status``, ``run_plan``,
+    ``explain``, ``resolve``) calls this first. Writing (``ingest``, the demo, a pipeline)
+    creates the file.
+
+    Raises:
+        StoreFileNotFoundError: the store's file does not exist.
+    """
+    from pathlib import Path
+
+    path = getattr(store, "path", None)
+    if isinstance(path, str) and path not in ("", ":memory:") and not Path(path).exists():
+        raise StoreFileNotFoundError(
+            f"store file {path} does not exist ({store.display()}): check the path; a write "
+            "(metaxy ingest, metaxy demo, store.write) creates it")
 
 
 def load_project(config: MetaxyConfig | None = None, *, strict: bool = True) -> Project:

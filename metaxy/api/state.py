@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from metaxy import columns as C
-from metaxy.api.project import Project
+from metaxy.api.project import Project, require_store_file
 from metaxy.errors import ApiError, MetaxyError
 from metaxy.keys import FeatureKey
 from metaxy.store.base import Increment, Status
@@ -54,6 +54,7 @@ def status(project: Project, store: MetadataStore, keys: list[str] | None = None
     """
     samples = samples or {}
     rows = []
+    require_store_file(store)
     with store.open("r"):
         for key in _resolve_keys(project, keys):
             cls = project.graph.get(key)
@@ -106,6 +107,7 @@ def run_plan(project: Project, store: MetadataStore,
     graph = project.graph
     rows: list[RunPlanRow] = []
     pending: set[tuple[str, str]] = set()  # (feature, field) with work, now or by cascade
+    require_store_file(store)
     with store.open("r"):
         for key in graph.topological_order():
             (st,) = status(project, store, [str(key)], samples)
@@ -193,6 +195,7 @@ def resolve(project: Project, store: MetadataStore, key: str,
             f"`metaxy status {name}` shows what is stored")
     if output is not None and Path(output).suffix.lower() not in (".parquet", ".csv"):
         raise ApiError(f"output file {output}: use a .parquet or .csv extension")
+    require_store_file(store)
     with store.open("r"):
         inc = store.resolve_update(cls)
     assert isinstance(inc, Increment)

@@ -103,3 +103,66 @@ def test_password_absent_from_store_not_found(features: Any) -> None:
         mx.get_store(url, config=mx.MetaxyConfig())
     assert SECRET not in _chain(info.value)
     assert "***" in str(info.value)
+
+
+# ---------------------------------------------------------------------- every CLI output (issue 19)
+SECRET_CONFIG = f'''project = "p"
+store = "postgresql://metaxy:{SECRET}@127.0.0.1:1/top"
+[stores.prod]
+url = "postgresql://metaxy:{SECRET}@127.0.0.1:1/metaxy"
+options = {{ password = "{SECRET}", connect_timeout = 2 }}
+[stores.query]
+url = "postgresql://metaxy@127.0.0.1:1/metaxy?password={SECRET}"
+[stores.interpolated]
+extend = "prod"
+url = "postgresql://metaxy:${{MX_TEST_SECRET}}@127.0.0.1:1/metaxy"
+'''
+
+CLI_PATHS = [
+    ["config", "show"],
+    ["config", "show", "--format", "json"],
+    ["config", "show", "--store", "prod"],
+    ["config", "show", "--store", "interpolated", "--format", "json"],
+    ["config", "show", "--store", f"postgresql://u:{SECRET}@h/db"],
+    ["status"],                                   # the default store: a URL with a password
+    ["status", "--store", "prod", "--format", "json"],
+    ["plan", "--store", "query"],
+    ["explain", "speech/transcript", "v0001", "--store", "interpolated"],
+    ["resolve", "speech/transcript", "--store", "prod"],
+    ["status", "--store", f"postgresql://u:{SECRET}@127.0.0.1:1/x"],
+    ["status", "--store", f"u:{SECRET}@127.0.0.1/x"],            # a URL without its scheme
+    ["status", "--store", f"postgresql:/u:{SECRET}@127.0.0.1/x"],  # a garbled scheme
+    ["status", "--store", f"nosuchdb://u:{SECRET}@127.0.0.1/x"],   # no backend
+    ["list", "--store", "prod"],
+]
+
+
+@pytest.mark.parametrize("args", CLI_PATHS, ids=lambda a: " ".join(a)[:60])
+def test_password_absent_from_every_cli_output(args: list[str], tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    """Passwords in URLs (configured, default, interpolated from the environment, given on the
+    command line, garbled) and secret-looking store options never reach stdout, stderr, the
+    exception of a failed command or a log record at DEBUG, in text and JSON."""
+    from typer.testing import CliRunner
+
+    from metaxy.cli import app
+
+    config_file = tmp_path / "metaxy.toml"
+    config_file.write_text(SECRET_CONFIG, encoding="utf-8")
+    monkeypatch.setenv("MX_TEST_SECRET", SECRET)
+    caplog.set_level(logging.DEBUG)
+    for name in ("sqlalchemy.engine", "sqlalchemy.pool", "metaxy", "psycopg"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    result = CliRunner().invoke(app, [*args, "--config", str(config_file)])
+    assert result.stdout or result.stderr  # the command printed something: checked below
+    assert SECRET not in result.stdout
+    assert SECRET not in result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        assert SECRET not in _chain(result.exception)
+    assert SECRET not in caplog.text
+    for record in caplog.records:
+        assert SECRET not in record.getMessage() and SECRET not in repr(record.args)
+    if args[:2] == ["config", "show"]:
+        assert result.exit_code == 0, result.stderr
+        assert "***" in result.stdout
