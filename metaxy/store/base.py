@@ -110,6 +110,7 @@ class LazyPart:
         self._spool, self._part = spool, part
 
     def __len__(self) -> int:
+        """Rows in the part (known without reading it)."""
         return self._spool.counts[self._part]
 
     def iter_batches(self, n: int = 100_000) -> Iterator[pl.DataFrame]:

@@ -36,7 +36,7 @@ def pkg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CodePackage
     monkeypatch.setattr("metaxy.api.load_project", load_project)
     p.state = state  # type: ignore[attr-defined]
     yield p
-    p.purge()
+    p.close()
 
 
 def _change(pkg: CodePackage, **kwargs: str) -> None:

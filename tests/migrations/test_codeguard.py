@@ -29,7 +29,7 @@ COMMENT_ONLY = COMPUTE.replace("    return [", "    # reformatted, same logic\n 
 def pkg(tmp_path: Path) -> Iterator[CodePackage]:
     p = CodePackage(tmp_path / "code")
     yield p
-    p.purge()
+    p.close()
 
 
 def _statuses(url: str, graph: mx.FeatureGraph) -> dict[str, str]:

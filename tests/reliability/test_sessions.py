@@ -2,8 +2,9 @@
 
 * item 8: a store's cache of table names never answers "no such table" for a table another store
   object (or process) created after it opened;
-* item 9: the parts of a lazy increment come from one snapshot;
-* item 12: streaming an increment and writing each batch back works on every backend.
+* items 9 and 12 (one snapshot per lazy increment; streaming it and writing each batch back)
+  are proved on every backend by the conformance pack ``metaxy/testing/suite_lazy.py``, item 10
+  on PostgreSQL by ``plugins/metaxy-postgres/tests/test_postgres_timeouts.py``.
 """
 
 from __future__ import annotations

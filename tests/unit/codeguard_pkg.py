@@ -66,8 +66,9 @@ class CodePackage:
         self.dir = root / self.name
         self.dir.mkdir(parents=True)
         (self.dir / "__init__.py").write_text("", encoding="utf-8")
-        if str(root) not in sys.path:
-            sys.path.insert(0, str(root))
+        self.root = str(root)
+        if self.root not in sys.path:
+            sys.path.insert(0, self.root)
 
     def load(self, *, compute: str = COMPUTE, helpers: str = HELPERS,
              text_version: str = "1", features: str = FEATURES) -> mx.FeatureGraph:
@@ -91,3 +92,10 @@ class CodePackage:
     def purge(self) -> None:
         for name in [m for m in sys.modules if m == self.name or m.startswith(self.name + ".")]:
             del sys.modules[name]
+
+    def close(self) -> None:
+        """Drop the package's modules and its folder from ``sys.path`` (end of a test)."""
+        self.purge()
+        if self.root in sys.path:
+            sys.path.remove(self.root)
+

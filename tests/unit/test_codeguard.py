@@ -21,7 +21,7 @@ from tests.unit.codeguard_pkg import COMPUTE, HELPERS, CodePackage
 def pkg(tmp_path: Path) -> Iterator[CodePackage]:
     p = CodePackage(tmp_path)
     yield p
-    p.purge()
+    p.close()
 
 
 def _digest(graph: mx.FeatureGraph) -> str:

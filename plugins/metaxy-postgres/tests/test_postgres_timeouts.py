@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import polars as pl
 import pytest
 import sqlalchemy as sa
 from metaxy_postgres.store import PostgresStore, lock_key
@@ -151,3 +152,23 @@ def test_invalid_timeouts_are_refused(pg_url: str, name: str, value: Any) -> Non
         PostgresStore(pg_url, **{name: value})
     with pytest.raises(StoreOptionError, match=f"option {name} = "):
         mx.get_store(pg_url, **{name: value})
+
+
+def test_lazy_parts_stay_one_snapshot_while_another_store_writes(pg_url: str,
+                                                                 graph: Any) -> None:
+    """Item 9 across sessions: another store object (its own connection) commits between
+    reading ``.new`` and ``.stale``; the sample it writes stays only new in this increment."""
+    g, item, _ = graph
+    store = _loaded(pg_url, graph)
+    samples = item_samples([*IDS, ("h", "new")])
+    with store.open("r"):
+        lazy = store.resolve_update(item, samples=samples, lazy=True)
+        assert lazy.new.collect()["item"].to_list() == ["new"]
+        writer = PostgresStore(pg_url, graph=g)
+        with writer.open("w"):
+            other_input = item_samples([("h", "new")]).with_columns(
+                metaxy_input_by_field=pl.struct(value=pl.lit("another input")))
+            writer.write(item, writer.resolve_update(item, samples=other_input).new)
+        assert store.resolve_update(item, samples=samples).stale["item"].to_list() == ["new"]
+        assert lazy.stale.collect().height == 0
+        assert lazy.counts == {"new": 1, "stale": 0, "orphaned": 0}
