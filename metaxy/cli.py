@@ -34,7 +34,7 @@ from metaxy.errors import MetaxyError
 # ``metaxy --help`` and ``metaxy config show`` stay fast; tests/cli/test_startup.py guards it.
 
 app = typer.Typer(name="metaxy", help="Metadata layer for multimodal pipelines.",
-                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=True)
 graph_app = typer.Typer(help="The feature graph.", no_args_is_help=True)
 config_app = typer.Typer(help="The configuration.", no_args_is_help=True)
 app.add_typer(graph_app, name="graph")
@@ -54,9 +54,20 @@ _state = {"debug": False, "forced": False}  # forced: --debug given after the co
 
 
 @app.callback()
-def _root(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False) -> None:
+def _root(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+          version: Annotated[bool, typer.Option(
+              "--version", is_eager=True, callback=lambda v: _print_version(v),
+              help="Print metaxy's version and exit.")] = False) -> None:
     """Metadata layer for multimodal pipelines."""
     _state["debug"] = debug or _state["forced"]
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        import importlib.metadata
+
+        console.print(f"metaxy {importlib.metadata.version('metaxy')}", highlight=False)
+        raise typer.Exit()
 
 
 # ---------------------------------------------------------------------- helpers
@@ -199,7 +210,8 @@ def describe_cmd(feature: Annotated[str, typer.Argument(help="Feature key, e.g. 
 
 @graph_app.command("render")
 def graph_render_cmd(
-    format: Annotated[GraphFormat, typer.Option("--format", "-f")] = GraphFormat.text,
+    format: Annotated[GraphFormat, typer.Option(
+        "--format", "-f", help="Output format.")] = GraphFormat.text,
     store: StoreOpt = None,
 ) -> None:
     """Render the feature graph (with field-level dependencies) as text, Mermaid or DOT."""

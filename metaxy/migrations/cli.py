@@ -35,6 +35,8 @@ class DiffFormat(StrEnum):
 
 TargetArg = Annotated[str, typer.Argument(
     help="Revision to upgrade to: head (default), a revision id, +1, or base:head with --sql.")]
+SqlOpt = Annotated[bool, typer.Option(
+    "--sql", help="Offline: print the SQL instead of running it.")]
 DiffFormatOpt = Annotated[DiffFormat, typer.Option("--format", "-f", help="Output format.")]
 LockTimeoutOpt = Annotated[float, typer.Option(
     "--lock-timeout", min=0.0, metavar="SECONDS",
@@ -124,9 +126,17 @@ def init_cmd(store: StoreOpt = None, format: FormatOpt = Format.text) -> None:
 
 
 @migrations_app.command("revision")
-def revision_cmd(message: Annotated[str, typer.Option("-m", "--message")],
-                 autogenerate: bool = False, rev_id: str | None = None,
-                 head: str = "head", splice: bool = False,
+def revision_cmd(message: Annotated[str, typer.Option(
+                     "-m", "--message", help="Message of the revision (names its file).")],
+                 autogenerate: Annotated[bool, typer.Option(
+                     help="Compare the last pushed snapshot with the code and write the "
+                          "operations.")] = False,
+                 rev_id: Annotated[str | None, typer.Option(
+                     help="Revision id to use (default: generated).")] = None,
+                 head: Annotated[str, typer.Option(
+                     help="Head the new revision follows.")] = "head",
+                 splice: Annotated[bool, typer.Option(
+                     help="Allow a new branch from a revision that is not a head.")] = False,
                  allow_drop: Annotated[bool, typer.Option(
                      "--allow-drop", help="Autogenerate: write drop_column of columns that hold "
                      "data (by default commented out, with a warning).")] = False,
@@ -190,7 +200,9 @@ def _run_report(command: str, target: str, format: Format, sql: bool, dry_run: b
 
 
 @migrations_app.command("upgrade")
-def upgrade_cmd(target: TargetArg = "head", sql: bool = False, dry_run: bool = False,
+def upgrade_cmd(target: TargetArg = "head", sql: SqlOpt = False,
+                dry_run: Annotated[bool, typer.Option(
+                    help="Only count the rows the pending revisions would change.")] = False,
                 store: StoreOpt = None, format: FormatOpt = Format.text,
                 lock_timeout: LockTimeoutOpt = 0.0) -> None:
     """Apply revisions up to TARGET (--sql: print the DDL; --dry-run: count rows)."""
@@ -198,7 +210,9 @@ def upgrade_cmd(target: TargetArg = "head", sql: bool = False, dry_run: bool = F
 
 
 @migrations_app.command("downgrade")
-def downgrade_cmd(target: str, sql: bool = False, store: StoreOpt = None,
+def downgrade_cmd(target: Annotated[str, typer.Argument(
+                      help="Revision to downgrade to: a revision id, -1, or base.")],
+                  sql: SqlOpt = False, store: StoreOpt = None,
                   format: FormatOpt = Format.text, lock_timeout: LockTimeoutOpt = 0.0) -> None:
     """Revert revisions down to TARGET (schema operations; data operations stay)."""
     _run_report("downgrade", target, format, sql, False, store, lock_timeout)
@@ -259,7 +273,9 @@ def check_cmd(store: StoreOpt = None, format: FormatOpt = Format.text) -> None:
 
 
 @migrations_app.command("stamp")
-def stamp_cmd(target: str, store: StoreOpt = None, format: FormatOpt = Format.text,
+def stamp_cmd(target: Annotated[str, typer.Argument(
+                  help="Revision to record as applied, without running it (e.g. head).")],
+              store: StoreOpt = None, format: FormatOpt = Format.text,
               lock_timeout: LockTimeoutOpt = 0.0) -> None:
     """Record TARGET as applied without running it."""
     m = _migrations(store, lock_timeout)
@@ -320,9 +336,13 @@ def diff_cmd(old: Annotated[str | None, typer.Argument(help="old project version
     console.print(text, highlight=False) if format is DiffFormat.text else print(text)
 
 
-def reconcile_cmd(feature: str,
-                  fields: Annotated[list[str] | None, typer.Option("--fields")] = None,
-                  dry_run: bool = False, store: StoreOpt = None,
+def reconcile_cmd(feature: Annotated[str, typer.Argument(help="Feature key to reconcile.")],
+                  fields: Annotated[list[str] | None, typer.Option(
+                      "--fields", help="Only these fields (repeatable; default: every changed "
+                                       "field).")] = None,
+                  dry_run: Annotated[bool, typer.Option(
+                      help="Only show what would be reconciled; write nothing.")] = False,
+                  store: StoreOpt = None,
                   format: FormatOpt = Format.text, lock_timeout: LockTimeoutOpt = 0.0) -> None:
     """Reconcile FEATURE from the last pushed snapshot to the code (no recomputation)."""
     from metaxy.migrations import api
