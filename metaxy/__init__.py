@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from metaxy.config import MetaxyConfig, load_config
     from metaxy.discovery import load_features
     from metaxy.feature import Feature
+    from metaxy.frame_input import FrameLike
     from metaxy.graph import FeatureGraph
     from metaxy.hookspecs import hookimpl
     from metaxy.keys import FeatureKey, FieldKey
@@ -35,6 +36,7 @@ __all__ = [
     "FieldDep",
     "FieldKey",
     "FieldSpec",
+    "FrameLike",
     "Increment",
     "Lineage",
     "MetadataStore",
@@ -63,6 +65,7 @@ _LAZY = {
     "FieldDep": "metaxy.spec",
     "FieldKey": "metaxy.keys",
     "FieldSpec": "metaxy.spec",
+    "FrameLike": "metaxy.frame_input",
     "Increment": "metaxy.store.base",
     "Lineage": "metaxy.spec",
     "MetadataStore": "metaxy.store.base",

@@ -9,11 +9,24 @@ Anything else goes to ``pl.DataFrame(...)`` as before (a dict of columns, a list
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import polars as pl
 
 from metaxy.errors import InvalidFrameError
+
+if TYPE_CHECKING:
+    import pandas as pd  # type: ignore[import-untyped,unused-ignore]  # optional, no stubs
+    import pyarrow as pa
+
+FrameLike: TypeAlias = (
+    "pl.DataFrame | pl.LazyFrame | pa.Table | pa.RecordBatch | pd.DataFrame"
+    " | Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]]"
+)
+"""What ``write``, ``resolve_update(samples=)``, ``status(samples=)`` and ``ingest`` accept as a
+table: a Polars frame, a pyarrow Table/RecordBatch, a pandas DataFrame (if pandas is installed),
+a dict of columns or a list of row dicts."""
 
 
 def _is(obj: Any, package: str, *names: str) -> bool:
@@ -21,7 +34,7 @@ def _is(obj: Any, package: str, *names: str) -> bool:
     return cls.__module__.split(".")[0] == package and cls.__name__ in names
 
 
-def to_polars(frame: Any, *, what: str, feature_key: str) -> pl.DataFrame:
+def to_polars(frame: FrameLike, *, what: str, feature_key: str) -> pl.DataFrame:
     """``frame`` as a Polars DataFrame (no copy for a Polars frame).
 
     Raises:

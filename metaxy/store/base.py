@@ -39,6 +39,7 @@ from metaxy.versions import versions_of
 
 if TYPE_CHECKING:
     from metaxy.feature import Feature
+    from metaxy.frame_input import FrameLike
     from metaxy.store.spool import Spool
 
 @dataclass(frozen=True)
@@ -266,7 +267,7 @@ class MetadataStore(StoreContract, ABC):
             raise StoreModeError(f"{self.display()} is open read-only; open it with mode 'w'")
 
     # ------------------------------------------------------------------ public API
-    def write(self, feature: type[Feature] | str, df: Any, *,
+    def write(self, feature: type[Feature] | str, df: FrameLike, *,
               materialization_id: str | None = None) -> int:
         """Append rows (one transaction; validated; nothing is written if anything is invalid)."""
         self._require("w")
@@ -347,14 +348,14 @@ class MetadataStore(StoreContract, ABC):
         return int(self._guard(lambda: self._cleanup(cls, bound.astimezone(UTC), dry_run), cls))
 
     @overload
-    def resolve_update(self, feature: type[Feature] | str, samples: Any = None,
+    def resolve_update(self, feature: type[Feature] | str, samples: FrameLike | None = None,
                        where: Any = None, lazy: Literal[False] = False) -> Increment: ...
 
     @overload
-    def resolve_update(self, feature: type[Feature] | str, samples: Any = None,
+    def resolve_update(self, feature: type[Feature] | str, samples: FrameLike | None = None,
                        where: Any = None, *, lazy: Literal[True]) -> LazyIncrement: ...
 
-    def resolve_update(self, feature: type[Feature] | str, samples: Any = None,
+    def resolve_update(self, feature: type[Feature] | str, samples: FrameLike | None = None,
                        where: Any = None, lazy: bool = False) -> Increment | LazyIncrement:
         """Which samples are new, stale (and in which fields) or orphaned (SPEC §5).
 
@@ -376,7 +377,7 @@ class MetadataStore(StoreContract, ABC):
         parts = self._guard(lambda: self._resolve(cls, frame, where), cls)
         return Increment(parts["new"], parts["stale"], parts["orphaned"])
 
-    def status(self, feature: type[Feature] | str, samples: Any = None,
+    def status(self, feature: type[Feature] | str, samples: FrameLike | None = None,
                where: Any = None) -> Status:
         """Counts of new / stale / orphaned / up-to-date samples; only the counts travel.
 
