@@ -175,6 +175,16 @@ def guarded_push(store: MetadataStore, graph: FeatureGraph, project: str,
     Raises :class:`~metaxy.errors.CodeChangedError` (and records nothing) when a guarded field's
     code changed without a ``code_version`` bump and is not accepted.
     """
+    from metaxy.migrations.snapshots import SNAPSHOT_LOCK, SNAPSHOT_LOCK_WAIT_S
+
+    # Check, push and record under the snapshot lock: two concurrent pushes would otherwise
+    # both see a field as "new" and record it twice.
+    with store.open("w"), store.lock(SNAPSHOT_LOCK, SNAPSHOT_LOCK_WAIT_S):
+        return _guarded_push(store, graph, project, accept)
+
+
+def _guarded_push(store: MetadataStore, graph: FeatureGraph, project: str,
+                  accept: list[str] | None) -> GuardedPush:
     from metaxy.migrations import api
 
     wanted = parse_accept(graph, list(accept or []))
