@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from metaxy.cli import reference_markdown
+from metaxy.cli_reference import reference_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
