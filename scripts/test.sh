@@ -6,4 +6,5 @@ ruff check .
 echo "==> mypy" >&2
 mypy
 echo "==> pytest" >&2
-exec python -m pytest "$@"
+# Two workers (one per core of the CI machine); PYTEST_WORKERS=0 runs in one process.
+exec python -m pytest -n "${PYTEST_WORKERS:-2}" "$@"
