@@ -27,6 +27,8 @@ The default runs polars-hash; a backend may compute the same hashes with its own
 
 
 def polars_hasher(settings: HashSettings) -> Hasher:
+    """The default :data:`Hasher`: finish staged hash columns in Python with polars-hash
+    (md5, truncated per ``settings``), bit-identical to the databases' own md5."""
     def run(df: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
         return df.with_columns([P.h(pl.col(c), settings).alias(c) for c in columns])
 

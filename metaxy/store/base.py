@@ -17,7 +17,6 @@ import contextlib
 import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, overload
 
@@ -35,147 +34,15 @@ from metaxy.hashing import HashSettings
 from metaxy.store.contract import AccessMode as AccessMode  # re-exported: backends import it here
 from metaxy.store.contract import StoreContract
 from metaxy.store.frames import stage_write, write_timestamp
+from metaxy.store.results import Increment as Increment  # re-exported: the public home
+from metaxy.store.results import LazyIncrement as LazyIncrement
+from metaxy.store.results import Status as Status
 from metaxy.versions import versions_of
 
 if TYPE_CHECKING:
     from metaxy.feature import Feature
     from metaxy.frame_input import FrameLike
     from metaxy.store.spool import Spool
-
-@dataclass(frozen=True)
-class Status:
-    """Counts of one feature's samples, computed in the store (only the numbers travel).
-
-    :meth:`MetadataStore.status` always fills the four counts. ``metaxy.api.status`` (and
-    ``metaxy status``) also report a *root* feature whose expected samples were not given: the
-    store cannot tell new from up-to-date then, so the counts are ``None`` and ``stored`` holds
-    the number of stored samples.
-
-    Attributes:
-        feature: the feature key.
-        root: whether the feature has no upstream (its samples come from the caller).
-        new: expected samples never written.
-        stale: written samples whose provenance changed (in at least one field).
-        orphaned: written samples that no longer exist upstream.
-        up_to_date: written samples whose provenance matches.
-        stored: stored samples (only where the counts are ``None``).
-    """
-
-    feature: str
-    root: bool
-    new: int | None
-    stale: int | None
-    orphaned: int | None
-    up_to_date: int | None
-    stored: int | None = None
-
-    @property
-    def needs_work(self) -> bool:
-        """Whether anything is new, stale or orphaned."""
-        return bool(self.new or self.stale or self.orphaned)
-
-
-@dataclass(frozen=True)
-class Increment:
-    """What to (re)compute for a feature.
-
-    ``new`` and ``stale`` rows carry the *expected* provenance (write them back, with your computed
-    columns, to bring the samples up to date); ``stale`` also lists ``metaxy_stale_fields``;
-    ``orphaned`` carries the stored rows whose sample no longer exists upstream. For an expansion
-    (1:N) feature every part has one row per *parent*.
-    """
-
-    new: pl.DataFrame
-    stale: pl.DataFrame
-    orphaned: pl.DataFrame
-
-    def collect(self) -> Increment:
-        return self
-
-    @property
-    def counts(self) -> dict[str, int]:
-        return {"new": self.new.height, "stale": self.stale.height,
-                "orphaned": self.orphaned.height}
-
-    def to_process(self) -> pl.DataFrame:
-        """``new`` and ``stale`` rows together (the samples to compute)."""
-        stale = self.stale.drop(C.STALE_FIELDS) if C.STALE_FIELDS in self.stale.columns \
-            else self.stale
-        return pl.concat([self.new, stale], how="diagonal_relaxed")
-
-
-class LazyPart:
-    """One part (``new``, ``stale`` or ``orphaned``) of a :class:`LazyIncrement`."""
-
-    def __init__(self, spool: Spool, part: str) -> None:
-        self._spool, self._part = spool, part
-
-    def __len__(self) -> int:
-        """Rows in the part (known without reading it)."""
-        return self._spool.counts[self._part]
-
-    def iter_batches(self, n: int = 100_000) -> Iterator[pl.DataFrame]:
-        """Stream the part in frames of at most ``n`` rows.
-
-        The rows come from the increment's spool, not from the database: the store is free
-        for writes meanwhile (e.g. writing each computed batch back).
-        """
-        yield from self._spool.batches(self._part, n)
-
-    def collect(self) -> pl.DataFrame:
-        """The whole part as one frame."""
-        return self._spool.read(self._part)
-
-
-class LazyIncrement:
-    """An increment computed once and spooled to temporary files (``resolve_update(...,
-    lazy=True)``); its parts are read on demand, in batches.
-
-    The three parts come from one snapshot of the store (one statement), so a sample is in at
-    most one of them even when writers commit while they are read. No transaction stays open
-    once ``resolve_update`` returns. The files are removed by :meth:`close` (or leaving a
-    ``with`` block), when the object is garbage-collected, and when the store closes; reading a
-    closed increment raises :class:`~metaxy.errors.StoreError`::
-
-        with store.resolve_update(Feature, lazy=True) as inc:
-            for batch in inc.new.iter_batches(10_000):
-                store.write(Feature, compute(batch))
-
-    Attributes:
-        new: samples never written (expected provenance).
-        stale: written samples whose provenance changed (with ``metaxy_stale_fields``).
-        orphaned: written samples that no longer exist upstream (stored rows).
-    """
-
-    def __init__(self, spool: Spool) -> None:
-        self._spool = spool
-        self.new = LazyPart(spool, "new")
-        self.stale = LazyPart(spool, "stale")
-        self.orphaned = LazyPart(spool, "orphaned")
-
-    @property
-    def counts(self) -> dict[str, int]:
-        """Rows per part (known without reading them)."""
-        return dict(self._spool.counts)
-
-    @property
-    def closed(self) -> bool:
-        return self._spool.closed
-
-    def collect(self) -> Increment:
-        """The whole increment in memory (an :class:`Increment`)."""
-        return Increment(self.new.collect(), self.stale.collect(), self.orphaned.collect())
-
-    def close(self) -> None:
-        """Remove the spooled files (idempotent)."""
-        self._spool.close()
-
-    def __enter__(self) -> LazyIncrement:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
 
 class MetadataStore(StoreContract, ABC):
     """Base class of every metadata store backend.
@@ -216,7 +83,18 @@ class MetadataStore(StoreContract, ABC):
         return self._graph if self._graph is not None else FeatureGraph.get_active()
 
     def feature(self, ref: type[Feature] | str) -> type[Feature]:
-        """Resolve a class or key within the store's graph (by key, so snapshots work too)."""
+        """The feature class the store uses for ``ref``, looked up by key in the store's graph.
+
+        Lookups go by key, so a class from another graph (an old snapshot's, during reconcile)
+        resolves to the store's own definition.
+
+        Args:
+            ref: a feature class or its key (``"media/video"``).
+
+        Raises:
+            FeatureNotFoundError: the graph has no feature with that key (the message suggests
+                close keys, or ``mx.load_features()`` when the graph is empty).
+        """
         key = ref.spec().key if isinstance(ref, type) else ref
         return self.graph.get(key)
 
@@ -227,7 +105,29 @@ class MetadataStore(StoreContract, ABC):
 
     @contextlib.contextmanager
     def open(self, mode: AccessMode = "r") -> Iterator[MetadataStore]:
-        """Open the store for reading (``"r"``) or writing (``"w"``); re-entrant."""
+        """Open the store for reading (``"r"``) or writing (``"w"``) for a ``with`` block.
+
+        Re-entrant: nested opens (and ``with store:``, which is ``open("r")``) keep the store
+        open until the outermost block exits, also after an exception. An inner ``"w"`` inside
+        an outer ``"r"`` is refused; an inner ``"r"`` inside ``"w"`` keeps write access.
+
+        Args:
+            mode: ``"r"`` (reads, ``resolve_update``, ``status``) or ``"w"`` (also ``write``,
+                ``delete``, ``cleanup``). DuckDB holds one writing process per file.
+
+        Yields:
+            The store itself.
+
+        Raises:
+            StoreLockedError: another process holds the database (DuckDB), after the store
+                option ``lock_timeout``.
+            StoreConnectionError: the database cannot be reached (the message never shows a
+                password).
+
+        Example:
+            >>> with store.open("w"):
+            ...     store.write(Video, frame)
+        """
         if mode not in ("r", "w"):
             raise StoreModeError(f"unknown access mode {mode!r} (use 'r' or 'w')")
         if self._mode is not None:
@@ -269,7 +169,30 @@ class MetadataStore(StoreContract, ABC):
     # ------------------------------------------------------------------ public API
     def write(self, feature: type[Feature] | str, df: FrameLike, *,
               materialization_id: str | None = None) -> int:
-        """Append rows (one transaction; validated; nothing is written if anything is invalid)."""
+        """Append one row per sample to the feature's history, in one transaction.
+
+        The frame carries the id columns and the feature's own columns; for a downstream
+        feature also the provenance columns of its increment (``resolve_update`` returns them).
+        metaxy adds the system columns (row id, versions, data versions, write time). Metadata
+        is append-only: the new row becomes the sample's latest, older rows stay as history.
+
+        Args:
+            feature: the feature class or its key.
+            df: the rows (:data:`metaxy.FrameLike`: Polars, pyarrow, pandas, a dict of columns
+                or a list of row dicts); converted to Polars at the edge.
+            materialization_id: an optional run identifier stored on every row.
+
+        Returns:
+            The number of rows written (0 for an empty frame).
+
+        Raises:
+            StoreModeError: the store is not open for writing.
+            InvalidFrameError: a missing, unknown or mistyped column, a null or duplicate id
+                (checked after the cast to the model's types), or a value the backend cannot
+                store faithfully. Nothing is written.
+            TableSchemaMismatchError: the stored table is behind the code (run
+                ``metaxy migrations revision --autogenerate`` and ``upgrade``).
+        """
         self._require("w")
         cls = self.feature(feature)
         versions = versions_of(self.graph)
@@ -292,7 +215,25 @@ class MetadataStore(StoreContract, ABC):
 
     def read(self, feature: type[Feature] | str, where: Any = None, *,
              with_history: bool = False, include_deleted: bool = False) -> pl.DataFrame:
-        """The latest row per sample (or every row with ``with_history``), in the API form."""
+        """The latest row per sample, in the API form (the model's columns plus metaxy's).
+
+        A feature the store does not hold is read from its fallback stores (SPEC §6).
+
+        Args:
+            feature: the feature class or its key.
+            where: an optional SQLAlchemy expression (or list of them, ANDed) over the
+                feature's columns, e.g. ``Video.fps > 25``; checked against an allow-list and
+                evaluated in the store.
+            with_history: every stored row instead of the latest per sample.
+            include_deleted: keep soft-deleted samples (their tombstone rows).
+
+        Returns:
+            A Polars DataFrame (empty, with the feature's schema, when nothing matches).
+
+        Raises:
+            StoreModeError: the store is not open.
+            FilterError: ``where`` is not an allowed expression or names an unknown column.
+        """
         self._require("r")
         cls = self.feature(feature)
         if not self.has_feature(cls):
@@ -305,7 +246,23 @@ class MetadataStore(StoreContract, ABC):
         return to_api(cls, df)
 
     def delete(self, feature: type[Feature] | str, where: Any, *, soft: bool = True) -> int:
-        """Delete the samples matching ``where``: tombstones (default) or physically."""
+        """Delete the samples matching ``where``.
+
+        Args:
+            feature: the feature class or its key.
+            where: a SQLAlchemy expression (or list of them) selecting the samples, as in
+                :meth:`read`.
+            soft: ``True`` (default) appends tombstone rows, so reads no longer see the samples
+                and history keeps them; ``False`` removes every stored row of those samples.
+
+        Returns:
+            Soft: the number of samples deleted (tombstones written). Hard: the number of
+            stored rows removed, history rows included.
+
+        Raises:
+            StoreModeError: the store is not open for writing.
+            FilterError: ``where`` is not an allowed expression.
+        """
         self._require("w")
         cls = self.feature(feature)
         if not soft:
@@ -366,6 +323,29 @@ class MetadataStore(StoreContract, ABC):
         samples, so a sample still upstream is never orphaned because its value crossed the
         filter. 1:N features: the filter names parent columns; an orphaned parent is selected
         when one of its stored children matches. See docs/concepts.md, "Filtering an increment".
+
+        Args:
+            feature: the feature class or its key.
+            samples: for a root feature, the samples that exist now (ids and the root's
+                columns, :data:`metaxy.FrameLike`); downstream features take theirs from
+                the upstream features' stored rows.
+            where: an optional SQLAlchemy expression selecting samples (see above).
+            lazy: return a :class:`LazyIncrement` whose parts are spooled to temporary Arrow
+                files from one snapshot and streamed in batches; close it (or use ``with``).
+
+        Returns:
+            An :class:`Increment` with ``new``, ``stale`` (with ``metaxy_stale_fields``) and
+            ``orphaned`` frames, each carrying the provenance that :meth:`write` needs.
+
+        Raises:
+            StoreModeError: the store is not open.
+            FilterError: ``where`` is not an allowed expression.
+            TableSchemaMismatchError: a stored table is behind the code.
+
+        Example:
+            >>> with store.open("w"):
+            ...     inc = store.resolve_update(Transcript)
+            ...     store.write(Transcript, compute(inc.to_process()))
         """
         self._require("r")
         cls = self.feature(feature)
@@ -392,6 +372,8 @@ class MetadataStore(StoreContract, ABC):
 
     # ------------------------------------------------------------------ helpers
     def plan(self, feature: type[Feature]) -> ResolvePlan:
+        """The static resolve plan of ``feature`` in the store's graph (what the SQL and Polars
+        compilers compile; ``metaxy explain`` and the benchmarks read it)."""
         return build_plan(feature, self.graph)
 
     @contextlib.contextmanager
