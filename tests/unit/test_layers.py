@@ -182,10 +182,6 @@ def _engine_imports_of_store() -> list[str]:
             if module == "metaxy.store" or module.startswith("metaxy.store.")]
 
 
-def _files(problems: list[str]) -> set[str]:
-    return {p.split(":")[0] for p in problems}
-
-
 def test_core_never_imports_a_plugin() -> None:
     """Not metaxy/ nor core's tests, not even for typing or through importlib/importorskip."""
     assert _core_imports_of_plugins() == []
