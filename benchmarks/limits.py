@@ -71,6 +71,17 @@ class _Sql:
         return f'{col} COLLATE "C"' if is_string and self.dialect == "postgresql" else col
 
 
+
+def _field_provenances(s: _Sql, plan: ResolvePlan) -> list[str]:
+    """Each field's provenance as a SQL md5 over its code prefix and its parents' values."""
+    pvs = []
+    for f in plan.fields:
+        parts = [s.p(f.prefix)]
+        for parent in f.parents:
+            parts += [s.p(parent.encoded_name), s.enc(s.q(parent.alias))]
+        pvs.append(f"md5({' || '.join(parts)}) AS {s.q(f.pv_column)}")
+    return pvs
+
 def limit_sql(plan: ResolvePlan, dialect: str, quote: Any,
               exists: bool = True) -> tuple[str, dict[str, str]]:
     """One hand-written statement for ``plan`` (identity, aggregation or expansion deps)."""
@@ -99,12 +110,7 @@ def limit_sql(plan: ResolvePlan, dialect: str, quote: Any,
         rels.append(f"u{dep.index}")
     from_ = rels[0] + "".join(f" JOIN {r} USING ({s.q(*d.join_keys)})"
                               for r, d in zip(rels[1:], plan.deps[1:], strict=True))
-    pvs = []
-    for f in plan.fields:
-        parts = [s.p(f.prefix)]
-        for parent in f.parents:
-            parts += [s.p(parent.encoded_name), s.enc(s.q(parent.alias))]
-        pvs.append(f"md5({' || '.join(parts)}) AS {s.q(f.pv_column)}")
+    pvs = _field_provenances(s, plan)
     ctes.append(f"ef AS (SELECT {s.q(*keys)}, {', '.join(pvs)} FROM {from_})")
     total = " || ".join(f"{s.p(f.encoded_key)} || {s.enc(s.q(f.pv_column))}" for f in
                         sorted(plan.fields, key=lambda f: f.field.to_string()))
@@ -342,12 +348,7 @@ def narrow_sql(plan: ResolvePlan, dialect: str, quote: Any, up_tables: list[str]
     where = " OR ".join([f"d.{k0} IS NULL", f"e.{k0} IS NULL", *changed.values()])
     j = (f"SELECT {', '.join(cols)} FROM ({e}) e FULL OUTER JOIN {quote(down_table)} d ON {on} "
          f"WHERE {where}")
-    pvs = []
-    for f in plan.fields:
-        parts = [s.p(f.prefix)]
-        for parent in f.parents:
-            parts += [s.p(parent.encoded_name), s.enc(s.q(parent.alias))]
-        pvs.append(f"md5({' || '.join(parts)}) AS {s.q(f.pv_column)}")
+    pvs = _field_provenances(s, plan)
     stale = [s.q("__stale__" + f.field.column("")) for f in plan.fields]
     h = f"SELECT {s.q(*keys)}, __status, {', '.join(stale)}, {', '.join(pvs)} FROM ({j}) j"
     total = " || ".join(f"{s.p(f.encoded_key)} || {s.enc(s.q(f.pv_column))}" for f in
