@@ -138,23 +138,25 @@ class SQLStore(MetadataStore):
         Rows become Python tuples only ``FETCH_BATCH_ROWS`` at a time: a whole large increment
         as tuples takes many times the memory of its frame (docs/performance.md).
         """
-        result = conn.execute(stmt)
-        cursor = result.cursor
-        schema = {c.name: polars_dtype(c.type) for c in stmt.selected_columns}
-        frames: list[pl.DataFrame] = []
-        total = 0
-        while cursor is not None:
-            rows = cursor.fetchmany(FETCH_BATCH_ROWS)  # type: ignore[union-attr]
-            if not rows:
-                break
-            total += len(rows)
-            frames.append(conform(pl.DataFrame(rows, schema=list(schema), orient="row",
-                                               infer_schema_length=None), schema))
-            del rows
-        self._count(total)
+        frames = list(self._frames(stmt, _cursor_batches(conn, stmt, FETCH_BATCH_ROWS)))
         if not frames:
-            return pl.DataFrame(schema=schema)
+            return pl.DataFrame(schema={c.name: polars_dtype(c.type)
+                                        for c in stmt.selected_columns})
         return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical_relaxed")
+
+    def _frames(self, stmt: sa.Select[Any],
+                batches: Iterator[Sequence[Any]]) -> Iterator[pl.DataFrame]:
+        """The row batches of ``stmt`` as frames of its result schema (rows counted)."""
+        schema = {c.name: polars_dtype(c.type) for c in stmt.selected_columns}
+        total = 0
+        try:
+            for rows in batches:
+                total += len(rows)
+                yield conform(pl.DataFrame(rows, schema=list(schema), orient="row",
+                                           infer_schema_length=None), schema)
+                del rows
+        finally:
+            self._count(total)
 
     def _count(self, rows: int) -> None:
         self.stats["statements"] += 1
@@ -536,35 +538,31 @@ class SQLStore(MetadataStore):
                 n: int) -> Iterator[pl.DataFrame]:
         """Run a query and yield its rows in frames of at most ``n`` rows, fetched from the
         driver ``n`` at a time (rows counted as in :meth:`_fetch`)."""
-        schema = {c.name: polars_dtype(c.type) for c in stmt.selected_columns}
-        total = 0
-        try:
-            for rows in self._stream_rows(conn, stmt, n):
-                total += len(rows)
-                yield conform(pl.DataFrame(rows, schema=list(schema), orient="row",
-                                           infer_schema_length=None), schema)
-                del rows
-        finally:
-            self._count(total)
+        return self._frames(stmt, self._stream_rows(conn, stmt, n))
 
     def _stream_rows(self, conn: sa.Connection, stmt: sa.Select[Any],
                      n: int) -> Iterator[Sequence[Any]]:
-        """The query's rows as lists of at most ``n`` tuples, fetched ``n`` at a time.
+        """The query's rows as lists of at most ``n`` tuples, fetched ``n`` at a time (a
+        driver that buffers whole results client-side overrides this with a server-side
+        cursor)."""
+        return _cursor_batches(conn, stmt, n)
 
-        Plain execute + DB-API fetchmany: ``execution_options(stream_results=True)`` on the
-        store's connection would switch the connection itself to a buffered strategy whose
-        pre-fetched rows ``result.cursor`` never returns (rows lost, here and in every later
-        ``_fetch``). A driver that buffers whole results client-side overrides this."""
-        result = conn.execute(stmt)
-        try:
-            while result.cursor is not None:
-                rows = result.cursor.fetchmany(n)  # type: ignore[union-attr]
-                if not rows:
-                    break
-                yield rows
-        finally:
-            result.close()
 
+def _cursor_batches(conn: sa.Connection, stmt: sa.Select[Any],
+                    n: int) -> Iterator[Sequence[Any]]:
+    """Plain execute + DB-API ``fetchmany``: ``execution_options(stream_results=True)`` on the
+    store's connection would switch the connection itself to a buffered strategy whose
+    pre-fetched rows ``result.cursor`` never returns (rows lost, here and in every later
+    ``_fetch``)."""
+    result = conn.execute(stmt)
+    try:
+        while result.cursor is not None:
+            rows = result.cursor.fetchmany(n)  # type: ignore[union-attr]
+            if not rows:
+                break
+            yield rows
+    finally:
+        result.close()
 
 def _sa_type(dtype: pl.DataType) -> sa.types.TypeEngine[Any]:
     if dtype.is_integer():

@@ -44,6 +44,11 @@ def other(pg_url: str) -> Iterator[sa.Connection]:
     engine.dispose()
 
 
+
+def _quoted(conn: sa.Connection) -> str:
+    """The table name as a quoted identifier (DDL takes no bound parameters)."""
+    return conn.dialect.identifier_preparer.quote(TABLE)
+
 def _loaded(pg_url: str, graph: Any, **options: Any) -> PostgresStore:
     g, item, _ = graph
     store = PostgresStore(pg_url, graph=g, **options)
@@ -68,7 +73,8 @@ def test_undrained_lazy_iterator_holds_no_transaction(pg_url: str, graph: Any,
             "AND application_name = 'metaxy' AND state LIKE 'idle in transaction%'")).scalar()
         assert idle == 0
         other.execute(sa.text("SET lock_timeout = '2s'"))
-        other.execute(sa.text(f"ALTER TABLE {TABLE} ADD COLUMN added_by_migration integer"))
+        other.execute(sa.text(
+            f"ALTER TABLE {_quoted(other)} ADD COLUMN added_by_migration integer"))
         other.commit()
         assert store.read(item).height == len(IDS)  # later readers do not queue either
         assert list(batches) == []
@@ -91,7 +97,7 @@ def test_statement_behind_an_alter_fails_after_lock_timeout(pg_url: str, graph: 
     with store.open("w"):
         store.read(item)  # caches warm: the table is known, its columns checked
         # what a migration's ALTER TABLE holds until it commits
-        other.execute(sa.text(f"LOCK TABLE {TABLE} IN ACCESS EXCLUSIVE MODE"))
+        other.execute(sa.text(f"LOCK TABLE {_quoted(other)} IN ACCESS EXCLUSIVE MODE"))
         start = time.monotonic()
         with pytest.raises(StoreLockedError) as info:
             calls[what]()
@@ -125,7 +131,7 @@ def test_statement_timeout(pg_url: str, graph: Any, other: sa.Connection) -> Non
     _, item, _ = graph
     store = _loaded(pg_url, graph, lock_timeout=0, statement_timeout=0.5)
     with store.open("r"):
-        other.execute(sa.text(f"LOCK TABLE {TABLE} IN ACCESS EXCLUSIVE MODE"))
+        other.execute(sa.text(f"LOCK TABLE {_quoted(other)} IN ACCESS EXCLUSIVE MODE"))
         with pytest.raises(StoreTimeoutError, match=r"feature 'pgt/item'.*statement_timeout "
                                                     r"= 0\.5 s"):
             store.read(item)
