@@ -87,11 +87,22 @@ class SQLStore(MetadataStore):
         _query_scope(conn): A context manager around the statements of a resolve or status.
         _stream_rows(conn, stmt, n): The query's rows, at most ``n`` at a time (a server-side
             cursor where the driver has one).
+        _stream(conn, stmt, n): The query's rows as frames of at most ``n`` rows (a driver
+            that fetches Arrow batches overrides it instead of ``_stream_rows``).
+        _count(rows): Count one statement and its ``rows`` fetched in ``store.stats`` (an
+            overridden ``_fetch`` or ``_stream`` calls it).
         _driver_error(error, feature): The :class:`~metaxy.errors.StoreError` for a driver
             error the backend recognises (a lock or statement timeout); call ``super()`` for
             the rest.
         _lock(name, timeout): The mechanism of :meth:`~metaxy.store.StoreContract.lock` (a
             context manager; the base class handles re-entrancy and checks the arguments).
+        _write_time(conn, table, client): The ``metaxy_updated_at`` of a write to ``table``
+            whose client clock reads ``client`` (default: the table's write clock,
+            :mod:`metaxy.store.write_clock`; a database without ``UPDATE ... RETURNING``
+            orders writes another way).
+        _delete_rows(conn, table, where): Delete the rows of ``table`` matching ``where`` (a
+            condition on ``table``'s columns) and return how many were deleted (a database
+            without a DML row count counts them first).
     """
 
     ordered_aggregate: bool = True  # False: string aggregation in id order via a window
@@ -308,10 +319,18 @@ class SQLStore(MetadataStore):
     def _stamp(self, conn: sa.Connection, table: sa.Table, rows: StagedRows) -> StagedRows:
         """The rows with the write's time assigned by the table's clock, in this transaction
         (:mod:`metaxy.store.write_clock`): writes are ordered by the store, not client clocks."""
-        self._ensure_system_table(conn, WRITE_CLOCK_TABLE)
         client = rows.first(C.UPDATED_AT)
-        return rows.restamped(client, write_clock.claim(conn, table, client,
-                                                        self._insert_missing))
+        return rows.restamped(client, self._write_time(conn, table, client))
+
+    def _write_time(self, conn: sa.Connection, table: sa.Table, client: datetime) -> datetime:
+        """The write's ``metaxy_updated_at``: the table's write clock advanced in this
+        transaction (:func:`metaxy.store.write_clock.claim`)."""
+        self._ensure_system_table(conn, WRITE_CLOCK_TABLE)
+        return write_clock.claim(conn, table, client, self._insert_missing)
+
+    def _delete_rows(self, conn: sa.Connection, table: sa.Table, where: Any) -> int:
+        """``DELETE FROM table WHERE where`` in the caller's transaction; the rows deleted."""
+        return int(conn.execute(sa.delete(table).where(where)).rowcount or 0)
 
     def _insert_missing(self, conn: sa.Connection, table: sa.Table,
                         values: dict[str, Any]) -> None:
@@ -363,10 +382,9 @@ class SQLStore(MetadataStore):
         rel = Q.latest(table, ids, include_deleted=True)
         cond = F.retarget(where, rel.c, what=f"feature '{feature.spec().key}'")
         chosen = sa.select(*[rel.c[i] for i in ids]).where(cond)
-        stmt = sa.delete(table).where(sa.tuple_(*[table.c[i] for i in ids]).in_(chosen))
         with self.conn.begin():
-            result = self.conn.execute(stmt)
-        return int(result.rowcount or 0)
+            return self._delete_rows(self.conn, table,
+                                     sa.tuple_(*[table.c[i] for i in ids]).in_(chosen))
 
     def _cleanup(self, feature: type[Feature], bound: datetime, dry_run: bool) -> int:
         table = self._table(feature)
@@ -381,8 +399,7 @@ class SQLStore(MetadataStore):
                 stmt = sa.select(sa.func.count()).select_from(table).where(cond)
                 return int(conn.execute(stmt).scalar() or 0)
         with self.conn.begin():
-            result = self.conn.execute(sa.delete(table).where(cond))
-        return int(result.rowcount or 0)
+            return self._delete_rows(self.conn, table, cond)
 
     # ------------------------------------------------------------------ reads
     def _table(self, feature: type[Feature]) -> sa.Table:
