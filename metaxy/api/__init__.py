@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         config_show,
         describe,
         list_features,
+        modified_features,
         select_features,
     )
     from metaxy.api.maintenance import CleanupRow, cleanup, delete_matches, parse_age
@@ -75,6 +76,7 @@ __all__ = [
     "ingest",
     "list_features",
     "load_project",
+    "modified_features",
     "needs_work",
     "parse_age",
     "parse_ids",
@@ -111,6 +113,7 @@ _LAZY = {
     "ingest": "metaxy.api.sample_files",
     "list_features": "metaxy.api.definitions",
     "load_project": "metaxy.api.project",
+    "modified_features": "metaxy.api.definitions",
     "needs_work": "metaxy.api.state",
     "parse_age": "metaxy.api.maintenance",
     "parse_ids": "metaxy.api.state",
