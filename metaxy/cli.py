@@ -533,7 +533,8 @@ def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
         from metaxy.config import use_config_file
 
         with _errors(), use_config_file(config_file):
-            if fn not in (config_show_cmd, demo_cmd):  # they report the configuration anyway
+            # they report (or write) the configuration anyway
+            if fn.__name__ not in ("config_show_cmd", "demo_cmd", "init_cmd"):
                 _note_without_config()
             return fn(*args, **kwargs)
 
@@ -571,6 +572,7 @@ _register_plugins()
 importlib.import_module("metaxy.migrations.cli").register(app, graph_app)  # push, reconcile
 importlib.import_module("metaxy.codeguard.cli").register(app)  # check
 importlib.import_module("metaxy.cli_graph").register(graph_app)  # graph render
+importlib.import_module("metaxy.cli_init").register(app)  # init
 _guard_commands(app)
 
 

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from metaxy.api.maintenance import CleanupRow, cleanup, delete_matches, parse_age
     from metaxy.api.project import Project, load_project, require_store_file, with_code_versions
     from metaxy.api.sample_files import IngestResult, ingest, parse_input_options
+    from metaxy.api.scaffold import InitResult, init_team
     from metaxy.api.state import (
         ResolveResult,
         RunPlanRow,
@@ -62,6 +63,7 @@ __all__ = [
     "FeatureRow",
     "FieldInfo",
     "IngestResult",
+    "InitResult",
     "Project",
     "ResolveResult",
     "RunPlanRow",
@@ -74,6 +76,7 @@ __all__ = [
     "explain",
     "increment_frame",
     "ingest",
+    "init_team",
     "list_features",
     "load_project",
     "modified_features",
@@ -99,6 +102,7 @@ _LAZY = {
     "FeatureRow": "metaxy.api.definitions",
     "FieldInfo": "metaxy.api.definitions",
     "IngestResult": "metaxy.api.sample_files",
+    "InitResult": "metaxy.api.scaffold",
     "Project": "metaxy.api.project",
     "ResolveResult": "metaxy.api.state",
     "RunPlanRow": "metaxy.api.state",
@@ -110,6 +114,7 @@ _LAZY = {
     "describe": "metaxy.api.definitions",
     "explain": "metaxy.api.causes",
     "increment_frame": "metaxy.api.state",
+    "init_team": "metaxy.api.scaffold",
     "ingest": "metaxy.api.sample_files",
     "list_features": "metaxy.api.definitions",
     "load_project": "metaxy.api.project",
