@@ -206,7 +206,9 @@ function show(key) {
                           + esc(k) + '">' + esc(v) + '</td></tr>';
     }
     h += '</table>';
-  } else { h += '<p id="d-counts">no counts (' + esc(DATA.no_counts) + ')</p>'; }
+  }
+  if (f.status === 'unknown') h += '<p id="d-note">no new / stale counts: '
+                                   + esc(DATA.no_counts) + '</p>';
   h += '<p>feature version <code id="d-feature-version">' + esc(f.feature_version)
      + '</code><br>definition <code>' + esc(f.definition_version) + '</code></p>';
   if (f.upstream.length) h += '<p>upstream: ' + f.upstream.map(esc).join(', ') + '</p>';
