@@ -41,6 +41,8 @@ class FrameStore(MetadataStore):
 
     Backend hooks:
         _scan(feature): Required. Every stored row of the feature as a lazy frame, or None.
+        _latest_rows(feature): The rows holding every sample's latest one (default: every
+            row; a store keeping a latest state returns the rows it names).
         _append(feature, rows): Required. Append staged rows as one commit, finishing their
             hashes (``rows.finish(self._hasher())``); stamp them with :meth:`stamp_after`.
         _remove_rows(feature, row_ids): Required. Physically remove the rows with these ids.
@@ -104,14 +106,20 @@ class FrameStore(MetadataStore):
         self.check_drift(feature, found.collect_schema().names())
         return found
 
+    def _latest_rows(self, feature: type[Feature]) -> pl.LazyFrame:
+        """Rows among which every sample's latest row is (``E.latest`` over them gives the
+        same rows as over the whole history); default: every row. A store keeping a latest
+        state returns just the rows it names."""
+        return self._rows(feature)
+
     def _upstream_rows(self, feature: type[Feature]) -> pl.LazyFrame:
-        """Own rows of an upstream feature, else a fallback store's latest rows."""
+        """Own latest rows of an upstream feature, else a fallback store's latest rows."""
         if not self.has_feature(feature):
             borrowed = self._fallback_rows(feature)
             if borrowed is not None:
                 return borrowed.lazy().select([pl.col(n).cast(d)
                                                for n, d in self.storage_schema(feature).items()])
-        return self._rows(feature)
+        return self._latest_rows(feature)
 
     @staticmethod
     def _where(feature: type[Feature], frame: pl.LazyFrame, where: Any) -> pl.LazyFrame:
@@ -121,11 +129,11 @@ class FrameStore(MetadataStore):
         return frame.filter(F.to_polars(where, names, what=f"feature '{feature.spec().key}'"))
 
     def hard_delete_row_ids(self, feature: type[Feature], rows: pl.LazyFrame,
-                            where: Any) -> pl.LazyFrame:
-        """The row ids of every stored row (history included) of the samples whose latest row
-        (tombstones included) matches ``where``."""
+                            latest: pl.LazyFrame, where: Any) -> pl.LazyFrame:
+        """The row ids of every stored row (``rows``, history included) of the samples whose
+        latest row (tombstones included; found among ``latest``) matches ``where``."""
         ids = list(feature.spec().id_columns)
-        chosen = self._where(feature, E.latest(rows, ids, include_deleted=True), where)
+        chosen = self._where(feature, E.latest(latest, ids, include_deleted=True), where)
         return rows.join(chosen.select(ids), on=ids, how="semi",
                          nulls_equal=True).select(C.ROW_ID)
 
@@ -141,7 +149,7 @@ class FrameStore(MetadataStore):
     # ------------------------------------------------------------------ backend contract
     def _read(self, feature: type[Feature], where: Any, with_history: bool,
               include_deleted: bool) -> pl.DataFrame:
-        rows = self._rows(feature)
+        rows = self._rows(feature) if with_history else self._latest_rows(feature)
         if not with_history:
             rows = E.latest(rows, feature.spec().id_columns, include_deleted=include_deleted)
         return self.collect(self._where(feature, rows, where))
@@ -149,8 +157,9 @@ class FrameStore(MetadataStore):
     def _hard_delete(self, feature: type[Feature], where: Any) -> int:
         if not self.has_feature(feature):
             return 0
-        rows = self._rows(feature)
-        return self._remove_rows(feature, self.hard_delete_row_ids(feature, rows, where))
+        doomed = self.hard_delete_row_ids(feature, self._rows(feature),
+                                          self._latest_rows(feature), where)
+        return self._remove_rows(feature, doomed)
 
     def _cleanup(self, feature: type[Feature], bound: datetime, dry_run: bool) -> int:
         rows = self._rows(feature)
@@ -163,7 +172,7 @@ class FrameStore(MetadataStore):
                  ) -> tuple[ResolvePlan, E.FrameContext, pl.LazyFrame]:
         plan = self.plan(feature)
         frames = {str(d.feature.spec().key): self._upstream_rows(d.feature) for d in plan.deps}
-        return plan, E.FrameContext(self.hash_settings, frames), self._rows(feature)
+        return plan, E.FrameContext(self.hash_settings, frames), self._latest_rows(feature)
 
     def _resolve(self, feature: type[Feature], samples: pl.DataFrame | None,
                  where: Any) -> dict[str, pl.DataFrame]:

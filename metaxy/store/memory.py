@@ -5,7 +5,8 @@ concatenates and swaps in the new frame under a lock, so a write is all rows or 
 never see half of one. Reads, ``resolve_update`` and ``status`` are those of
 :class:`~metaxy.store.frame_store.FrameStore`: the shared resolve plan compiled by
 :mod:`metaxy.engine.frames` into one lazy Polars query (vectorised; no per-row Python), giving
-the same hashes as the SQL engines.
+the same hashes as the SQL engines. The latest state (one narrow row per sample) is kept beside
+each table and swapped with it, so reads and increments join it instead of ranking history.
 
 Sharing (a deliberate choice): ``memory://`` (no name) is private to the store object;
 its data outlives ``close`` and lives as long as the object. ``memory://<name>`` names a
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from metaxy import columns as C
+from metaxy.engine import frames as E
 from metaxy.engine.staged import StagedRows, restamp
 from metaxy.errors import StoreError
 from metaxy.hookspecs import BackendSpec, hookimpl
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from metaxy.feature import Feature
 
 SCHEME = "memory"
+NARROW = (C.ROW_ID, C.UPDATED_AT, C.DELETED_AT)  # the latest state's columns besides the ids
 
 
 @dataclass
@@ -57,6 +60,8 @@ class MemoryDatabase:
     hash_setting: str | None = None
     feature_versions: dict[tuple[str, str], FeatureVersionRecord] = field(default_factory=dict)
     clock: dict[str, int] = field(default_factory=dict)  # table -> last write (µs, write_clock)
+    # table -> latest state (ids + NARROW columns, one row per sample), swapped with the table
+    states: dict[str, pl.DataFrame] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
     named_locks: NamedLocks = field(default_factory=NamedLocks)  # StoreContract.lock
 
@@ -90,6 +95,7 @@ class MemoryStore(FrameStore):
     """A store holding storage-form Polars frames in this process."""
 
     backend = "memory"
+    keeps_latest_state = True
 
     def __init__(self, url: str = "memory://", **kwargs: Any) -> None:
         super().__init__(url, **kwargs)
@@ -99,6 +105,17 @@ class MemoryStore(FrameStore):
     # ------------------------------------------------------------------ open / close
     def _open(self, mode: AccessMode) -> None:
         self._check_hash_settings()
+        if mode == "w" and self.keeps_latest_state:  # build states a write did not keep
+            with self._db.lock:
+                for key in self.graph.keys:
+                    feature = self.graph.get(key)
+                    name = feature.spec().key.table_name
+                    rows = self._db.tables.get(name)
+                    if rows is not None and name not in self._db.states \
+                            and set(feature.spec().id_columns) <= set(rows.columns):
+                        built = self._next_state(feature, rows, rows[:0])
+                        if built is not None:
+                            self._db.states[name] = built
 
     def _close(self) -> None:
         """Nothing to release: the data outlives the open scope (see the module docstring)."""
@@ -118,6 +135,35 @@ class MemoryStore(FrameStore):
         found = self._db.tables.get(feature.spec().key.table_name)
         return None if found is None else found.lazy()
 
+    def _latest_rows(self, feature: type[Feature]) -> pl.LazyFrame:
+        """The rows the latest state names (tombstones included), or every row without one;
+        the engine's latest() over them gives the same rows as over the whole history."""
+        rows = self._rows(feature)
+        state = self._db.states.get(feature.spec().key.table_name) \
+            if self.keeps_latest_state else None
+        if state is None:
+            return rows
+        return rows.join(state.lazy().select(C.ROW_ID), on=C.ROW_ID, how="semi")
+
+    def _latest_state_rows(self, feature: type[Feature]) -> pl.DataFrame | None:
+        if not self.keeps_latest_state:
+            return None
+        return self._db.states.get(feature.spec().key.table_name)
+
+    def _next_state(self, feature: type[Feature], new: pl.DataFrame,
+                    rows: pl.DataFrame) -> pl.DataFrame | None:
+        """The state after appending ``rows`` (table now ``new``): the written rows replace
+        their samples' (a missing state is built from the table)."""
+        if not self.keeps_latest_state:
+            return None
+        ids = list(feature.spec().id_columns)
+        old = self._db.states.get(feature.spec().key.table_name)
+        if old is None:
+            return E.latest(new.lazy(), ids, include_deleted=True).select(
+                *ids, *NARROW).collect()
+        kept = old.join(rows.select(ids), on=ids, how="anti", nulls_equal=True)
+        return pl.concat([kept, rows.select(*ids, *NARROW)], how="vertical")
+
     def _append(self, feature: type[Feature], staged: StagedRows) -> int:
         schema = self.storage_schema(feature)
         rows = staged.finish(self._hasher()).select([pl.col(n).cast(d) for n, d in schema.items()])
@@ -133,7 +179,12 @@ class MemoryStore(FrameStore):
             key = (str(feature.spec().key), str(rows[C.FEATURE_VERSION][0]))
             record = None if key in self._db.feature_versions else FeatureVersionRecord(
                 self.project, str(rows[C.PROJECT_VERSION][0]), name, rows[C.UPDATED_AT][0])
+            state = self._next_state(feature, new, rows)
             self._db.tables[name] = new
+            if state is None:
+                self._db.states.pop(name, None)
+            else:
+                self._db.states[name] = state
             self._db.clock[name] = write_clock.to_us(rows[C.UPDATED_AT][0])
             if self._db.hash_setting is None:
                 self._db.hash_setting = self.hash_settings.as_text()
@@ -160,6 +211,9 @@ class MemoryStore(FrameStore):
                 return 0
             doomed = row_ids.collect().to_series().implode()
             kept = rows.filter(~pl.col(C.ROW_ID).is_in(doomed))
+            state = self._db.states.get(name)
+            if state is not None:  # a hard delete removes every row of a chosen sample
+                self._db.states[name] = state.filter(~pl.col(C.ROW_ID).is_in(doomed))
             self._db.tables[name] = kept
         return rows.height - kept.height
 
