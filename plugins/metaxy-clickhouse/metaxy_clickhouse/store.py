@@ -68,6 +68,9 @@ class ClickHouseStore(SQLStore):
 
     backend = "clickhouse"
     narrow_integer = False  # every integer column is Int64
+    # The latest-state table must change in the history's transaction; ClickHouse has none,
+    # so the latest row per sample is picked from the history by the increment itself.
+    keeps_latest_state = False
 
     def __init__(self, url: str, *, cluster: str | None = None,
                  settings: Mapping[str, Any] | None = None, connect_timeout: int = 10,
