@@ -26,7 +26,7 @@ import contextlib
 import os
 import uuid
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -98,7 +98,10 @@ class ClickHouseStore(SQLStore):
                 "default" if self.path else f"metaxy_tmp_{uuid.uuid4().hex[:12]}")
         else:
             self.database = parts.path.lstrip("/") or query.get("database") or "default"
-        self._keeper: Any = None  # the temporary database's connection and finalizer
+        self._keeper: Any = None  # the temporary database's finalizer
+        #: Called with the SQL of every statement the store sends (None: not recorded); the
+        #: statement snapshot test records a whole workflow with it.
+        self.on_statement: Callable[[str], None] | None = None
 
     # ------------------------------------------------------------------ connection
     def sql_dialect_name(self) -> str:
@@ -141,6 +144,12 @@ class ClickHouseStore(SQLStore):
     def _create_engine(self, mode: AccessMode) -> sa.Engine:
         engine = self._new_engine(mode)
         sa.event.listen(engine, "before_cursor_execute", _microsecond_binds, retval=True)
+
+        def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            if self.on_statement is not None:
+                self.on_statement(statement)
+
+        sa.event.listen(engine, "before_cursor_execute", record)
         return engine
 
     def _new_engine(self, mode: AccessMode) -> sa.Engine:
@@ -226,6 +235,9 @@ class ClickHouseStore(SQLStore):
         if rows.height == 0:
             return
         frame = rows.finish(self._hasher())
+        if self.on_statement is not None:
+            self.on_statement(f"INSERT INTO {_q(table.name)} ({', '.join(map(_q, frame.columns))})"
+                              " FORMAT Arrow")
         self._client(conn).insert_arrow(table.name, frame.to_arrow(),
                                         settings={"async_insert": 0})
         self.stats["rows_inserted"] += frame.height
@@ -255,6 +267,8 @@ class ClickHouseStore(SQLStore):
     # ------------------------------------------------------------------ reads
     def _sql(self, conn: sa.Connection, stmt: sa.Select[Any]) -> tuple[str, dict[str, Any]]:
         compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+        if self.on_statement is not None:
+            self.on_statement(str(compiled))
         return str(compiled), exact_datetimes(dict(compiled.params))
 
     def _fetch(self, conn: sa.Connection, stmt: sa.Select[Any]) -> pl.DataFrame:
