@@ -51,8 +51,9 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_US = timedelta(microseconds=1)
 #: The settings of every session the store opens.
 SESSION_SETTINGS: dict[str, Any] = {"join_use_nulls": 1, "session_timezone": "UTC"}
-#: Mutations wait until every replica has applied them.
-MUTATION_SETTINGS = "SETTINGS mutations_sync = 2"
+#: Mutations wait until every replica has applied them; their condition reads the table
+#: itself (the latest rows), which a replicated table allows only with the second setting.
+MUTATION_SETTINGS = "SETTINGS mutations_sync = 2, allow_nondeterministic_mutations = 1"
 SERVER_SCHEMES = ("clickhouse", "clickhouses")
 SCHEMES = (*SERVER_SCHEMES, "chdb")
 
