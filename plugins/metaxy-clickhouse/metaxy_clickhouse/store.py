@@ -1,10 +1,12 @@
 """The ClickHouse store: clickhouse-connect's SQLAlchemy dialect over a server (HTTP) or chDB.
 
 * **URLs**: ``clickhouse://user:password@host:8123/database`` (``clickhouses://``: TLS, port
-  8443 by default) reaches a server or ClickHouse Cloud; ``chdb:///path/to/dir`` runs the
-  ClickHouse engine in this process (chDB) on a directory, ``chdb://`` on a temporary in-memory
-  database of its own (dropped when the store object is garbage collected). chDB hosts one
-  engine location per process: a second ``chdb:///other`` store cannot open while one is open.
+  8443 by default) reaches a server or ClickHouse Cloud; ``chdb:///path/to/dir`` (relative;
+  ``chdb:////abs/dir`` absolute, as for DuckDB) runs the ClickHouse engine in this process
+  (chDB) on a directory (``?database=name``: another database than ``default``), ``chdb://``
+  on a temporary in-memory database of its own (dropped when the store object is garbage
+  collected). chDB hosts one engine location per process: a second ``chdb:///other`` store
+  cannot open while one is open.
 * **Every session** gets ``join_use_nulls = 1`` (without it ClickHouse fills the missing side of
   the increment's FULL OUTER JOIN with ``''``/``0``: new and orphaned samples would come back
   with empty ids, misclassified, with no error) and ``session_timezone = 'UTC'``.
@@ -91,10 +93,11 @@ class ClickHouseStore(SQLStore):
             raise ClickHouseOptionError(f"{where}: not a ClickHouse URL (expected "
                                         "clickhouse://, clickhouses://, chdb:// or chdb:///dir)")
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        self.path: str | None = None
         if self.scheme == "chdb":
-            location = parts.path if not parts.netloc else ""
-            self.path = location or None  # None: the temporary in-memory database
+            # as duckdb:// and sqlite://: chdb:///relative/dir, chdb:////absolute/dir
+            rest = url.split("?", 1)[0]
+            self.path = rest.split(":///", 1)[1] if ":///" in rest else None
+            self.path = self.path or None  # None: the temporary in-memory database
             self.database = query.get("database") or (
                 "default" if self.path else f"metaxy_tmp_{uuid.uuid4().hex[:12]}")
         else:
@@ -124,7 +127,7 @@ class ClickHouseStore(SQLStore):
         if self.scheme == "chdb":
             if self.path:
                 Path(self.path).mkdir(parents=True, exist_ok=True)
-            raw = Connection(dsn=f"chdb://{self.path}" if self.path else "chdb://",
+            raw = Connection(dsn=f"chdb://{self.location}" if self.path else "chdb://",
                              interface="chdb", **SESSION_SETTINGS)
             try:
                 if self.database != "default":

@@ -3,8 +3,8 @@
 chDB hosts one ClickHouse engine per process, on one directory, and booting it costs a few
 hundred milliseconds. So every test of a process shares one engine directory (a temporary
 directory removed at exit) and gets a database of its own in it:
-``chdb:///<engine dir>?database=<prefix><random>``, dropped after the test. chDB is imported
-only when a store opens.
+``chdb:///<engine dir>?database=<prefix><random>`` (the directory is absolute), dropped after the
+test. chDB is imported only when a store opens.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ def engine_dir() -> str:
 
 @contextmanager
 def fresh_store_url(workdir: Path, *, prefix: str = "mx_test_") -> Iterator[str]:
-    """``chdb:///<engine dir>?database=<prefix><random>``; the database is dropped afterwards
-    (``workdir`` is unused: chDB keeps one directory per process).
+    """``chdb:///<engine dir>?database=<prefix><random>``; the database is dropped
+    afterwards (``workdir`` is unused: chDB keeps one directory per process).
 
     Raises:
         BackendUnavailableError: chdb or clickhouse-connect is not installed.
@@ -45,7 +45,7 @@ def fresh_store_url(workdir: Path, *, prefix: str = "mx_test_") -> Iterator[str]
     except ImportError as e:
         raise BackendUnavailableError(f"chdb / clickhouse-connect not installed ({e})") from e
     database = f"{prefix}{uuid.uuid4().hex[:12]}"
-    url = f"chdb://{engine_dir()}?database={database}"
+    url = f"chdb:///{engine_dir()}?database={database}"
     yield url
     with suppress(Exception):
         drop_database(url)

@@ -94,7 +94,7 @@ def test_not_a_clickhouse_url() -> None:
 
 
 def test_a_chdb_directory_keeps_its_data(tmp_path: Path, feats: SuiteFeatures) -> None:
-    url = f"chdb://{tmp_path / 'store'}"
+    url = f"chdb:///{tmp_path / 'store'}"
     with mx.get_store(url).open("w") as store:
         materialize(store, feats.root, samples=root_samples({"x": ("1", "2")}))
     with mx.get_store(url) as again:
