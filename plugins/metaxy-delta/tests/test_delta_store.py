@@ -150,3 +150,29 @@ def test_migrations_need_a_sql_store(delta_url: str) -> None:
     store = _store(delta_url, graph)
     with store, pytest.raises(MigrationError, match="delta backend does not support"):
         connection(store)
+
+
+def test_cli_optimize_compacts_every_feature(delta_url: str, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from metaxy import api
+    from metaxy.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    project = api.load_project()
+    store = project.store(delta_url)
+    video = project.graph.get("media/video")
+    with store.open("w"):
+        for v in range(3):
+            store.write(video, pl.DataFrame({"video_id": [f"v{v}"], "path": [f"/v{v}.mp4"],
+                                             "duration_s": [1.0]}))
+    done = CliRunner().invoke(app, ["optimize", "--store", delta_url, "-f", "json"])
+    assert done.exit_code == 0, done.output
+    rows = {r["feature"]: r for r in json.loads(done.stdout)["features"]}
+    assert rows["media/video"]["files_removed"] == 3 and rows["media/video"]["files_added"] == 1
+    assert rows["speech/transcript"]["files_removed"] == 0  # never written
+    sql = CliRunner().invoke(app, ["optimize", "--store", f"duckdb:///{tmp_path}/x.duckdb"])
+    assert sql.exit_code != 0 and "nothing to optimize" in sql.stderr
