@@ -33,10 +33,30 @@ def _resolve_keys(project: Project, keys: list[str] | None) -> list[FeatureKey]:
     return [k for k in order if k in wanted]
 
 
-def _stored_count(store: MetadataStore, cls: type[Feature]) -> int:
+def _stored_count(store: MetadataStore, cls: type[Feature], where: Any = None) -> int:
     if not store.has_feature(cls):
         return 0
-    return store.read(cls).height
+    return store.read(cls, where).height
+
+
+def feature_filter(cls: type[Feature], where: str | None) -> Any:
+    """The CLI filter string ``where`` (``--where``) as an expression on ``cls``'s columns;
+    ``None`` for no filter. The error of a filter naming a column the feature lacks names the
+    feature, since one filter is applied to every selected feature.
+
+    Raises:
+        FilterError: the filter does not parse, or names a column ``cls`` does not have.
+    """
+    from metaxy.errors import FilterError
+    from metaxy.filter_syntax import parse_filter
+
+    if where is None:
+        return None
+    try:
+        return parse_filter(where, cls)
+    except FilterError as e:
+        raise type(e)(f"--where on feature '{cls.spec().key}': {e} (use --select to choose "
+                      "the features that have these columns)") from None
 
 
 Progress = Callable[[str], None]
@@ -45,25 +65,29 @@ Progress = Callable[[str], None]
 
 def status(project: Project, store: MetadataStore, keys: list[str] | None = None,
            samples: dict[str, pl.DataFrame] | None = None,
-           progress: Progress | None = None) -> list[Status]:
+           progress: Progress | None = None, where: str | None = None) -> list[Status]:
     """Per feature (topological order): new / stale / orphaned / up-to-date counts.
 
     The counts of non-root features are computed in the store (only numbers travel). A root
     feature's expected samples come from the caller (``samples[key]``); without them only the
-    number of stored samples is reported.
+    number of stored samples is reported. ``where`` (CLI filter syntax, see
+    :func:`feature_filter`) restricts every count to the matching samples.
     """
     samples = samples or {}
     rows = []
+    resolved = _resolve_keys(project, keys)
+    filters = {key: feature_filter(project.graph.get(key), where) for key in resolved}
     require_store_file(store)
     with store.open("r"):
-        for key in _resolve_keys(project, keys):
+        for key in resolved:
             cls = project.graph.get(key)
             root = not cls.spec().deps
             if root and str(key) not in samples:
                 rows.append(Status(str(key), True, None, None, None, None,
-                                   _stored_count(store, cls)))
+                                   _stored_count(store, cls, filters[key])))
             else:
-                rows.append(store.status(cls, samples=samples.get(str(key))))
+                rows.append(store.status(cls, samples=samples.get(str(key)),
+                                         where=filters[key]))
             if progress is not None:
                 progress(str(key))
     return rows
@@ -180,11 +204,12 @@ class ResolveResult:
 
 
 def resolve(project: Project, store: MetadataStore, key: str,
-            output: str | Path | None = None) -> ResolveResult:
+            output: str | Path | None = None, where: str | None = None) -> ResolveResult:
     """The increment of a (non-root) feature; written to ``output`` (.parquet / .csv) if given.
 
     The file holds the ``new`` and ``stale`` rows (with a ``metaxy_status`` column) and the
-    ``orphaned`` ones, structs flattened to JSON strings for CSV.
+    ``orphaned`` ones, structs flattened to JSON strings for CSV. ``where`` (CLI filter syntax)
+    restricts the increment to the matching samples.
     """
     cls = project.graph.get(key)
     if not cls.spec().deps:
@@ -195,9 +220,10 @@ def resolve(project: Project, store: MetadataStore, key: str,
             f"`metaxy status {name}` shows what is stored")
     if output is not None and Path(output).suffix.lower() not in (".parquet", ".csv"):
         raise ApiError(f"output file {output}: use a .parquet or .csv extension")
+    expr = feature_filter(cls, where)
     require_store_file(store)
     with store.open("r"):
-        inc = store.resolve_update(cls)
+        inc = store.resolve_update(cls, where=expr)
     assert isinstance(inc, Increment)
     if output is not None:
         frame = increment_frame(inc)
