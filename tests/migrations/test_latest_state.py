@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pytest
 import sqlalchemy as sa
 
 import metaxy as mx
@@ -24,6 +25,13 @@ from .conftest import populate, setup_migration
 from .test_renames import _uncomment, rename_text
 
 FEATURES = ("media/video", "speech/transcript", "speech/keywords")
+
+
+@pytest.fixture
+def store_url(tmp_path: Path) -> str:
+    """DuckDB only (CI time): PostgreSQL's upkeep of the state, rebuild on a writable open
+    included, is in tests/reliability/test_latest_state_property.py."""
+    return f"duckdb:///{tmp_path / 'store.duckdb'}"
 
 
 def _us(at: Any) -> Any:
