@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import shutil
 import sys
 import tempfile
@@ -84,7 +85,7 @@ def _timed(fn: Any) -> tuple[float, Any]:
     return time.perf_counter() - start, out
 
 
-def run(backend: str, n: int) -> list[str]:
+def run(backend: str, n: int) -> Iterator[str]:
     import polars as pl
     import ray
     from metaxy_ray import MetaxyDatasink, read_increment
@@ -93,7 +94,6 @@ def run(backend: str, n: int) -> list[str]:
     import metaxy as mx
 
     videos = _videos(n)
-    lines = []
     with _database(backend) as scratch:  # warm-up: the writer processes exist and are warm
         _prepare(scratch, videos.head(100))
         for w in ((4, 2, 1) if backend == "postgresql" else (1,)):
@@ -110,9 +110,8 @@ def run(backend: str, n: int) -> list[str]:
             t_resolve, table = _timed(lambda: store_a.resolve_update(FEATURE).new.to_arrow())
         t_read, ds = _timed(lambda: read_increment(FEATURE, url_a).materialize())
         assert ds.count() == n and table.num_rows == n
-        lines.append(f"| {backend} | {n:,} | read | resolve_update to Arrow | {t_resolve:.2f} "
-                     f"| read_increment + materialize | {t_read:.2f} | "
-                     f"{t_read / t_resolve:.2f} |")
+        yield (f"| {backend} | {n:,} | read | resolve_update to Arrow | {t_resolve:.2f} "
+               f"| read_increment + materialize | {t_read:.2f} | {t_read / t_resolve:.2f} |")
         frame = pl.from_arrow(table)
         assert isinstance(frame, pl.DataFrame)
         rows = transcribe(frame)
@@ -121,7 +120,7 @@ def run(backend: str, n: int) -> list[str]:
             t_write, _ = _timed(lambda: store_a.write(FEATURE, rows))
         blocks = [ray.put(b.to_arrow(compat_level=pl.CompatLevel.oldest()))
                   for b in rows.iter_slices(100_000)]
-        ready = ray.data.from_arrow_refs(blocks).materialize()
+        ready = ray.data.from_arrow_refs(blocks).materialize()  # type: ignore[arg-type]
         for writers in ((1, 2, 4) if backend == "postgresql" else (1,)):
             with _database(backend) as url_c:
                 url = url_b if writers == 1 else url_c
@@ -130,10 +129,9 @@ def run(backend: str, n: int) -> list[str]:
                 sink = MetaxyDatasink(FEATURE, url, writers=writers)
                 t_ray, _ = _timed(lambda s=sink: ready.write_datasink(s))
                 assert sink.result is not None and sink.result.rows_written == n
-            lines.append(f"| {backend} | {n:,} | write | store.write | {t_write:.2f} | "
-                         f"MetaxyDatasink, {writers} writer(s) | {t_ray:.2f} | "
-                         f"{t_ray / t_write:.2f} |")
-    return lines
+            yield (f"| {backend} | {n:,} | write | store.write | {t_write:.2f} | "
+                   f"MetaxyDatasink, {writers} writer(s) | {t_ray:.2f} | "
+                   f"{t_ray / t_write:.2f} |")
 
 
 def main() -> None:
@@ -147,7 +145,7 @@ def main() -> None:
 
     mx.load_features()
     ray.init(num_cpus=2, include_dashboard=False, object_store_memory=OBJECT_STORE,
-             logging_level="WARNING", log_to_driver=False)
+             logging_level=logging.WARNING, log_to_driver=False)
     try:
         ray.data.DataContext.get_current().enable_progress_bars = False
         ray.data.range(100, override_num_blocks=2).map_batches(lambda b: b).materialize()
