@@ -13,7 +13,8 @@ job first: the pool of writers keeps them between jobs), one run measures:
   read by the read tasks);
 * ``store write`` -- ``store.write(transcript, rows)`` of the computed rows, in this process, into
   store A;
-* ``Ray write (w writers)`` -- the same rows, already in Ray's object store, written through
+* ``Ray write (w writers)`` -- the same rows, already in Ray's object store in blocks of
+  ``ROWS_PER_WRITE`` (one write task and one transaction each), written through
   ``MetaxyDatasink(..., writers=w)`` into store B (a second store prepared identically, so both
   writes append to the same state); PostgreSQL is measured with 1, 2 and 4 writers.
 
@@ -89,6 +90,7 @@ def run(backend: str, n: int) -> Iterator[str]:
     import polars as pl
     import ray
     from metaxy_ray import MetaxyDatasink, read_increment
+    from metaxy_ray.sink import ROWS_PER_WRITE
     from team_speech.compute import transcribe
 
     import metaxy as mx
@@ -119,7 +121,7 @@ def run(backend: str, n: int) -> Iterator[str]:
         with store_a.open("w"):
             t_write, _ = _timed(lambda: store_a.write(FEATURE, rows))
         blocks = [ray.put(b.to_arrow(compat_level=pl.CompatLevel.oldest()))
-                  for b in rows.iter_slices(100_000)]
+                  for b in rows.iter_slices(ROWS_PER_WRITE)]
         ready = ray.data.from_arrow_refs(blocks).materialize()  # type: ignore[arg-type]
         for writers in ((1, 2, 4) if backend == "postgresql" else (1,)):
             with _database(backend) as url_c:

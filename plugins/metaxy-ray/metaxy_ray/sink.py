@@ -34,10 +34,11 @@ OnError = Literal["raise", "collect"]
 DEFAULT_WRITERS = 2
 """Writers for a server database when ``writers`` is not given (see docs/how-to/ray.md: on the
 benchmark machine a second writer gains, more do not)."""
-ROWS_PER_WRITE = 100_000
+ROWS_PER_WRITE = 250_000
 """Rows a write transaction gathers (from a write task's blocks) when ``rows_per_write`` is not
 given: small blocks (``map_batches`` makes blocks of its batch size) would otherwise each pay a
-transaction."""
+transaction, and a store's write has a per-transaction cost that grows with the table (measured
+in docs/how-to/ray.md)."""
 MAX_IN_FLIGHT = 2
 """Batches a write task has handed to writers and not yet seen committed."""
 ACTOR_RETRIES = 3
