@@ -86,7 +86,7 @@ def _timed(fn: Any) -> tuple[float, Any]:
     return time.perf_counter() - start, out
 
 
-def run(backend: str, n: int) -> Iterator[str]:
+def run(backend: str, n: int, *, writes: bool = True) -> Iterator[str]:
     import polars as pl
     import ray
     from metaxy_ray import MetaxyDatasink, read_increment
@@ -106,7 +106,8 @@ def run(backend: str, n: int) -> Iterator[str]:
                 batch_format="pyarrow").write_datasink(warm)
     with _database(backend) as url_a, _database(backend) as url_b:
         _prepare(url_a, videos)
-        _prepare(url_b, videos)
+        if writes:
+            _prepare(url_b, videos)
         store_a = mx.get_store(url_a)
         with store_a:
             t_resolve, table = _timed(lambda: store_a.resolve_update(FEATURE).new.to_arrow())
@@ -114,6 +115,8 @@ def run(backend: str, n: int) -> Iterator[str]:
         assert ds.count() == n and table.num_rows == n
         yield (f"| {backend} | {n:,} | read | resolve_update to Arrow | {t_resolve:.2f} "
                f"| read_increment + materialize | {t_read:.2f} | {t_read / t_resolve:.2f} |")
+        if not writes:
+            return
         frame = pl.from_arrow(table)
         assert isinstance(frame, pl.DataFrame)
         rows = transcribe(frame)
@@ -140,6 +143,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--backends", default="postgresql")
+    parser.add_argument("--read-only", action="store_true", help="measure the read step only")
     args = parser.parse_args()
     import ray
 
@@ -154,7 +158,7 @@ def main() -> None:
         print("| backend | samples | step | baseline | seconds | Ray | seconds | ratio |\n"
               "|---|---:|---|---|---:|---|---:|---:|")
         for backend in args.backends.split(","):
-            for line in run(backend, args.n):
+            for line in run(backend, args.n, writes=not args.read_only):
                 print(line, flush=True)
     finally:
         ray.shutdown()
