@@ -26,17 +26,25 @@ from metaxy.errors import ApiError  # re-exported: it lived here before metaxy.e
 if TYPE_CHECKING:
     from metaxy.api.causes import Cause, Explanation, explain, raise_for_unknown
     from metaxy.api.definitions import (
+        CodeChange,
         DepInfo,
         FeatureDescription,
         FeatureRow,
         FieldInfo,
+        code_changes,
         config_show,
         describe,
         list_features,
         modified_features,
         select_features,
     )
-    from metaxy.api.maintenance import CleanupRow, cleanup, delete_matches, parse_age
+    from metaxy.api.maintenance import (
+        CleanupRow,
+        cleanup,
+        delete_matches,
+        delete_preview,
+        parse_age,
+    )
     from metaxy.api.project import Project, load_project, require_store_file, with_code_versions
     from metaxy.api.sample_files import IngestResult, ingest, parse_input_options
     from metaxy.api.scaffold import InitResult, init_team
@@ -57,6 +65,7 @@ __all__ = [
     "ApiError",
     "Cause",
     "CleanupRow",
+    "CodeChange",
     "DepInfo",
     "Explanation",
     "FeatureDescription",
@@ -69,9 +78,11 @@ __all__ = [
     "RunPlanRow",
     "Status",
     "cleanup",
+    "code_changes",
     "config_show",
     "delete",
     "delete_matches",
+    "delete_preview",
     "describe",
     "explain",
     "increment_frame",
@@ -96,6 +107,7 @@ __all__ = [
 _LAZY = {
     "Cause": "metaxy.api.causes",
     "CleanupRow": "metaxy.api.maintenance",
+    "CodeChange": "metaxy.api.definitions",
     "DepInfo": "metaxy.api.definitions",
     "Explanation": "metaxy.api.causes",
     "FeatureDescription": "metaxy.api.definitions",
@@ -108,9 +120,11 @@ _LAZY = {
     "RunPlanRow": "metaxy.api.state",
     "Status": "metaxy.store.base",
     "cleanup": "metaxy.api.maintenance",
+    "code_changes": "metaxy.api.definitions",
     "config_show": "metaxy.api.definitions",
     "delete": "metaxy.api.state",
     "delete_matches": "metaxy.api.maintenance",
+    "delete_preview": "metaxy.api.maintenance",
     "describe": "metaxy.api.definitions",
     "explain": "metaxy.api.causes",
     "increment_frame": "metaxy.api.state",
