@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -21,7 +22,8 @@ from tests.cli.test_migrations_cli import _enable_reconcile, cli_json, duck  # n
 from tests.migrations.conftest import PROJECT
 
 
-def test_piped_tables_are_not_cut() -> None:
+def test_piped_tables_are_not_cut(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")  # some CI runners set it for their log
     out = run("list").stdout  # CliRunner's stdout is not a terminal, like a pipe
     row = next(line for line in out.splitlines() if line.startswith("│ speech/keywords "))
     assert "speech/transcript" in row and "team-speech" in row  # whole cells, one line
