@@ -1,12 +1,13 @@
 """Metadata stores: the API every store offers, and the surface a backend plugin builds on.
 
 Users get a store from :func:`metaxy.get_store` and use :class:`MetadataStore`'s public methods.
-A backend author subclasses :class:`MetadataStore`, or :class:`SQLStore` for a SQLAlchemy
-dialect (its docstring lists the backend hooks to override), and uses the names re-exported
-here from :mod:`metaxy.engine`: the staged rows of a write (:class:`StagedRows`), the hash
-expression (:class:`SampleHash`) and the hashers (:data:`Hasher`, :func:`polars_hasher`,
-:func:`duckdb_hasher`); the bookkeeping tables are :data:`SETTINGS_TABLE`,
-:data:`FEATURE_VERSIONS_TABLE` and :data:`WRITE_CLOCK_TABLE`.
+A backend author subclasses :class:`MetadataStore`, :class:`SQLStore` for a SQLAlchemy
+dialect (its docstring lists the backend hooks to override), or :class:`FrameStore` for rows
+read as Polars frames and resolved by Polars (the in-memory and Delta Lake stores), and uses
+the names re-exported here from :mod:`metaxy.engine`: the staged rows of a write
+(:class:`StagedRows`), the hash expression (:class:`SampleHash`) and the hashers
+(:data:`Hasher`, :func:`polars_hasher`, :func:`duckdb_hasher`); the bookkeeping tables are
+:data:`SETTINGS_TABLE`, :data:`FEATURE_VERSIONS_TABLE` and :data:`WRITE_CLOCK_TABLE`.
 
 The names are imported on first use (PEP 562), so ``import metaxy.store`` loads no driver.
 """
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from metaxy.engine.staged import StagedRows
     from metaxy.store.base import AccessMode, Increment, LazyIncrement, MetadataStore, Status
     from metaxy.store.contract import StoreContract
+    from metaxy.store.frame_store import FrameStore
     from metaxy.store.locks import NamedLocks, database_lock, file_lock
     from metaxy.store.registry import get_store
     from metaxy.store.sql import FEATURE_VERSIONS_TABLE, SETTINGS_TABLE, SQLStore
@@ -33,6 +35,7 @@ __all__ = [
     "SETTINGS_TABLE",
     "WRITE_CLOCK_TABLE",
     "AccessMode",
+    "FrameStore",
     "Hasher",
     "Increment",
     "LazyIncrement",
@@ -55,6 +58,7 @@ _LAZY = {
     "SETTINGS_TABLE": "metaxy.store.sql",
     "WRITE_CLOCK_TABLE": "metaxy.store.write_clock",
     "AccessMode": "metaxy.store.base",
+    "FrameStore": "metaxy.store.frame_store",
     "Hasher": "metaxy.engine.hashers",
     "Increment": "metaxy.store.base",
     "LazyIncrement": "metaxy.store.base",
