@@ -507,6 +507,7 @@ importlib.import_module("metaxy.codeguard.cli").register(app)  # check
 importlib.import_module("metaxy.cli_graph").register(graph_app)  # graph render
 importlib.import_module("metaxy.cli_init").register(app)  # init
 importlib.import_module("metaxy.cli_delete").register(app)  # delete, cleanup
+importlib.import_module("metaxy.cli_maintenance").register(app)  # optimize
 _guard_commands(app)
 
 

@@ -12,9 +12,10 @@
   (the latest row per sample), not by the history.
 * **Writes** append one Delta commit each (``write_deltalake(mode="append")``). Delta's
   optimistic commits let many processes append to one table at once: appends never conflict.
-  The first write of a feature creates its table (a lost creation race is harmless). New
-  nullable columns (a user column added to the model, a renamed field's storage columns)
-  enter the table through Delta's schema merge; until then they read as nulls.
+  The first write of a feature creates its table (a lost creation race is harmless).
+* **Schema evolution**: a nullable column added to the model enters the table through Delta's
+  schema evolution (:meth:`DeltaStore.evolve_schema`, ``metaxy migrations`` has no SQL to
+  run here); until then the table is behind the code (``TableSchemaMismatchError``).
 * **Order of writes**: the store stamps ``metaxy_updated_at`` as ``max(client clock, the
   table's last write + 1 ms)`` from the Delta log's statistics (millisecond precision), so a
   host whose clock is behind cannot write rows older than the ones they replace. Two writers
@@ -38,7 +39,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import polars as pl
 
 from metaxy.errors import MetaxyError, StoreError, StoreOptionError, TableSchemaMismatchError
-from metaxy.store import AccessMode, FrameStore, StagedRows, file_lock
+from metaxy.store import AccessMode, FrameStore, Hasher, StagedRows, file_lock
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -190,18 +191,7 @@ class DeltaStore(FrameStore):
         table = self._delta_table(name)
         if table is None:
             return None
-        frame = pl.scan_delta(table, storage_options=self._options())
-        return self._with_new_columns(feature, frame)
-
-    def _with_new_columns(self, feature: type[Feature], frame: pl.LazyFrame) -> pl.LazyFrame:
-        """Nullable model columns the table does not have yet read as nulls (a write adds
-        them through schema merge); a missing required column is drift (:meth:`check_drift`)."""
-        have = frame.collect_schema().names()
-        table = feature.__table__  # type: ignore[attr-defined]
-        schema = self.storage_schema(feature)
-        added = [pl.lit(None, dtype=schema[c.name]).alias(c.name) for c in table.columns
-                 if c.name not in have and c.nullable]
-        return frame.with_columns(added) if added else frame
+        return pl.scan_delta(table, storage_options=self._options())
 
     def _last_write(self, table: DeltaTable) -> datetime | None:
         """The greatest ``metaxy_updated_at`` of the table from the log's file statistics
@@ -215,6 +205,13 @@ class DeltaStore(FrameStore):
             return None
         return top + MS - US
 
+    def _hasher(self) -> Hasher:
+        """Sample hashes of a write computed by DuckDB's md5 (less CPU than polars-hash,
+        bit-identical; sha256 stays with polars-hash)."""
+        from metaxy.store import duckdb_hasher
+
+        return duckdb_hasher(self.hash_settings)
+
     def _append(self, feature: type[Feature], staged: StagedRows) -> int:
         from deltalake import write_deltalake
 
@@ -225,25 +222,23 @@ class DeltaStore(FrameStore):
         self._record_setting()
         name = feature.spec().key.table_name
         table = self._create_if_missing(name, rows)
-        self._check_new_columns(feature, list(table.schema().to_arrow().names), rows.columns)
+        self._check_columns(feature, list(table.schema().to_arrow().names), rows.columns)
         rows = self.stamp_after(rows, self._last_write(table))
         write_deltalake(table, rows.to_arrow(), mode="append", schema_mode="merge",
                         storage_options=self._options(), target_file_size=self.target_file_size)
         return rows.height
 
-    def _check_new_columns(self, feature: type[Feature], stored: list[str],
-                           writing: list[str]) -> None:
-        """Only the model's nullable columns may enter an existing table by schema merge
-        (schema evolution); any other column it lacks must be added first, as a SQL store's
-        migration would (e.g. the storage columns a field rename keeps)."""
-        model = self.feature(str(feature.spec().key)).__table__  # type: ignore[attr-defined]
-        addable = {c.name for c in model.columns if c.nullable}
-        missing = [c for c in writing if c not in stored and c not in addable]
+    def _check_columns(self, feature: type[Feature], stored: list[str],
+                       writing: list[str]) -> None:
+        """The table must have every column of the model (else the code is ahead of it:
+        :meth:`evolve_schema` adds nullable ones) and every column the rows carry (the
+        storage columns a field rename keeps are added first, as a SQL migration would)."""
+        self.check_drift(self.feature(str(feature.spec().key)), stored)
+        missing = [c for c in writing if c not in stored]
         if missing:
             name = feature.spec().key.table_name
             raise TableSchemaMismatchError(
-                f"table '{name}' has no column(s) {missing} that the rows carry; only nullable "
-                "columns of the model join a Delta table by schema merge",
+                f"table '{name}' has no column(s) {missing} that the rows carry",
                 feature_key=str(feature.spec().key), table=name, missing=missing, extra=[])
 
     def _remove_rows(self, feature: type[Feature], row_ids: pl.LazyFrame) -> int:
@@ -290,6 +285,51 @@ class DeltaStore(FrameStore):
                     "files_added": int(metrics.get("numFilesAdded", 0))}
 
         return dict(self._wrap(run, cls))
+
+    def evolve_schema(self, feature: type[Feature] | str) -> list[str]:
+        """Add the model's columns the feature's Delta table lacks (Delta schema evolution:
+        one metadata commit, no data rewritten; old rows read them as nulls).
+
+        This is what a SQL store's migration does with ``ALTER TABLE ... ADD COLUMN`` for a
+        user column added to the model. Only nullable columns can be added; a renamed column
+        is not a new one (it would lose its values), so the drift error stays until the
+        model and the table agree.
+
+        Returns:
+            The names of the columns added (empty when nothing was missing or the table was
+            never written).
+
+        Raises:
+            StoreModeError: the store is not open for writing.
+            TableSchemaMismatchError: a missing column is not nullable.
+        """
+        from deltalake import Schema
+
+        self.require_open("w")
+        cls = self.feature(feature)
+
+        def run() -> list[str]:
+            name = cls.spec().key.table_name
+            table = self._delta_table(name)
+            if table is None:
+                return []
+            have = set(table.schema().to_arrow().names)
+            model = cls.__table__  # type: ignore[attr-defined]
+            missing = [c for c in model.columns if c.name not in have]
+            required = [c.name for c in missing if not c.nullable]
+            if required:
+                raise TableSchemaMismatchError(
+                    f"table '{name}' lacks the required column(s) {required}; only nullable "
+                    "columns can be added to existing rows", feature_key=str(cls.spec().key),
+                    table=name, missing=required, extra=[])
+            if not missing:
+                return []
+            schema = self.storage_schema(cls)
+            arrow = pl.DataFrame(schema={c.name: schema[c.name] for c in missing}).to_arrow()
+            table.alter.add_columns(list(Schema.from_arrow(arrow.schema).fields))
+            return [c.name for c in missing]
+
+        return list(self._wrap(run, cls))
 
     # ------------------------------------------------------------------ errors
     def _wrap(self, fn: Callable[[], T], feature: type[Feature] | None = None) -> T:
