@@ -152,8 +152,8 @@ class MemoryStore(FrameStore):
 
     def _next_state(self, feature: type[Feature], new: pl.DataFrame,
                     rows: pl.DataFrame) -> pl.DataFrame | None:
-        """The state after appending ``rows`` (table now ``new``): the written rows replace
-        their samples' (a missing state is built from the table)."""
+        """The state after appending ``rows`` (table now ``new``): per sample, the latest of its
+        state row and the written rows (a missing state is built from the table)."""
         if not self.keeps_latest_state:
             return None
         ids = list(feature.spec().id_columns)
@@ -161,8 +161,9 @@ class MemoryStore(FrameStore):
         if old is None:
             return E.latest(new.lazy(), ids, include_deleted=True).select(
                 *ids, *NARROW).collect()
-        kept = old.join(rows.select(ids), on=ids, how="anti", nulls_equal=True)
-        return pl.concat([kept, rows.select(*ids, *NARROW)], how="vertical")
+        both = pl.concat([old, rows.select(*ids, *NARROW)], how="vertical")
+        # the latest of the old state row and the written ones (copied rows may be older)
+        return E.latest(both.lazy(), ids, include_deleted=True).collect()
 
     def _append(self, feature: type[Feature], staged: StagedRows) -> int:
         schema = self.storage_schema(feature)

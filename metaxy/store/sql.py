@@ -320,8 +320,8 @@ class SQLStore(MetadataStore):
                 self._bulk_insert(conn, table, rows)
                 self._refresh_statistics(conn, table, rows.height)
                 if self.keeps_latest_state:
-                    latest_state.keep(self, conn, feature, table, held,
-                                      rows.first(C.UPDATED_AT), rows.height)
+                    latest_state.keep(self, conn, feature, table, held, rows.first(
+                        C.UPDATED_AT), rows.height, rows.uniform(C.UPDATED_AT))
                 self._record_feature_version(conn, feature, rows)
         except Exception:
             # Roll back before anything else touches the connection: a failed statement leaves

@@ -27,6 +27,13 @@ from .test_renames import _uncomment, rename_text
 FEATURES = ("media/video", "speech/transcript", "speech/keywords")
 
 
+@pytest.fixture
+def store_url(tmp_path: Path) -> str:
+    """DuckDB only (CI time): PostgreSQL's upkeep of the state, rebuild on a writable open
+    included, is in tests/reliability/test_latest_state_property.py."""
+    return f"duckdb:///{tmp_path / 'store.duckdb'}"
+
+
 def _us(at: Any) -> Any:
     if isinstance(at, datetime):
         return int((at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp() * 1_000_000)
