@@ -17,7 +17,3 @@ def chdb_url(tmp_path: Path) -> Iterator[str]:
     yield from backend_database("chdb", tmp_path)
 
 
-@pytest.fixture
-def store_url(chdb_url: str) -> str:
-    """The conformance suite's store (:mod:`test_conformance`)."""
-    return chdb_url
