@@ -306,14 +306,17 @@ class MetadataStore(StoreContract, ABC):
 
     @overload
     def resolve_update(self, feature: type[Feature] | str, samples: FrameLike | None = None,
-                       where: Any = None, lazy: Literal[False] = False) -> Increment: ...
+                       where: Any = None, lazy: Literal[False] = False, *,
+                       stale_if: Any = None) -> Increment: ...
 
     @overload
     def resolve_update(self, feature: type[Feature] | str, samples: FrameLike | None = None,
-                       where: Any = None, *, lazy: Literal[True]) -> LazyIncrement: ...
+                       where: Any = None, *, lazy: Literal[True],
+                       stale_if: Any = None) -> LazyIncrement: ...
 
     def resolve_update(self, feature: type[Feature] | str, samples: FrameLike | None = None,
-                       where: Any = None, lazy: bool = False) -> Increment | LazyIncrement:
+                       where: Any = None, lazy: bool = False, *,
+                       stale_if: Any = None) -> Increment | LazyIncrement:
         """Which samples are new, stale (and in which fields) or orphaned (SPEC §5).
 
         ``where`` selects samples, identically on the upstream and the stored side: each column
@@ -332,10 +335,17 @@ class MetadataStore(StoreContract, ABC):
             where: an optional SQLAlchemy expression selecting samples (see above).
             lazy: return a :class:`LazyIncrement` whose parts are spooled to temporary Arrow
                 files from one snapshot and streamed in batches; close it (or use ``with``).
+            stale_if: an optional custom staleness rule, a SQLAlchemy expression over the
+                feature's own stored columns (``Video.status == "failed"``; the ``where=``
+                subset, evaluated in the store). A stored sample that is still expected and
+                whose latest row matches it is stale in every field, with
+                ``metaxy_stale_reason`` ``"stale_if"`` (``"provenance"`` for the others); for
+                a 1:N feature, a parent is stale when one of its stored children matches.
 
         Returns:
-            An :class:`Increment` with ``new``, ``stale`` (with ``metaxy_stale_fields``) and
-            ``orphaned`` frames, each carrying the provenance that :meth:`write` needs.
+            An :class:`Increment` with ``new``, ``stale`` (with ``metaxy_stale_fields``; with
+            ``stale_if``, also ``metaxy_stale_reason``) and ``orphaned`` frames, each carrying
+            the provenance that :meth:`write` needs.
 
         Raises:
             StoreModeError: the store is not open.
@@ -350,24 +360,27 @@ class MetadataStore(StoreContract, ABC):
         self._require("r")
         cls = self.feature(feature)
         frame = self._samples_frame(cls, samples)
+        rule = _rule(stale_if)
         if lazy:
-            spool = self._guard(lambda: self._spool_increment(cls, frame, where), cls)
+            spool = self._guard(lambda: self._spool_increment(cls, frame, where, **rule), cls)
             self._spools.add(spool)
             return LazyIncrement(spool)
-        parts = self._guard(lambda: self._resolve(cls, frame, where), cls)
+        parts = self._guard(lambda: self._resolve(cls, frame, where, **rule), cls)
         return Increment(parts["new"], parts["stale"], parts["orphaned"])
 
     def status(self, feature: type[Feature] | str, samples: FrameLike | None = None,
-               where: Any = None) -> Status:
+               where: Any = None, *, stale_if: Any = None) -> Status:
         """Counts of new / stale / orphaned / up-to-date samples; only the counts travel.
 
-        ``where`` selects samples exactly as in :meth:`resolve_update` (the counts are those of
-        its increment, plus the selected samples that are up to date).
+        ``where`` and ``stale_if`` select samples and mark them stale exactly as in
+        :meth:`resolve_update` (the counts are those of its increment, plus the selected samples
+        that are up to date).
         """
         self._require("r")
         cls = self.feature(feature)
         frame = self._samples_frame(cls, samples)
-        counts = self._guard(lambda: self._status(cls, frame, where), cls)
+        rule = _rule(stale_if)
+        counts = self._guard(lambda: self._status(cls, frame, where, **rule), cls)
         return Status(str(cls.spec().key), root=not cls.spec().deps, **counts)
 
     # ------------------------------------------------------------------ helpers
@@ -426,14 +439,16 @@ class MetadataStore(StoreContract, ABC):
         return StoreError(f"{self.display()}: {type(error).__name__}: {error}")
 
     def _spool_increment(self, feature: type[Feature], samples: pl.DataFrame | None,
-                         where: Any) -> Spool:
+                         where: Any, stale_if: Any = None) -> Spool:
         """The increment spooled to files (:mod:`metaxy.store.spool`), from one snapshot.
 
         Default: resolve it eagerly and spool the frames (SQL stores stream the statement's
         rows into the spool instead, batch by batch)."""
         from metaxy.store.spool import spool_frames
 
-        return spool_frames(self._resolve(feature, samples, where), self._increment_name(feature))
+        rule = {} if stale_if is None else {"stale_if": stale_if}
+        return spool_frames(self._resolve(feature, samples, where, **rule),
+                            self._increment_name(feature))
 
     def _increment_name(self, feature: type[Feature]) -> str:
         return f"feature '{feature.spec().key}' in {self.display()}"
@@ -476,7 +491,11 @@ class MetadataStore(StoreContract, ABC):
     @abstractmethod
     def _resolve(self, feature: type[Feature], samples: pl.DataFrame | None,
                  where: Any) -> dict[str, pl.DataFrame]:
-        """API-form frames ``new``, ``stale``, ``orphaned``."""
+        """API-form frames ``new``, ``stale``, ``orphaned``.
+
+        With a ``stale_if=`` rule the store passes it as the keyword ``stale_if`` (a checked
+        SQLAlchemy clause; only then), and ``_status`` and ``_spool_increment`` take it too:
+        the engines' ``increment_statement`` / ``increment_frame`` evaluate it."""
 
     @abstractmethod
     def _status(self, feature: type[Feature], samples: pl.DataFrame | None,
@@ -485,3 +504,15 @@ class MetadataStore(StoreContract, ABC):
     @abstractmethod
     def has_feature(self, feature: type[Feature] | str) -> bool:
         """Whether the store holds a table for the feature."""
+
+
+def _rule(stale_if: Any) -> dict[str, Any]:
+    """The backend keyword of a ``stale_if=`` rule: none without one (a backend that predates
+    rules keeps working), else the checked clause."""
+    from metaxy.engine import filters as F
+
+    clause = F.combine(stale_if)
+    if clause is None:
+        return {}
+    F.check(clause)
+    return {"stale_if": clause}

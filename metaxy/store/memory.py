@@ -228,15 +228,15 @@ class MemoryStore(MetadataStore):
         return plan, E.FrameContext(self.hash_settings, frames), self._rows(feature).lazy()
 
     def _resolve(self, feature: type[Feature], samples: pl.DataFrame | None,
-                 where: Any) -> dict[str, pl.DataFrame]:
+                 where: Any, stale_if: Any = None) -> dict[str, pl.DataFrame]:
         plan, ctx, target = self._context(feature)
-        raw = E.increment_frame(plan, ctx, target, samples, where).collect()
+        raw = E.increment_frame(plan, ctx, target, samples, where, stale_if=stale_if).collect()
         return split_increment(plan, raw)
 
     def _status(self, feature: type[Feature], samples: pl.DataFrame | None,
-                where: Any) -> dict[str, int]:
+                where: Any, stale_if: Any = None) -> dict[str, int]:
         plan, ctx, target = self._context(feature)
-        row = E.status_frame(plan, ctx, target, samples, where).collect()
+        row = E.status_frame(plan, ctx, target, samples, where, stale_if).collect()
         return {k: int(row[k][0] or 0) for k in ("new", "stale", "orphaned", "up_to_date")}
 
 

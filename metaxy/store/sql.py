@@ -493,31 +493,32 @@ class SQLStore(MetadataStore):
             raise
 
     def _resolve(self, feature: type[Feature], samples: pl.DataFrame | None,
-                 where: Any) -> dict[str, pl.DataFrame]:
+                 where: Any, stale_if: Any = None) -> dict[str, pl.DataFrame]:
         def build(plan: ResolvePlan, ctx: Q.SqlContext, target: Any, staged: Any,
                   conn: sa.Connection) -> dict[str, pl.DataFrame]:
-            stmt = Q.increment_statement(plan, ctx, target, staged, where)
+            stmt = Q.increment_statement(plan, ctx, target, staged, where, stale_if=stale_if)
             return split_increment(plan, self._fetch(conn, stmt))
 
         return self._run_classified(feature, samples, build)  # type: ignore[no-any-return]
 
     def _status(self, feature: type[Feature], samples: pl.DataFrame | None,
-                where: Any) -> dict[str, int]:
+                where: Any, stale_if: Any = None) -> dict[str, int]:
         def build(plan: ResolvePlan, ctx: Q.SqlContext, target: Any, staged: Any,
                   conn: sa.Connection) -> dict[str, int]:
-            row = self._fetch(conn, Q.status_statement(plan, ctx, target, staged, where))
+            stmt = Q.status_statement(plan, ctx, target, staged, where, stale_if)
+            row = self._fetch(conn, stmt)
             return {k: int(row[k][0] or 0) for k in ("new", "stale", "orphaned", "up_to_date")}
 
         return self._run_classified(feature, samples, build)  # type: ignore[no-any-return]
 
     def _spool_increment(self, feature: type[Feature], samples: pl.DataFrame | None,
-                         where: Any) -> Spool:
+                         where: Any, stale_if: Any = None) -> Spool:
         """Run the increment statement once and spool its rows, batch by batch, as the driver
         hands them over (one statement: one snapshot; bounded memory). The transaction ends
         (temporary tables dropped) before this returns, so nothing stays open."""
         def build(plan: ResolvePlan, ctx: Q.SqlContext, target: Any, staged: Any,
                   conn: sa.Connection) -> Spool:
-            stmt = Q.increment_statement(plan, ctx, target, staged, where)
+            stmt = Q.increment_statement(plan, ctx, target, staged, where, stale_if=stale_if)
             schema = {c.name: polars_dtype(c.type) for c in stmt.selected_columns}
             empty = split_increment(plan, pl.DataFrame(schema=schema))
             spool = Spool({p: f.schema for p, f in empty.items()},
