@@ -26,7 +26,15 @@ from rich.markup import escape
 
 from metaxy import api  # lazy re-exports: cheap until a command calls into it
 from metaxy.cli_confirm import confirm_destructive
-from metaxy.cli_options import ExcludeOpt, ExitCodeOpt, Format, FormatOpt, SelectOpt, StoreOpt
+from metaxy.cli_options import (
+    ExcludeOpt,
+    ExitCodeOpt,
+    Format,
+    FormatOpt,
+    SelectOpt,
+    StaleIfOpt,
+    StoreOpt,
+)
 from metaxy.errors import MetaxyError
 
 # Startup time: this module imports only typer, rich and metaxy's light modules. SQLAlchemy,
@@ -255,7 +263,7 @@ def status_cmd(features: Annotated[list[str] | None, typer.Argument(
                    help="Feature keys (default: all).")] = None,
                store: StoreOpt = None, format: FormatOpt = Format.text,
                exit_code: ExitCodeOpt = False, select: SelectOpt = None,
-               exclude: ExcludeOpt = None) -> None:
+               exclude: ExcludeOpt = None, stale_if: StaleIfOpt = None) -> None:
     """Per feature: up to date / new / stale / orphaned sample counts (computed in the store)."""
     from metaxy.render import progress_bar, status_table
 
@@ -265,7 +273,9 @@ def status_cmd(features: Annotated[list[str] | None, typer.Argument(
         with progress_bar(console, len(project.graph) if features is None else len(features),
                           "status",
                           format is Format.text) as tick:
-            rows = api.status(project, st, features, progress=tick)
+            one = features[0] if features and len(features) == 1 else None
+            rows = api.status(project, st, features, progress=tick,
+                              stale_if=api.stale_rules(project, stale_if, one))
         if format is Format.json:
             _json({"store": st.display(), "needs_work": api.needs_work(rows), "features": rows})
         else:
@@ -276,7 +286,7 @@ def status_cmd(features: Annotated[list[str] | None, typer.Argument(
 @app.command("plan")
 def plan_cmd(store: StoreOpt = None, format: FormatOpt = Format.text,
              exit_code: ExitCodeOpt = False, select: SelectOpt = None,
-             exclude: ExcludeOpt = None) -> None:
+             exclude: ExcludeOpt = None, stale_if: StaleIfOpt = None) -> None:
     """What would be recomputed, per feature and field, in topological order."""
     from metaxy.render import progress_bar, run_plan_table
 
@@ -284,7 +294,8 @@ def plan_cmd(store: StoreOpt = None, format: FormatOpt = Format.text,
         project, st = _project_and_store(store)
         chosen = _selected(project, None, select, exclude)  # the cascade needs every feature
         with progress_bar(console, len(project.graph), "plan", format is Format.text) as tick:
-            rows = api.run_plan(project, st, progress=tick)
+            rows = api.run_plan(project, st, progress=tick,
+                                stale_if=api.stale_rules(project, stale_if))
         if chosen is not None:
             rows = [r for r in rows if r.feature in chosen]
         if format is Format.json:
@@ -300,14 +311,14 @@ def explain_cmd(
     ids: Annotated[list[str], typer.Argument(
         help="Sample ids: one value per id column, comma separated (v001 or v001,3), "
              "or col=value,...")],
-    store: StoreOpt = None, format: FormatOpt = Format.text,
+    store: StoreOpt = None, format: FormatOpt = Format.text, stale_if: StaleIfOpt = None,
 ) -> None:
     """Why a sample is new, stale or orphaned: which field, which upstream or code version."""
     from metaxy.render import explain_tree
 
     with _errors():
         project, st = _project_and_store(store)
-        out = api.explain(project, st, feature, ids)
+        out = api.explain(project, st, feature, ids, stale_if=stale_if)
         if format is Format.json:
             _json(out)
         else:
@@ -321,12 +332,12 @@ def resolve_cmd(
     feature: Annotated[str, typer.Argument(help="Feature key.")],
     output: Annotated[str | None, typer.Option(
         "--output", "-o", help="Write the increment to a .parquet or .csv file.")] = None,
-    store: StoreOpt = None, format: FormatOpt = Format.text,
+    store: StoreOpt = None, format: FormatOpt = Format.text, stale_if: StaleIfOpt = None,
 ) -> None:
     """The increment of a feature (new / stale / orphaned samples), printed or written."""
     with _errors():
         project, st = _project_and_store(store)
-        result = api.resolve(project, st, feature, output)
+        result = api.resolve(project, st, feature, output, stale_if=stale_if)
         if format is Format.json:
             data: dict[str, Any] = {"feature": result.feature, "counts": result.counts,
                                     "output": result.output}

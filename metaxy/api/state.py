@@ -6,6 +6,7 @@ Also the parsing of sample ids given on the command line (shared with :mod:`meta
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from dataclasses import field as dc_field
@@ -45,14 +46,17 @@ Progress = Callable[[str], None]
 
 def status(project: Project, store: MetadataStore, keys: list[str] | None = None,
            samples: dict[str, pl.DataFrame] | None = None,
-           progress: Progress | None = None) -> list[Status]:
+           progress: Progress | None = None,
+           stale_if: dict[str, Any] | None = None) -> list[Status]:
     """Per feature (topological order): new / stale / orphaned / up-to-date counts.
 
     The counts of non-root features are computed in the store (only numbers travel). A root
     feature's expected samples come from the caller (``samples[key]``); without them only the
-    number of stored samples is reported.
+    number of stored samples is reported. ``stale_if``: feature key -> staleness rule
+    (:func:`stale_rules`).
     """
     samples = samples or {}
+    rules = stale_if or {}
     rows = []
     require_store_file(store)
     with store.open("r"):
@@ -63,7 +67,8 @@ def status(project: Project, store: MetadataStore, keys: list[str] | None = None
                 rows.append(Status(str(key), True, None, None, None, None,
                                    _stored_count(store, cls)))
             else:
-                rows.append(store.status(cls, samples=samples.get(str(key))))
+                rows.append(store.status(cls, samples=samples.get(str(key)),
+                                         stale_if=rules.get(str(key))))
             if progress is not None:
                 progress(str(key))
     return rows
@@ -100,21 +105,25 @@ def needs_work(rows: Iterable[Status | RunPlanRow]) -> bool:
 
 def run_plan(project: Project, store: MetadataStore,
              samples: dict[str, pl.DataFrame] | None = None,
-             progress: Progress | None = None) -> list[RunPlanRow]:
+             progress: Progress | None = None,
+             stale_if: dict[str, Any] | None = None) -> list[RunPlanRow]:
     """The whole graph in topological order: counts per feature and per stale field, plus the
-    cascade a pending upstream change will cause (from the static field dependencies)."""
+    cascade a pending upstream change will cause (from the static field dependencies).
+    ``stale_if``: feature key -> staleness rule (:func:`stale_rules`)."""
     samples = samples or {}
+    rules = stale_if or {}
     graph = project.graph
     rows: list[RunPlanRow] = []
     pending: set[tuple[str, str]] = set()  # (feature, field) with work, now or by cascade
     require_store_file(store)
     with store.open("r"):
         for key in graph.topological_order():
-            (st,) = status(project, store, [str(key)], samples)
+            (st,) = status(project, store, [str(key)], samples, stale_if=rules)
             cls = graph.get(st.feature)
             stale_fields: dict[str, int] = {}
             if st.stale:
-                inc = store.resolve_update(cls, samples=samples.get(st.feature))
+                inc = store.resolve_update(cls, samples=samples.get(st.feature),
+                                           stale_if=rules.get(st.feature))
                 for fields in inc.stale.get_column(C.STALE_FIELDS).to_list():  # type: ignore[union-attr]
                     for f in fields:
                         stale_fields[f] = stale_fields.get(f, 0) + 1
@@ -135,6 +144,35 @@ def run_plan(project: Project, store: MetadataStore,
 
 
 # ====================================================================== ids and filters
+_RULE_PREFIX = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_/-]*)\s*:(?!=)(.*)", re.DOTALL)
+
+
+def stale_rules(project: Project, texts: list[str] | None,
+                default: str | None = None) -> dict[str, Any]:
+    """The ``--stale-if`` options: ``FEATURE:FILTER`` (or only ``FILTER`` for the ``default``
+    feature, when the command names one) -> feature key -> expression on that feature.
+
+    The filter is the CLI filter syntax (:mod:`metaxy.filter_syntax`) over the feature's own
+    columns, e.g. ``media/video: status == 'failed'``. Two rules for one feature are ORed.
+    """
+    import sqlalchemy as sa
+
+    from metaxy.filter_syntax import parse_filter
+
+    rules: dict[str, Any] = {}
+    for text in texts or []:
+        m = _RULE_PREFIX.fullmatch(text)
+        key = m.group(1) if m and m.group(1) in project.graph else None
+        if key is None and default is None:
+            raise ApiError(f"--stale-if {text!r}: name the feature, as FEATURE:FILTER (e.g. "
+                           "\"media/video: status == 'failed'\")")
+        cls = project.graph.get(key or str(default))
+        name = str(cls.spec().key)
+        expr = parse_filter(m.group(2) if key and m else text, cls)
+        rules[name] = sa.or_(rules[name], expr) if name in rules else expr
+    return rules
+
+
 def parse_ids(cls: type[Feature], ids: list[str]) -> list[dict[str, Any]]:
     """Sample ids from the command line: a value per id column, comma separated, in the order of
     the feature's id columns (``v001`` or ``v001,3``), or ``col=value,...``."""
@@ -170,6 +208,15 @@ def _id_filter(cls: type[Feature], values: dict[str, Any]) -> Any:
     return sa.and_(*[getattr(cls, c) == v for c, v in values.items()])
 
 
+def rule_for(project: Project, key: str, stale_if: Any) -> Any:
+    """The staleness rule of feature ``key`` from ``stale_if``: None, an expression (kept), or
+    ``--stale-if`` texts (a string or a list of them, see :func:`stale_rules`)."""
+    if stale_if is None or not isinstance(stale_if, str | list):
+        return stale_if
+    texts = [stale_if] if isinstance(stale_if, str) else stale_if
+    return stale_rules(project, texts, default=key).get(key)
+
+
 # ====================================================================== resolve and delete
 @dataclass(frozen=True)
 class ResolveResult:
@@ -180,8 +227,10 @@ class ResolveResult:
 
 
 def resolve(project: Project, store: MetadataStore, key: str,
-            output: str | Path | None = None) -> ResolveResult:
+            output: str | Path | None = None, stale_if: Any = None) -> ResolveResult:
     """The increment of a (non-root) feature; written to ``output`` (.parquet / .csv) if given.
+
+    ``stale_if``: a staleness rule (see :func:`rule_for`).
 
     The file holds the ``new`` and ``stale`` rows (with a ``metaxy_status`` column) and the
     ``orphaned`` ones, structs flattened to JSON strings for CSV.
@@ -195,9 +244,10 @@ def resolve(project: Project, store: MetadataStore, key: str,
             f"`metaxy status {name}` shows what is stored")
     if output is not None and Path(output).suffix.lower() not in (".parquet", ".csv"):
         raise ApiError(f"output file {output}: use a .parquet or .csv extension")
+    stale_if = rule_for(project, str(cls.spec().key), stale_if)
     require_store_file(store)
     with store.open("r"):
-        inc = store.resolve_update(cls)
+        inc = store.resolve_update(cls, stale_if=stale_if)
     assert isinstance(inc, Increment)
     if output is not None:
         frame = increment_frame(inc)
