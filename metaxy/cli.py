@@ -568,6 +568,7 @@ def _guard_commands(typer_app: typer.Typer) -> None:
 _register_plugins()
 importlib.import_module("metaxy.migrations.cli").register(app, graph_app)  # push, reconcile
 importlib.import_module("metaxy.codeguard.cli").register(app)  # check
+importlib.import_module("metaxy.cli_copy").register(app)  # copy
 _guard_commands(app)
 
 

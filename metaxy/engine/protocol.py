@@ -54,6 +54,20 @@ def to_api(feature: type[Feature], df: pl.DataFrame, *, prefix: str = "") -> pl.
     return df.with_columns(exprs).drop(drop) if exprs else df
 
 
+def to_storage(feature: type[Feature], df: pl.DataFrame) -> pl.DataFrame:
+    """API form -> storage form (the inverse of :func:`to_api`): unpack the two structs into
+    one provenance and one data-version column per field, e.g. to hand rows read from one
+    store to another's ``append_storage_rows``."""
+    exprs: list[pl.Expr] = []
+    for struct, column in ((C.PROVENANCE_BY_FIELD, C.pv_column),
+                           (C.DATA_VERSION_BY_FIELD, C.dv_column)):
+        if struct in df.columns:
+            exprs += [pl.col(struct).struct.field(str(f)).alias(column(f))
+                      for f in feature.spec().field_keys]
+    drop = [c for c in (C.PROVENANCE_BY_FIELD, C.DATA_VERSION_BY_FIELD) if c in df.columns]
+    return df.with_columns(exprs).drop(drop) if exprs else df
+
+
 def split_increment(plan: ResolvePlan, raw: pl.DataFrame) -> dict[str, pl.DataFrame]:
     """Raw classified rows (one statement's result) -> API-form ``new``/``stale``/``orphaned``."""
     feature = plan.feature

@@ -245,6 +245,39 @@ class MetadataStore(StoreContract, ABC):
         df = self._guard(lambda: self._read(cls, where, with_history, include_deleted), cls)
         return to_api(cls, df)
 
+    def read_batches(self, feature: type[Feature] | str, where: Any = None, *,
+                     with_history: bool = False, include_deleted: bool = False,
+                     batch_rows: int = 100_000) -> Iterator[pl.DataFrame]:
+        """The rows of :meth:`read`, streamed in frames of at most ``batch_rows`` rows.
+
+        SQL stores run one statement (one snapshot) and fetch its rows ``batch_rows`` at a
+        time, so memory stays bounded whatever the table's size; other backends may read
+        eagerly and slice. Use the store for nothing else until the iterator is exhausted or
+        closed (a SQL store streams over its connection). Same arguments and errors as
+        :meth:`read`, plus ``batch_rows`` (at least 1).
+        """
+        self._require("r")
+        cls = self.feature(feature)
+        if not isinstance(batch_rows, int) or isinstance(batch_rows, bool) or batch_rows < 1:
+            raise StoreError(f"read_batches: batch_rows must be a positive integer, got "
+                             f"{batch_rows!r}")
+        if not self.has_feature(cls):  # a fallback store's rows, or none
+            yield from self.read(cls, where, with_history=with_history,
+                                 include_deleted=include_deleted).iter_slices(batch_rows)
+            return
+        batches = self._read_batches(cls, where, with_history, include_deleted, batch_rows)
+        while True:
+            frame = self._guard(lambda: next(batches, None), cls)
+            if frame is None:
+                return
+            yield to_api(cls, frame)
+
+    def _read_batches(self, feature: type[Feature], where: Any, with_history: bool,
+                      include_deleted: bool, n: int) -> Iterator[pl.DataFrame]:
+        """Storage-form rows of :meth:`_read` in frames of at most ``n`` rows (default: one
+        eager read, sliced; SQL stores stream one statement)."""
+        yield from self._read(feature, where, with_history, include_deleted).iter_slices(n)
+
     def delete(self, feature: type[Feature] | str, where: Any, *, soft: bool = True) -> int:
         """Delete the samples matching ``where``.
 

@@ -309,7 +309,7 @@ class SQLStore(MetadataStore):
         """The rows with the write's time assigned by the table's clock, in this transaction
         (:mod:`metaxy.store.write_clock`): writes are ordered by the store, not client clocks."""
         self._ensure_system_table(conn, WRITE_CLOCK_TABLE)
-        client = rows.first(C.UPDATED_AT)
+        client = rows.clock_time()
         return rows.restamped(client, write_clock.claim(conn, table, client,
                                                         self._insert_missing))
 
@@ -409,20 +409,33 @@ class SQLStore(MetadataStore):
 
     def _read(self, feature: type[Feature], where: Any, with_history: bool,
               include_deleted: bool) -> pl.DataFrame:
+        stmt, schema = self._read_statement(feature, where, with_history, include_deleted)
+        if stmt is None:
+            return pl.DataFrame(schema=schema)
+        with self._read_tx() as conn:
+            return conform(self._fetch(conn, stmt), schema)
+
+    def _read_batches(self, feature: type[Feature], where: Any, with_history: bool,
+                      include_deleted: bool, n: int) -> Iterator[pl.DataFrame]:
+        stmt, schema = self._read_statement(feature, where, with_history, include_deleted)
+        if stmt is not None:
+            with self._read_tx() as conn:
+                for frame in self._stream(conn, stmt, n):
+                    yield conform(frame, schema)
+
+    def _read_statement(self, feature: type[Feature], where: Any, with_history: bool,
+                        include_deleted: bool) -> tuple[Any, dict[str, pl.DataType]]:
+        """The statement of a read (None: the table does not exist) and its frame schema."""
         table = self._table(feature)
         schema = table_schema(table)
         if not self._exists(table.name):
-            return pl.DataFrame(schema=schema)
-        if with_history:
-            rel: Any = table  # every physical row, tombstones included
-            stmt = sa.select(table)
-        else:
-            rel = Q.latest(table, feature.spec().id_columns, include_deleted=include_deleted)
-            stmt = sa.select(rel)
+            return None, schema
+        rel: Any = table if with_history else Q.latest(
+            table, feature.spec().id_columns, include_deleted=include_deleted)
+        stmt = sa.select(rel)  # with history: every physical row, tombstones included
         if where is not None:
             stmt = stmt.where(F.retarget(where, rel.c, what=f"feature '{feature.spec().key}'"))
-        with self._read_tx() as conn:
-            return conform(self._fetch(conn, stmt), schema)
+        return stmt, schema
 
     def _read_tx(self) -> Any:
         conn = self.conn

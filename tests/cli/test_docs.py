@@ -51,7 +51,7 @@ def test_postgres_snippets_run(page: str, postgres_url: str) -> None:
 def test_how_to_guides_exist() -> None:
     assert set(HOW_TO) == {"how-to/team-package.md", "how-to/backend-plugin.md",
                            "how-to/postgresql.md", "how-to/migrate-after-refactor.md",
-                           "how-to/sqlmodel-app.md", "how-to/ci.md"}
+                           "how-to/sqlmodel-app.md", "how-to/ci.md", "how-to/dev-branch.md"}
     index = (DOCS / "how-to" / "index.md").read_text(encoding="utf-8")
     for page in HOW_TO:
         assert f"({Path(page).name})" in index
