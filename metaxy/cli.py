@@ -17,7 +17,6 @@ import functools
 import importlib
 import sys
 from collections.abc import Callable, Iterator
-from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -34,6 +33,8 @@ from metaxy.cli_options import (
     SelectOpt,
     StaleIfOpt,
     StoreOpt,
+    WhereOpt,
+    output_console,
 )
 from metaxy.errors import MetaxyError
 
@@ -48,14 +49,7 @@ config_app = typer.Typer(help="The configuration.", no_args_is_help=True)
 app.add_typer(graph_app, name="graph")
 app.add_typer(config_app, name="config")
 
-console = Console()
-
-
-class GraphFormat(StrEnum):
-    text = "text"
-    mermaid = "mermaid"
-    dot = "dot"
-    json = "json"
+console = output_console()
 
 
 _state = {"debug": False, "forced": False}  # forced: --debug given after the command (main())
@@ -133,12 +127,13 @@ def _gate(needs_work: bool, exit_code: bool) -> None:
 
 
 def _selected(project: api.Project, keys: list[str] | None, select: list[str] | None,
-              exclude: list[str] | None) -> list[str] | None:
+              exclude: list[str] | None, store: Any = None) -> list[str] | None:
     """The feature keys of ``--select``/``--exclude`` (positional keys are selectors too);
-    ``None`` (every feature, or just ``keys``) when neither option is given."""
+    ``None`` (every feature, or just ``keys``) when neither option is given. ``store`` holds the
+    snapshot ``state:modified`` compares with."""
     if not select and not exclude:
         return keys
-    return api.select_features(project, [*(keys or []), *(select or [])], exclude)
+    return api.select_features(project, [*(keys or []), *(select or [])], exclude, store)
 
 
 def _project_and_store(store: str | None) -> tuple[api.Project, Any]:
@@ -154,9 +149,9 @@ def list_cmd(store: StoreOpt = None, format: FormatOpt = Format.text, select: Se
     from rich.table import Table
 
     with _errors():
-        project, _ = _project_and_store(store)
+        project, st = _project_and_store(store)
         rows = api.list_features(project)
-        chosen = _selected(project, None, select, exclude)
+        chosen = _selected(project, None, select, exclude, st)
         if chosen is not None:
             rows = [r for r in rows if r.key in chosen]
         if format is Format.json:
@@ -216,24 +211,6 @@ def describe_cmd(feature: Annotated[str, typer.Argument(help="Feature key, e.g. 
             console.print(f"downstream: {', '.join(d.downstream)}")
 
 
-@graph_app.command("render")
-def graph_render_cmd(
-    format: Annotated[GraphFormat, typer.Option(
-        "--format", "-f", help="Output format.")] = GraphFormat.text,
-    store: StoreOpt = None,
-) -> None:
-    """Render the feature graph (with field-level dependencies) as text, Mermaid or DOT."""
-    from metaxy.render import render_graph
-
-    with _errors():
-        project, _ = _project_and_store(store)
-        if format is GraphFormat.json:
-            _json({"features": [dataclasses.asdict(api.describe(project, str(k)))
-                                for k in project.graph.topological_order()]})
-            return
-        sys.stdout.write(render_graph(project.graph, format.value) + "\n")
-
-
 @config_app.command("show")
 def config_show_cmd(store: StoreOpt = None, format: FormatOpt = Format.text) -> None:
     """Show the resolved configuration (passwords redacted)."""
@@ -263,19 +240,18 @@ def status_cmd(features: Annotated[list[str] | None, typer.Argument(
                    help="Feature keys (default: all).")] = None,
                store: StoreOpt = None, format: FormatOpt = Format.text,
                exit_code: ExitCodeOpt = False, select: SelectOpt = None,
-               exclude: ExcludeOpt = None, stale_if: StaleIfOpt = None) -> None:
+               exclude: ExcludeOpt = None, where: WhereOpt = None,
+               stale_if: StaleIfOpt = None) -> None:
     """Per feature: up to date / new / stale / orphaned sample counts (computed in the store)."""
     from metaxy.render import progress_bar, status_table
 
     with _errors():
         project, st = _project_and_store(store)
-        features = _selected(project, features, select, exclude)
+        features = _selected(project, features, select, exclude, st)
         with progress_bar(console, len(project.graph) if features is None else len(features),
                           "status",
                           format is Format.text) as tick:
-            one = features[0] if features and len(features) == 1 else None
-            rows = api.status(project, st, features, progress=tick,
-                              stale_if=api.stale_rules(project, stale_if, one))
+            rows = api.status(project, st, features, progress=tick, where=where, stale_if=stale_if)
         if format is Format.json:
             _json({"store": st.display(), "needs_work": api.needs_work(rows), "features": rows})
         else:
@@ -292,10 +268,9 @@ def plan_cmd(store: StoreOpt = None, format: FormatOpt = Format.text,
 
     with _errors():
         project, st = _project_and_store(store)
-        chosen = _selected(project, None, select, exclude)  # the cascade needs every feature
+        chosen = _selected(project, None, select, exclude, st)  # the cascade needs all
         with progress_bar(console, len(project.graph), "plan", format is Format.text) as tick:
-            rows = api.run_plan(project, st, progress=tick,
-                                stale_if=api.stale_rules(project, stale_if))
+            rows = api.run_plan(project, st, progress=tick, stale_if=stale_if)
         if chosen is not None:
             rows = [r for r in rows if r.feature in chosen]
         if format is Format.json:
@@ -308,9 +283,14 @@ def plan_cmd(store: StoreOpt = None, format: FormatOpt = Format.text,
 @app.command("explain")
 def explain_cmd(
     feature: Annotated[str, typer.Argument(help="Feature key.")],
-    ids: Annotated[list[str], typer.Argument(
+    ids: Annotated[list[str] | None, typer.Argument(
         help="Sample ids: one value per id column, comma separated (v001 or v001,3), "
-             "or col=value,...")],
+             "or col=value,...")] = None,
+    where: Annotated[str | None, typer.Option(
+        "--where", "-w", help="Also explain the samples matching this filter that are not up "
+                              "to date, e.g. \"video_id = 'v1'\".")] = None,
+    limit: Annotated[int, typer.Option(
+        "--limit", min=1, help="At most this many samples from --where.")] = 20,
     store: StoreOpt = None, format: FormatOpt = Format.text, stale_if: StaleIfOpt = None,
 ) -> None:
     """Why a sample is new, stale or orphaned: which field, which upstream or code version."""
@@ -318,41 +298,66 @@ def explain_cmd(
 
     with _errors():
         project, st = _project_and_store(store)
-        out = api.explain(project, st, feature, ids, stale_if=stale_if)
+        out = api.explain(project, st, feature, ids, where=where, limit=limit, stale_if=stale_if)
         if format is Format.json:
             _json(out)
         else:
             for ex in out:
                 console.print(explain_tree(ex))
+            if not out:
+                console.print(f"no sample of {escape(feature)} matching {escape(repr(where))} "
+                              "needs work", highlight=False)
         api.raise_for_unknown(out)  # printed first, then one error line and exit code 1
 
 
 @app.command("resolve")
 def resolve_cmd(
-    feature: Annotated[str, typer.Argument(help="Feature key.")],
+    features: Annotated[list[str] | None, typer.Argument(
+        help="Feature keys (selectors too); or use --select.")] = None,
     output: Annotated[str | None, typer.Option(
-        "--output", "-o", help="Write the increment to a .parquet or .csv file.")] = None,
+        "--output", "-o", help="Write the increment to a .parquet or .csv file (one feature "
+                               "only).")] = None,
+    where: WhereOpt = None, select: SelectOpt = None, exclude: ExcludeOpt = None,
     store: StoreOpt = None, format: FormatOpt = Format.text, stale_if: StaleIfOpt = None,
 ) -> None:
-    """The increment of a feature (new / stale / orphaned samples), printed or written."""
+    """The increment of a feature (new / stale / orphaned samples), printed or written.
+
+    With several features (selectors), root features are skipped: their increment compares
+    samples passed from Python.
+    """
     with _errors():
         project, st = _project_and_store(store)
-        result = api.resolve(project, st, feature, output, stale_if=stale_if)
+        single = not select and not exclude and len(features or []) == 1
+        chosen = features if single else _selected(project, features, select, exclude, st)
+        if not chosen:
+            raise api.ApiError("resolve: give a feature key, or --select (no feature selected)")
+        keys = chosen if single else [k for k in chosen if project.graph.spec(k).deps]
+        if output is not None and len(keys) != 1:
+            raise api.ApiError(f"--output writes one feature's increment; {len(keys)} selected "
+                               f"({', '.join(keys)})")
+        results = [api.resolve(project, st, k, output, where=where, stale_if=stale_if)
+                   for k in keys]
         if format is Format.json:
-            data: dict[str, Any] = {"feature": result.feature, "counts": result.counts,
-                                    "output": result.output}
-            if output is None:
-                data["rows"] = api.increment_frame(result.increment).to_dicts()
-            _json(data)
+            docs = [_resolve_doc(r, output) for r in results]
+            _json(docs[0] if single else {"store": st.display(), "features": docs})
             return
-        counts = ", ".join(f"{v} {k}" for k, v in result.counts.items())
-        console.print(f"[bold]{result.feature}[/]: {counts}")
-        if output is not None:
-            console.print(f"written to {output}")
-        else:
-            frame = api.increment_frame(result.increment)
-            if frame.height:
-                console.print(str(frame))
+        for result in results:
+            counts = ", ".join(f"{v} {k}" for k, v in result.counts.items())
+            console.print(f"[bold]{result.feature}[/]: {counts}")
+            if output is not None:
+                console.print(f"written to {output}")
+            else:
+                frame = api.increment_frame(result.increment)
+                if frame.height:
+                    console.print(str(frame))
+
+
+def _resolve_doc(result: api.ResolveResult, output: str | None) -> dict[str, Any]:
+    data: dict[str, Any] = {"feature": result.feature, "counts": result.counts,
+                            "output": result.output}
+    if output is None:
+        data["rows"] = api.increment_frame(result.increment).to_dicts()
+    return data
 
 
 @app.command("ingest")
@@ -531,7 +536,8 @@ def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
         from metaxy.config import use_config_file
 
         with _errors(), use_config_file(config_file):
-            if fn not in (config_show_cmd, demo_cmd):  # they report the configuration anyway
+            # they report (or write) the configuration anyway
+            if fn.__name__ not in ("config_show_cmd", "demo_cmd", "init_cmd"):
                 _note_without_config()
             return fn(*args, **kwargs)
 
@@ -568,6 +574,8 @@ def _guard_commands(typer_app: typer.Typer) -> None:
 _register_plugins()
 importlib.import_module("metaxy.migrations.cli").register(app, graph_app)  # push, reconcile
 importlib.import_module("metaxy.codeguard.cli").register(app)  # check
+importlib.import_module("metaxy.cli_graph").register(graph_app)  # graph render
+importlib.import_module("metaxy.cli_init").register(app)  # init
 importlib.import_module("metaxy.cli_copy").register(app)  # copy
 _guard_commands(app)
 

@@ -6,6 +6,7 @@ from enum import StrEnum
 from typing import Annotated
 
 import typer
+from rich.console import Console, ConsoleDimensions
 
 
 class Format(StrEnum):
@@ -31,3 +32,35 @@ StaleIfOpt = Annotated[list[str] | None, typer.Option(
     help="Custom staleness rule (repeatable): samples whose stored row matches the filter "
          "(filter syntax, the feature's own columns) are stale, e.g. \"status == 'failed'\"; "
          "prefix FEATURE: unless the command names one feature.")]
+WhereOpt = Annotated[str | None, typer.Option(
+    "--where", "-w", help="Only the samples matching this filter, e.g. \"video_id in ('v1', "
+                          "'v2') or duration_s < 5\" (columns of every selected feature).")]
+
+
+class _OutputConsole(Console):
+    """A console for stdout that never cuts a line when stdout is not a terminal.
+
+    Rich lays out for 80 columns when it cannot ask a terminal, so a piped table wraps its cells
+    mid-word (``upstrea│m``). Piped or redirected, this console is as wide as the widest line
+    (``COLUMNS``, when set, still wins); on a terminal it behaves as rich's own.
+    """
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = super().size
+        if self._width is None and not self.is_terminal and "COLUMNS" not in self._environ:
+            return ConsoleDimensions(PIPE_WIDTH, size.height)
+        return size
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self._width, self._height = new_size
+
+
+PIPE_WIDTH = 1000
+"""The layout width of :func:`output_console` when stdout is a pipe or a file."""
+
+
+def output_console() -> Console:
+    """The console every command prints its (non-JSON) output on: see :class:`_OutputConsole`."""
+    return _OutputConsole()

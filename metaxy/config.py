@@ -66,6 +66,10 @@ class MetaxyConfig(BaseModel):
     hash_length: int = 32
     migrations_dir: str = "migrations"
     packages: tuple[str, ...] | None = None
+    #: local feature modules imported besides the installed packages' entry points (no install)
+    entrypoints: tuple[str, ...] = ()
+    #: folders (relative to the configuration file) searched first for the ``entrypoints``
+    entrypoint_paths: tuple[str, ...] = (".",)
     path: Path | None = None
 
     @field_validator("project")

@@ -11,6 +11,8 @@ from __future__ import annotations
 import importlib
 import sys
 import warnings
+from collections.abc import Sequence
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -69,7 +71,8 @@ def load_entry_point(ref: EntryPointRef, graph: FeatureGraph, fresh: set[str]) -
 
 
 def load_features(graph: FeatureGraph | None = None, *, strict: bool = True,
-                  packages: list[str] | None = None) -> FeatureGraph:
+                  packages: list[str] | None = None, modules: Sequence[str] = (),
+                  paths: Sequence[Path] = ()) -> FeatureGraph:
     """Load every installed team package's features and validate the graph.
 
     Args:
@@ -77,6 +80,9 @@ def load_features(graph: FeatureGraph | None = None, *, strict: bool = True,
         strict: raise on the first package that fails to load; otherwise warn
             (:class:`MetaxyWarning`), skip it and load the others.
         packages: only these distributions (default: all that declare ``metaxy.features``).
+        modules: local feature modules to import as well (``entrypoints`` in ``metaxy.toml``),
+            for code that is not an installed package.
+        paths: folders put at the front of ``sys.path`` to import ``modules`` from.
 
     Returns:
         The graph, validated (missing upstreams and cycles raise).
@@ -92,8 +98,37 @@ def load_features(graph: FeatureGraph | None = None, *, strict: bool = True,
             if strict:
                 raise
             warnings.warn(f"skipped package {ref.dist}: {e}", MetaxyWarning, stacklevel=2)
+    for folder in reversed(paths):
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+    for name in modules:
+        try:
+            load_local_module(name, graph, fresh)
+        except MetaxyError as e:
+            if strict:
+                raise
+            warnings.warn(f"skipped module {name}: {e}", MetaxyWarning, stacklevel=2)
     graph.validate()
     return graph
+
+
+def load_local_module(name: str, graph: FeatureGraph, fresh: set[str]) -> None:
+    """Import a feature module named in the configuration's ``entrypoints`` into ``graph``
+    atomically (nothing when its features are loaded already, e.g. through an entry point)."""
+    if any(graph.get(k).__module__ == name for k in graph.keys):
+        return
+    top = name.split(".")[0]
+    if top not in fresh:
+        _purge(top)
+        fresh.add(top)
+    try:
+        with graph.use(), graph.staged():
+            importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        raise PluginLoadError(
+            f"entrypoints: cannot import module '{name}' ({e}); the folders of entrypoint_paths "
+            "are searched first, then the installed packages", entry_point=name,
+            package=None) from None
 
 
 def import_module(name: str, graph: FeatureGraph) -> ModuleType:

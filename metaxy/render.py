@@ -19,6 +19,7 @@ from metaxy.versions import versions_of
 if TYPE_CHECKING:
     from metaxy.api import Cause, Explanation, RunPlanRow, Status
     from metaxy.graph import FeatureGraph
+    from metaxy.keys import FeatureKey
 
 GRAPH_FORMATS = ("text", "mermaid", "dot")
 
@@ -76,9 +77,12 @@ def run_plan_table(rows: list[RunPlanRow], title: str = "plan") -> Table:
         else:
             parts = [f"{v} {k}" for k, v in (("new", st.new), ("stale", st.stale),
                                               ("orphaned", st.orphaned)) if v]
-            now = ", ".join(parts) or "up to date"
+            now = ", ".join(parts) or r.note or "up to date"
         lines = [f"{f}: {n} stale" for f, n in r.stale_fields.items()]
         lines += [f"{f}: after {', '.join(p)}" for f, p in r.cascade.items()]
+        if r.cascade_samples is not None:
+            lines.append(f"cascade: up to {r.cascade_samples} more sample(s) "
+                         "(upper bound through lineage)")
         table.add_row(r.feature, now, "\n".join(lines),
                       style="yellow" if r.needs_work else "dim")
     return table
@@ -134,23 +138,30 @@ def progress_bar(out: Console, total: int, what: str,
 
 
 # ---------------------------------------------------------------------- graph
-def render_graph(graph: FeatureGraph, fmt: str = "text") -> str:
-    """The feature graph with fields and field-level edges, as ``text``, ``mermaid`` or ``dot``."""
+def render_graph(graph: FeatureGraph, fmt: str = "text", keys: list[str] | None = None) -> str:
+    """The feature graph with fields and field-level edges, as ``text``, ``mermaid`` or ``dot``.
+
+    ``keys`` (topological order) draws only those features, and only the edges between them
+    (``text`` still names every upstream)."""
+    order = graph.topological_order()
+    if keys is not None:
+        chosen = set(keys)
+        order = [k for k in order if str(k) in chosen]
     if fmt == "mermaid":
-        return _mermaid(graph)
+        return _mermaid(graph, order)
     if fmt == "dot":
-        return _dot(graph)
-    return _text(graph)
+        return _dot(graph, order)
+    return _text(graph, order)
 
 
 def _node_id(key: object) -> str:
     return str(key).replace("/", "__").replace("-", "_")
 
 
-def _text(graph: FeatureGraph) -> str:
+def _text(graph: FeatureGraph, order: list[FeatureKey]) -> str:
     versions = versions_of(graph)
     lines = []
-    for key in graph.topological_order():
+    for key in order:
         spec = graph.spec(key)
         lineage = ", ".join(
             f"{d.feature}" + (f" ({d.lineage.kind} on {', '.join(d.lineage.on)})"
@@ -165,13 +176,12 @@ def _text(graph: FeatureGraph) -> str:
     return "\n".join(lines)
 
 
-def _mermaid(graph: FeatureGraph) -> str:
+def _mermaid(graph: FeatureGraph, order: list[FeatureKey]) -> str:
     """One subgraph per feature holding its fields; edges run between fields (field-level deps).
 
     Node ids are positional (``f2_0`` = field 0 of feature 2), so no key can clash with another
     or with Mermaid syntax; the keys appear only in quoted labels.
     """
-    order = graph.topological_order()
     ids = {key: f"f{i}" for i, key in enumerate(order)}
     field_ids = {(key, f.key): f"{ids[key]}_{j}"
                  for key in order for j, f in enumerate(graph.spec(key).fields)}
@@ -185,21 +195,25 @@ def _mermaid(graph: FeatureGraph) -> str:
         spec = graph.spec(key)
         for f in spec.fields:
             for fk, pk in graph.field_parents(key, f.key):
+                if fk not in ids:
+                    continue  # not selected
                 kind = spec.dep(fk).lineage.kind
                 label = "" if kind == "identity" else f"|{kind}|"
                 lines.append(f"    {field_ids[(fk, pk)]} -->{label} {field_ids[(key, f.key)]}")
     return "\n".join(lines)
 
 
-def _dot(graph: FeatureGraph) -> str:
+def _dot(graph: FeatureGraph, order: list[FeatureKey]) -> str:
     lines = ["digraph metaxy {", "    rankdir=LR;", "    node [shape=record];"]
-    for key in graph.topological_order():
+    for key in order:
         spec = graph.spec(key)
         ports = "|".join(f"<{_node_id(f.key)}> {f.key} v{f.code_version}" for f in spec.fields)
         lines.append(f'    {_node_id(key)} [label="{{{key}|{ports}}}"];')
-    for key in graph.topological_order():
+    for key in order:
         for f in graph.spec(key).fields:
             for fk, pk in graph.field_parents(key, f.key):
+                if fk not in order:
+                    continue  # not selected
                 lines.append(f"    {_node_id(fk)}:{_node_id(pk)} -> "
                              f"{_node_id(key)}:{_node_id(f.key)};")
     lines.append("}")

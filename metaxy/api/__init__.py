@@ -33,11 +33,13 @@ if TYPE_CHECKING:
         config_show,
         describe,
         list_features,
+        modified_features,
         select_features,
     )
     from metaxy.api.maintenance import CleanupRow, cleanup, delete_matches, parse_age
     from metaxy.api.project import Project, load_project, require_store_file, with_code_versions
     from metaxy.api.sample_files import IngestResult, ingest, parse_input_options
+    from metaxy.api.scaffold import InitResult, init_team
     from metaxy.api.state import (
         ResolveResult,
         RunPlanRow,
@@ -62,6 +64,7 @@ __all__ = [
     "FeatureRow",
     "FieldInfo",
     "IngestResult",
+    "InitResult",
     "Project",
     "ResolveResult",
     "RunPlanRow",
@@ -74,8 +77,10 @@ __all__ = [
     "explain",
     "increment_frame",
     "ingest",
+    "init_team",
     "list_features",
     "load_project",
+    "modified_features",
     "needs_work",
     "parse_age",
     "parse_ids",
@@ -99,6 +104,7 @@ _LAZY = {
     "FeatureRow": "metaxy.api.definitions",
     "FieldInfo": "metaxy.api.definitions",
     "IngestResult": "metaxy.api.sample_files",
+    "InitResult": "metaxy.api.scaffold",
     "Project": "metaxy.api.project",
     "ResolveResult": "metaxy.api.state",
     "RunPlanRow": "metaxy.api.state",
@@ -110,9 +116,11 @@ _LAZY = {
     "describe": "metaxy.api.definitions",
     "explain": "metaxy.api.causes",
     "increment_frame": "metaxy.api.state",
+    "init_team": "metaxy.api.scaffold",
     "ingest": "metaxy.api.sample_files",
     "list_features": "metaxy.api.definitions",
     "load_project": "metaxy.api.project",
+    "modified_features": "metaxy.api.definitions",
     "needs_work": "metaxy.api.state",
     "parse_age": "metaxy.api.maintenance",
     "parse_ids": "metaxy.api.state",

@@ -11,7 +11,7 @@ import polars as pl
 from metaxy import columns as C
 from metaxy.api.project import Project, require_store_file
 from metaxy.api.state import _id_filter, parse_ids, rule_for
-from metaxy.errors import SampleNotFoundError
+from metaxy.errors import ApiError, SampleNotFoundError
 from metaxy.graph import FeatureGraph
 from metaxy.store.base import Increment
 from metaxy.versions import versions_of
@@ -74,7 +74,8 @@ def raise_for_unknown(explanations: list[Explanation]) -> None:
 
 
 def explain(project: Project, store: MetadataStore, key: str,
-            ids: list[str], *, strict: bool = False, stale_if: Any = None) -> list[Explanation]:
+            ids: list[str] | None = None, *, strict: bool = False, where: str | None = None,
+            limit: int = 20, stale_if: Any = None) -> list[Explanation]:
     """Why each sample is stale (or new / orphaned), following the chain upstream.
 
     For each stale field F of the sample, the stored row of F was computed from the upstream rows
@@ -87,23 +88,52 @@ def explain(project: Project, store: MetadataStore, key: str,
     An id that names no sample (not stored, nothing upstream) is explained with a ``not_found``
     cause; with ``strict`` it raises :class:`~metaxy.errors.SampleNotFoundError` instead.
 
+    ``where`` (CLI filter syntax) adds the samples matching it that are not up to date (new,
+    stale or orphaned; of a root feature: the stored ones), at most ``limit`` of them, in id
+    order.
+
     ``stale_if``: a staleness rule (:func:`~metaxy.api.state.rule_for`); a sample it makes
     stale gets a ``stale_if`` cause naming the rule.
     """
+    from metaxy.api.state import feature_filter
+
     cls = project.graph.get(key)
     expr = rule_for(project, str(cls.spec().key), stale_if)
     text = " or ".join(stale_if) if isinstance(stale_if, list) else str(stale_if)
     rule = None if expr is None else (expr, text)
     out = []
+    wanted = parse_ids(cls, ids or [])
+    expr = feature_filter(cls, where)
+    if not wanted and expr is None:
+        raise ApiError(f"explain '{cls.spec().key}': give sample ids or --where")
     require_store_file(store)
     with store.open("r"):
-        for values in parse_ids(cls, ids):
+        if expr is not None:
+            wanted += [v for v in _matching_ids(store, cls, expr, limit) if v not in wanted]
+        for values in wanted:
             ex = _Explainer(project.graph, store, rule).sample(cls, values)
             ex.causes.extend(_accepted_code(store, project, str(cls.spec().key), values))
             out.append(ex)
     if strict:
         raise_for_unknown(out)
     return out
+
+
+def _matching_ids(store: MetadataStore, cls: type[Feature], expr: Any,
+                  limit: int) -> list[dict[str, Any]]:
+    """The ids of the samples matching ``expr`` that are not up to date (a root feature's
+    stored samples), sorted, at most ``limit``."""
+    id_cols = list(cls.spec().id_columns)
+    if not cls.spec().deps:
+        frames = [store.read(cls, expr).select(id_cols)] if store.has_feature(cls) else []
+    else:
+        inc = store.resolve_update(cls, where=expr)
+        assert isinstance(inc, Increment)
+        frames = [df.select(id_cols) for df in (inc.new, inc.stale, inc.orphaned)]
+    if not frames:
+        return []
+    ids = pl.concat(frames).unique().sort(id_cols).head(limit)
+    return ids.to_dicts()
 
 
 def _accepted_code(store: MetadataStore, project: Project, key: str,

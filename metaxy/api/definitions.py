@@ -12,6 +12,7 @@ if TYPE_CHECKING:  # the imports that load SQLAlchemy stay in the functions (CLI
     from metaxy.api.project import Project
     from metaxy.config import MetaxyConfig
     from metaxy.feature import Feature
+    from metaxy.store.base import MetadataStore
 
 
 @dataclass(frozen=True)
@@ -25,12 +26,51 @@ class FeatureRow:
 
 
 def select_features(project: Project, include: Sequence[str] | None = None,
-                    exclude: Sequence[str] | None = None) -> list[str]:
-    """The feature keys selected by dbt-style selectors (``+key+``, ``2+key``, ``speech/*``), in
-    topological order; see :mod:`metaxy.selectors`."""
+                    exclude: Sequence[str] | None = None,
+                    store: MetadataStore | None = None) -> list[str]:
+    """The feature keys selected by dbt-style selectors (``+key+``, ``2+key``, ``speech/*``,
+    ``state:modified``), in topological order; see :mod:`metaxy.selectors`.
+
+    ``state:modified`` compares with the last snapshot pushed to ``store`` (see
+    :func:`modified_features`); without a store it is a :class:`~metaxy.errors.SelectorError`.
+    """
     from metaxy.selectors import select
 
-    return [str(k) for k in select(project.graph, include, exclude)]
+    modified = None if store is None else (lambda: set(modified_features(project, store)))
+    return [str(k) for k in select(project.graph, include, exclude, modified)]
+
+
+def modified_features(project: Project, store: MetadataStore) -> list[str]:
+    """The features whose definition differs from the last snapshot pushed to ``store``
+    (``metaxy push``), or that the snapshot does not hold; in topological order.
+
+    Raises:
+        SelectorError: the store holds no pushed snapshot of the project (nothing to compare
+            with), or its file does not exist.
+    """
+    from metaxy.api.project import require_store_file
+    from metaxy.errors import SelectorError, StoreFileNotFoundError
+    from metaxy.migrations.snapshots import load_snapshot
+    from metaxy.versions import versions_of
+
+    name = project.config.project
+    try:
+        require_store_file(store)
+    except StoreFileNotFoundError as e:
+        raise SelectorError(f"state:modified: {e}") from None
+    with store.open("r"):
+        snap = load_snapshot(store, name)
+    if snap is None:
+        raise SelectorError(f"state:modified compares with the last pushed snapshot, and "
+                            f"{store.display()} holds none of project '{name}': run "
+                            "`metaxy push` after a deployment")
+    versions = versions_of(project.graph)
+    out = []
+    for key in project.graph.topological_order():
+        before = snap.features.get(str(key))
+        if before is None or before.definition_version != versions.definition_version(key):
+            out.append(str(key))
+    return out
 
 
 def list_features(project: Project) -> list[FeatureRow]:

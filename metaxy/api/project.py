@@ -69,7 +69,9 @@ def load_project(config: MetaxyConfig | None = None, *, strict: bool = True) -> 
     """Read the configuration and discover every installed team package's features."""
     config = config if config is not None else load_config()
     packages = list(config.packages) if config.packages is not None else None
-    graph = load_features(strict=strict, packages=packages)
+    paths = [(config.root / p).resolve() for p in config.entrypoint_paths]
+    graph = load_features(strict=strict, packages=packages, modules=config.entrypoints,
+                          paths=paths if config.entrypoints else ())
     return Project(config, graph)
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from metaxy import columns as C
+from metaxy.api import cascade as C_
 from metaxy.api.project import Project, require_store_file
 from metaxy.errors import ApiError, MetaxyError
 from metaxy.keys import FeatureKey
@@ -34,10 +35,30 @@ def _resolve_keys(project: Project, keys: list[str] | None) -> list[FeatureKey]:
     return [k for k in order if k in wanted]
 
 
-def _stored_count(store: MetadataStore, cls: type[Feature]) -> int:
+def _stored_count(store: MetadataStore, cls: type[Feature], where: Any = None) -> int:
     if not store.has_feature(cls):
         return 0
-    return store.read(cls).height
+    return store.read(cls, where).height
+
+
+def feature_filter(cls: type[Feature], where: str | None) -> Any:
+    """The CLI filter string ``where`` (``--where``) as an expression on ``cls``'s columns;
+    ``None`` for no filter. The error of a filter naming a column the feature lacks names the
+    feature, since one filter is applied to every selected feature.
+
+    Raises:
+        FilterError: the filter does not parse, or names a column ``cls`` does not have.
+    """
+    from metaxy.errors import FilterError
+    from metaxy.filter_syntax import parse_filter
+
+    if where is None:
+        return None
+    try:
+        return parse_filter(where, cls)
+    except FilterError as e:
+        raise type(e)(f"--where on feature '{cls.spec().key}': {e} (use --select to choose "
+                      "the features that have these columns)") from None
 
 
 Progress = Callable[[str], None]
@@ -46,29 +67,34 @@ Progress = Callable[[str], None]
 
 def status(project: Project, store: MetadataStore, keys: list[str] | None = None,
            samples: dict[str, pl.DataFrame] | None = None,
-           progress: Progress | None = None,
-           stale_if: dict[str, Any] | None = None) -> list[Status]:
+           progress: Progress | None = None, where: str | None = None,
+           stale_if: dict[str, Any] | list[str] | None = None) -> list[Status]:
     """Per feature (topological order): new / stale / orphaned / up-to-date counts.
 
     The counts of non-root features are computed in the store (only numbers travel). A root
     feature's expected samples come from the caller (``samples[key]``); without them only the
-    number of stored samples is reported. ``stale_if``: feature key -> staleness rule
-    (:func:`stale_rules`).
+    number of stored samples is reported. ``where`` (CLI filter syntax, see
+    :func:`feature_filter`) restricts every count to the matching samples. ``stale_if``:
+    feature key -> staleness rule, or ``--stale-if`` texts (:func:`stale_rules`; the feature
+    prefix may be left out when ``keys`` names one feature).
     """
     samples = samples or {}
-    rules = stale_if or {}
     rows = []
+    resolved = _resolve_keys(project, keys)
+    rules = stale_rules(project, stale_if, str(resolved[0]) if len(resolved) == 1 else None) \
+        if isinstance(stale_if, list) else stale_if or {}
+    filters = {key: feature_filter(project.graph.get(key), where) for key in resolved}
     require_store_file(store)
     with store.open("r"):
-        for key in _resolve_keys(project, keys):
+        for key in resolved:
             cls = project.graph.get(key)
             root = not cls.spec().deps
             if root and str(key) not in samples:
                 rows.append(Status(str(key), True, None, None, None, None,
-                                   _stored_count(store, cls)))
+                                   _stored_count(store, cls, filters[key])))
             else:
                 rows.append(store.status(cls, samples=samples.get(str(key)),
-                                         stale_if=rules.get(str(key))))
+                                         where=filters[key], stale_if=rules.get(str(key))))
             if progress is not None:
                 progress(str(key))
     return rows
@@ -80,13 +106,18 @@ class RunPlanRow:
 
     ``stale_fields``: field -> number of samples stale in that field now. ``cascade``: field ->
     upstream fields with pending work; those samples become stale once the upstream is recomputed
-    (staleness travels through data, so the store cannot count them yet).
+    with a changed output (staleness travels through data). ``cascade_samples``: an **upper
+    bound** of the stored samples (beyond the ones stale now) that the cascade may make stale,
+    through lineage (:mod:`metaxy.api.cascade`); None without a cascade. ``note``: why a
+    feature without any sample is not simply up to date (its upstream is empty).
     """
 
     feature: str
     status: Status
     stale_fields: dict[str, int]
     cascade: dict[str, list[str]] = dc_field(default_factory=dict)
+    cascade_samples: int | None = None
+    note: str | None = None
 
     @property
     def needs_work(self) -> bool:
@@ -106,24 +137,27 @@ def needs_work(rows: Iterable[Status | RunPlanRow]) -> bool:
 def run_plan(project: Project, store: MetadataStore,
              samples: dict[str, pl.DataFrame] | None = None,
              progress: Progress | None = None,
-             stale_if: dict[str, Any] | None = None) -> list[RunPlanRow]:
+             stale_if: dict[str, Any] | list[str] | None = None) -> list[RunPlanRow]:
     """The whole graph in topological order: counts per feature and per stale field, plus the
     cascade a pending upstream change will cause (from the static field dependencies).
-    ``stale_if``: feature key -> staleness rule (:func:`stale_rules`)."""
+    ``stale_if``: feature key -> staleness rule, or ``--stale-if`` texts (:func:`stale_rules`)."""
     samples = samples or {}
-    rules = stale_if or {}
+    rules = stale_rules(project, stale_if) if isinstance(stale_if, list) else stale_if or {}
     graph = project.graph
     rows: list[RunPlanRow] = []
     pending: set[tuple[str, str]] = set()  # (feature, field) with work, now or by cascade
+    affected: dict[str, pl.DataFrame] = {}  # feature -> its rows with work, now or by cascade
     require_store_file(store)
     with store.open("r"):
         for key in graph.topological_order():
             (st,) = status(project, store, [str(key)], samples, stale_if=rules)
             cls = graph.get(st.feature)
             stale_fields: dict[str, int] = {}
-            if st.stale:
+            inc = None
+            if st.stale or st.new:
                 inc = store.resolve_update(cls, samples=samples.get(st.feature),
                                            stale_if=rules.get(st.feature))
+                affected[st.feature] = inc.to_process()
                 for fields in inc.stale.get_column(C.STALE_FIELDS).to_list():  # type: ignore[union-attr]
                     for f in fields:
                         stale_fields[f] = stale_fields.get(f, 0) + 1
@@ -137,7 +171,20 @@ def run_plan(project: Project, store: MetadataStore,
                 name = str(fkey)
                 if st.new or st.orphaned or name in stale_fields or name in cascade:
                     pending.add((st.feature, name))
-            rows.append(RunPlanRow(st.feature, st, dict(sorted(stale_fields.items())), cascade))
+            bound, note = None, None
+            if cascade:
+                ups = sorted({p.rsplit(":", 1)[0] for ps in cascade.values() for p in ps})
+                found = C_.cascade(store, graph, cls, ups, affected,
+                                   inc.stale if inc is not None else None)
+                bound = found.samples
+                if found.rows.height:
+                    affected[st.feature] = pl.concat(
+                        [affected[st.feature], found.rows], how="diagonal_relaxed") \
+                        if st.feature in affected else found.rows
+            elif cls.spec().deps and not (st.new or st.stale or st.orphaned or st.up_to_date):
+                note = C_.empty_upstream(store, cls)
+            rows.append(RunPlanRow(st.feature, st, dict(sorted(stale_fields.items())), cascade,
+                                   bound, note))
             if progress is not None:
                 progress(st.feature)
     return rows
@@ -227,13 +274,15 @@ class ResolveResult:
 
 
 def resolve(project: Project, store: MetadataStore, key: str,
-            output: str | Path | None = None, stale_if: Any = None) -> ResolveResult:
+            output: str | Path | None = None, where: str | None = None,
+            stale_if: Any = None) -> ResolveResult:
     """The increment of a (non-root) feature; written to ``output`` (.parquet / .csv) if given.
 
     ``stale_if``: a staleness rule (see :func:`rule_for`).
 
     The file holds the ``new`` and ``stale`` rows (with a ``metaxy_status`` column) and the
-    ``orphaned`` ones, structs flattened to JSON strings for CSV.
+    ``orphaned`` ones, structs flattened to JSON strings for CSV. ``where`` (CLI filter syntax)
+    restricts the increment to the matching samples.
     """
     cls = project.graph.get(key)
     if not cls.spec().deps:
@@ -244,10 +293,11 @@ def resolve(project: Project, store: MetadataStore, key: str,
             f"`metaxy status {name}` shows what is stored")
     if output is not None and Path(output).suffix.lower() not in (".parquet", ".csv"):
         raise ApiError(f"output file {output}: use a .parquet or .csv extension")
+    expr = feature_filter(cls, where)
     stale_if = rule_for(project, str(cls.spec().key), stale_if)
     require_store_file(store)
     with store.open("r"):
-        inc = store.resolve_update(cls, stale_if=stale_if)
+        inc = store.resolve_update(cls, where=expr, stale_if=stale_if)
     assert isinstance(inc, Increment)
     if output is not None:
         frame = increment_frame(inc)

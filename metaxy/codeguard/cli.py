@@ -9,12 +9,11 @@ from __future__ import annotations
 import dataclasses
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
-from metaxy.cli_options import Format, FormatOpt, StoreOpt
+from metaxy.cli_options import Format, FormatOpt, StoreOpt, output_console
 
-console = Console()
+console = output_console()
 
 
 def check_cmd(store: StoreOpt = None, format: FormatOpt = Format.text) -> None:

@@ -13,6 +13,7 @@ an ordered aggregate (SQLite < 3.44) use a window-function form instead.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,6 +102,8 @@ class SqlContext:
     byte_order: Any = None  # callable(column) -> column ordered in byte order (e.g. COLLATE "C")
     latest_method: str = "window"  # how latest() picks the latest row: "window" / "distinct_on"
     full_outer_join: bool = True  # False: LEFT JOIN + anti-joined orphans instead
+    #: feature key string -> its latest-state table (metaxy.store.latest_state), when ready
+    states: dict[str, sa.Table] = dataclasses.field(default_factory=dict)
 
     def h(self, expr: ColumnElement[Any]) -> ColumnElement[str]:
         return SampleHash(expr, self.settings.algorithm, self.settings.length)
@@ -133,8 +136,12 @@ def concat(parts: list[ColumnElement[Any]]) -> ColumnElement[str]:
 
 def latest(table: FromClause, ids: tuple[str, ...], *,
            include_deleted: bool = False, name: str = "latest",
-           method: str = "window", columns: tuple[str, ...] | None = None) -> sa.Subquery:
+           method: str = "window", columns: tuple[str, ...] | None = None,
+           state: FromClause | None = None) -> sa.Subquery:
     """The latest row per sample (by updated_at, then row id), hiding soft-deleted samples.
+
+    ``state``: the table's latest state (:mod:`metaxy.store.latest_state`), one row per sample
+    naming its latest row: the history is joined with it on the row id instead of windowed.
 
     ``method`` is the store's choice (measured: docs/performance.md): ``window`` is
     ``row_number() OVER (PARTITION BY ids ORDER BY ...) = 1``; ``distinct_on`` is
@@ -148,6 +155,13 @@ def latest(table: FromClause, ids: tuple[str, ...], *,
     order = [table.c[C.UPDATED_AT].desc(), table.c[C.ROW_ID].desc()]
     keep = [c for c in table.c] if columns is None else [
         table.c[n] for n in dict.fromkeys([*ids, *columns, C.UPDATED_AT, C.ROW_ID, C.DELETED_AT])]
+    if state is not None:
+        picked = sa.select(state.c[C.ROW_ID])
+        if not include_deleted:
+            picked = picked.where(state.c[C.DELETED_AT].is_(None))
+        chosen = picked.subquery(f"{name}_state")
+        return (sa.select(*keep).select_from(
+            table.join(chosen, chosen.c[C.ROW_ID] == table.c[C.ROW_ID])).subquery(name))
     if method == "distinct_on":
         from sqlalchemy.dialects.postgresql import distinct_on
 
@@ -175,7 +189,8 @@ def _dep_relation(ctx: SqlContext, dep: DepPlan) -> sa.Subquery:
         if dep.kind == "aggregation":
             needed += tuple(dep.upstream_name(k) for k in dep.join_keys)
     rel = latest(table, dep.upstream_ids, name=f"u{dep.index}_latest",
-                 method=ctx.latest_method, columns=needed)
+                 method=ctx.latest_method, columns=needed,
+                 state=ctx.states.get(str(dep.feature.spec().key)))
     conds = [F.retarget(where, rel.c, what=f"upstream '{dep.feature.spec().key}'")] \
         if where is not None else []
     if dep.kind != "aggregation":
@@ -275,7 +290,8 @@ class _NameMap:
 
 
 def current(plan: ResolvePlan, table: FromClause, where: Any = None,
-            method: str = "window", scope: Any = None, rule: Any = None) -> sa.Subquery:
+            method: str = "window", scope: Any = None,
+            state: FromClause | None = None, rule: Any = None) -> sa.Subquery:
     """The target's latest rows; for an expansion, reduced to one row per parent.
 
     ``scope`` (expansions only): the non-key part of a ``where=`` filter; the parent row gets
@@ -284,7 +300,7 @@ def current(plan: ResolvePlan, table: FromClause, where: Any = None,
     ``rule`` (expansions only): a ``stale_if=`` rule; ``__stale_if = 1`` when any stored child
     row of the parent matches it.
     """
-    rel = latest(table, plan.id_columns, name="t_latest", method=method)
+    rel = latest(table, plan.id_columns, name="t_latest", method=method, state=state)
     conds = [F.retarget(where, rel.c, what=f"feature '{plan.key}'")] if where is not None else []
     if not plan.expansion:
         return sa.select(rel).where(*conds).subquery("current")
@@ -354,6 +370,7 @@ def _classified(plan: ResolvePlan, ctx: SqlContext, table: FromClause, staged: F
     e, c, joined = _joined(plan, ctx, expected(plan, ctx, staged, key_terms),
                            current(plan, table, key_terms, ctx.latest_method,
                                    rest if plan.expansion else None,
+                                   ctx.states.get(str(plan.key)),
                                    rule if plan.expansion else None))
     scope = _scope(plan, wp, e, c) if wp is not None and rest is not None else None
     flag = None

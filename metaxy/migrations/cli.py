@@ -18,9 +18,9 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from metaxy.cli_options import Format, FormatOpt, StoreOpt
+from metaxy.cli_options import Format, FormatOpt, StoreOpt, output_console
 
-console = Console()
+console = output_console()
 migrations_app = typer.Typer(name="migrations", help="Alembic migrations of the metadata store.",
                              no_args_is_help=True)
 graph_app = typer.Typer(name="graph", help="Graph snapshots and diffs.", no_args_is_help=True)

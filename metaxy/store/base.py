@@ -53,6 +53,9 @@ class MetadataStore(StoreContract, ABC):
     """
 
     backend: ClassVar[str] = "?"
+    #: Whether the store keeps each feature's latest state at write time and reads latest rows
+    #: through it (docs/design-latest-state.md); False: latest rows by a window over history.
+    keeps_latest_state: bool = False
 
     def __init__(self, url: str, *, hash_settings: HashSettings | None = None,
                  project: str = "default", graph: FeatureGraph | None = None,
@@ -537,6 +540,12 @@ class MetadataStore(StoreContract, ABC):
     @abstractmethod
     def has_feature(self, feature: type[Feature] | str) -> bool:
         """Whether the store holds a table for the feature."""
+
+    def _latest_state_rows(self, feature: type[Feature]) -> pl.DataFrame | None:
+        """The feature's latest state (id columns, ``metaxy_row_id``, ``metaxy_updated_at``,
+        ``metaxy_deleted_at``; one row per sample) when the store keeps one and it is ready
+        (None otherwise): what the consistency tests compare with the history."""
+        return None
 
 
 def _rule(stale_if: Any) -> dict[str, Any]:

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from metaxy.feature import Feature
 
 SCHEME = "memory"
+NARROW = (C.ROW_ID, C.UPDATED_AT, C.DELETED_AT)  # the latest state's columns besides the ids
 
 
 @dataclass
@@ -59,6 +60,8 @@ class MemoryDatabase:
     hash_setting: str | None = None
     feature_versions: dict[tuple[str, str], FeatureVersionRecord] = field(default_factory=dict)
     clock: dict[str, int] = field(default_factory=dict)  # table -> last write (µs, write_clock)
+    # table -> latest state (ids + NARROW columns, one row per sample), swapped with the table
+    states: dict[str, pl.DataFrame] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
     named_locks: NamedLocks = field(default_factory=NamedLocks)  # StoreContract.lock
 
@@ -92,6 +95,7 @@ class MemoryStore(MetadataStore):
     """A store holding storage-form Polars frames in this process."""
 
     backend = "memory"
+    keeps_latest_state = True
 
     def __init__(self, url: str = "memory://", **kwargs: Any) -> None:
         super().__init__(url, **kwargs)
@@ -101,6 +105,17 @@ class MemoryStore(MetadataStore):
     # ------------------------------------------------------------------ open / close
     def _open(self, mode: AccessMode) -> None:
         self._check_hash_settings()
+        if mode == "w" and self.keeps_latest_state:  # build states a write did not keep
+            with self._db.lock:
+                for key in self.graph.keys:
+                    feature = self.graph.get(key)
+                    name = feature.spec().key.table_name
+                    rows = self._db.tables.get(name)
+                    if rows is not None and name not in self._db.states \
+                            and set(feature.spec().id_columns) <= set(rows.columns):
+                        built = self._next_state(feature, rows, rows[:0])
+                        if built is not None:
+                            self._db.states[name] = built
 
     def _close(self) -> None:
         """Nothing to release: the data outlives the open scope (see the module docstring)."""
@@ -142,7 +157,36 @@ class MemoryStore(MetadataStore):
             if borrowed is not None:
                 return borrowed.select([pl.col(n).cast(d)
                                         for n, d in self._schema(feature).items()])
-        return self._rows(feature)
+        return self._latest_rows(feature)
+
+    def _latest_rows(self, feature: type[Feature]) -> pl.DataFrame:
+        """The rows the latest state names (tombstones included), or every row without one;
+        the engine's latest() over them gives the same rows as over the whole history."""
+        rows = self._rows(feature)
+        state = self._db.states.get(feature.spec().key.table_name) \
+            if self.keeps_latest_state else None
+        if state is None:
+            return rows
+        return rows.join(state.select(C.ROW_ID), on=C.ROW_ID, how="semi")
+
+    def _latest_state_rows(self, feature: type[Feature]) -> pl.DataFrame | None:
+        if not self.keeps_latest_state:
+            return None
+        return self._db.states.get(feature.spec().key.table_name)
+
+    def _next_state(self, feature: type[Feature], new: pl.DataFrame,
+                    rows: pl.DataFrame) -> pl.DataFrame | None:
+        """The state after appending ``rows`` (table now ``new``): the written rows replace
+        their samples' (a missing state is built from the table)."""
+        if not self.keeps_latest_state:
+            return None
+        ids = list(feature.spec().id_columns)
+        old = self._db.states.get(feature.spec().key.table_name)
+        if old is None:
+            return E.latest(new.lazy(), ids, include_deleted=True).select(
+                *ids, *NARROW).collect()
+        kept = old.join(rows.select(ids), on=ids, how="anti", nulls_equal=True)
+        return pl.concat([kept, rows.select(*ids, *NARROW)], how="vertical")
 
     def _append(self, feature: type[Feature], staged: StagedRows) -> int:
         schema = self._schema(feature)
@@ -160,7 +204,12 @@ class MemoryStore(MetadataStore):
             key = (str(feature.spec().key), str(rows[C.FEATURE_VERSION][0]))
             record = None if key in self._db.feature_versions else FeatureVersionRecord(
                 self.project, str(rows[C.PROJECT_VERSION][0]), name, rows[C.UPDATED_AT][0])
+            state = self._next_state(feature, new, rows)
             self._db.tables[name] = new
+            if state is None or staged.keep_times:  # copied rows: rebuilt on the next write
+                self._db.states.pop(name, None)
+            else:
+                self._db.states[name] = state
             self._db.clock[name] = max(self._db.clock.get(name, -1),
                                        write_clock.to_us(rows[C.UPDATED_AT].max()))  # type: ignore[arg-type]
             if self._db.hash_setting is None:
@@ -188,7 +237,7 @@ class MemoryStore(MetadataStore):
 
     def _read(self, feature: type[Feature], where: Any, with_history: bool,
               include_deleted: bool) -> pl.DataFrame:
-        rows = self._rows(feature).lazy()
+        rows = (self._rows(feature) if with_history else self._latest_rows(feature)).lazy()
         if not with_history:
             rows = E.latest(rows, feature.spec().id_columns, include_deleted=include_deleted)
         return self._where(feature, rows, where).collect()
@@ -201,9 +250,14 @@ class MemoryStore(MetadataStore):
             if rows is None:
                 return 0
             self._check_drift(feature, rows)
-            chosen = self._where(feature, E.latest(rows.lazy(), ids, include_deleted=True),
-                                 where).select(ids)
-            kept = rows.lazy().join(chosen, on=ids, how="anti", nulls_equal=True).collect()
+            latest = self._latest_rows(feature).lazy()
+            chosen = self._where(feature, E.latest(latest, ids, include_deleted=True),
+                                 where).select(ids).collect()
+            kept = rows.join(chosen, on=ids, how="anti", nulls_equal=True)
+            state = self._db.states.get(name)
+            if state is not None:  # hard delete removes every row of a chosen sample
+                self._db.states[name] = state.join(chosen, on=ids, how="anti",
+                                                   nulls_equal=True)
             self._db.tables[name] = kept
         return rows.height - kept.height
 
@@ -227,7 +281,8 @@ class MemoryStore(MetadataStore):
         plan = self.plan(feature)
         frames = {str(d.feature.spec().key): self._upstream_rows(d.feature).lazy()
                   for d in plan.deps}
-        return plan, E.FrameContext(self.hash_settings, frames), self._rows(feature).lazy()
+        return (plan, E.FrameContext(self.hash_settings, frames),
+                self._latest_rows(feature).lazy())
 
     def _resolve(self, feature: type[Feature], samples: pl.DataFrame | None,
                  where: Any, stale_if: Any = None) -> dict[str, pl.DataFrame]:

@@ -25,11 +25,12 @@ from metaxy.engine.plan import ResolvePlan
 from metaxy.engine.protocol import split_increment
 from metaxy.engine.staged import StagedRows
 from metaxy.errors import MetaxyError, StoreError
-from metaxy.store import ddl, drift, hash_inference, write_clock
+from metaxy.store import ddl, drift, hash_inference, latest_state, write_clock
 from metaxy.store.base import AccessMode, MetadataStore
 from metaxy.store.int_range import check_int_ranges
 from metaxy.store.spool import Spool
-from metaxy.store.types import conform, polars_dtype, table_schema
+from metaxy.store.sql_reads import read_statement, read_tx
+from metaxy.store.types import conform, cursor_batches, polars_dtype, sql_type
 from metaxy.store.write_clock import WRITE_CLOCK_TABLE
 
 if TYPE_CHECKING:
@@ -92,12 +93,25 @@ class SQLStore(MetadataStore):
             the rest.
         _lock(name, timeout): The mechanism of :meth:`~metaxy.store.StoreContract.lock` (a
             context manager; the base class handles re-entrancy and checks the arguments).
+        _upsert_state(conn, state, ids, source): Replace the latest-state rows of the samples
+            in ``source`` (the narrow rows of one write) by those rows; default: delete, then
+            insert (:mod:`metaxy.store.latest_state`).
+
+    The latest state (:mod:`metaxy.store.latest_state`) is one switch, ``keeps_latest_state``:
+    True (default), every write, hard delete and writable open keeps a narrow ``<table>__state``
+    equal to the history's latest rows in the same transaction, and latest reads, resolves and
+    statuses join it instead of windowing over the history. A backend that cannot update it in
+    the history's transaction (no transactions) sets it False and gets the window.
+    ``state_unique_key``: the state table gets a unique index on the id columns (an
+    ``ON CONFLICT`` upsert needs one).
     """
 
     ordered_aggregate: bool = True  # False: string aggregation in id order via a window
     latest_method: str = "window"  # how the latest row per sample is picked (engine.sql.latest)
     full_outer_join: bool = True  # False: LEFT JOIN + anti-joined orphans instead
     narrow_integer: bool = True  # INTEGER is 32-bit: values are checked against existing tables
+    keeps_latest_state: bool = True  # False: no latest-state tables; latest rows by the window
+    state_unique_key: bool = False  # the state table has a unique index on the id columns
 
     def __init__(self, url: str, **kwargs: Any) -> None:
         super().__init__(url, **kwargs)
@@ -120,6 +134,12 @@ class SQLStore(MetadataStore):
     def _byte_order(self) -> Any:
         return None
 
+    def _upsert_state(self, conn: sa.Connection, state: sa.Table, ids: tuple[str, ...],
+                      source: sa.Select[Any]) -> None:
+        """Replace the state rows of the samples in ``source`` (narrow rows of one write, in
+        the state's column order) by ``source``'s rows, in the write's transaction."""
+        latest_state.replace_rows(conn, state, ids, source)
+
     def _refresh_statistics(self, conn: sa.Connection, table: sa.Table, rows: int) -> None:
         """Called after a bulk load of ``rows`` rows into ``table`` (same transaction).
 
@@ -138,7 +158,7 @@ class SQLStore(MetadataStore):
         Rows become Python tuples only ``FETCH_BATCH_ROWS`` at a time: a whole large increment
         as tuples takes many times the memory of its frame (docs/performance.md).
         """
-        frames = list(self._frames(stmt, _cursor_batches(conn, stmt, FETCH_BATCH_ROWS)))
+        frames = list(self._frames(stmt, cursor_batches(conn, stmt, FETCH_BATCH_ROWS)))
         if not frames:
             return pl.DataFrame(schema={c.name: polars_dtype(c.type)
                                         for c in stmt.selected_columns})
@@ -185,6 +205,8 @@ class SQLStore(MetadataStore):
             self._columns_ok.clear()
             self._conn.commit()
             self._check_hash_settings()
+            if mode == "w" and self.keeps_latest_state:
+                latest_state.build_missing(self)
         except Exception as e:
             # A failed open must not keep the connection (a DuckDB file lock) alive, and a
             # corrupt file must surface as a metaxy error, not a raw driver error.
@@ -290,9 +312,16 @@ class SQLStore(MetadataStore):
                     self._ensure_table(conn, table)
                 if self.narrow_integer:
                     check_int_ranges(conn, feature, table, rows.frame)
+                held = self._hold_clock(conn, table)
                 rows = self._stamp(conn, table, rows)
                 self._bulk_insert(conn, table, rows)
                 self._refresh_statistics(conn, table, rows.height)
+                if self.keeps_latest_state and not rows.keep_times:
+                    # rows keeping their own times (a copy) need not be the latest of their
+                    # samples: the state is left behind the moved clock, so it is ignored
+                    # (reads use the window) until the next write or writable open rebuilds it
+                    latest_state.keep(self, conn, feature, table, held,
+                                      rows.first(C.UPDATED_AT))
                 self._record_feature_version(conn, feature, rows)
         except Exception:
             # Roll back before anything else touches the connection: a failed statement leaves
@@ -312,6 +341,22 @@ class SQLStore(MetadataStore):
         client = rows.clock_time()
         return rows.restamped(client, write_clock.claim(conn, table, client,
                                                         self._insert_missing))
+
+    def _hold_clock(self, conn: sa.Connection, table: sa.Table) -> int | None:
+        """Lock the table's write-clock row for the transaction; its value (None: no row)."""
+        self._ensure_system_table(conn, WRITE_CLOCK_TABLE)
+        return latest_state.hold_clock(conn, table)
+
+    def _states(self, features: Sequence[type[Feature]]) -> dict[str, sa.Table]:
+        """Feature key -> state table, for those of ``features`` whose state is ready."""
+        return latest_state.ready_states(self, features)
+
+    def _latest_state_rows(self, feature: type[Feature]) -> pl.DataFrame | None:
+        state = self._states([feature]).get(str(feature.spec().key))
+        if state is None:
+            return None
+        with read_tx(self.conn) as conn:
+            return self._fetch(conn, sa.select(state))
 
     def _insert_missing(self, conn: sa.Connection, table: sa.Table,
                         values: dict[str, Any]) -> None:
@@ -359,25 +404,30 @@ class SQLStore(MetadataStore):
         table = self._table(feature)
         if not self._exists(table.name):
             return 0
-        ids = feature.spec().id_columns
-        rel = Q.latest(table, ids, include_deleted=True)
-        cond = F.retarget(where, rel.c, what=f"feature '{feature.spec().key}'")
-        chosen = sa.select(*[rel.c[i] for i in ids]).where(cond)
-        stmt = sa.delete(table).where(sa.tuple_(*[table.c[i] for i in ids]).in_(chosen))
-        with self.conn.begin():
-            result = self.conn.execute(stmt)
+        ids, conn = feature.spec().id_columns, self.conn
+        with conn.begin():
+            self._hold_clock(conn, table)  # writers of this table wait (the state stays equal)
+            state = self._states([feature]).get(str(feature.spec().key))
+            rel = Q.latest(table, ids, include_deleted=True, state=state)
+            cond = F.retarget(where, rel.c, what=f"feature '{feature.spec().key}'")
+            chosen = sa.select(*[rel.c[i] for i in ids]).where(cond)
+            result = conn.execute(
+                sa.delete(table).where(sa.tuple_(*[table.c[i] for i in ids]).in_(chosen)))
+            if state is not None:
+                latest_state.drop_vanished(conn, table, state)
         return int(result.rowcount or 0)
 
     def _cleanup(self, feature: type[Feature], bound: datetime, dry_run: bool) -> int:
         table = self._table(feature)
         if not self._exists(table.name):
             return 0
-        rel = Q.latest(table, feature.spec().id_columns, include_deleted=True,
-                       method=self.latest_method)
-        cond = sa.and_(table.c[C.UPDATED_AT] < bound,
+        state = self._states([feature]).get(str(feature.spec().key))
+        rel = state if state is not None else Q.latest(
+            table, feature.spec().id_columns, include_deleted=True, method=self.latest_method)
+        cond = sa.and_(table.c[C.UPDATED_AT] < bound,  # the state names exactly the latest rows
                        table.c[C.ROW_ID].not_in(sa.select(rel.c[C.ROW_ID])))
         if dry_run:
-            with self._read_tx() as conn:
+            with read_tx(self.conn) as conn:
                 stmt = sa.select(sa.func.count()).select_from(table).where(cond)
                 return int(conn.execute(stmt).scalar() or 0)
         with self.conn.begin():
@@ -409,50 +459,26 @@ class SQLStore(MetadataStore):
 
     def _read(self, feature: type[Feature], where: Any, with_history: bool,
               include_deleted: bool) -> pl.DataFrame:
-        stmt, schema = self._read_statement(feature, where, with_history, include_deleted)
+        stmt, schema = read_statement(self, feature, where, with_history, include_deleted)
         if stmt is None:
             return pl.DataFrame(schema=schema)
-        with self._read_tx() as conn:
+        with read_tx(self.conn) as conn:
             return conform(self._fetch(conn, stmt), schema)
 
     def _read_batches(self, feature: type[Feature], where: Any, with_history: bool,
                       include_deleted: bool, n: int) -> Iterator[pl.DataFrame]:
-        stmt, schema = self._read_statement(feature, where, with_history, include_deleted)
+        stmt, schema = read_statement(self, feature, where, with_history, include_deleted)
         if stmt is not None:
-            with self._read_tx() as conn:
+            with read_tx(self.conn) as conn:
                 for frame in self._stream(conn, stmt, n):
                     yield conform(frame, schema)
-
-    def _read_statement(self, feature: type[Feature], where: Any, with_history: bool,
-                        include_deleted: bool) -> tuple[Any, dict[str, pl.DataType]]:
-        """The statement of a read (None: the table does not exist) and its frame schema."""
-        table = self._table(feature)
-        schema = table_schema(table)
-        if not self._exists(table.name):
-            return None, schema
-        rel: Any = table if with_history else Q.latest(
-            table, feature.spec().id_columns, include_deleted=include_deleted)
-        stmt = sa.select(rel)  # with history: every physical row, tombstones included
-        if where is not None:
-            stmt = stmt.where(F.retarget(where, rel.c, what=f"feature '{feature.spec().key}'"))
-        return stmt, schema
-
-    def _read_tx(self) -> Any:
-        conn = self.conn
-
-        class _Tx:
-            def __enter__(self) -> sa.Connection:
-                return conn
-
-            def __exit__(self, *exc: Any) -> None:
-                conn.rollback() if exc[0] else conn.commit()
-
-        return _Tx()
 
     # ------------------------------------------------------------------ increments
     def _context(self, plan: ResolvePlan, temps: list[sa.Table]) -> Q.SqlContext:
         """Upstream relations: own tables, else a fallback store's rows staged into ``temps``."""
         tables: dict[str, Any] = {}
+        own = [d.feature for d in plan.deps if self._exists(self._table(d.feature).name)]
+        states = self._states([*own, plan.feature])
         for dep in plan.deps:
             table = self._table(dep.feature)
             borrowed = None if self._exists(table.name) else self._fallback_rows(dep.feature)
@@ -465,14 +491,14 @@ class SQLStore(MetadataStore):
                 tables[str(dep.feature.spec().key)] = self._relation(table)
         return Q.SqlContext(self.hash_settings, tables, self.ordered_aggregate,
                             self._byte_order(), self.latest_method,
-                            self.full_outer_join)
+                            self.full_outer_join, states)
 
     def _stage(self, conn: sa.Connection, samples: pl.DataFrame | None) -> sa.Table | None:
         """Stage a Python-side frame into a temporary table of this database."""
         if samples is None:
             return None
         meta = sa.MetaData()
-        cols = [sa.Column(n, _sa_type(samples.schema[n])) for n in samples.columns]
+        cols = [sa.Column(n, sql_type(samples.schema[n])) for n in samples.columns]
         table = sa.Table(f"mx_samples_{uuid.uuid4().hex[:12]}", meta, *cols,
                          prefixes=["TEMPORARY"])
         table.create(conn)
@@ -559,34 +585,4 @@ class SQLStore(MetadataStore):
         """The query's rows as lists of at most ``n`` tuples, fetched ``n`` at a time (a
         driver that buffers whole results client-side overrides this with a server-side
         cursor)."""
-        return _cursor_batches(conn, stmt, n)
-
-
-def _cursor_batches(conn: sa.Connection, stmt: sa.Select[Any],
-                    n: int) -> Iterator[Sequence[Any]]:
-    """Plain execute + DB-API ``fetchmany``: ``execution_options(stream_results=True)`` on the
-    store's connection would switch the connection itself to a buffered strategy whose
-    pre-fetched rows ``result.cursor`` never returns (rows lost, here and in every later
-    ``_fetch``)."""
-    result = conn.execute(stmt)
-    try:
-        while result.cursor is not None:
-            rows = result.cursor.fetchmany(n)  # type: ignore[union-attr]
-            if not rows:
-                break
-            yield rows
-    finally:
-        result.close()
-
-def _sa_type(dtype: pl.DataType) -> sa.types.TypeEngine[Any]:
-    if dtype.is_integer():
-        return sa.BigInteger()
-    if dtype.is_float():
-        return sa.Float()
-    if dtype == pl.Boolean:
-        return sa.Boolean()
-    if isinstance(dtype, pl.Datetime):
-        return sa.DateTime(timezone=dtype.time_zone is not None)
-    if dtype == pl.Date:
-        return sa.Date()
-    return sa.String()
+        return cursor_batches(conn, stmt, n)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import polars as pl
@@ -54,3 +55,33 @@ def conform(df: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
         else:
             exprs.append(pl.col(name).cast(want, strict=False))
     return df.with_columns(exprs) if exprs else df
+
+
+def cursor_batches(conn: sa.Connection, stmt: sa.Select[Any],
+                    n: int) -> Iterator[Sequence[Any]]:
+    """Plain execute + DB-API ``fetchmany``: ``execution_options(stream_results=True)`` on the
+    store's connection would switch the connection itself to a buffered strategy whose
+    pre-fetched rows ``result.cursor`` never returns (rows lost, here and in every later
+    ``_fetch``)."""
+    result = conn.execute(stmt)
+    try:
+        while result.cursor is not None:
+            rows = result.cursor.fetchmany(n)  # type: ignore[union-attr]
+            if not rows:
+                break
+            yield rows
+    finally:
+        result.close()
+
+def sql_type(dtype: pl.DataType) -> sa.types.TypeEngine[Any]:
+    if dtype.is_integer():
+        return sa.BigInteger()
+    if dtype.is_float():
+        return sa.Float()
+    if dtype == pl.Boolean:
+        return sa.Boolean()
+    if isinstance(dtype, pl.Datetime):
+        return sa.DateTime(timezone=dtype.time_zone is not None)
+    if dtype == pl.Date:
+        return sa.Date()
+    return sa.String()

@@ -34,3 +34,63 @@ def test_a_bad_selector_is_one_line(populated: str) -> None:
     line = one_line_error(run("status", "--select", "speech/nope", "--store", populated,
                               ok=False))
     assert "selector 'speech/nope' matches no feature" in line
+
+
+def _push_bumped(project: api.Project, url: str) -> None:
+    """Push a snapshot in which speech/transcript had another code version: the code now
+    differs from the last pushed snapshot in that feature only."""
+    from metaxy.migrations.snapshots import push
+
+    bumped = api.with_code_versions(project.graph, {"speech/transcript": {"text": "0"}})
+    store = project.store(url)
+    with store.open("w"):
+        push(store, bumped, project.config.project)
+
+
+def test_state_modified_compares_with_the_last_pushed_snapshot(project: api.Project,
+                                                               populated: str) -> None:
+    line = one_line_error(run("list", "--select", "state:modified", "--store", populated,
+                              ok=False))
+    assert "holds none of project" in line and "metaxy push" in line
+    run("push", "--store", populated)
+    assert run_json("list", "--select", "state:modified", "--store", populated)["features"] == []
+    _push_bumped(project, populated)
+    keys = [f["key"] for f in run_json("list", "--select", "state:modified", "--store",
+                                       populated)["features"]]
+    assert keys == ["speech/transcript"]
+    keys = [f["feature"] for f in run_json("status", "--select", "state:modified+", "--exclude",
+                                           "speech/summary", "--store", populated)["features"]]
+    assert keys == ["speech/transcript", "speech/keywords"]
+
+
+def test_state_modified_from_python(project: api.Project, populated: str) -> None:
+    _push_bumped(project, populated)
+    store = project.store(populated)
+    assert api.modified_features(project, store) == ["speech/transcript"]
+    assert api.select_features(project, ["1+state:modified+1"], store=store) == [
+        "media/video", "speech/transcript", "speech/keywords"]
+    try:
+        api.select_features(project, ["state:modified"])
+    except api.ApiError as e:
+        assert "needs a store" in str(e)
+    else:
+        raise AssertionError("state:modified without a store must fail")
+
+
+def test_resolve_select(project: api.Project, populated: str) -> None:
+    _make_transcripts_stale(project, populated)
+    doc = run_json("resolve", "--select", "+speech/keywords", "--store", populated)
+    # the root media/video is skipped (its increment needs samples from Python)
+    assert [f["feature"] for f in doc["features"]] == ["speech/transcript", "speech/keywords"]
+    assert doc["features"][0]["counts"]["stale"] == 2
+    line = one_line_error(run("resolve", "--select", "speech/*", "-o", "x.parquet", "--store",
+                              populated, ok=False))
+    assert "--output writes one feature's increment; 3 selected" in line
+
+
+def test_graph_render_select() -> None:
+    mermaid = run("graph", "render", "-f", "mermaid", "--select", "speech/transcript+").stdout
+    assert '"speech/keywords"' in mermaid and '"media/video"' not in mermaid
+    assert "-->" in mermaid  # the edges between selected features stay
+    data = run_json("graph", "render", "--select", "vision/*")
+    assert [f["key"] for f in data["features"]] == ["vision/faces"]

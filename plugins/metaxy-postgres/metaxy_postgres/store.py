@@ -95,6 +95,8 @@ class PostgresStore(SQLStore):
     # two such relations with a nested loop; DISTINCT ON is estimated as the number of
     # distinct ids and hash-joined (docs/performance.md).
     latest_method = "distinct_on"
+    # The latest state is upserted with ON CONFLICT on its ids (unique index).
+    state_unique_key = True
 
     def __init__(self, url: str, *, connect_timeout: int = 10,
                  copy_chunk_rows: int = COPY_CHUNK_ROWS, lock_timeout: float = 60.0,
@@ -278,6 +280,23 @@ class PostgresStore(SQLStore):
         qualified = f"{table.schema or ''}.{table.name}"
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(lock_key(qualified))))
         super()._ensure_table(conn, table)
+
+    def _upsert_state(self, conn: sa.Connection, state: sa.Table, ids: tuple[str, ...],
+                      source: sa.Select[Any]) -> None:
+        """``INSERT ... ON CONFLICT (ids) DO UPDATE ... WHERE`` the stored row is older by
+        ``(updated_at, row_id)``, the history window's order: whichever of two writers commits
+        last, the state keeps the latest row (writers of one table also serialise on its
+        write-clock row)."""
+        names = [c.name for c in state.c]
+        row_id, updated_at, _deleted_at = names[len(ids):]  # the state's columns, in order
+        stmt = pg_insert(state).from_select(names, source)
+        newer = stmt.excluded
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(ids),
+            set_={n: newer[n] for n in names[len(ids):]},
+            where=sa.tuple_(state.c[updated_at], state.c[row_id])
+            < sa.tuple_(newer[updated_at], newer[row_id]))
+        conn.execute(stmt)
 
     def _insert_missing(self, conn: sa.Connection, table: sa.Table,
                         values: dict[str, Any]) -> None:

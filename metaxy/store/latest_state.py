@@ -1,0 +1,256 @@
+"""The latest state of a feature table, kept at write time (issue 14; docs/design-latest-state.md).
+
+Every feature table ``<t>`` of a SQL store that keeps it (:attr:`SQLStore.keeps_latest_state`)
+has a narrow companion table ``<t>__state``: one row per sample (the feature's id columns) naming
+the sample's latest history row (``metaxy_row_id``) with its ``metaxy_updated_at`` and
+``metaxy_deleted_at`` (a tombstone is kept, so reads hide the sample). "Latest" is exactly what
+the history window picks: the greatest ``(updated_at, row_id)``. Reads of latest rows become
+``history JOIN state USING (metaxy_row_id)``: a hash join against a relation with one row per
+sample instead of a sort or window over the whole history.
+
+Consistency (each case is in the property test tests/reliability/test_latest_state_property.py):
+
+* **write / append / soft delete** (a tombstone is an append): the rows just written (the history
+  rows stamped with this write's time by the write clock) replace their samples' state rows, in
+  the write's transaction.
+* **hard delete**: in its transaction, state rows whose history row is gone are deleted (hard
+  delete removes every row of a chosen sample).
+* **cleanup** removes only rows that are not their sample's latest: the state is unchanged.
+* **migrations** write through the store (reconcile, backfill, renames): the state follows.
+  Schema operations add, drop or rename field columns, which the state does not hold.
+* **readiness**: ``metaxy_state_versions`` records per feature table the state's format
+  version, its id columns and the write clock (:mod:`metaxy.store.write_clock`) value the state
+  was last made equal at. The state is used only when that value equals the table's clock now:
+  a write that did not maintain the state (an older metaxy, a store with the switch off) moves
+  the clock and the state is ignored — reads fall back to the window, never wrong — until the
+  next write or writable open rebuilds it from the history. Every change to the state happens
+  with the table's clock row locked (``UPDATE ... RETURNING``: PostgreSQL writers of one table
+  serialise on it; DuckDB and SQLite have one writer), so rebuilds are idempotent and race-free.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from metaxy import columns as C
+from metaxy.engine import sql as Q
+from metaxy.errors import MetaxyError
+from metaxy.keys import MAX_IDENTIFIER_BYTES
+from metaxy.store import write_clock
+from metaxy.store.write_clock import WRITE_CLOCK_TABLE
+
+if TYPE_CHECKING:
+    from metaxy.feature import Feature
+    from metaxy.store.sql import SQLStore
+
+#: The state table's format; a recorded state of another version is rebuilt.
+STATE_VERSION = 1
+SUFFIX = "__state"
+
+STATE_VERSIONS_TABLE = sa.Table(
+    "metaxy_state_versions", sa.MetaData(),
+    sa.Column("table_name", sa.String, primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("id_columns", sa.String, nullable=False),
+    sa.Column("clock_us", sa.BigInteger, nullable=False),
+)
+
+_TABLES: dict[tuple[str, tuple[str, ...], bool], sa.Table] = {}
+
+
+def state_name(table_name: str) -> str:
+    """``<table>__state``; a table name too long for that is shortened with a digest."""
+    name = table_name + SUFFIX
+    if len(name.encode()) <= MAX_IDENTIFIER_BYTES:
+        return name
+    digest = hashlib.md5(table_name.encode()).hexdigest()[:8]
+    head = table_name.encode()[:MAX_IDENTIFIER_BYTES - len(SUFFIX) - 9].decode(errors="ignore")
+    return f"{head}_{digest}{SUFFIX}"
+
+
+def state_table(table: sa.Table, ids: tuple[str, ...], unique_key: bool) -> sa.Table:
+    """The state table of feature table ``table`` keyed by ``ids`` (a unique index on the ids
+    when ``unique_key``: the backend's upsert needs one)."""
+    key = (table.name, tuple(ids), unique_key)
+    found = _TABLES.get(key)
+    if found is not None:
+        return found
+    cols = [sa.Column(i, table.c[i].type, nullable=False) for i in ids]
+    cols += [sa.Column(C.ROW_ID, table.c[C.ROW_ID].type, nullable=False),
+             sa.Column(C.UPDATED_AT, table.c[C.UPDATED_AT].type, nullable=False),
+             sa.Column(C.DELETED_AT, table.c[C.DELETED_AT].type, nullable=True)]
+    name = state_name(table.name)
+    extra = [sa.Index(f"{name[:MAX_IDENTIFIER_BYTES - 3]}_ux", *ids, unique=True)] \
+        if unique_key else []
+    result = sa.Table(name, sa.MetaData(), *cols, *extra, schema=table.schema)
+    _TABLES[key] = result
+    return result
+
+
+def narrow(rel: Any, ids: tuple[str, ...]) -> list[sa.ColumnElement[Any]]:
+    """The state's columns, in order, taken from a relation of the history's shape."""
+    return [rel.c[n] for n in (*ids, C.ROW_ID, C.UPDATED_AT, C.DELETED_AT)]
+
+
+def hold_clock(conn: sa.Connection, table: sa.Table) -> int | None:
+    """Lock ``table``'s write-clock row for this transaction and return its value (None: no
+    row yet). ``UPDATE ... SET x = x RETURNING x`` locks on PostgreSQL; DuckDB and SQLite
+    have a single writer."""
+    t = WRITE_CLOCK_TABLE
+    got = conn.execute(sa.update(t).where(t.c.table_name == table.name)
+                       .values(last_written_us=t.c.last_written_us)
+                       .returning(t.c.last_written_us)).scalar()
+    return None if got is None else int(got)
+
+
+def _ids_text(ids: tuple[str, ...]) -> str:
+    return json.dumps(list(ids))
+
+
+def recorded(conn: sa.Connection, table: sa.Table, ids: tuple[str, ...]) -> int | None:
+    """The clock value the state of ``table`` was last made equal at (None: no usable state)."""
+    t = STATE_VERSIONS_TABLE
+    row = conn.execute(sa.select(t.c.version, t.c.id_columns, t.c.clock_us)
+                       .where(t.c.table_name == table.name)).first()
+    if row is None or row.version != STATE_VERSION or row.id_columns != _ids_text(ids):
+        return None
+    return int(row.clock_us)
+
+
+def ready(conn: sa.Connection, wanted: dict[str, tuple[str, ...]]) -> set[str]:
+    """Of the feature tables ``wanted`` (name -> id columns), those whose state is ready: recorded
+    for this format and these ids at the table's current write-clock value."""
+    if not wanted:
+        return set()
+    v, c = STATE_VERSIONS_TABLE, WRITE_CLOCK_TABLE
+    stmt = (sa.select(v.c.table_name, v.c.version, v.c.id_columns)
+            .select_from(v.join(c, c.c.table_name == v.c.table_name))
+            .where(v.c.table_name.in_(sorted(wanted)), v.c.clock_us == c.c.last_written_us))
+    return {r.table_name for r in conn.execute(stmt)
+            if r.version == STATE_VERSION and r.id_columns == _ids_text(wanted[r.table_name])}
+
+
+def mark(conn: sa.Connection, table: sa.Table, ids: tuple[str, ...], clock_us: int) -> None:
+    """Record the state of ``table`` as equal to its history at clock value ``clock_us``."""
+    t = STATE_VERSIONS_TABLE
+    conn.execute(sa.delete(t).where(t.c.table_name == table.name))
+    conn.execute(t.insert().values(table_name=table.name, version=STATE_VERSION,
+                                   id_columns=_ids_text(ids), clock_us=clock_us))
+
+
+def history_was_empty(conn: sa.Connection, table: sa.Table, at: Any) -> bool:
+    """Whether ``table`` held no row before this write (stamped ``at``)."""
+    older = sa.select(sa.literal(1)).select_from(table).where(table.c[C.UPDATED_AT] != at)
+    return not conn.execute(sa.select(sa.exists(older))).scalar()
+
+
+def written(table: sa.Table, ids: tuple[str, ...], at: Any) -> sa.Select[Any]:
+    """The narrow rows of the write stamped ``at`` (the write clock gives each write of a table
+    its own time; DuckDB skips the older row groups by their min/max)."""
+    return sa.select(*narrow(table, ids)).where(table.c[C.UPDATED_AT] == at)
+
+
+def replace_rows(conn: sa.Connection, state: sa.Table, ids: tuple[str, ...],
+                 source: sa.Select[Any]) -> None:
+    """The default upsert: delete the state rows of the samples in ``source``, insert
+    ``source`` (one writer holds the clock row, so no other transaction races on an id)."""
+    src = source.subquery("written")
+    conn.execute(sa.delete(state).where(
+        sa.tuple_(*[state.c[i] for i in ids]).in_(sa.select(*[src.c[i] for i in ids]))))
+    conn.execute(sa.insert(state).from_select([c.name for c in state.c], source))
+
+
+def rebuild(conn: sa.Connection, table: sa.Table, state: sa.Table, ids: tuple[str, ...],
+            method: str) -> None:
+    """Make the state equal to the history's latest rows (the window, tombstones included)."""
+    rel = Q.latest(table, ids, include_deleted=True, method=method,
+                   columns=(C.ROW_ID, C.UPDATED_AT, C.DELETED_AT))
+    conn.execute(sa.delete(state))
+    conn.execute(sa.insert(state).from_select([c.name for c in state.c],
+                                              sa.select(*narrow(rel, ids))))
+
+
+def drop_vanished(conn: sa.Connection, table: sa.Table, state: sa.Table) -> None:
+    """After a hard delete: delete the state rows whose history row is gone."""
+    gone = ~sa.exists(sa.select(sa.literal(1)).select_from(table)
+                      .where(table.c[C.ROW_ID] == state.c[C.ROW_ID]))
+    conn.execute(sa.delete(state).where(gone))
+
+
+# ---------------------------------------------------------------- the store's side (SQLStore)
+def of(store: SQLStore, feature: type[Feature]) -> sa.Table:
+    """The state table of ``feature`` in ``store``."""
+    return state_table(feature.__table__,  # type: ignore[attr-defined]
+                       feature.spec().id_columns, store.state_unique_key)
+
+
+def keep(store: SQLStore, conn: sa.Connection, feature: type[Feature], table: sa.Table,
+         held: int | None, at: datetime) -> None:
+    """After the history insert of a write stamped ``at`` (the clock row held, its value before
+    the write ``held``): make the state equal again — the write's rows replace their samples',
+    or, when the state was not equal before the write, a rebuild from the history — and record
+    it at the new clock value."""
+    ids, state = feature.spec().id_columns, of(store, feature)
+    store._ensure_system_table(conn, STATE_VERSIONS_TABLE)
+    store._ensure_system_table(conn, state)
+    if held is not None and recorded(conn, table, ids) == held:
+        store._upsert_state(conn, state, ids, written(table, ids, at))
+    elif history_was_empty(conn, table, at):
+        conn.execute(sa.delete(state))
+        store._upsert_state(conn, state, ids, written(table, ids, at))
+    else:
+        rebuild(conn, table, state, ids, store.latest_method)
+    count = conn.execute(sa.select(sa.func.count()).select_from(state)).scalar()
+    store._refresh_statistics(conn, state, int(count or 0))
+    mark(conn, table, ids, write_clock.to_us(at))
+
+
+def ready_states(store: SQLStore, features: Sequence[type[Feature]]) -> dict[str, sa.Table]:
+    """Feature key -> state table, for those of ``features`` whose state is ready (the rest:
+    none; they are read by the window)."""
+    if not store.keeps_latest_state or not store._exists(WRITE_CLOCK_TABLE.name) \
+            or not store._exists(STATE_VERSIONS_TABLE.name):
+        return {}
+    stored = {f.spec().key.table_name: f for f in features
+              if store._exists(f.spec().key.table_name)}
+    conn = store.conn
+    idle = not conn.in_transaction()
+    names = ready(conn, {n: f.spec().id_columns for n, f in stored.items()})
+    if idle:
+        conn.commit()
+    return {str(f.spec().key): of(store, f) for n, f in stored.items()
+            if n in names and store._exists(of(store, f).name)}
+
+
+def build_missing(store: SQLStore) -> None:
+    """On a writable open: build the state of every stored feature of the graph whose state is
+    not ready (a store written by an earlier metaxy), each in a transaction holding the table's
+    clock row; idempotent. A table that cannot be built (its columns drifted) stays on the
+    window, and its reads report the drift as before."""
+    graph = store.graph
+    stored = [f for f in (graph.get(k) for k in graph.keys)
+              if store._exists(f.spec().key.table_name)]
+    done = ready_states(store, stored)
+    conn = store.conn
+    for feature in stored:
+        if str(feature.spec().key) in done:
+            continue
+        table: sa.Table = feature.__table__  # type: ignore[attr-defined]
+        ids, state = feature.spec().id_columns, of(store, feature)
+        try:
+            with conn.begin():
+                store._ensure_system_table(conn, WRITE_CLOCK_TABLE)
+                store._ensure_system_table(conn, STATE_VERSIONS_TABLE)
+                store._ensure_system_table(conn, state)
+                at = write_clock.claim(conn, table, write_clock.EPOCH, store._insert_missing)
+                rebuild(conn, table, state, ids, store.latest_method)
+                mark(conn, table, ids, write_clock.to_us(at))
+        except (sa.exc.SQLAlchemyError, MetaxyError):
+            store._existing = set(sa.inspect(conn).get_table_names())
+            conn.commit()
