@@ -184,9 +184,10 @@ def _latest_lazy(df: pl.LazyFrame, ids: tuple[str, ...]) -> pl.LazyFrame:
             .filter(pl.col(C.DELETED_AT).is_null()))
 
 
-def limit_polars(plan: ResolvePlan, tables: dict[str, pl.DataFrame],
-                 settings: HashSettings) -> pl.DataFrame:
-    """The increment as one lazy Polars query over storage-form frames (table name -> frame)."""
+def limit_polars(plan: ResolvePlan, tables: dict[str, pl.DataFrame] | dict[str, pl.LazyFrame],
+                 settings: HashSettings, engine: str = "auto") -> pl.DataFrame:
+    """The increment as one lazy Polars query over storage-form frames (table name -> frame,
+    or lazy scans such as ``pl.scan_delta``), run by Polars' ``engine``."""
     keys = list(plan.key_columns)
     rels = []
     for dep in plan.deps:
@@ -235,7 +236,9 @@ def limit_polars(plan: ResolvePlan, tables: dict[str, pl.DataFrame],
                          + [status, *flags])
     cond = pl.col("__status").ne("stale") | pl.any_horizontal(
         [pl.col("__stale__" + c) for c in pv_cols])
-    return out.filter(cond).drop([k + "__t" for k in keys]).collect()
+    result: pl.DataFrame = out.filter(cond).drop([k + "__t" for k in keys]).collect(
+        engine=engine)  # type: ignore[call-overload]
+    return result
 
 
 # ---------------------------------------------------------------------------------- raw loads

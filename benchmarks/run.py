@@ -34,7 +34,7 @@ if __package__ in (None, ""):  # `python benchmarks/run.py`
 
 from benchmarks.scenarios import SCENARIOS
 
-BACKENDS = ("duckdb", "sqlite", "postgresql", "memory")
+BACKENDS = ("duckdb", "sqlite", "postgresql", "memory", "delta")
 LARGE = 10_000_000
 # ratio = metaxy / limit (issue 14's honest limits); old ratio = metaxy / the limits of issue 6
 RATIOS = {"write": "limit_write", "append": "limit_append", "resolve_stale": "limit_resolve"}
@@ -48,7 +48,8 @@ def available(backend: str) -> str | None:
     from metaxy.errors import MetaxyError
 
     url = {"duckdb": "duckdb:///:memory:", "sqlite": "sqlite:///:memory:", "memory": "memory://",
-           "postgresql": "postgresql://postgres@127.0.0.1:5432/test"}[backend]
+           "postgresql": "postgresql://postgres@127.0.0.1:5432/test",
+           "delta": "delta:////tmp/metaxy-bench-probe"}[backend]
     try:
         store = mx.get_store(url)
     except MetaxyError as e:

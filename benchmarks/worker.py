@@ -112,6 +112,8 @@ def fresh_store(backend: str, graph: mx.FeatureGraph, **options: Any) -> Iterato
             url = f"sqlite:///{tmp}/bench.sqlite"
         elif backend == "memory":
             url = "memory://"
+        elif backend == "delta":
+            url = f"delta:///{tmp}/lake"
         elif backend == "postgresql":
             dbname = f"mxbench_{uuid.uuid4().hex[:10]}"
             _pg_admin("CREATE DATABASE {}", dbname)
@@ -202,6 +204,8 @@ def run_round(backend: str, scenario: str, n: int, with_limits: bool = True,
                 store.write(root.feature, v1[k])
         if limits and sql:
             _raw_load(store, backend, sc, v1, r)
+        if limits and backend == "delta":
+            _raw_write_delta(store, sc, v1, r)
         if depth >= 2:
             with r.step("append", total_root):
                 for k, root in roots.items():
@@ -310,6 +314,19 @@ def _raw_load_into(store: Any, backend: str, sc: Scenario, v1: dict[str, pl.Data
     conn.commit()
 
 
+def _raw_write_delta(store: Any, sc: Scenario, v1: dict[str, pl.DataFrame], r: Round) -> None:
+    """The raw ``write_delta`` of the storage-form rows metaxy wrote, into a fresh Delta table
+    (``limit_write``), then the same rows again into it once it holds N rows
+    (``limit_append``)."""
+    roots = {str(x.feature.spec().key): x for x in sc.roots}
+    paths = {k: store.table_uri(f"rawload_{uuid.uuid4().hex[:10]}") for k in roots}
+    for step in ("limit_write", "limit_append"):
+        storage = {k: storage_of(store, root.feature, v1[k]) for k, root in roots.items()}
+        with r.step(step, sum(df.height for df in storage.values())):
+            for k, df in storage.items():
+                df.write_delta(paths[k], mode="append")
+
+
 def _limit_resolve(store: Any, backend: str, sc: Scenario, stale: pl.DataFrame,
                    r: Round) -> None:
     plan = store.plan(sc.leaf)
@@ -328,6 +345,12 @@ def _limit_resolve(store: Any, backend: str, sc: Scenario, stale: pl.DataFrame,
         tables = {f.__table__.name: history_storage(store, f)  # type: ignore[attr-defined]
                   for f in [*(x.feature for x in sc.roots), sc.leaf]}
         run = lambda: L.limit_polars(plan, tables, store.hash_settings)  # noqa: E731
+    elif backend == "delta":  # the same query over the same Delta tables, streamed
+        names = [f.__table__.name  # type: ignore[attr-defined]
+                 for f in [*(x.feature for x in sc.roots), sc.leaf]]
+        scans = {name: pl.scan_delta(store.table_uri(name)) for name in names}
+        run = lambda: L.limit_polars(plan, scans, store.hash_settings,  # noqa: E731
+                                     engine="streaming")
     else:
         return
     with r.step("limit_resolve_full", stale.height):

@@ -576,6 +576,7 @@ importlib.import_module("metaxy.migrations.cli").register(app, graph_app)  # pus
 importlib.import_module("metaxy.codeguard.cli").register(app)  # check
 importlib.import_module("metaxy.cli_graph").register(graph_app)  # graph render
 importlib.import_module("metaxy.cli_init").register(app)  # init
+importlib.import_module("metaxy.cli_maintenance").register(app)  # optimize
 importlib.import_module("metaxy.cli_copy").register(app)  # copy
 _guard_commands(app)
 

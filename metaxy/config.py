@@ -110,8 +110,8 @@ class MetaxyConfig(BaseModel):
         return data
 
 
-_SECRET_KEY = re.compile(r"pass|pwd|secret|token|api_?key|access_?key|private|credential|auth",
-                         re.IGNORECASE)
+_SECRET_KEY = re.compile(r"pass|pwd|secret|token|api_?key|access_?key|account_?key|private|"
+                         r"credential|auth", re.IGNORECASE)
 
 
 def is_secret_key(name: str) -> bool:

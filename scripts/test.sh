@@ -7,4 +7,5 @@ echo "==> mypy" >&2
 mypy
 echo "==> pytest" >&2
 # Two workers (one per core of the CI machine); PYTEST_WORKERS=0 runs in one process.
-exec python -m pytest -n "${PYTEST_WORKERS:-2}" "$@"
+# --dist loadgroup: the Ray tests (xdist group "ray") share one worker, hence one Ray cluster.
+exec python -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadgroup "$@"

@@ -8,7 +8,7 @@ One job per module: :mod:`~metaxy.api.project` (loading a project and its store)
 :mod:`~metaxy.api.definitions` (static feature definitions and config),
 :mod:`~metaxy.api.state` (status, the run plan, resolve, delete, sample ids),
 :mod:`~metaxy.api.causes` (why a sample is stale), :mod:`~metaxy.api.maintenance`
-(cleanup of old history) and :mod:`~metaxy.api.sample_files` (root samples from a file).
+(cleanup of old history, compaction) and :mod:`~metaxy.api.sample_files` (root samples from a file).
 Everything public is re-exported here, so
 ``from metaxy import api; api.status(...)`` is the way to use it.
 
@@ -36,7 +36,14 @@ if TYPE_CHECKING:
         modified_features,
         select_features,
     )
-    from metaxy.api.maintenance import CleanupRow, cleanup, delete_matches, parse_age
+    from metaxy.api.maintenance import (
+        CleanupRow,
+        OptimizeRow,
+        cleanup,
+        delete_matches,
+        optimize,
+        parse_age,
+    )
     from metaxy.api.project import Project, load_project, require_store_file, with_code_versions
     from metaxy.api.sample_files import IngestResult, ingest, parse_input_options
     from metaxy.api.scaffold import InitResult, init_team
@@ -65,6 +72,7 @@ __all__ = [
     "FieldInfo",
     "IngestResult",
     "InitResult",
+    "OptimizeRow",
     "Project",
     "ResolveResult",
     "RunPlanRow",
@@ -82,6 +90,7 @@ __all__ = [
     "load_project",
     "modified_features",
     "needs_work",
+    "optimize",
     "parse_age",
     "parse_ids",
     "parse_input_options",
@@ -110,6 +119,8 @@ _LAZY = {
     "RunPlanRow": "metaxy.api.state",
     "Status": "metaxy.store.base",
     "cleanup": "metaxy.api.maintenance",
+    "optimize": "metaxy.api.maintenance",
+    "OptimizeRow": "metaxy.api.maintenance",
     "config_show": "metaxy.api.definitions",
     "delete": "metaxy.api.state",
     "delete_matches": "metaxy.api.maintenance",

@@ -1,4 +1,5 @@
-"""Store maintenance: ``cleanup`` drops history older than a bound, keeping the latest rows."""
+"""Store maintenance: ``cleanup`` drops history older than a bound, keeping the latest rows;
+``optimize`` compacts a store's files (Delta Lake)."""
 
 from __future__ import annotations
 
@@ -58,6 +59,29 @@ def cleanup(project: Project, store: MetadataStore, keys: list[str] | None,
         for key in _resolve_keys(project, keys):
             cls = project.graph.get(key)
             rows.append(CleanupRow(str(key), store.cleanup(cls, bound, dry_run=dry_run)))
+    return rows
+
+
+@dataclass(frozen=True)
+class OptimizeRow:
+    """Files of one feature's table compacted: ``files_removed`` small ones rewritten into
+    ``files_added`` large ones."""
+
+    feature: str
+    files_removed: int
+    files_added: int
+
+
+def optimize(project: Project, store: MetadataStore,
+             keys: list[str] | None) -> list[OptimizeRow]:
+    """Compact the files of each feature's table (topological order; default: every
+    feature), see :meth:`~metaxy.store.contract.StoreContract.optimize`."""
+    rows = []
+    with store.open("w"):
+        for key in _resolve_keys(project, keys):
+            done = store.optimize(project.graph.get(key))
+            rows.append(OptimizeRow(str(key), int(done.get("files_removed", 0)),
+                                    int(done.get("files_added", 0))))
     return rows
 
 

@@ -133,6 +133,13 @@ class StagedRows:
     def _with(self, frame: pl.DataFrame) -> StagedRows:
         return StagedRows(frame, self.recipe, self.constants, self.order, self.keep_times)
 
+    def uniform(self, name: str) -> bool:
+        """Whether every row has the same non-null value in column ``name``."""
+        if any(c.name == name for c in self.constants):
+            return True
+        col = self.frame.get_column(name)
+        return col.null_count() == 0 and col.n_unique() <= 1
+
     def restamped(self, client: Any, at: Any) -> StagedRows:
         """The rows with the write time assigned by the store (``at``, from its clock) in place
         of the client's (:func:`restamp`), in the constants and in the frame; rows keeping their

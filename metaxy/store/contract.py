@@ -11,6 +11,7 @@ parsing the sources). The methods here are what used to be reached around the st
   classifies samples under the graph of an old snapshot);
 * :meth:`StoreContract.append_storage_rows`: append rows already in the storage form (renames
   carry rows whose hashes they computed themselves);
+* :meth:`StoreContract.optimize`: compaction of a store's files (Delta Lake);
 * :meth:`StoreContract.require_open`, :meth:`StoreContract.refresh_tables`,
   :meth:`StoreContract.sql_connection` and :meth:`StoreContract.sql_dialect_name`: what a
   migration needs around Alembic.
@@ -104,6 +105,22 @@ class StoreContract:
     def _not_sql(self, what: str) -> StoreError:
         return StoreError(f"{self.display()}: the {getattr(self, 'backend', '?')} backend has no "
                           f"{what} (a SQL store is needed: DuckDB, SQLite, PostgreSQL)")
+
+    # ------------------------------------------------------------------ maintenance
+    def optimize(self, feature: type[Feature] | str) -> dict[str, int]:
+        """Compact the feature's stored files (``metaxy optimize``): a store of many small
+        appended files (Delta Lake) rewrites them into few large ones, so reads and increments
+        stay fast; the rows do not change. The store must be open for writing.
+
+        Returns:
+            Counts of what was done, e.g. ``{"files_removed": 12, "files_added": 1}``.
+
+        Raises:
+            StoreError: the backend has no files to compact (a SQL database manages its own
+                storage).
+        """
+        raise StoreError(f"{self.display()}: the {getattr(self, 'backend', '?')} backend has "
+                         "nothing to optimize (it manages its own storage)")
 
     # ------------------------------------------------------------------ graph override
     @contextlib.contextmanager

@@ -191,23 +191,28 @@ def of(store: SQLStore, feature: type[Feature]) -> sa.Table:
 
 
 def keep(store: SQLStore, conn: sa.Connection, feature: type[Feature], table: sa.Table,
-         held: int | None, at: datetime) -> None:
+         held: int | None, at: datetime, written_rows: int, stamped_alike: bool) -> None:
     """After the history insert of a write stamped ``at`` (the clock row held, its value before
     the write ``held``): make the state equal again — the write's rows replace their samples',
-    or, when the state was not equal before the write, a rebuild from the history — and record
-    it at the new clock value."""
+    or, when the state was not equal before the write or the rows carry times of their own
+    (not ``stamped_alike``: copied history, only ``append_storage_rows`` passes such rows), a
+    rebuild from the history — and record it at the new clock value."""
     ids, state = feature.spec().id_columns, of(store, feature)
     store._ensure_system_table(conn, STATE_VERSIONS_TABLE)
     store._ensure_system_table(conn, state)
-    if held is not None and recorded(conn, table, ids) == held:
+    loaded = written_rows  # rows upserted (statistics: PostgreSQL re-analyzes past 10%)
+    if not stamped_alike:  # rows carrying their own times (copied history): rebuild
+        rebuild(conn, table, state, ids, store.latest_method)
+        loaded = int(conn.execute(sa.select(sa.func.count()).select_from(state)).scalar() or 0)
+    elif held is not None and recorded(conn, table, ids) == held:
         store._upsert_state(conn, state, ids, written(table, ids, at))
     elif history_was_empty(conn, table, at):
         conn.execute(sa.delete(state))
         store._upsert_state(conn, state, ids, written(table, ids, at))
     else:
         rebuild(conn, table, state, ids, store.latest_method)
-    count = conn.execute(sa.select(sa.func.count()).select_from(state)).scalar()
-    store._refresh_statistics(conn, state, int(count or 0))
+        loaded = int(conn.execute(sa.select(sa.func.count()).select_from(state)).scalar() or 0)
+    store._refresh_statistics(conn, state, loaded)
     mark(conn, table, ids, write_clock.to_us(at))
 
 
@@ -250,6 +255,8 @@ def build_missing(store: SQLStore) -> None:
                 store._ensure_system_table(conn, state)
                 at = write_clock.claim(conn, table, write_clock.EPOCH, store._insert_missing)
                 rebuild(conn, table, state, ids, store.latest_method)
+                count = conn.execute(sa.select(sa.func.count()).select_from(state)).scalar()
+                store._refresh_statistics(conn, state, int(count or 0))
                 mark(conn, table, ids, write_clock.to_us(at))
         except (sa.exc.SQLAlchemyError, MetaxyError):
             store._existing = set(sa.inspect(conn).get_table_names())

@@ -2,9 +2,11 @@
 
 Each feature's rows are one storage-form frame (the same columns as the SQL table); a write
 concatenates and swaps in the new frame under a lock, so a write is all rows or none and readers
-never see half of one. ``resolve_update`` and ``status`` compile the shared
-:class:`~metaxy.engine.plan.ResolvePlan` with :mod:`metaxy.engine.frames` into one lazy Polars
-query (vectorised; no per-row Python), giving the same hashes as the SQL engines.
+never see half of one. Reads, ``resolve_update`` and ``status`` are those of
+:class:`~metaxy.store.frame_store.FrameStore`: the shared resolve plan compiled by
+:mod:`metaxy.engine.frames` into one lazy Polars query (vectorised; no per-row Python), giving
+the same hashes as the SQL engines. The latest state (one narrow row per sample) is kept beside
+each table and swapped with it, so reads and increments join it instead of ranking history.
 
 Sharing (a deliberate choice): ``memory://`` (no name) is private to the store object;
 its data outlives ``close`` and lives as long as the object. ``memory://<name>`` names a
@@ -24,16 +26,14 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from metaxy import columns as C
-from metaxy.engine import filters as F
 from metaxy.engine import frames as E
-from metaxy.engine.protocol import split_increment
 from metaxy.engine.staged import StagedRows, restamp
 from metaxy.errors import StoreError
 from metaxy.hookspecs import BackendSpec, hookimpl
-from metaxy.store import drift, write_clock
-from metaxy.store.base import AccessMode, MetadataStore
+from metaxy.store import write_clock
+from metaxy.store.base import AccessMode
+from metaxy.store.frame_store import FrameStore
 from metaxy.store.locks import NamedLocks
-from metaxy.store.types import table_schema
 
 if TYPE_CHECKING:
     from metaxy.feature import Feature
@@ -91,7 +91,7 @@ def _database(name: str) -> MemoryDatabase:
         return _NAMED.setdefault(name, MemoryDatabase())
 
 
-class MemoryStore(MetadataStore):
+class MemoryStore(FrameStore):
     """A store holding storage-form Polars frames in this process."""
 
     backend = "memory"
@@ -131,35 +131,11 @@ class MemoryStore(MetadataStore):
         return self.feature(feature).spec().key.table_name in self._db.tables
 
     # ------------------------------------------------------------------ storage
-    @staticmethod
-    def _schema(feature: type[Feature]) -> dict[str, pl.DataType]:
-        return table_schema(feature.__table__)  # type: ignore[attr-defined]
-
-    def _rows(self, feature: type[Feature]) -> pl.DataFrame:
-        """Every physical row of the feature (an empty frame of its shape if never written)."""
+    def _scan(self, feature: type[Feature]) -> pl.LazyFrame | None:
         found = self._db.tables.get(feature.spec().key.table_name)
-        if found is None:
-            return pl.DataFrame(schema=self._schema(feature))
-        self._check_drift(feature, found)
-        return found
+        return None if found is None else found.lazy()
 
-    @staticmethod
-    def _check_drift(feature: type[Feature], rows: pl.DataFrame) -> None:
-        """A named database shared by two graphs can hold a table of another shape
-        (:mod:`metaxy.store.drift`)."""
-        drift.check_columns(str(feature.spec().key), feature.__table__,  # type: ignore[attr-defined]
-                            rows.columns)
-
-    def _upstream_rows(self, feature: type[Feature]) -> pl.DataFrame:
-        """Own rows of an upstream feature, else a fallback store's latest rows."""
-        if not self.has_feature(feature):
-            borrowed = self._fallback_rows(feature)
-            if borrowed is not None:
-                return borrowed.select([pl.col(n).cast(d)
-                                        for n, d in self._schema(feature).items()])
-        return self._latest_rows(feature)
-
-    def _latest_rows(self, feature: type[Feature]) -> pl.DataFrame:
+    def _latest_rows(self, feature: type[Feature]) -> pl.LazyFrame:
         """The rows the latest state names (tombstones included), or every row without one;
         the engine's latest() over them gives the same rows as over the whole history."""
         rows = self._rows(feature)
@@ -167,7 +143,7 @@ class MemoryStore(MetadataStore):
             if self.keeps_latest_state else None
         if state is None:
             return rows
-        return rows.join(state.select(C.ROW_ID), on=C.ROW_ID, how="semi")
+        return rows.join(state.lazy().select(C.ROW_ID), on=C.ROW_ID, how="semi")
 
     def _latest_state_rows(self, feature: type[Feature]) -> pl.DataFrame | None:
         if not self.keeps_latest_state:
@@ -176,8 +152,8 @@ class MemoryStore(MetadataStore):
 
     def _next_state(self, feature: type[Feature], new: pl.DataFrame,
                     rows: pl.DataFrame) -> pl.DataFrame | None:
-        """The state after appending ``rows`` (table now ``new``): the written rows replace
-        their samples' (a missing state is built from the table)."""
+        """The state after appending ``rows`` (table now ``new``): per sample, the latest of its
+        state row and the written rows (a missing state is built from the table)."""
         if not self.keeps_latest_state:
             return None
         ids = list(feature.spec().id_columns)
@@ -185,11 +161,12 @@ class MemoryStore(MetadataStore):
         if old is None:
             return E.latest(new.lazy(), ids, include_deleted=True).select(
                 *ids, *NARROW).collect()
-        kept = old.join(rows.select(ids), on=ids, how="anti", nulls_equal=True)
-        return pl.concat([kept, rows.select(*ids, *NARROW)], how="vertical")
+        both = pl.concat([old, rows.select(*ids, *NARROW)], how="vertical")
+        # the latest of the old state row and the written ones (copied rows may be older)
+        return E.latest(both.lazy(), ids, include_deleted=True).collect()
 
     def _append(self, feature: type[Feature], staged: StagedRows) -> int:
-        schema = self._schema(feature)
+        schema = self.storage_schema(feature)
         rows = staged.finish(self._hasher()).select([pl.col(n).cast(d) for n, d in schema.items()])
         name = feature.spec().key.table_name
         with self._db.lock:
@@ -197,7 +174,7 @@ class MemoryStore(MetadataStore):
             self._check_hash_settings()
             old = self._db.tables.get(name)
             if old is not None:
-                self._check_drift(feature, old)
+                self.check_drift(feature, old.columns)
             if not staged.keep_times:  # copied rows keep their times (append_storage_rows)
                 rows = self._stamp(name, old, rows)
             new = rows if old is None else pl.concat([old, rows], how="vertical")
@@ -229,72 +206,19 @@ class MemoryStore(MetadataStore):
         at = write_clock.next_time(client, last)
         return restamp(rows, client, at)
 
-    def _where(self, feature: type[Feature], frame: pl.LazyFrame, where: Any) -> pl.LazyFrame:
-        if where is None:
-            return frame
-        names = frame.collect_schema().names()
-        return frame.filter(F.to_polars(where, names, what=f"feature '{feature.spec().key}'"))
-
-    def _read(self, feature: type[Feature], where: Any, with_history: bool,
-              include_deleted: bool) -> pl.DataFrame:
-        rows = (self._rows(feature) if with_history else self._latest_rows(feature)).lazy()
-        if not with_history:
-            rows = E.latest(rows, feature.spec().id_columns, include_deleted=include_deleted)
-        return self._where(feature, rows, where).collect()
-
-    def _hard_delete(self, feature: type[Feature], where: Any) -> int:
+    def _remove_rows(self, feature: type[Feature], row_ids: pl.LazyFrame) -> int:
         name = feature.spec().key.table_name
-        ids = list(feature.spec().id_columns)
         with self._db.lock:
             rows = self._db.tables.get(name)
             if rows is None:
                 return 0
-            self._check_drift(feature, rows)
-            latest = self._latest_rows(feature).lazy()
-            chosen = self._where(feature, E.latest(latest, ids, include_deleted=True),
-                                 where).select(ids).collect()
-            kept = rows.join(chosen, on=ids, how="anti", nulls_equal=True)
+            doomed = row_ids.collect().to_series().implode()
+            kept = rows.filter(~pl.col(C.ROW_ID).is_in(doomed))
             state = self._db.states.get(name)
-            if state is not None:  # hard delete removes every row of a chosen sample
-                self._db.states[name] = state.join(chosen, on=ids, how="anti",
-                                                   nulls_equal=True)
+            if state is not None:  # a hard delete removes every row of a chosen sample
+                self._db.states[name] = state.filter(~pl.col(C.ROW_ID).is_in(doomed))
             self._db.tables[name] = kept
         return rows.height - kept.height
-
-    def _cleanup(self, feature: type[Feature], bound: datetime, dry_run: bool) -> int:
-        name = feature.spec().key.table_name
-        with self._db.lock:
-            rows = self._db.tables.get(name)
-            if rows is None:
-                return 0
-            self._check_drift(feature, rows)
-            latest = E.latest(rows.lazy(), feature.spec().id_columns, include_deleted=True)
-            keep = (pl.col(C.UPDATED_AT) >= bound) | pl.col(C.ROW_ID).is_in(
-                latest.select(C.ROW_ID).collect().to_series().implode())
-            kept = rows.filter(keep)
-            if not dry_run:
-                self._db.tables[name] = kept
-        return rows.height - kept.height
-
-    # ------------------------------------------------------------------ increments
-    def _context(self, feature: type[Feature]) -> tuple[Any, E.FrameContext, pl.LazyFrame]:
-        plan = self.plan(feature)
-        frames = {str(d.feature.spec().key): self._upstream_rows(d.feature).lazy()
-                  for d in plan.deps}
-        return (plan, E.FrameContext(self.hash_settings, frames),
-                self._latest_rows(feature).lazy())
-
-    def _resolve(self, feature: type[Feature], samples: pl.DataFrame | None,
-                 where: Any, stale_if: Any = None) -> dict[str, pl.DataFrame]:
-        plan, ctx, target = self._context(feature)
-        raw = E.increment_frame(plan, ctx, target, samples, where, stale_if=stale_if).collect()
-        return split_increment(plan, raw)
-
-    def _status(self, feature: type[Feature], samples: pl.DataFrame | None,
-                where: Any, stale_if: Any = None) -> dict[str, int]:
-        plan, ctx, target = self._context(feature)
-        row = E.status_frame(plan, ctx, target, samples, where, stale_if).collect()
-        return {k: int(row[k][0] or 0) for k in ("new", "stale", "orphaned", "up_to_date")}
 
 
 @hookimpl

@@ -86,13 +86,16 @@ class SQLStore(MetadataStore):
             writer's identical row.
         _refresh_statistics(conn, table, rows): Called after a bulk load of ``rows`` rows.
         _query_scope(conn): A context manager around the statements of a resolve or status.
-        _stream_rows(conn, stmt, n): The query's rows, at most ``n`` at a time (a server-side
-            cursor where the driver has one).
+        _stream_rows(conn, stmt, n): The rows, at most ``n`` at a time (a server-side cursor).
+        _stream(conn, stmt, n): Frames of at most ``n`` rows (Arrow-batch drivers override it).
+        _count(rows): Count a statement and its rows in ``store.stats`` (from ``_fetch``).
         _driver_error(error, feature): The :class:`~metaxy.errors.StoreError` for a driver
             error the backend recognises (a lock or statement timeout); call ``super()`` for
             the rest.
         _lock(name, timeout): The mechanism of :meth:`~metaxy.store.StoreContract.lock` (a
             context manager; the base class handles re-entrancy and checks the arguments).
+        _write_time(conn, table, client): A write's ``metaxy_updated_at`` (the write clock).
+        _delete_rows(conn, table, where): Delete the matching rows and return their number.
         _upsert_state(conn, state, ids, source): Replace the latest-state rows of the samples
             in ``source`` (the narrow rows of one write) by those rows; default: delete, then
             insert (:mod:`metaxy.store.latest_state`).
@@ -312,16 +315,17 @@ class SQLStore(MetadataStore):
                     self._ensure_table(conn, table)
                 if self.narrow_integer:
                     check_int_ranges(conn, feature, table, rows.frame)
-                held = self._hold_clock(conn, table)
-                rows = self._stamp(conn, table, rows)
+                held = self._hold_clock(conn, table) if self.keeps_latest_state else None
+                client = rows.clock_time()  # writes are ordered by the store's clock
+                rows = rows.restamped(client, self._write_time(conn, table, client))
                 self._bulk_insert(conn, table, rows)
                 self._refresh_statistics(conn, table, rows.height)
                 if self.keeps_latest_state and not rows.keep_times:
-                    # rows keeping their own times (a copy) need not be the latest of their
-                    # samples: the state is left behind the moved clock, so it is ignored
-                    # (reads use the window) until the next write or writable open rebuilds it
-                    latest_state.keep(self, conn, feature, table, held,
-                                      rows.first(C.UPDATED_AT))
+                    latest_state.keep(self, conn, feature, table, held, rows.first(
+                        C.UPDATED_AT), rows.height, rows.uniform(C.UPDATED_AT))
+                # rows keeping their own times (a copy) need not be the latest of their samples:
+                # the state stays behind the moved clock, so it is ignored (reads use the
+                # window) until the next write or writable open rebuilds it, once
                 self._record_feature_version(conn, feature, rows)
         except Exception:
             # Roll back before anything else touches the connection: a failed statement leaves
@@ -334,13 +338,12 @@ class SQLStore(MetadataStore):
         self._existing.add(table.name)
         return rows.height
 
-    def _stamp(self, conn: sa.Connection, table: sa.Table, rows: StagedRows) -> StagedRows:
-        """The rows with the write's time assigned by the table's clock, in this transaction
-        (:mod:`metaxy.store.write_clock`): writes are ordered by the store, not client clocks."""
+    def _write_time(self, conn: sa.Connection, table: sa.Table, client: datetime) -> datetime:
         self._ensure_system_table(conn, WRITE_CLOCK_TABLE)
-        client = rows.clock_time()
-        return rows.restamped(client, write_clock.claim(conn, table, client,
-                                                        self._insert_missing))
+        return write_clock.claim(conn, table, client, self._insert_missing)
+
+    def _delete_rows(self, conn: sa.Connection, table: sa.Table, where: Any) -> int:
+        return int(conn.execute(sa.delete(table).where(where)).rowcount or 0)
 
     def _hold_clock(self, conn: sa.Connection, table: sa.Table) -> int | None:
         """Lock the table's write-clock row for the transaction; its value (None: no row)."""
@@ -406,16 +409,17 @@ class SQLStore(MetadataStore):
             return 0
         ids, conn = feature.spec().id_columns, self.conn
         with conn.begin():
-            self._hold_clock(conn, table)  # writers of this table wait (the state stays equal)
+            if self.keeps_latest_state:  # writers of this table wait (the state stays equal)
+                self._hold_clock(conn, table)
             state = self._states([feature]).get(str(feature.spec().key))
             rel = Q.latest(table, ids, include_deleted=True, state=state)
             cond = F.retarget(where, rel.c, what=f"feature '{feature.spec().key}'")
             chosen = sa.select(*[rel.c[i] for i in ids]).where(cond)
-            result = conn.execute(
-                sa.delete(table).where(sa.tuple_(*[table.c[i] for i in ids]).in_(chosen)))
+            deleted = self._delete_rows(conn, table,
+                                        sa.tuple_(*[table.c[i] for i in ids]).in_(chosen))
             if state is not None:
                 latest_state.drop_vanished(conn, table, state)
-        return int(result.rowcount or 0)
+        return deleted
 
     def _cleanup(self, feature: type[Feature], bound: datetime, dry_run: bool) -> int:
         table = self._table(feature)
@@ -431,8 +435,7 @@ class SQLStore(MetadataStore):
                 stmt = sa.select(sa.func.count()).select_from(table).where(cond)
                 return int(conn.execute(stmt).scalar() or 0)
         with self.conn.begin():
-            result = self.conn.execute(sa.delete(table).where(cond))
-        return int(result.rowcount or 0)
+            return self._delete_rows(self.conn, table, cond)
 
     # ------------------------------------------------------------------ reads
     def _table(self, feature: type[Feature]) -> sa.Table:

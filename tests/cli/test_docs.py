@@ -18,6 +18,9 @@ HOW_TO = sorted(p.relative_to(DOCS).as_posix() for p in (DOCS / "how-to").glob("
                 if p.name != "index.md")
 #: Pages whose blocks need the PostgreSQL server: the literal URL is swapped for a fresh database.
 PG_PAGES = {"how-to/postgresql.md": "postgresql://postgres@127.0.0.1:5432/metaxy_docs"}
+#: Pages whose blocks need a plugin: that plugin's tests run them (core's tests import no plugin).
+PLUGIN_PAGES = {"how-to/ray.md": "plugins/metaxy-ray/tests/test_docs.py",
+                "how-to/delta.md": "plugins/metaxy-delta/tests/test_docs.py"}
 
 
 def _python_blocks(path: Path) -> list[str]:
@@ -38,7 +41,7 @@ def _run_page(page: str, replace: dict[str, str] | None = None) -> None:
 
 
 @pytest.mark.parametrize("page", ["quickstart.md", "concepts.md", "migrations.md",
-                                  *[p for p in HOW_TO if p not in PG_PAGES]])
+                                  *[p for p in HOW_TO if p not in PG_PAGES | PLUGIN_PAGES]])
 def test_python_snippets_run(page: str) -> None:
     _run_page(page)
 
@@ -51,7 +54,10 @@ def test_postgres_snippets_run(page: str, postgres_url: str) -> None:
 def test_how_to_guides_exist() -> None:
     assert set(HOW_TO) == {"how-to/team-package.md", "how-to/backend-plugin.md",
                            "how-to/postgresql.md", "how-to/migrate-after-refactor.md",
-                           "how-to/sqlmodel-app.md", "how-to/ci.md", "how-to/dev-branch.md"}
+                           "how-to/sqlmodel-app.md", "how-to/ci.md", "how-to/ray.md",
+                           "how-to/delta.md", "how-to/dev-branch.md"}
+    for page, test in PLUGIN_PAGES.items():
+        assert Path(page).name in (ROOT / test).read_text(encoding="utf-8"), (page, test)
     index = (DOCS / "how-to" / "index.md").read_text(encoding="utf-8")
     for page in HOW_TO:
         assert f"({Path(page).name})" in index

@@ -32,7 +32,7 @@ from metaxy import columns as C
 from metaxy.store import base as store_base
 from metaxy.store import frames as store_frames
 from tests.reliability.faultlib import item_features, items, make_store
-from tests.stores.conftest import BACKENDS, backend_url
+from tests.stores.conftest import BACKENDS, backend_url, is_sql
 
 ROOT = Path(__file__).resolve().parents[2]
 HOUR = timedelta(hours=1)
@@ -125,15 +125,15 @@ def test_store_written_before_the_write_clock_keeps_its_order(
         store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A store whose rows predate the clock row (written by the previous version, or by a
     migration that copied rows): the first write seeds the clock from the stored rows."""
-    if store_url.startswith("memory"):
-        pytest.skip("an in-memory store cannot have been written by another version")
+    if not is_sql(store_url):
+        pytest.skip("no write-clock table in a frame store (memory, Delta)")
     with mx.FeatureGraph.isolated():
         item, _ = item_features()
         store = make_store(store_url)
         with store.open("w"):
             store.write(item, items(["s0"]))
             conn = store.conn
-            conn.execute(sa.text("DROP TABLE metaxy_write_clock"))
+            conn.execute(sa.text("DROP TABLE IF EXISTS metaxy_write_clock"))  # ClickHouse has none
             conn.commit()
             store._existing.discard("metaxy_write_clock")
         with store.open("w"):

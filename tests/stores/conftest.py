@@ -21,6 +21,15 @@ BACKENDS = tuple(backends_under_test())
 IN_DATABASE = tuple(name for name, b in backends_under_test().items() if b.in_database)
 
 
+def is_sql(url: str) -> bool:
+    """Whether ``url`` is a SQL store (:class:`~metaxy.store.SQLStore`); the frame stores
+    (memory, a plugin's Delta Lake) have no SQL connection, dialect or column widths."""
+    from metaxy.store import SQLStore
+    from metaxy.testing.pytest_plugin import make_store
+
+    return isinstance(make_store(url), SQLStore)
+
+
 def backend_url(backend: str, tmp_path: Path) -> Iterator[str]:
     """Yield a URL of an empty store of ``backend`` (skipping when it is unavailable)."""
     yield from backend_database(backend, tmp_path, prefix="store_")

@@ -17,14 +17,17 @@ from metaxy import columns as C
 from metaxy.store import ddl
 from metaxy.store.sql import FEATURE_VERSIONS_TABLE, SETTINGS_TABLE
 from metaxy.store.write_clock import WRITE_CLOCK_TABLE
-from tests.stores.conftest import BACKENDS, backend_url
+from tests.stores.conftest import BACKENDS, backend_url, is_sql
 
 SQL_BACKENDS = [b for b in BACKENDS if b != "memory"]
 
 
 @pytest.fixture(params=SQL_BACKENDS)
 def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    yield from backend_url(request.param, tmp_path)
+    for url in backend_url(request.param, tmp_path):
+        if not is_sql(url):
+            pytest.skip("a frame store (no SQL table, no constraint)")
+        yield url
 
 
 def _video(graph: mx.FeatureGraph) -> Any:
@@ -91,5 +94,7 @@ def test_table_created_with_the_key_by_an_earlier_version_keeps_working(sql_url:
         assert store.read(Video, with_history=True, include_deleted=True).height == 4
         status = store.status(Video, samples=_samples({"a": "2"}))
         assert (status.new, status.stale, status.up_to_date) == (0, 0, 1)
+        if store.sql_dialect_name() == "clickhousedb":
+            return  # ClickHouse enforces no key constraint at all (a MergeTree sort key)
         with pytest.raises(sa.exc.IntegrityError):  # its constraint is still there
             _duplicate_a_row(store, table)

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 import metaxy as mx
 from metaxy import columns as C
 from metaxy.errors import StoreError, StoreLockedError
+from metaxy.store import SQLStore
 from metaxy.testing.graphs import SuiteFeatures, define_suite_features
 from metaxy.testing.pytest_plugin import StoreFactory
 
@@ -35,11 +36,11 @@ def _roots(ids: list[str]) -> pl.DataFrame:
 def test_sql_connection_and_refresh_tables(store_url: str, store_factory: StoreFactory,
                                            feats: SuiteFeatures) -> None:
     store = store_factory(store_url)
-    if store.backend != "memory":  # known before connecting (offline migrations need it)
+    if isinstance(store, SQLStore):  # known before connecting (offline migrations need it)
         dialect = store.sql_dialect_name()
     with store.open("w"):
         store.write(feats.root, store.resolve_update(feats.root, samples=_roots(["s1"])).new)
-        if store.backend == "memory":
+        if not isinstance(store, SQLStore):
             with pytest.raises(StoreError, match="no SQL connection"):
                 store.sql_connection()
             with pytest.raises(StoreError, match="no SQL dialect"):

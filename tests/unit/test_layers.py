@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2] / "metaxy"
-PLUGIN_PACKAGES = ("metaxy_postgres", "metaxy_dagster", "team_media", "team_speech",
+PLUGIN_PACKAGES = ("metaxy_postgres", "metaxy_delta", "metaxy_dagster", "team_media", "team_speech",
                    "team_vision")
 
 # layer of a module (by its first component under metaxy); unlisted modules are the foundation
@@ -21,7 +21,7 @@ LAYERS = {
     "migrations": 3, "testing": 3,
     "api": 4, "filter_syntax": 4,
     "cli": 5, "cli_confirm": 5, "cli_reference": 5, "cli_options": 5, "cli_copy": 5, "demo": 5,
-    "render": 5, "cli_graph": 5, "cli_init": 5, "render_html": 5,
+    "render": 5, "cli_graph": 5, "cli_init": 5, "cli_maintenance": 5, "render_html": 5,
     "migrations.cli": 5,
     # the code guard: fingerprint and registry are foundation (Feature.computes uses them)
     "codeguard.records": 3, "codeguard.check": 3, "codeguard.cli": 5,
@@ -200,13 +200,22 @@ def test_plugins_import_only_the_public_surface() -> None:
     assert _plugin_imports_beyond_the_surface() == []
 
 
-def _documented_hooks() -> set[str]:
-    """The backend hooks listed in ``SQLStore``'s docstring (its "Backend hooks:" section)."""
-    tree = ast.parse((ROOT / "store" / "sql.py").read_text(encoding="utf-8"))
-    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "SQLStore")
-    doc = ast.get_docstring(cls) or ""
-    section = doc.split("Backend hooks:", 1)[1] if "Backend hooks:" in doc else ""
-    return set(re.findall(r"^    (_[a-z0-9_]+)\(", section, flags=re.MULTILINE))
+HOOK_DOCS = (("sql.py", "SQLStore"), ("frame_store.py", "FrameStore"))
+
+
+def _documented_hooks(module: str | None = None) -> set[str]:
+    """The backend hooks listed in the "Backend hooks:" sections of the docstrings of
+    ``SQLStore`` and ``FrameStore`` (or of the one class in ``module``)."""
+    hooks: set[str] = set()
+    for name, class_name in HOOK_DOCS:
+        if module is not None and name != module:
+            continue
+        tree = ast.parse((ROOT / "store" / name).read_text(encoding="utf-8"))
+        cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == class_name)
+        doc = ast.get_docstring(cls) or ""
+        section = doc.split("Backend hooks:", 1)[1] if "Backend hooks:" in doc else ""
+        hooks |= set(re.findall(r"^    (_[a-z0-9_]+)\(", section, flags=re.MULTILINE))
+    return hooks
 
 
 def _undocumented_hooks(tree: ast.Module, private: set[str], hooks: set[str]) -> list[str]:
@@ -230,8 +239,14 @@ def _plugin_store_internals() -> list[str]:
 
 
 def test_sqlstore_documents_its_backend_hooks() -> None:
-    hooks = _documented_hooks()
+    hooks = _documented_hooks("sql.py")
     assert {"_create_engine", "_bulk_insert", "_hasher", "_ensure_table"} <= hooks
+    assert hooks <= _store_private_names(), hooks - _store_private_names()
+
+
+def test_framestore_documents_its_backend_hooks() -> None:
+    hooks = _documented_hooks("frame_store.py")
+    assert {"_scan", "_append", "_remove_rows", "_open", "_close"} <= hooks
     assert hooks <= _store_private_names(), hooks - _store_private_names()
 
 

@@ -34,8 +34,13 @@ def postgres_url(tmp_path: Path) -> Iterator[str]:
     yield from backend_database("postgresql", tmp_path, prefix="mx_dagster_")
 
 
-@pytest.fixture(params=["duckdb", "postgresql"])
+@pytest.fixture
+def delta_url(tmp_path: Path) -> Iterator[str]:
+    yield from backend_database("delta", tmp_path, prefix="mx_dagster_")
+
+
+@pytest.fixture(params=["duckdb", "postgresql", "delta"])
 def store_url(request: pytest.FixtureRequest) -> str:
-    """A store URL on each backend (an empty DuckDB file, an empty PostgreSQL database)."""
-    fixture = "duckdb_url" if request.param == "duckdb" else "postgres_url"
-    return str(request.getfixturevalue(fixture))
+    """A store URL on each backend (an empty DuckDB file, an empty PostgreSQL database, an
+    empty Delta root when the metaxy-delta plugin is installed)."""
+    return str(request.getfixturevalue(f"{request.param}_url"))

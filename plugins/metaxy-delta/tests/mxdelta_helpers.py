@@ -1,0 +1,54 @@
+"""Feature graphs and workers shared by the Delta tests (importable by spawned workers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+import metaxy as mx
+from metaxy import columns as C
+
+
+def item_graph() -> tuple[mx.FeatureGraph, Any]:
+    """A fresh graph with ``dlt/item`` (root, string ids grp+item)."""
+    with mx.FeatureGraph().use() as graph:
+
+        class Item(
+            mx.Feature,
+            table=True,
+            spec=mx.FeatureSpec(key="dlt/item", id_columns=["grp", "item"],
+                                fields=[mx.FieldSpec(key="value", code_version="1")]),
+        ):
+            grp: str
+            item: str
+            n: int | None = None
+
+    return graph, Item
+
+
+def item_samples(worker: int, batch: int, n: int) -> pl.DataFrame:
+    return pl.DataFrame({
+        "grp": [f"w{worker}"] * n,
+        "item": [f"{batch:03d}-{i:05d}" for i in range(n)],
+        "n": list(range(n)),
+        C.INPUT_BY_FIELD: [{"value": f"in:{worker}/{batch}/{i}"} for i in range(n)],
+    })
+
+
+def concurrent_writer(url: str, worker: int, batches: int, n: int, barrier: Any,
+                      errors: Any) -> None:
+    """Spawned by the concurrency test: wait for the others, then append ``batches`` writes
+    of ``n`` new samples each (the first write of all of them creates the table)."""
+    import traceback
+
+    try:
+        graph, item = item_graph()
+        store = mx.get_store(url, graph=graph, config=mx.MetaxyConfig())
+        with store.open("w"):
+            barrier.wait(timeout=60)  # every worker opened the store before the table existed
+            for batch in range(batches):
+                assert store.write(item, item_samples(worker, batch, n)) == n
+    except BaseException:
+        errors.put(f"worker {worker}: {traceback.format_exc()}")
+        raise SystemExit(1) from None

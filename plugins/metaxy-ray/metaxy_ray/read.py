@@ -1,0 +1,224 @@
+"""Increments as Ray datasets: :func:`read_increment`.
+
+How the rows reach the workers (also on a multi-machine cluster): the driver asks the store for the
+increment once (``resolve_update(..., lazy=True)``: one statement, one snapshot, spooled to local
+Arrow IPC files), then reads the spool block by block and puts each Arrow block into Ray's object
+store (``ray.put``). The driver never holds more than one block; the object store holds the
+increment (and spills to local disk when it is larger than its memory). The dataset's read tasks
+each own a contiguous group of those blocks and fetch them from the object store on whichever node
+they run, so the rows come from several read tasks and never pass through one task. The store
+connection is closed before the dataset is returned: the job never holds a transaction or, on
+DuckDB, the database file.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+import pyarrow as pa
+import ray
+from ray.data.block import BlockMetadata
+from ray.data.datasource import Datasource, ReadTask
+
+from metaxy_ray.errors import RayIntegrationError
+from metaxy_ray.stores import StoreRef, check_shareable
+
+if TYPE_CHECKING:
+    from metaxy import Feature
+    from metaxy.store import LazyIncrement
+
+PART_COLUMN = "metaxy_increment_part"
+"""The column naming the part (``new``, ``stale``, ``orphaned``) each row comes from; writes
+ignore it."""
+
+PARTS = ("new", "stale", "orphaned")
+MAX_BLOCK_ROWS = 100_000
+"""Largest block :func:`read_increment` makes when ``batch_size`` is not given."""
+
+# A child of Ray Data's logger: the increment's size shows where Ray Data reports the job.
+logger = logging.getLogger("ray.data.metaxy")
+
+
+@dataclass(frozen=True)
+class _Block:
+    ref: ray.ObjectRef  # type: ignore[type-arg]
+    rows: int
+    nbytes: int
+
+
+class IncrementDatasource(Datasource):  # type: ignore[misc]
+    """The blocks of one increment, already in the object store, as Ray Data read tasks.
+
+    Built by :func:`read_increment`; ``counts`` holds the rows per part, ``num_rows`` and
+    ``size_bytes`` the totals.
+    """
+
+    def __init__(self, feature: str, counts: dict[str, int], blocks: list[_Block],
+                 schema: pa.Schema) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.feature = feature
+        self.counts = counts
+        self._blocks = blocks
+        self.arrow_schema = schema
+
+    @property
+    def num_rows(self) -> int:
+        return sum(b.rows for b in self._blocks)
+
+    @property
+    def size_bytes(self) -> int:
+        return sum(b.nbytes for b in self._blocks)
+
+    def get_name(self) -> str:
+        return "MetaxyIncrement"
+
+    def estimate_inmemory_data_size(self) -> int:
+        return self.size_bytes
+
+    def get_read_tasks(self, parallelism: int, per_task_row_limit: int | None = None,
+                       data_context: Any = None) -> list[ReadTask]:
+        schema = self.arrow_schema
+        if not self._blocks:
+            empty = schema.empty_table()
+            return [ReadTask(lambda: [empty], BlockMetadata(0, 0, None, None), schema,
+                             per_task_row_limit)]
+        n_tasks = max(1, min(parallelism, len(self._blocks)))
+        tasks = []
+        for group in _split(self._blocks, n_tasks):
+            meta = BlockMetadata(num_rows=sum(b.rows for b in group),
+                                 size_bytes=sum(b.nbytes for b in group),
+                                 input_files=None, exec_stats=None)
+            tasks.append(ReadTask(_fetcher([b.ref for b in group]), meta, schema,
+                                  per_task_row_limit))
+        return tasks
+
+
+def _fetcher(refs: list[Any]) -> Callable[[], Iterable[pa.Table]]:
+    def read() -> Iterable[pa.Table]:
+        for ref in refs:
+            yield ray.get(ref)
+    return read
+
+
+def _split(blocks: list[_Block], n: int) -> list[list[_Block]]:
+    """``n`` contiguous groups of about equal size (in blocks)."""
+    size, extra = divmod(len(blocks), n)
+    groups, start = [], 0
+    for i in range(n):
+        end = start + size + (1 if i < extra else 0)
+        groups.append(blocks[start:end])
+        start = end
+    return [g for g in groups if g]
+
+
+def read_increment(feature: type[Feature] | str, store: str | None, *,
+                   parts: Sequence[str] = ("new", "stale"), where: Any = None,
+                   samples: Any = None, batch_size: int | None = None,
+                   parallelism: int = -1, config_path: str | None = None) -> ray.data.Dataset:
+    """A feature's increment as a Ray dataset, computed once in the store.
+
+    Each row carries what :meth:`~metaxy.MetadataStore.write` needs (the id columns, the columns
+    the feature's dependencies select, the expected provenance), ``metaxy_stale_fields`` (null
+    for a new sample) and :data:`PART_COLUMN`, the part it belongs to.
+
+    Args:
+        feature: the feature class or its key.
+        store: a store URL or the name of a store in the configuration (``None``: the configured
+            default store). Workers open their own connections.
+        parts: which parts of the increment to read (``"new"``, ``"stale"``, ``"orphaned"``).
+        where: an optional SQLAlchemy expression selecting samples, as for
+            ``store.resolve_update``.
+        samples: a root feature's current samples (as for ``store.resolve_update``).
+        batch_size: rows per block (default: the increment split into at least
+            ``parallelism`` blocks, or two per CPU of the cluster, of at most
+            :data:`MAX_BLOCK_ROWS` rows).
+        parallelism: number of read tasks (``-1``: Ray Data decides, at most one per block).
+        config_path: the metaxy configuration file (default: the one found from the working
+            directory); workers load the same file.
+
+    Raises:
+        RayIntegrationError: an unknown part, a bad ``batch_size``, or a store that lives in one
+            process (``memory://``, ``duckdb:///:memory:``).
+    """
+    wanted = _check_parts(parts)
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
+                                   or batch_size < 1):
+        raise RayIntegrationError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if isinstance(parallelism, bool) or not isinstance(parallelism, int) \
+            or not (parallelism == -1 or parallelism >= 1):
+        raise RayIntegrationError(f"parallelism must be -1 or a positive integer, got "
+                                  f"{parallelism!r}")
+    ref = StoreRef.of(store, config_path)
+    st = ref.make()
+    check_shareable(st)
+    key = str(st.feature(feature).spec().key)
+    if not ray.is_initialized():
+        ray.init()
+    with st, st.resolve_update(key, samples=samples, where=where, lazy=True) as inc:
+        counts = {p: inc.counts[p] for p in wanted}
+        total = sum(counts.values())
+        rows = batch_size or _block_rows(total, parallelism)
+        schema = _union_schema(inc, wanted)
+        blocks = list(_put_blocks(inc, wanted, schema, rows))
+    source = IncrementDatasource(key, counts, blocks, pl.DataFrame(schema=schema).to_arrow(
+        compat_level=pl.CompatLevel.oldest()).schema)
+    logger.info("metaxy: increment of '%s' in %s: %s (%d rows, %.1f MiB in %d blocks)", key,
+                st.display(), ", ".join(f"{n} {p}" for p, n in counts.items()), source.num_rows,
+                source.size_bytes / 2**20, len(blocks))
+    override = parallelism if parallelism > 0 else None
+    ds: ray.data.Dataset = ray.data.read_datasource(source, override_num_blocks=override)
+    return ds
+
+
+def _check_parts(parts: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(parts, str):
+        parts = (parts,)
+    wanted = tuple(dict.fromkeys(parts))
+    unknown = [p for p in wanted if p not in PARTS]
+    if unknown or not wanted:
+        raise RayIntegrationError(f"parts must be some of {', '.join(PARTS)}; got "
+                                  f"{list(parts)!r}")
+    return wanted
+
+
+def _block_rows(total: int, parallelism: int) -> int:
+    if parallelism > 0:
+        want = parallelism
+    else:
+        cpus = int(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
+        want = max(2, 2 * cpus)
+    n_blocks = max(want, math.ceil(total / MAX_BLOCK_ROWS))
+    return max(1, math.ceil(total / n_blocks))
+
+
+def _union_schema(inc: LazyIncrement, parts: tuple[str, ...]) -> pl.Schema:
+    """One schema for every block: the parts' columns, plus the part column."""
+    empties = []
+    for p in parts:
+        part = getattr(inc, p)
+        first = part.collect() if len(part) == 0 else next(iter(part.iter_batches(1)))
+        empties.append(first.clear())
+    union = pl.concat(empties, how="diagonal_relaxed").with_columns(
+        pl.lit(None, dtype=pl.String).alias(PART_COLUMN))
+    schema: pl.Schema = union.schema
+    return schema
+
+
+def _put_blocks(inc: LazyIncrement, parts: tuple[str, ...], schema: pl.Schema,
+                rows: int) -> Iterable[_Block]:
+    arrow = pl.DataFrame(schema=schema).to_arrow(compat_level=pl.CompatLevel.oldest()).schema
+    for p in parts:
+        for frame in getattr(inc, p).iter_batches(rows):
+            missing = [pl.lit(None, dtype=schema[c]).alias(c) for c in schema
+                       if c not in frame.columns and c != PART_COLUMN]
+            full = frame.with_columns(*missing, pl.lit(p, dtype=pl.String).alias(PART_COLUMN))
+            table = full.select(list(schema)).cast(dict(schema)).to_arrow(  # type: ignore[arg-type]
+                compat_level=pl.CompatLevel.oldest())  # large_string: Ray serialises it fast
+            if table.schema != arrow:
+                table = table.cast(arrow)
+            yield _Block(ray.put(table), table.num_rows, table.nbytes)

@@ -1,0 +1,225 @@
+"""Writing a Ray dataset back into a metaxy store: :class:`MetaxyDatasink`.
+
+Write tasks never open the store. They hand each block to one of a fixed set of writer actors
+(:mod:`metaxy_ray.writer`), each holding one open store for the whole job, so the number of
+concurrent writers is bounded whatever Ray Data's parallelism: exactly one for a DuckDB or SQLite
+file (placed on the driver's node, where the file is), ``writers`` for a server database.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import polars as pl
+import ray
+from ray.data import Datasink
+from ray.data.block import Block, BlockAccessor
+from ray.data.datasource import WriteResult
+
+from metaxy_ray.errors import RayIntegrationError
+from metaxy_ray.stores import SINGLE_WRITER_BACKENDS, StoreRef, check_shareable
+from metaxy_ray.writer import BlockResult, Writer, WriterJob, block_key
+
+if TYPE_CHECKING:
+    from ray.data._internal.execution.interfaces import TaskContext
+
+    from metaxy import Feature
+
+OnError = Literal["raise", "collect"]
+DEFAULT_WRITERS = 2
+"""Writers for a server database when ``writers`` is not given (see docs/how-to/ray.md: on the
+benchmark machine a second writer gains, more do not)."""
+MAX_IN_FLIGHT = 2
+"""Blocks a write task has handed to writers and not yet seen committed."""
+ACTOR_RETRIES = 3
+"""Restarts of a writer whose process died, and retries of the write it was running."""
+
+MAX_IDLE_WRITERS = 4
+"""Idle writer processes the driver keeps (per placement) for its next jobs."""
+
+logger = logging.getLogger("ray.data.metaxy")
+
+
+class _WriterPool:
+    """The driver's writer actors, kept between jobs so that a job does not pay for starting
+    processes (and importing metaxy and the drivers) again. Writers for a file database are
+    pinned to the driver's node. Idle writers hold no connection; they die with the driver (or
+    ``ray.shutdown()``)."""
+
+    def __init__(self) -> None:
+        self._idle: dict[tuple[str, bool], list[Any]] = {}
+
+    def take(self, n: int, *, pinned: bool) -> list[Any]:
+        node = ray.get_runtime_context().get_node_id()
+        idle = self._idle.setdefault((node, pinned), [])
+        actors = [idle.pop() for _ in range(min(n, len(idle)))]
+        options: dict[str, Any] = {"num_cpus": 0, "max_restarts": ACTOR_RETRIES,
+                                   "max_task_retries": ACTOR_RETRIES}
+        if pinned:  # the database file is on the driver's node
+            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=False)
+        while len(actors) < n:
+            name = f"metaxy-writer-{uuid.uuid4().hex[:12]}"
+            actors.append(ray.remote(Writer).options(name=name, **options).remote())
+        return actors
+
+    def give_back(self, actors: list[Any], *, pinned: bool, reuse: bool) -> None:
+        if not actors:
+            return
+        keep = reuse
+        try:
+            ray.get([a.end.remote() for a in actors], timeout=120)
+        except Exception as e:  # a dead writer's store closed with its process
+            logger.debug("metaxy: closing writers: %s", e)
+            keep = False
+        idle = self._idle.setdefault((ray.get_runtime_context().get_node_id(), pinned), [])
+        for a in actors:
+            if keep and len(idle) < MAX_IDLE_WRITERS:
+                idle.append(a)
+            else:
+                ray.kill(a)
+
+
+_POOL = _WriterPool()
+
+
+@dataclass
+class WriteSummary:
+    """The sink's result (``sink.result``) after ``ds.write_datasink(sink)`` returned.
+
+    Attributes:
+        feature: the feature key.
+        rows_written: rows committed by this job.
+        rows_skipped: rows of retried blocks that were already committed (not written again).
+        failed: the ids of the samples whose write failed (``on_error="collect"``; empty
+            otherwise), one row per sample.
+        errors: one message per failed block.
+        materialization_id: the run part of the rows' ``metaxy_materialization_id``
+            (``"<run>/<block>"``).
+    """
+
+    feature: str
+    rows_written: int
+    rows_skipped: int
+    failed: pl.DataFrame
+    errors: list[str] = field(default_factory=list)
+    materialization_id: str = ""
+
+
+class MetaxyDatasink(Datasink[list[BlockResult]]):  # type: ignore[misc]
+    """Writes a dataset's rows into a feature: ``ds.write_datasink(MetaxyDatasink(...))``.
+
+    Rows are the increment's rows (from :func:`~metaxy_ray.read_increment`) with the computed
+    columns filled in; the increment-only columns (``metaxy_increment_part``,
+    ``metaxy_stale_fields``) are dropped before writing. Each block is written in one transaction.
+
+    Args:
+        feature: the feature class or its key.
+        store: a store URL or the name of a store in the configuration (``None``: the default).
+        writers: concurrent writers for a server database (default :data:`DEFAULT_WRITERS`); a
+            DuckDB or SQLite file always gets exactly one (passing another number is an error).
+        on_error: ``"raise"`` (default): a failed write fails the job with a
+            :class:`~metaxy_ray.WriteFailedError` naming the feature and the first failing sample
+            ids. ``"collect"``: the job goes on and ``sink.result.failed`` lists those samples.
+        materialization_id: the run id stored (as ``"<run>/<block>"``) in the rows'
+            ``metaxy_materialization_id`` (default: a random id per sink).
+        config_path: the metaxy configuration file (default: the one found from the working
+            directory); writers load the same file.
+
+    Raises:
+        RayIntegrationError: bad arguments, or a store living in one process (``memory://``).
+    """
+
+    def __init__(self, feature: type[Feature] | str, store: str | None, *,
+                 writers: int | None = None, on_error: OnError = "raise",
+                 materialization_id: str | None = None, config_path: str | None = None) -> None:
+        if on_error not in ("raise", "collect"):
+            raise RayIntegrationError(f"on_error must be 'raise' or 'collect', got {on_error!r}")
+        if writers is not None and (isinstance(writers, bool) or not isinstance(writers, int)
+                                    or writers < 1):
+            raise RayIntegrationError(f"writers must be a positive integer, got {writers!r}")
+        self._ref = StoreRef.of(store, config_path)
+        st = self._ref.make()
+        check_shareable(st)
+        cls = st.feature(feature)
+        self.feature = str(cls.spec().key)
+        self.id_columns = tuple(cls.spec().id_columns)
+        self.single_writer = st.backend in SINGLE_WRITER_BACKENDS
+        if self.single_writer and writers not in (None, 1):
+            raise RayIntegrationError(
+                f"{st.display()}: a {st.backend} file admits one writing process; writers must "
+                f"be 1 (or left out), got {writers}")
+        self.writers = 1 if self.single_writer else (writers or DEFAULT_WRITERS)
+        self.on_error: OnError = on_error
+        self.run_id = materialization_id or uuid.uuid4().hex[:16]
+        self.result: WriteSummary | None = None
+        self._actors: list[Any] = []
+        self._job: WriterJob | None = None
+
+    def get_name(self) -> str:
+        return "Metaxy"
+
+    # ------------------------------------------------------------------ driver side
+    def on_write_start(self, schema: Any = None) -> None:
+        """Get the writer actors (driver) and open the store in each."""
+        self.result = None
+        self._job = WriterJob(self._ref, self.feature, self.id_columns, self.run_id,
+                              uuid.uuid4().hex[:8], self.on_error)
+        self._actors = _POOL.take(self.writers, pinned=self.single_writer)
+        try:
+            ray.get([a.begin.remote(self._job) for a in self._actors])
+        except Exception:
+            self._stop(reuse=False)
+            raise
+
+    def on_write_complete(self, write_result: WriteResult[list[BlockResult]]) -> None:
+        self._stop()
+        results = [r for task in write_result.write_returns for r in task]
+        failed = [row for r in results for row in r.failed]
+        self.result = WriteSummary(
+            feature=self.feature,
+            rows_written=sum(r.rows for r in results),
+            rows_skipped=sum(r.skipped_rows for r in results),
+            failed=pl.DataFrame(failed) if failed else pl.DataFrame(
+                schema={c: pl.String for c in self.id_columns}),
+            errors=[e for r in results for e in r.errors],
+            materialization_id=self.run_id,
+        )
+        if self.result.errors:
+            logger.warning("metaxy: %d block(s) of '%s' failed to write (%d samples); see "
+                           "sink.result.failed", len(self.result.errors), self.feature,
+                           self.result.failed.height)
+
+    def on_write_failed(self, error: Exception) -> None:
+        self._stop()
+
+    def _stop(self, *, reuse: bool = True) -> None:
+        """Close the writers' stores (a DuckDB file is free once ``write_datasink`` returns)
+        and hand the writers back to the pool."""
+        actors, self._actors = self._actors, []
+        _POOL.give_back(actors, pinned=self.single_writer, reuse=reuse)
+
+    # ------------------------------------------------------------------ write tasks
+    def write(self, blocks: Iterable[Block], ctx: TaskContext) -> list[BlockResult]:
+        """Hand each block to a writer (chosen by the block's key) and wait for the commits."""
+        if not self._actors:
+            raise RayIntegrationError("MetaxyDatasink.write ran without writers; use "
+                                      "ds.write_datasink(sink)")
+        pending: list[Any] = []
+        done: list[BlockResult] = []
+        for block in blocks:
+            table = BlockAccessor.for_block(block).to_arrow()
+            if table.num_rows == 0:
+                continue
+            key = block_key(table, self.id_columns)
+            actor = self._actors[int(key[:8], 16) % len(self._actors)]
+            pending.append(actor.write.remote(self._job, table, key))
+            if len(pending) >= MAX_IN_FLIGHT:
+                done.append(ray.get(pending.pop(0)))
+        done.extend(ray.get(pending))
+        return done

@@ -1,0 +1,151 @@
+"""The writer actor behind :class:`~metaxy_ray.MetaxyDatasink`: one open store, one write at a
+time, and a memory of the blocks it committed so that a retried block is not written twice.
+
+A block is identified by a digest of its samples (id columns and provenance, order-independent),
+so a retried task that recomputes a block (even with a non-deterministic function) produces the
+same key. Each block is written with ``materialization_id = "<run>/<block key>"``; a writer that Ray
+restarted after its process died (its memory lost) looks the key up in the store's history before
+writing, so a block committed just before the crash is not written again either.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+import pyarrow as pa
+import xxhash
+
+from metaxy import columns as C
+from metaxy_ray.errors import WriteFailedError
+from metaxy_ray.read import PART_COLUMN
+from metaxy_ray.stores import StoreRef
+
+if TYPE_CHECKING:
+    from metaxy.store import MetadataStore
+
+MAX_LISTED_IDS = 5
+"""Sample ids an error message lists."""
+_KEY_COLUMNS = (C.PROVENANCE, C.PROVENANCE_BY_FIELD, C.INPUT_BY_FIELD)
+_DROP = (PART_COLUMN, C.STALE_FIELDS)
+
+
+def block_key(table: pa.Table, id_columns: tuple[str, ...]) -> str:
+    """A digest of the block's samples: id columns and provenance, independent of row order."""
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    cols = [c for c in (*id_columns, *_KEY_COLUMNS) if c in frame.columns]
+    hashes = frame.select(cols).hash_rows(seed=0).sort()
+    h = xxhash.xxh3_128()
+    h.update(str(cols).encode())
+    h.update(hashes.to_numpy().tobytes())
+    return h.hexdigest()[:24]
+
+
+def first_ids(frame: pl.DataFrame, id_columns: tuple[str, ...],
+              n: int | None) -> list[dict[str, Any]]:
+    """The first ``n`` (``None``: all) rows' sample ids."""
+    ids = [c for c in id_columns if c in frame.columns]
+    if not ids:
+        return []
+    selected = frame.select(ids)
+    return (selected.head(n) if n is not None else selected).to_dicts()
+
+
+@dataclass
+class BlockResult:
+    """What one ``write`` call did."""
+
+    rows: int = 0
+    skipped_rows: int = 0
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class WriterJob:
+    """What a writer needs to write one sink's blocks (travels with every call: small)."""
+
+    ref: StoreRef
+    feature: str
+    id_columns: tuple[str, ...]
+    run_id: str
+    job_id: str
+    on_error: str
+
+
+class Writer:
+    """A writer actor's body (wrapped by ``ray.remote`` in :mod:`metaxy_ray.sink`).
+
+    One job at a time: :meth:`begin` opens the job's store for writing, :meth:`write` writes
+    blocks, :meth:`end` closes the store (the idle process is kept for the driver's next job).
+    A write for a job the actor does not hold means Ray restarted it after its process died:
+    it opens the job's store again and, having lost the keys it committed, checks the store's
+    history for each block before writing it.
+    """
+
+    def __init__(self) -> None:
+        self._job: WriterJob | None = None
+        self._store: MetadataStore | None = None
+        self._stack = contextlib.ExitStack()
+        self._committed: set[str] = set()
+        self._recovered = False
+
+    def pid(self) -> int:
+        """The actor's process id (also: the actor is up)."""
+        return os.getpid()
+
+    def current_run(self) -> str | None:
+        """The run id of the job the writer holds (``None``: idle)."""
+        return self._job.run_id if self._job is not None else None
+
+    def begin(self, job: WriterJob) -> int:
+        """Open ``job``'s store for writing; returns the process id."""
+        self._open(job, recovered=False)
+        return os.getpid()
+
+    def _open(self, job: WriterJob, *, recovered: bool) -> None:
+        self.end()
+        store = job.ref.make(load_features=True)
+        self._stack.enter_context(store.open("w"))
+        self._job, self._store, self._recovered = job, store, recovered
+
+    def write(self, job: WriterJob, table: pa.Table, key: str) -> BlockResult:
+        if self._job is None or self._job.job_id != job.job_id:
+            self._open(job, recovered=True)
+        assert self._store is not None
+        if key in self._committed or (self._recovered and self._in_store(job, key)):
+            self._committed.add(key)
+            return BlockResult(skipped_rows=table.num_rows)
+        frame = pl.from_arrow(table)
+        assert isinstance(frame, pl.DataFrame)
+        frame = frame.drop([c for c in _DROP if c in frame.columns])
+        try:
+            rows = self._store.write(job.feature, frame,
+                                     materialization_id=f"{job.run_id}/{key}")
+        except Exception as e:
+            listed = first_ids(frame, job.id_columns, MAX_LISTED_IDS)
+            message = (f"feature '{job.feature}': writing a block of {frame.height} row(s) "
+                       f"failed; first failing sample ids: {listed}; cause: {e}")
+            if job.on_error == "raise":
+                raise WriteFailedError(message) from e
+            return BlockResult(failed=first_ids(frame, job.id_columns, None), errors=[message])
+        self._committed.add(key)
+        return BlockResult(rows=rows)
+
+    def _in_store(self, job: WriterJob, key: str) -> bool:
+        assert self._store is not None
+        cls = self._store.feature(job.feature)
+        column = cls.__table__.c[C.MATERIALIZATION_ID]  # type: ignore[attr-defined]
+        found = self._store.read(cls, where=column == f"{job.run_id}/{key}", with_history=True,
+                                 include_deleted=True)
+        return found.height > 0
+
+    def end(self) -> None:
+        """Close the job's store (idempotent); the writer is idle afterwards."""
+        self._stack.close()
+        self._stack = contextlib.ExitStack()
+        self._job, self._store, self._committed, self._recovered = None, None, set(), False
