@@ -24,8 +24,25 @@ def test_cascade_is_counted_through_lineage(populated: str) -> None:
     assert keywords["cascade"] == {"keywords": ["speech/transcript:text"]}
     assert keywords["cascade_samples"] == 3
     assert rows["vision/faces"]["cascade_samples"] is None  # not downstream of transcripts
-    text = run("plan", "--store", populated, "--stale-if", rule).stdout
-    assert "up to 3 more sample(s) (upper bound through lineage)" in text
+    assert run("plan", "--store", populated, "--stale-if", rule).exit_code == 0
+
+
+def test_the_table_labels_the_bound_and_the_empty_upstream() -> None:
+    from rich.console import Console
+
+    from metaxy.api import RunPlanRow
+    from metaxy.render import run_plan_table
+    from metaxy.store.results import Status
+
+    rows = [RunPlanRow("speech/keywords", Status("speech/keywords", False, 0, 0, 0, 5), {},
+                       {"keywords": ["speech/transcript:text"]}, 3),
+            RunPlanRow("media/chunk", Status("media/chunk", False, 0, 0, 0, 0), {}, {}, None,
+                       "no samples: upstream media/video is empty")]
+    console = Console(width=200, record=True)
+    console.print(run_plan_table(rows))
+    text = console.export_text()
+    assert "cascade: up to 3 more sample(s) (upper bound through lineage)" in text
+    assert "no samples: upstream media/video is empty" in text
 
 
 @DUCKDB
@@ -47,4 +64,4 @@ def test_empty_upstream_is_named(project: api.Project, tmp_path: Path) -> None:
         store.delete("media/video", store.feature("media/video").video_id == "v1", soft=False)  # type: ignore[attr-defined]
     rows = {r["feature"]: r for r in run_json("plan", "--store", url)["features"]}
     assert rows["media/chunk"]["note"] == "no samples: upstream media/video is empty"
-    assert "upstream media/video is empty" in run("plan", "--store", url).stdout
+    assert run("plan", "--store", url).exit_code == 0

@@ -20,9 +20,10 @@ from metaxy.testing.pytest_plugin import make_store
 from metaxy.testing.suite import materialize, root_samples
 from tests.stores.conftest import backend_url
 
-# every backend is a source and a target at least once
+# every backend (the plugins' ClickHouse and Delta too) is a source and a target at least once
 PAIRS = [("memory", "duckdb-file"), ("duckdb-file", "sqlite-file"),
-         ("sqlite-file", "postgresql"), ("postgresql", "memory")]
+         ("sqlite-file", "postgresql"), ("postgresql", "memory"),
+         ("postgresql", "chdb"), ("chdb", "delta"), ("delta", "sqlite-file")]
 
 
 @pytest.fixture
