@@ -42,13 +42,20 @@ class _OutputConsole(Console):
 
     Rich lays out for 80 columns when it cannot ask a terminal, so a piped table wraps its cells
     mid-word (``upstrea│m``). Piped or redirected, this console is as wide as the widest line
-    (``COLUMNS``, when set, still wins); on a terminal it behaves as rich's own.
+    (also when ``COLUMNS`` is set, as some CI runners do); on a terminal it behaves as rich's
+    own.
     """
+
+    def __init__(self) -> None:
+        super().__init__()
+        # rich fixes the width from COLUMNS here, once; `size` reads it on every call instead,
+        # and only for a terminal
+        self._width = None
 
     @property
     def size(self) -> ConsoleDimensions:
         size = super().size
-        if self._width is None and not self.is_terminal and "COLUMNS" not in self._environ:
+        if self._width is None and not self.is_terminal:
             return ConsoleDimensions(PIPE_WIDTH, size.height)
         return size
 
