@@ -78,9 +78,12 @@ def run_plan_table(rows: list[RunPlanRow], title: str = "plan") -> Table:
         else:
             parts = [f"{v} {k}" for k, v in (("new", st.new), ("stale", st.stale),
                                               ("orphaned", st.orphaned)) if v]
-            now = ", ".join(parts) or "up to date"
+            now = ", ".join(parts) or r.note or "up to date"
         lines = [f"{f}: {n} stale" for f, n in r.stale_fields.items()]
         lines += [f"{f}: after {', '.join(p)}" for f, p in r.cascade.items()]
+        if r.cascade_samples is not None:
+            lines.append(f"cascade: up to {r.cascade_samples} more sample(s) "
+                         "(upper bound through lineage)")
         table.add_row(r.feature, now, "\n".join(lines),
                       style="yellow" if r.needs_work else "dim")
     return table
