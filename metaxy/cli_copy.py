@@ -28,8 +28,8 @@ def copy_cmd(
         "--where", help="Copy only the rows matching this filter (filter syntax), e.g. "
                         "\"video_id in ('v1', 'v2')\".")] = None,
     history: Annotated[bool, typer.Option(
-        "--history/--latest-only", help="Every stored row, or the latest row per sample "
-                                        "(tombstones included).")] = False,
+        "--history", help="Copy every stored row (default: the latest row per sample, "
+                          "tombstones included).")] = False,
     batch_rows: Annotated[int, typer.Option(
         "--batch-rows", min=1, help="Rows per batch (one transaction each).")] = 10_000,
     format: FormatOpt = Format.text,
