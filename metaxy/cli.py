@@ -30,6 +30,7 @@ from metaxy.cli_options import (
     Format,
     FormatOpt,
     SelectOpt,
+    StaleIfOpt,
     StoreOpt,
     WhereOpt,
     output_console,
@@ -238,7 +239,8 @@ def status_cmd(features: Annotated[list[str] | None, typer.Argument(
                    help="Feature keys (default: all).")] = None,
                store: StoreOpt = None, format: FormatOpt = Format.text,
                exit_code: ExitCodeOpt = False, select: SelectOpt = None,
-               exclude: ExcludeOpt = None, where: WhereOpt = None) -> None:
+               exclude: ExcludeOpt = None, where: WhereOpt = None,
+               stale_if: StaleIfOpt = None) -> None:
     """Per feature: up to date / new / stale / orphaned sample counts (computed in the store)."""
     from metaxy.render import progress_bar, status_table
 
@@ -248,7 +250,7 @@ def status_cmd(features: Annotated[list[str] | None, typer.Argument(
         with progress_bar(console, len(project.graph) if features is None else len(features),
                           "status",
                           format is Format.text) as tick:
-            rows = api.status(project, st, features, progress=tick, where=where)
+            rows = api.status(project, st, features, progress=tick, where=where, stale_if=stale_if)
         if format is Format.json:
             _json({"store": st.display(), "needs_work": api.needs_work(rows), "features": rows})
         else:
@@ -259,7 +261,7 @@ def status_cmd(features: Annotated[list[str] | None, typer.Argument(
 @app.command("plan")
 def plan_cmd(store: StoreOpt = None, format: FormatOpt = Format.text,
              exit_code: ExitCodeOpt = False, select: SelectOpt = None,
-             exclude: ExcludeOpt = None) -> None:
+             exclude: ExcludeOpt = None, stale_if: StaleIfOpt = None) -> None:
     """What would be recomputed, per feature and field, in topological order."""
     from metaxy.render import progress_bar, run_plan_table
 
@@ -267,7 +269,7 @@ def plan_cmd(store: StoreOpt = None, format: FormatOpt = Format.text,
         project, st = _project_and_store(store)
         chosen = _selected(project, None, select, exclude, st)  # the cascade needs all
         with progress_bar(console, len(project.graph), "plan", format is Format.text) as tick:
-            rows = api.run_plan(project, st, progress=tick)
+            rows = api.run_plan(project, st, progress=tick, stale_if=stale_if)
         if chosen is not None:
             rows = [r for r in rows if r.feature in chosen]
         pending = {r.feature for r in rows if r.needs_work}
@@ -304,14 +306,14 @@ def explain_cmd(
                               "to date, e.g. \"video_id = 'v1'\".")] = None,
     limit: Annotated[int, typer.Option(
         "--limit", min=1, help="At most this many samples from --where.")] = 20,
-    store: StoreOpt = None, format: FormatOpt = Format.text,
+    store: StoreOpt = None, format: FormatOpt = Format.text, stale_if: StaleIfOpt = None,
 ) -> None:
     """Why a sample is new, stale or orphaned: which field, which upstream or code version."""
     from metaxy.render import explain_tree
 
     with _errors():
         project, st = _project_and_store(store)
-        out = api.explain(project, st, feature, ids, where=where, limit=limit)
+        out = api.explain(project, st, feature, ids, where=where, limit=limit, stale_if=stale_if)
         if format is Format.json:
             _json(out)
         else:
@@ -331,7 +333,7 @@ def resolve_cmd(
         "--output", "-o", help="Write the increment to a .parquet or .csv file (one feature "
                                "only).")] = None,
     where: WhereOpt = None, select: SelectOpt = None, exclude: ExcludeOpt = None,
-    store: StoreOpt = None, format: FormatOpt = Format.text,
+    store: StoreOpt = None, format: FormatOpt = Format.text, stale_if: StaleIfOpt = None,
 ) -> None:
     """The increment of a feature (new / stale / orphaned samples), printed or written.
 
@@ -348,7 +350,8 @@ def resolve_cmd(
         if output is not None and len(keys) != 1:
             raise api.ApiError(f"--output writes one feature's increment; {len(keys)} selected "
                                f"({', '.join(keys)})")
-        results = [api.resolve(project, st, k, output, where=where) for k in keys]
+        results = [api.resolve(project, st, k, output, where=where, stale_if=stale_if)
+                   for k in keys]
         if format is Format.json:
             docs = [_resolve_doc(r, output) for r in results]
             _json(docs[0] if single else {"store": st.display(), "features": docs})
@@ -508,6 +511,7 @@ importlib.import_module("metaxy.cli_graph").register(graph_app)  # graph render
 importlib.import_module("metaxy.cli_init").register(app)  # init
 importlib.import_module("metaxy.cli_delete").register(app)  # delete, cleanup
 importlib.import_module("metaxy.cli_maintenance").register(app)  # optimize
+importlib.import_module("metaxy.cli_copy").register(app)  # copy
 _guard_commands(app)
 
 

@@ -27,6 +27,11 @@ SelectOpt = Annotated[list[str] | None, typer.Option(
                      "(with ancestors), key+ (with descendants), 2+key, key+1.")]
 ExcludeOpt = Annotated[list[str] | None, typer.Option(
     "--exclude", help="Leave out these features (same syntax as --select; repeatable).")]
+StaleIfOpt = Annotated[list[str] | None, typer.Option(
+    "--stale-if", metavar="[FEATURE:]FILTER",
+    help="Custom staleness rule (repeatable): samples whose stored row matches the filter "
+         "(filter syntax, the feature's own columns) are stale, e.g. \"status == 'failed'\"; "
+         "prefix FEATURE: unless the command names one feature.")]
 WhereOpt = Annotated[str | None, typer.Option(
     "--where", "-w", help="Only the samples matching this filter, e.g. \"video_id in ('v1', "
                           "'v2') or duration_s < 5\" (columns of every selected feature).")]

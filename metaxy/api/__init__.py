@@ -59,6 +59,7 @@ if TYPE_CHECKING:
         parse_ids,
         resolve,
         run_plan,
+        stale_rules,
         status,
     )
     from metaxy.store.base import Status
@@ -104,6 +105,7 @@ __all__ = [
     "resolve",
     "run_plan",
     "select_features",
+    "stale_rules",
     "status",
     "with_code_versions",
 ]
@@ -147,6 +149,7 @@ _LAZY = {
     "require_store_file": "metaxy.api.project",
     "resolve": "metaxy.api.state",
     "run_plan": "metaxy.api.state",
+    "stale_rules": "metaxy.api.state",
     "select_features": "metaxy.api.definitions",
     "status": "metaxy.api.state",
     "with_code_versions": "metaxy.api.project",

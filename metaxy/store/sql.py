@@ -29,7 +29,8 @@ from metaxy.store import ddl, drift, hash_inference, latest_state, write_clock
 from metaxy.store.base import AccessMode, MetadataStore
 from metaxy.store.int_range import check_int_ranges
 from metaxy.store.spool import Spool
-from metaxy.store.types import conform, cursor_batches, polars_dtype, sql_type, table_schema
+from metaxy.store.sql_reads import read_statement, read_tx
+from metaxy.store.types import conform, cursor_batches, polars_dtype, sql_type
 from metaxy.store.write_clock import WRITE_CLOCK_TABLE
 
 if TYPE_CHECKING:
@@ -315,13 +316,16 @@ class SQLStore(MetadataStore):
                 if self.narrow_integer:
                     check_int_ranges(conn, feature, table, rows.frame)
                 held = self._hold_clock(conn, table) if self.keeps_latest_state else None
-                client = rows.first(C.UPDATED_AT)  # writes are ordered by the store's clock
+                client = rows.clock_time()  # writes are ordered by the store's clock
                 rows = rows.restamped(client, self._write_time(conn, table, client))
                 self._bulk_insert(conn, table, rows)
                 self._refresh_statistics(conn, table, rows.height)
-                if self.keeps_latest_state:
+                if self.keeps_latest_state and not rows.keep_times:
                     latest_state.keep(self, conn, feature, table, held, rows.first(
                         C.UPDATED_AT), rows.height, rows.uniform(C.UPDATED_AT))
+                # rows keeping their own times (a copy) need not be the latest of their samples:
+                # the state stays behind the moved clock, so it is ignored (reads use the
+                # window) until the next write or writable open rebuilds it, once
                 self._record_feature_version(conn, feature, rows)
         except Exception:
             # Roll back before anything else touches the connection: a failed statement leaves
@@ -354,7 +358,7 @@ class SQLStore(MetadataStore):
         state = self._states([feature]).get(str(feature.spec().key))
         if state is None:
             return None
-        with self._read_tx() as conn:
+        with read_tx(self.conn) as conn:
             return self._fetch(conn, sa.select(state))
 
     def _insert_missing(self, conn: sa.Connection, table: sa.Table,
@@ -427,7 +431,7 @@ class SQLStore(MetadataStore):
         cond = sa.and_(table.c[C.UPDATED_AT] < bound,  # the state names exactly the latest rows
                        table.c[C.ROW_ID].not_in(sa.select(rel.c[C.ROW_ID])))
         if dry_run:
-            with self._read_tx() as conn:
+            with read_tx(self.conn) as conn:
                 stmt = sa.select(sa.func.count()).select_from(table).where(cond)
                 return int(conn.execute(stmt).scalar() or 0)
         with self.conn.begin():
@@ -458,33 +462,19 @@ class SQLStore(MetadataStore):
 
     def _read(self, feature: type[Feature], where: Any, with_history: bool,
               include_deleted: bool) -> pl.DataFrame:
-        table = self._table(feature)
-        schema = table_schema(table)
-        if not self._exists(table.name):
+        stmt, schema = read_statement(self, feature, where, with_history, include_deleted)
+        if stmt is None:
             return pl.DataFrame(schema=schema)
-        if with_history:
-            rel: Any = table  # every physical row, tombstones included
-            stmt = sa.select(table)
-        else:
-            rel = Q.latest(table, feature.spec().id_columns, include_deleted=include_deleted,
-                           state=self._states([feature]).get(str(feature.spec().key)))
-            stmt = sa.select(rel)
-        if where is not None:
-            stmt = stmt.where(F.retarget(where, rel.c, what=f"feature '{feature.spec().key}'"))
-        with self._read_tx() as conn:
+        with read_tx(self.conn) as conn:
             return conform(self._fetch(conn, stmt), schema)
 
-    def _read_tx(self) -> Any:
-        conn = self.conn
-
-        class _Tx:
-            def __enter__(self) -> sa.Connection:
-                return conn
-
-            def __exit__(self, *exc: Any) -> None:
-                conn.rollback() if exc[0] else conn.commit()
-
-        return _Tx()
+    def _read_batches(self, feature: type[Feature], where: Any, with_history: bool,
+                      include_deleted: bool, n: int) -> Iterator[pl.DataFrame]:
+        stmt, schema = read_statement(self, feature, where, with_history, include_deleted)
+        if stmt is not None:
+            with read_tx(self.conn) as conn:
+                for frame in self._stream(conn, stmt, n):
+                    yield conform(frame, schema)
 
     # ------------------------------------------------------------------ increments
     def _context(self, plan: ResolvePlan, temps: list[sa.Table]) -> Q.SqlContext:
@@ -545,31 +535,32 @@ class SQLStore(MetadataStore):
             raise
 
     def _resolve(self, feature: type[Feature], samples: pl.DataFrame | None,
-                 where: Any) -> dict[str, pl.DataFrame]:
+                 where: Any, stale_if: Any = None) -> dict[str, pl.DataFrame]:
         def build(plan: ResolvePlan, ctx: Q.SqlContext, target: Any, staged: Any,
                   conn: sa.Connection) -> dict[str, pl.DataFrame]:
-            stmt = Q.increment_statement(plan, ctx, target, staged, where)
+            stmt = Q.increment_statement(plan, ctx, target, staged, where, stale_if=stale_if)
             return split_increment(plan, self._fetch(conn, stmt))
 
         return self._run_classified(feature, samples, build)  # type: ignore[no-any-return]
 
     def _status(self, feature: type[Feature], samples: pl.DataFrame | None,
-                where: Any) -> dict[str, int]:
+                where: Any, stale_if: Any = None) -> dict[str, int]:
         def build(plan: ResolvePlan, ctx: Q.SqlContext, target: Any, staged: Any,
                   conn: sa.Connection) -> dict[str, int]:
-            row = self._fetch(conn, Q.status_statement(plan, ctx, target, staged, where))
+            stmt = Q.status_statement(plan, ctx, target, staged, where, stale_if)
+            row = self._fetch(conn, stmt)
             return {k: int(row[k][0] or 0) for k in ("new", "stale", "orphaned", "up_to_date")}
 
         return self._run_classified(feature, samples, build)  # type: ignore[no-any-return]
 
     def _spool_increment(self, feature: type[Feature], samples: pl.DataFrame | None,
-                         where: Any) -> Spool:
+                         where: Any, stale_if: Any = None) -> Spool:
         """Run the increment statement once and spool its rows, batch by batch, as the driver
         hands them over (one statement: one snapshot; bounded memory). The transaction ends
         (temporary tables dropped) before this returns, so nothing stays open."""
         def build(plan: ResolvePlan, ctx: Q.SqlContext, target: Any, staged: Any,
                   conn: sa.Connection) -> Spool:
-            stmt = Q.increment_statement(plan, ctx, target, staged, where)
+            stmt = Q.increment_statement(plan, ctx, target, staged, where, stale_if=stale_if)
             schema = {c.name: polars_dtype(c.type) for c in stmt.selected_columns}
             empty = split_increment(plan, pl.DataFrame(schema=schema))
             spool = Spool({p: f.schema for p, f in empty.items()},

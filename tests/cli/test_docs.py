@@ -56,7 +56,8 @@ def test_how_to_guides_exist() -> None:
     assert set(HOW_TO) == {"how-to/team-package.md", "how-to/backend-plugin.md",
                            "how-to/postgresql.md", "how-to/migrate-after-refactor.md",
                            "how-to/sqlmodel-app.md", "how-to/ci.md", "how-to/ray.md",
-                           "how-to/delta.md", "how-to/clickhouse.md"}
+                           "how-to/delta.md", "how-to/clickhouse.md",
+                           "how-to/dev-branch.md"}
     for page, test in PLUGIN_PAGES.items():
         assert Path(page).name in (ROOT / test).read_text(encoding="utf-8"), (page, test)
     index = (DOCS / "how-to" / "index.md").read_text(encoding="utf-8")

@@ -224,7 +224,8 @@ class DeltaStore(FrameStore):
         name = feature.spec().key.table_name
         table = self._create_if_missing(name, rows)
         self._check_columns(feature, list(table.schema().to_arrow().names), rows.columns)
-        rows = self.stamp_after(rows, self._last_write(table))
+        if not staged.keep_times:  # copied rows keep their times (append_storage_rows)
+            rows = self.stamp_after(rows, self._last_write(table))
         write_deltalake(table, rows.to_arrow(), mode="append", schema_mode="merge",
                         storage_options=self._options(), target_file_size=self.target_file_size)
         return rows.height
