@@ -48,7 +48,8 @@ def _n(value: int | None) -> str:
 
 
 def status_table(rows: list[Status], title: str = "status") -> Table:
-    table = Table(title=title, title_justify="left")
+    # min_width: a title (the store URL) wider than a small table would wrap in it
+    table = Table(title=title, title_justify="left", min_width=len(title))
     for col in ("feature", "up to date", "new", "stale", "orphaned"):
         table.add_column(col, justify="left" if col == "feature" else "right")
     for r in rows:
@@ -66,7 +67,7 @@ def status_table(rows: list[Status], title: str = "status") -> Table:
 def run_plan_table(rows: list[RunPlanRow], title: str = "plan") -> Table:
     """One line per feature (counts now) and one per field: stale now, or stale once its
     upstream is recomputed (the cascade the static field dependencies predict)."""
-    table = Table(title=title, title_justify="left", title_style="bold")
+    table = Table(title=title, title_justify="left", title_style="bold", min_width=len(title))
     table.add_column("feature")
     table.add_column("now", justify="right")
     table.add_column("per field")

@@ -90,9 +90,9 @@ def create_table_sql(table: sa.Table, order_by: Sequence[str], *, cluster: str |
     if temporary:
         return f"CREATE TEMPORARY TABLE{exists} {name} ({cols}) ENGINE = Memory"
     engine = "ReplicatedMergeTree" if cluster else "MergeTree"
-    key = ", ".join(quote_identifier(c) for c in order_by)
+    key = f"({', '.join(quote_identifier(c) for c in order_by)})" if order_by else "tuple()"
     text = (f"CREATE TABLE{exists} {name}{on_cluster(cluster)} ({cols}) ENGINE = {engine} "
-            f"ORDER BY ({key})")
+            f"ORDER BY {key}")
     if settings:
         text += " SETTINGS " + ", ".join(f"{k} = {render_setting_value(v)}"
                                          for k, v in settings.items())

@@ -2,8 +2,9 @@
 teams' graph and a store URL per backend.
 
 The cluster is small on purpose (2 CPUs, a 256 MiB object store, no dashboard) and is shut down at
-the end of the session, so no Ray process outlives the tests. All tests of this package carry the
-xdist group ``ray`` (``--dist loadgroup`` keeps them on one pytest worker, hence one cluster).
+the end of the session, so no Ray process outlives the tests. Under pytest-xdist each worker that
+runs a Ray test starts its own cluster (``--dist loadgroup`` would keep them on one worker, but
+with pytest-xdist 3.8 here it does not group).
 PostgreSQL tests use the test backend ``postgresql`` of metaxy-postgres; they skip when the server
 is unreachable, except with ``CI=true`` where that is a failure.
 """
@@ -20,13 +21,6 @@ import metaxy as mx
 from metaxy.testing import backend_database
 
 OBJECT_STORE_BYTES = 256 * 2**20
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
-    for item in items:
-        if Path(str(item.fspath)).is_relative_to(here):
-            item.add_marker(pytest.mark.xdist_group("ray"))
 
 
 @pytest.fixture(scope="session")

@@ -69,7 +69,9 @@ def stored(url: str) -> tuple[pl.DataFrame, pl.DataFrame, mx.Increment]:
                 store.resolve_update(FEATURE))
 
 
-def test_first_run_computes_all_second_run_only_changed(store_url: str) -> None:
+def test_first_run_computes_all_second_run_only_changed(duckdb_url: str) -> None:
+    """On PostgreSQL the same scenario (three steps of the example) is test_docs.py's."""
+    store_url = duckdb_url
     write_videos(store_url)
     ds = read_increment(FEATURE, store_url, parallelism=3)
     assert ds.count() == N_VIDEOS
