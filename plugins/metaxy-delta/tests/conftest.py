@@ -21,9 +21,3 @@ if str(Path(__file__).parent) not in sys.path:
 def delta_url(tmp_path: Path) -> Iterator[str]:
     """URL of a new, empty Delta store (this plugin's test backend ``delta``)."""
     yield from backend_database("delta", tmp_path)
-
-
-@pytest.fixture
-def store_url(delta_url: str) -> str:
-    """The conformance suite's store (:mod:`test_conformance`)."""
-    return delta_url

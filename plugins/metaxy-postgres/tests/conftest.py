@@ -32,11 +32,6 @@ def pg_url(tmp_path: Path) -> Iterator[str]:
     yield from backend_database("postgresql", tmp_path)
 
 
-@pytest.fixture
-def store_url(pg_url: str) -> str:
-    """The conformance suite's store (:mod:`test_conformance`)."""
-    return pg_url
-
 
 @pytest.fixture(scope="session")
 def teams() -> mx.FeatureGraph:
