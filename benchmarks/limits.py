@@ -48,10 +48,22 @@ class _Sql:
         self.params[name] = value
         return f"${name}" if self.dialect == "duckdb" else f"%({name})s"
 
+    def md5(self, expr: str) -> str:
+        return f"lower(hex(MD5({expr})))" if self.dialect == "clickhouse" else f"md5({expr})"
+
+    def concat_ordered(self, value: str, order: str) -> str:
+        """The values concatenated in ``order`` (ClickHouse: sort the (key, value) pairs)."""
+        if self.dialect == "clickhouse":
+            return (f"arrayStringConcat(arrayMap(x -> x.2, arraySort(x -> x.1, "
+                    f"groupArray((tuple({order}), {value})))))")
+        return f"string_agg({value}, '' ORDER BY {order})"
+
     def q(self, *names: str) -> str:
         return ", ".join(self.quote(n) for n in names)
 
     def enc(self, expr: str) -> str:
+        if self.dialect == "clickhouse":  # length counts bytes there
+            return f"toString(lengthUTF8({expr})) || ':' || {expr}"
         cast = "VARCHAR" if self.dialect == "duckdb" else "TEXT"
         return f"CAST(length({expr}) AS {cast}) || ':' || {expr}"
 
@@ -62,6 +74,9 @@ class _Sql:
         if self.dialect == "duckdb":
             inner = (f"SELECT {sel} FROM {self.quote(table)} QUALIFY row_number() OVER "
                      f"(PARTITION BY {self.q(*ids)} ORDER BY {order}) = 1")
+        elif self.dialect == "clickhouse":
+            inner = (f"SELECT {sel} FROM {self.quote(table)} ORDER BY {self.q(*ids)}, {order} "
+                     f"LIMIT 1 BY {self.q(*ids)}")
         else:
             inner = (f"SELECT DISTINCT ON ({self.q(*ids)}) {sel} FROM {self.quote(table)} "
                      f"ORDER BY {self.q(*ids)}, {order}")
@@ -79,7 +94,7 @@ def _field_provenances(s: _Sql, plan: ResolvePlan) -> list[str]:
         parts = [s.p(f.prefix)]
         for parent in f.parents:
             parts += [s.p(parent.encoded_name), s.enc(s.q(parent.alias))]
-        pvs.append(f"md5({' || '.join(parts)}) AS {s.q(f.pv_column)}")
+        pvs.append(f"{s.md5(' || '.join(parts))} AS {s.q(f.pv_column)}")
     return pvs
 
 def limit_sql(plan: ResolvePlan, dialect: str, quote: Any,
@@ -100,7 +115,7 @@ def limit_sql(plan: ResolvePlan, dialect: str, quote: Any,
             order = ", ".join(s.byte_order(s.q(u), isinstance(types[u].type, sa.String))
                               for u in dep.upstream_ids)
             aggs = ", ".join(
-                f"md5(string_agg({s.enc(s.q(C.dv_column(f)))}, '' ORDER BY {order})) "
+                f"{s.md5(s.concat_ordered(s.enc(s.q(C.dv_column(f))), order))} "
                 f"AS {s.q(dep.dv_alias(f))}" for f in dep.fields)
             ctes.append(f"u{dep.index} AS (SELECT {s.q(*dep.join_keys)}, {aggs} "
                         f"FROM u{dep.index}l GROUP BY {s.q(*dep.join_keys)})")
@@ -114,14 +129,14 @@ def limit_sql(plan: ResolvePlan, dialect: str, quote: Any,
     ctes.append(f"ef AS (SELECT {s.q(*keys)}, {', '.join(pvs)} FROM {from_})")
     total = " || ".join(f"{s.p(f.encoded_key)} || {s.enc(s.q(f.pv_column))}" for f in
                         sorted(plan.fields, key=lambda f: f.field.to_string()))
-    ctes.append(f"e AS (SELECT *, md5({total}) AS {s.q(C.PROVENANCE)} FROM ef)")
+    ctes.append(f"e AS (SELECT *, {s.md5(total)} AS {s.q(C.PROVENANCE)} FROM ef)")
     target = plan.feature.__table__  # type: ignore[attr-defined]
     stored = [c.name for c in target.columns if c.name not in keys]
     pv_cols = [f.pv_column for f in plan.fields]
     if exists:
         latest_t = s.latest(target.name, plan.id_columns, [c.name for c in target.columns])
     else:  # the leaf was never written: an empty relation of its shape
-        cast = "VARCHAR" if dialect == "duckdb" else "TEXT"
+        cast = {"duckdb": "VARCHAR", "clickhouse": "Nullable(String)"}.get(dialect, "TEXT")
         latest_t = "SELECT " + ", ".join(f"CAST(NULL AS {cast}) AS {s.q(c)}"
                                          for c in [*keys, *pv_cols]) + " WHERE false"
     if plan.expansion:
@@ -157,6 +172,22 @@ def run_limit_duckdb(duck: Any, plan: ResolvePlan, exists: bool = True) -> pl.Da
     df = pl.from_arrow(duck.sql(sql, params=params).to_arrow_table())
     assert isinstance(df, pl.DataFrame)
     return df
+
+
+def run_limit_clickhouse(client: Any, plan: ResolvePlan, exists: bool = True) -> pl.DataFrame:
+    """The hand-written statement on ClickHouse (latest rows by ``LIMIT 1 BY``), through
+    clickhouse-connect's client of the store's session (``join_use_nulls = 1``)."""
+    from clickhouse_connect.driver.binding import quote_identifier
+
+    sql, params = limit_sql(plan, "clickhouse", quote_identifier, exists)
+    df = pl.from_arrow(client.query_arrow(sql, parameters=params))
+    assert isinstance(df, pl.DataFrame)
+    return df
+
+
+def raw_load_clickhouse(client: Any, table_name: str, storage: pl.DataFrame) -> None:
+    """``insert_arrow`` of the storage-form rows (the store's own load path, without hashing)."""
+    client.insert_arrow(table_name, storage.to_arrow(), settings={"async_insert": 0})
 
 
 def run_limit_postgres(pg: Any, plan: ResolvePlan, exists: bool = True) -> pl.DataFrame:

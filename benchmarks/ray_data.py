@@ -13,7 +13,8 @@ job first: the pool of writers keeps them between jobs), one run measures:
   read by the read tasks);
 * ``store write`` -- ``store.write(transcript, rows)`` of the computed rows, in this process, into
   store A;
-* ``Ray write (w writers)`` -- the same rows, already in Ray's object store, written through
+* ``Ray write (w writers)`` -- the same rows, already in Ray's object store in blocks of
+  ``ROWS_PER_WRITE`` (one write task and one transaction each), written through
   ``MetaxyDatasink(..., writers=w)`` into store B (a second store prepared identically, so both
   writes append to the same state); PostgreSQL is measured with 1, 2 and 4 writers.
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import shutil
 import sys
 import tempfile
@@ -84,16 +86,16 @@ def _timed(fn: Any) -> tuple[float, Any]:
     return time.perf_counter() - start, out
 
 
-def run(backend: str, n: int) -> list[str]:
+def run(backend: str, n: int, *, writes: bool = True) -> Iterator[str]:
     import polars as pl
     import ray
     from metaxy_ray import MetaxyDatasink, read_increment
+    from metaxy_ray.sink import ROWS_PER_WRITE
     from team_speech.compute import transcribe
 
     import metaxy as mx
 
     videos = _videos(n)
-    lines = []
     with _database(backend) as scratch:  # warm-up: the writer processes exist and are warm
         _prepare(scratch, videos.head(100))
         for w in ((4, 2, 1) if backend == "postgresql" else (1,)):
@@ -104,15 +106,17 @@ def run(backend: str, n: int) -> list[str]:
                 batch_format="pyarrow").write_datasink(warm)
     with _database(backend) as url_a, _database(backend) as url_b:
         _prepare(url_a, videos)
-        _prepare(url_b, videos)
+        if writes:
+            _prepare(url_b, videos)
         store_a = mx.get_store(url_a)
         with store_a:
             t_resolve, table = _timed(lambda: store_a.resolve_update(FEATURE).new.to_arrow())
         t_read, ds = _timed(lambda: read_increment(FEATURE, url_a).materialize())
         assert ds.count() == n and table.num_rows == n
-        lines.append(f"| {backend} | {n:,} | read | resolve_update to Arrow | {t_resolve:.2f} "
-                     f"| read_increment + materialize | {t_read:.2f} | "
-                     f"{t_read / t_resolve:.2f} |")
+        yield (f"| {backend} | {n:,} | read | resolve_update to Arrow | {t_resolve:.2f} "
+               f"| read_increment + materialize | {t_read:.2f} | {t_read / t_resolve:.2f} |")
+        if not writes:
+            return
         frame = pl.from_arrow(table)
         assert isinstance(frame, pl.DataFrame)
         rows = transcribe(frame)
@@ -120,8 +124,8 @@ def run(backend: str, n: int) -> list[str]:
         with store_a.open("w"):
             t_write, _ = _timed(lambda: store_a.write(FEATURE, rows))
         blocks = [ray.put(b.to_arrow(compat_level=pl.CompatLevel.oldest()))
-                  for b in rows.iter_slices(100_000)]
-        ready = ray.data.from_arrow_refs(blocks).materialize()
+                  for b in rows.iter_slices(ROWS_PER_WRITE)]
+        ready = ray.data.from_arrow_refs(blocks).materialize()  # type: ignore[arg-type]
         for writers in ((1, 2, 4) if backend == "postgresql" else (1,)):
             with _database(backend) as url_c:
                 url = url_b if writers == 1 else url_c
@@ -130,16 +134,16 @@ def run(backend: str, n: int) -> list[str]:
                 sink = MetaxyDatasink(FEATURE, url, writers=writers)
                 t_ray, _ = _timed(lambda s=sink: ready.write_datasink(s))
                 assert sink.result is not None and sink.result.rows_written == n
-            lines.append(f"| {backend} | {n:,} | write | store.write | {t_write:.2f} | "
-                         f"MetaxyDatasink, {writers} writer(s) | {t_ray:.2f} | "
-                         f"{t_ray / t_write:.2f} |")
-    return lines
+            yield (f"| {backend} | {n:,} | write | store.write | {t_write:.2f} | "
+                   f"MetaxyDatasink, {writers} writer(s) | {t_ray:.2f} | "
+                   f"{t_ray / t_write:.2f} |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--backends", default="postgresql")
+    parser.add_argument("--read-only", action="store_true", help="measure the read step only")
     args = parser.parse_args()
     import ray
 
@@ -147,14 +151,14 @@ def main() -> None:
 
     mx.load_features()
     ray.init(num_cpus=2, include_dashboard=False, object_store_memory=OBJECT_STORE,
-             logging_level="WARNING", log_to_driver=False)
+             logging_level=logging.WARNING, log_to_driver=False)
     try:
         ray.data.DataContext.get_current().enable_progress_bars = False
         ray.data.range(100, override_num_blocks=2).map_batches(lambda b: b).materialize()
         print("| backend | samples | step | baseline | seconds | Ray | seconds | ratio |\n"
               "|---|---:|---|---|---:|---|---:|---:|")
         for backend in args.backends.split(","):
-            for line in run(backend, args.n):
+            for line in run(backend, args.n, writes=not args.read_only):
                 print(line, flush=True)
     finally:
         ray.shutdown()

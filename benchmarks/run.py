@@ -34,7 +34,7 @@ if __package__ in (None, ""):  # `python benchmarks/run.py`
 
 from benchmarks.scenarios import SCENARIOS
 
-BACKENDS = ("duckdb", "sqlite", "postgresql", "memory", "delta")
+BACKENDS = ("duckdb", "sqlite", "postgresql", "memory", "delta", "clickhouse")
 LARGE = 10_000_000
 # ratio = metaxy / limit (issue 14's honest limits); old ratio = metaxy / the limits of issue 6
 RATIOS = {"write": "limit_write", "append": "limit_append", "resolve_stale": "limit_resolve"}
@@ -49,7 +49,7 @@ def available(backend: str) -> str | None:
 
     url = {"duckdb": "duckdb:///:memory:", "sqlite": "sqlite:///:memory:", "memory": "memory://",
            "postgresql": "postgresql://postgres@127.0.0.1:5432/test",
-           "delta": "delta:////tmp/metaxy-bench-probe"}[backend]
+           "delta": "delta:////tmp/metaxy-bench-probe", "clickhouse": "chdb://"}[backend]
     try:
         store = mx.get_store(url)
     except MetaxyError as e:

@@ -114,6 +114,8 @@ def fresh_store(backend: str, graph: mx.FeatureGraph, **options: Any) -> Iterato
             url = "memory://"
         elif backend == "delta":
             url = f"delta:///{tmp}/lake"
+        elif backend == "clickhouse":
+            url = f"chdb:///{tmp}/chdb"
         elif backend == "postgresql":
             dbname = f"mxbench_{uuid.uuid4().hex[:10]}"
             _pg_admin("CREATE DATABASE {}", dbname)
@@ -191,7 +193,7 @@ def run_round(backend: str, scenario: str, n: int, with_limits: bool = True,
     roots = {str(root.feature.spec().key): root for root in sc.roots}
     v1 = {k: root.make(sc.root_rows, "v1") for k, root in roots.items()}
     total_root = sum(df.height for df in v1.values())
-    sql = backend in ("duckdb", "postgresql")
+    sql = backend in ("duckdb", "postgresql", "clickhouse")
     limits = with_limits and scenario in ("simple", "wide", "aggregation", "expansion")
     options: dict[str, Any] = {}
     if backend == "duckdb":
@@ -231,7 +233,8 @@ def run_round(backend: str, scenario: str, n: int, with_limits: bool = True,
                 for _ in range(depth - 1):
                     store.write(sc.leaf, rows)
         del inc, rows
-        narrow = limits and sql and L.narrow_applies(store.plan(sc.leaf))
+        narrow = limits and backend in ("duckdb", "postgresql") \
+            and L.narrow_applies(store.plan(sc.leaf))
         if narrow:  # the leaf's state: the upstream versions it was just computed from
             _state(store, backend, sc, downstream=True)
 
@@ -277,6 +280,8 @@ def _raw_load(store: Any, backend: str, sc: Scenario, v1: dict[str, pl.DataFrame
     (``limit_write``, ``limit_append``: the honest limit, issue 14) and with ``metaxy_row_id`` as
     a PRIMARY KEY (``limit_write_pk``, ``limit_append_pk``: the limit of issue 6)."""
     for primary_key, suffix in ((False, ""), (True, "_pk")):
+        if primary_key and backend == "clickhouse":
+            continue  # ClickHouse has no primary key constraint
         _raw_load_into(store, backend, sc, v1, r, primary_key, suffix)
 
 
@@ -297,6 +302,8 @@ def _raw_load_into(store: Any, backend: str, sc: Scenario, v1: dict[str, pl.Data
         for k, df in frames.items():
             if backend == "duckdb":
                 L.raw_load_duckdb(raw, copies[k].name, df)
+            elif backend == "clickhouse":
+                L.raw_load_clickhouse(raw.client, copies[k].name, df)
             else:
                 L.raw_load_postgres(raw, copies[k].name, df)
                 raw.commit()
@@ -334,6 +341,9 @@ def _limit_resolve(store: Any, backend: str, sc: Scenario, stale: pl.DataFrame,
     if backend == "duckdb":
         raw = driver(store)
         run = lambda: L.run_limit_duckdb(raw, plan)  # noqa: E731
+    elif backend == "clickhouse":
+        client = driver(store).client
+        run = lambda: L.run_limit_clickhouse(client, plan)  # noqa: E731
     elif backend == "postgresql":
         raw = driver(store)
 

@@ -12,6 +12,7 @@ from metaxy._lazy import lazy_getattr
 from metaxy.errors import MetaxyError, MetaxyWarning
 
 if TYPE_CHECKING:
+    from metaxy.api.copying import copy
     from metaxy.config import MetaxyConfig, load_config
     from metaxy.discovery import load_features
     from metaxy.feature import Feature
@@ -44,6 +45,7 @@ __all__ = [
     "MetaxyError",
     "MetaxyWarning",
     "column_schema",
+    "copy",
     "get_store",
     "hookimpl",
     "load_config",
@@ -71,6 +73,7 @@ _LAZY = {
     "MetadataStore": "metaxy.store.base",
     "MetaxyConfig": "metaxy.config",
     "column_schema": "metaxy.versions",
+    "copy": "metaxy.api.copying",
     "get_store": "metaxy.store.registry",
     "hookimpl": "metaxy.hookspecs",
     "load_config": "metaxy.config",

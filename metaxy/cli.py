@@ -24,13 +24,13 @@ from rich.console import Console
 from rich.markup import escape
 
 from metaxy import api  # lazy re-exports: cheap until a command calls into it
-from metaxy.cli_confirm import confirm_destructive
 from metaxy.cli_options import (
     ExcludeOpt,
     ExitCodeOpt,
     Format,
     FormatOpt,
     SelectOpt,
+    StaleIfOpt,
     StoreOpt,
     WhereOpt,
     output_console,
@@ -239,7 +239,8 @@ def status_cmd(features: Annotated[list[str] | None, typer.Argument(
                    help="Feature keys (default: all).")] = None,
                store: StoreOpt = None, format: FormatOpt = Format.text,
                exit_code: ExitCodeOpt = False, select: SelectOpt = None,
-               exclude: ExcludeOpt = None, where: WhereOpt = None) -> None:
+               exclude: ExcludeOpt = None, where: WhereOpt = None,
+               stale_if: StaleIfOpt = None) -> None:
     """Per feature: up to date / new / stale / orphaned sample counts (computed in the store)."""
     from metaxy.render import progress_bar, status_table
 
@@ -249,7 +250,7 @@ def status_cmd(features: Annotated[list[str] | None, typer.Argument(
         with progress_bar(console, len(project.graph) if features is None else len(features),
                           "status",
                           format is Format.text) as tick:
-            rows = api.status(project, st, features, progress=tick, where=where)
+            rows = api.status(project, st, features, progress=tick, where=where, stale_if=stale_if)
         if format is Format.json:
             _json({"store": st.display(), "needs_work": api.needs_work(rows), "features": rows})
         else:
@@ -260,7 +261,7 @@ def status_cmd(features: Annotated[list[str] | None, typer.Argument(
 @app.command("plan")
 def plan_cmd(store: StoreOpt = None, format: FormatOpt = Format.text,
              exit_code: ExitCodeOpt = False, select: SelectOpt = None,
-             exclude: ExcludeOpt = None) -> None:
+             exclude: ExcludeOpt = None, stale_if: StaleIfOpt = None) -> None:
     """What would be recomputed, per feature and field, in topological order."""
     from metaxy.render import progress_bar, run_plan_table
 
@@ -268,14 +269,30 @@ def plan_cmd(store: StoreOpt = None, format: FormatOpt = Format.text,
         project, st = _project_and_store(store)
         chosen = _selected(project, None, select, exclude, st)  # the cascade needs all
         with progress_bar(console, len(project.graph), "plan", format is Format.text) as tick:
-            rows = api.run_plan(project, st, progress=tick)
+            rows = api.run_plan(project, st, progress=tick, stale_if=stale_if)
         if chosen is not None:
             rows = [r for r in rows if r.feature in chosen]
+        pending = {r.feature for r in rows if r.needs_work}
+        changes = [c for c in api.code_changes(project, st) if c.feature in pending]
         if format is Format.json:
-            _json({"store": st.display(), "needs_work": api.needs_work(rows), "features": rows})
+            _json({"store": st.display(), "needs_work": api.needs_work(rows), "features": rows,
+                   "code_changes": changes})
         else:
             console.print(run_plan_table(rows, title=f"plan for {st.display()}"))
+            _refactor_hint(changes)
     _gate(api.needs_work(rows), exit_code)
+
+
+def _refactor_hint(changes: list[api.CodeChange]) -> None:
+    """After a code_version bump: recomputing is the default, a refactor can be reconciled."""
+    if not changes:
+        return
+    bumped = ", ".join(f"{c.feature}:{c.field} ({c.pushed} -> {c.code})" for c in changes)
+    console.print(escape(
+        f"code_version changed since the last push: {bumped}. If the change was a refactor "
+        "(same output), reconcile instead of recomputing: metaxy migrations revision "
+        "--autogenerate -m 'refactor', then metaxy migrations upgrade "
+        "(docs/how-to/migrate-after-refactor.md)."), highlight=False)
 
 
 @app.command("explain")
@@ -289,14 +306,14 @@ def explain_cmd(
                               "to date, e.g. \"video_id = 'v1'\".")] = None,
     limit: Annotated[int, typer.Option(
         "--limit", min=1, help="At most this many samples from --where.")] = 20,
-    store: StoreOpt = None, format: FormatOpt = Format.text,
+    store: StoreOpt = None, format: FormatOpt = Format.text, stale_if: StaleIfOpt = None,
 ) -> None:
     """Why a sample is new, stale or orphaned: which field, which upstream or code version."""
     from metaxy.render import explain_tree
 
     with _errors():
         project, st = _project_and_store(store)
-        out = api.explain(project, st, feature, ids, where=where, limit=limit)
+        out = api.explain(project, st, feature, ids, where=where, limit=limit, stale_if=stale_if)
         if format is Format.json:
             _json(out)
         else:
@@ -316,7 +333,7 @@ def resolve_cmd(
         "--output", "-o", help="Write the increment to a .parquet or .csv file (one feature "
                                "only).")] = None,
     where: WhereOpt = None, select: SelectOpt = None, exclude: ExcludeOpt = None,
-    store: StoreOpt = None, format: FormatOpt = Format.text,
+    store: StoreOpt = None, format: FormatOpt = Format.text, stale_if: StaleIfOpt = None,
 ) -> None:
     """The increment of a feature (new / stale / orphaned samples), printed or written.
 
@@ -333,7 +350,8 @@ def resolve_cmd(
         if output is not None and len(keys) != 1:
             raise api.ApiError(f"--output writes one feature's increment; {len(keys)} selected "
                                f"({', '.join(keys)})")
-        results = [api.resolve(project, st, k, output, where=where) for k in keys]
+        results = [api.resolve(project, st, k, output, where=where, stale_if=stale_if)
+                   for k in keys]
         if format is Format.json:
             docs = [_resolve_doc(r, output) for r in results]
             _json(docs[0] if single else {"store": st.display(), "features": docs})
@@ -378,8 +396,12 @@ def ingest_cmd(
     """
     with _errors():
         mapping = api.parse_input_options(input)
+        from metaxy.render import progress_bar
+
         project, st = _project_and_store(store)
-        result = api.ingest(project, st, feature, file, inputs=mapping, dry_run=dry_run)
+        with progress_bar(console, 3, f"ingest {feature}", format is Format.text) as tick:
+            result = api.ingest(project, st, feature, file, inputs=mapping, dry_run=dry_run,
+                                progress=tick)
         if format is Format.json:
             _json({**dataclasses.asdict(result), "store": st.display()})
             return
@@ -397,92 +419,6 @@ def ingest_cmd(
         if result.ignored_columns:
             console.print("ignored columns (not in the model): "
                           + escape(", ".join(result.ignored_columns)), highlight=False)
-
-
-@app.command("delete")
-def delete_cmd(
-    feature: Annotated[str, typer.Argument(help="Feature key.")],
-    where: Annotated[str, typer.Option(
-        "--where", "-w", help="Filter, e.g. \"video_id in ('v1', 'v2') or duration_s < 5\".")],
-    hard: Annotated[bool, typer.Option(
-        "--hard", help="Delete rows physically (default: append tombstones).")] = False,
-    dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="Only count the matching samples.")] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-    store: StoreOpt = None, format: FormatOpt = Format.text,
-) -> None:
-    """Delete the samples matching a filter (soft by default: history stays queryable).
-
-    Prints how many samples match, then asks for confirmation unless --yes or --dry-run;
-    without a terminal to ask on (a script), it refuses unless --yes.
-    """
-    with _errors():
-        project, st = _project_and_store(store)
-        matched = api.delete_matches(project, st, feature, where, hard=hard)
-        Console(stderr=True).print(escape(f"{matched} sample(s) of {feature} match {where!r}"),
-                                   highlight=False)
-        n = 0
-        if not dry_run:
-            what = f"{matched} sample(s) of {feature}"
-            confirm_destructive(matched, what, f"{'Delete' if hard else 'Soft-delete'} {what} "
-                                f"in {st.display()}?", yes=yes, command="delete")
-            n = api.delete(project, st, feature, where, hard=hard) if matched else 0
-        if format is Format.json:
-            _json({"feature": feature, "matched": matched, "deleted": n, "hard": hard,
-                   "dry_run": dry_run})
-            return
-        verb = "would delete" if dry_run else "deleted" if hard else "soft-deleted"
-        console.print(escape(f"{verb} {matched if dry_run else n} row(s) of {feature}"),
-                      highlight=False)
-
-
-@app.command("cleanup")
-def cleanup_cmd(
-    features: Annotated[list[str] | None, typer.Argument(
-        help="Feature keys (default: all).")] = None,
-    older_than: Annotated[str, typer.Option(
-        "--older-than", help="Age (30d, 12h, 1w2d, 90m) or ISO date: drop history written "
-                             "before it.")] = "30d",
-    dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="Only count the rows that would be dropped.")] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-    store: StoreOpt = None, format: FormatOpt = Format.text,
-) -> None:
-    """Drop history older than a bound, physically; every sample keeps its latest row.
-
-    Superseded rows (earlier versions of a sample) written before the bound are deleted; the
-    latest row of every sample, tombstones included, is always kept, so reads and increments do
-    not change. Asks for confirmation (after showing the counts) unless --yes or --dry-run;
-    without a terminal to ask on (a script), it refuses unless --yes.
-    """
-    with _errors():
-        project, st = _project_and_store(store)
-        bound = api.parse_age(older_than)
-        rows = None
-        if not dry_run and not yes:
-            preview = api.cleanup(project, st, features, bound, dry_run=True)
-            total = sum(r.rows for r in preview)
-            if total == 0:
-                rows = preview  # nothing to drop: nothing to confirm
-            err = Console(stderr=True)
-            for r in preview:
-                if r.rows:
-                    err.print(f"{r.feature}: {r.rows} row(s)", highlight=False)
-            what = f"{total} history row(s) older than {older_than}"
-            confirm_destructive(total, what, f"Drop {what} from {st.display()}?", yes=yes,
-                                command="cleanup")
-        if rows is None:
-            rows = api.cleanup(project, st, features, bound, dry_run=dry_run)
-        if format is Format.json:
-            _json({"store": st.display(), "older_than": older_than, "dry_run": dry_run,
-                   "features": rows})
-            return
-        verb = "would drop" if dry_run else "dropped"
-        for r in rows:
-            if r.rows:  # features without old history would only add noise
-                console.print(f"{r.feature}: {verb} {r.rows} row(s)", highlight=False)
-        console.print(f"{verb} {sum(r.rows for r in rows)} history row(s) older than "
-                      f"{older_than}; the latest row of every sample is kept", highlight=False)
 
 
 # ---------------------------------------------------------------------- main job
@@ -573,7 +509,9 @@ importlib.import_module("metaxy.migrations.cli").register(app, graph_app)  # pus
 importlib.import_module("metaxy.codeguard.cli").register(app)  # check
 importlib.import_module("metaxy.cli_graph").register(graph_app)  # graph render
 importlib.import_module("metaxy.cli_init").register(app)  # init
+importlib.import_module("metaxy.cli_delete").register(app)  # delete, cleanup
 importlib.import_module("metaxy.cli_maintenance").register(app)  # optimize
+importlib.import_module("metaxy.cli_copy").register(app)  # copy
 _guard_commands(app)
 
 

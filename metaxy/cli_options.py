@@ -27,6 +27,11 @@ SelectOpt = Annotated[list[str] | None, typer.Option(
                      "(with ancestors), key+ (with descendants), 2+key, key+1.")]
 ExcludeOpt = Annotated[list[str] | None, typer.Option(
     "--exclude", help="Leave out these features (same syntax as --select; repeatable).")]
+StaleIfOpt = Annotated[list[str] | None, typer.Option(
+    "--stale-if", metavar="[FEATURE:]FILTER",
+    help="Custom staleness rule (repeatable): samples whose stored row matches the filter "
+         "(filter syntax, the feature's own columns) are stale, e.g. \"status == 'failed'\"; "
+         "prefix FEATURE: unless the command names one feature.")]
 WhereOpt = Annotated[str | None, typer.Option(
     "--where", "-w", help="Only the samples matching this filter, e.g. \"video_id in ('v1', "
                           "'v2') or duration_s < 5\" (columns of every selected feature).")]
@@ -37,13 +42,20 @@ class _OutputConsole(Console):
 
     Rich lays out for 80 columns when it cannot ask a terminal, so a piped table wraps its cells
     mid-word (``upstrea│m``). Piped or redirected, this console is as wide as the widest line
-    (``COLUMNS``, when set, still wins); on a terminal it behaves as rich's own.
+    (also when ``COLUMNS`` is set, as some CI runners do); on a terminal it behaves as rich's
+    own.
     """
+
+    def __init__(self) -> None:
+        super().__init__()
+        # rich fixes the width from COLUMNS here, once; `size` reads it on every call instead,
+        # and only for a terminal
+        self._width = None
 
     @property
     def size(self) -> ConsoleDimensions:
         size = super().size
-        if self._width is None and not self.is_terminal and "COLUMNS" not in self._environ:
+        if self._width is None and not self.is_terminal:
             return ConsoleDimensions(PIPE_WIDTH, size.height)
         return size
 

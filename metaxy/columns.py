@@ -28,6 +28,7 @@ PROVENANCE_BY_FIELD: Final = "metaxy_provenance_by_field"
 DATA_VERSION_BY_FIELD: Final = "metaxy_data_version_by_field"
 INPUT_BY_FIELD: Final = "metaxy_input_by_field"
 STALE_FIELDS: Final = "metaxy_stale_fields"
+STALE_REASON: Final = "metaxy_stale_reason"  # only with a stale_if= rule: provenance / stale_if
 
 PV_PREFIX: Final = "metaxy_pv__"
 DV_PREFIX: Final = "metaxy_dv__"

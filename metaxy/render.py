@@ -48,7 +48,8 @@ def _n(value: int | None) -> str:
 
 
 def status_table(rows: list[Status], title: str = "status") -> Table:
-    table = Table(title=title, title_justify="left")
+    # min_width: a title (the store URL) wider than a small table would wrap in it
+    table = Table(title=title, title_justify="left", min_width=len(title))
     for col in ("feature", "up to date", "new", "stale", "orphaned"):
         table.add_column(col, justify="left" if col == "feature" else "right")
     for r in rows:
@@ -66,7 +67,7 @@ def status_table(rows: list[Status], title: str = "status") -> Table:
 def run_plan_table(rows: list[RunPlanRow], title: str = "plan") -> Table:
     """One line per feature (counts now) and one per field: stale now, or stale once its
     upstream is recomputed (the cascade the static field dependencies predict)."""
-    table = Table(title=title, title_justify="left", title_style="bold")
+    table = Table(title=title, title_justify="left", title_style="bold", min_width=len(title))
     table.add_column("feature")
     table.add_column("now", justify="right")
     table.add_column("per field")
@@ -77,9 +78,12 @@ def run_plan_table(rows: list[RunPlanRow], title: str = "plan") -> Table:
         else:
             parts = [f"{v} {k}" for k, v in (("new", st.new), ("stale", st.stale),
                                               ("orphaned", st.orphaned)) if v]
-            now = ", ".join(parts) or "up to date"
+            now = ", ".join(parts) or r.note or "up to date"
         lines = [f"{f}: {n} stale" for f, n in r.stale_fields.items()]
         lines += [f"{f}: after {', '.join(p)}" for f, p in r.cascade.items()]
+        if r.cascade_samples is not None:
+            lines.append(f"cascade: up to {r.cascade_samples} more sample(s) "
+                         "(upper bound through lineage)")
         table.add_row(r.feature, now, "\n".join(lines),
                       style="yellow" if r.needs_work else "dim")
     return table

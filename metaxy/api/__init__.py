@@ -26,10 +26,12 @@ from metaxy.errors import ApiError  # re-exported: it lived here before metaxy.e
 if TYPE_CHECKING:
     from metaxy.api.causes import Cause, Explanation, explain, raise_for_unknown
     from metaxy.api.definitions import (
+        CodeChange,
         DepInfo,
         FeatureDescription,
         FeatureRow,
         FieldInfo,
+        code_changes,
         config_show,
         describe,
         list_features,
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
         OptimizeRow,
         cleanup,
         delete_matches,
+        delete_preview,
         optimize,
         parse_age,
     )
@@ -56,6 +59,7 @@ if TYPE_CHECKING:
         parse_ids,
         resolve,
         run_plan,
+        stale_rules,
         status,
     )
     from metaxy.store.base import Status
@@ -64,6 +68,7 @@ __all__ = [
     "ApiError",
     "Cause",
     "CleanupRow",
+    "CodeChange",
     "DepInfo",
     "Explanation",
     "FeatureDescription",
@@ -77,9 +82,11 @@ __all__ = [
     "RunPlanRow",
     "Status",
     "cleanup",
+    "code_changes",
     "config_show",
     "delete",
     "delete_matches",
+    "delete_preview",
     "describe",
     "explain",
     "increment_frame",
@@ -98,6 +105,7 @@ __all__ = [
     "resolve",
     "run_plan",
     "select_features",
+    "stale_rules",
     "status",
     "with_code_versions",
 ]
@@ -105,6 +113,7 @@ __all__ = [
 _LAZY = {
     "Cause": "metaxy.api.causes",
     "CleanupRow": "metaxy.api.maintenance",
+    "CodeChange": "metaxy.api.definitions",
     "DepInfo": "metaxy.api.definitions",
     "Explanation": "metaxy.api.causes",
     "FeatureDescription": "metaxy.api.definitions",
@@ -117,11 +126,13 @@ _LAZY = {
     "RunPlanRow": "metaxy.api.state",
     "Status": "metaxy.store.base",
     "cleanup": "metaxy.api.maintenance",
+    "code_changes": "metaxy.api.definitions",
     "optimize": "metaxy.api.maintenance",
     "OptimizeRow": "metaxy.api.maintenance",
     "config_show": "metaxy.api.definitions",
     "delete": "metaxy.api.state",
     "delete_matches": "metaxy.api.maintenance",
+    "delete_preview": "metaxy.api.maintenance",
     "describe": "metaxy.api.definitions",
     "explain": "metaxy.api.causes",
     "increment_frame": "metaxy.api.state",
@@ -138,6 +149,7 @@ _LAZY = {
     "require_store_file": "metaxy.api.project",
     "resolve": "metaxy.api.state",
     "run_plan": "metaxy.api.state",
+    "stale_rules": "metaxy.api.state",
     "select_features": "metaxy.api.definitions",
     "status": "metaxy.api.state",
     "with_code_versions": "metaxy.api.project",

@@ -10,7 +10,7 @@ import polars as pl
 
 from metaxy import columns as C
 from metaxy.api.project import Project, require_store_file
-from metaxy.api.state import _id_filter, parse_ids
+from metaxy.api.state import _id_filter, parse_ids, rule_for
 from metaxy.errors import ApiError, SampleNotFoundError
 from metaxy.graph import FeatureGraph
 from metaxy.store.base import Increment
@@ -32,7 +32,8 @@ class Cause:
     ``upstream_added`` (a new member, e.g. of an aggregation), ``input_changed`` (a root sample was
     re-ingested with another input), ``not_found`` (no such sample here nor upstream: a wrong id),
     ``code_accepted`` (a note, whatever the state: the field's code changed and the change was
-    accepted as output-neutral with ``metaxy push --accept``).
+    accepted as output-neutral with ``metaxy push --accept``), ``stale_if`` (the stored row
+    matches the staleness rule given to ``explain``).
     ``causes`` follows the chain upstream.
     """
 
@@ -74,7 +75,7 @@ def raise_for_unknown(explanations: list[Explanation]) -> None:
 
 def explain(project: Project, store: MetadataStore, key: str,
             ids: list[str] | None = None, *, strict: bool = False, where: str | None = None,
-            limit: int = 20) -> list[Explanation]:
+            limit: int = 20, stale_if: Any = None) -> list[Explanation]:
     """Why each sample is stale (or new / orphaned), following the chain upstream.
 
     For each stale field F of the sample, the stored row of F was computed from the upstream rows
@@ -90,10 +91,16 @@ def explain(project: Project, store: MetadataStore, key: str,
     ``where`` (CLI filter syntax) adds the samples matching it that are not up to date (new,
     stale or orphaned; of a root feature: the stored ones), at most ``limit`` of them, in id
     order.
+
+    ``stale_if``: a staleness rule (:func:`~metaxy.api.state.rule_for`); a sample it makes
+    stale gets a ``stale_if`` cause naming the rule.
     """
     from metaxy.api.state import feature_filter
 
     cls = project.graph.get(key)
+    expr = rule_for(project, str(cls.spec().key), stale_if)
+    text = " or ".join(stale_if) if isinstance(stale_if, list) else str(stale_if)
+    rule = None if expr is None else (expr, text)
     out = []
     wanted = parse_ids(cls, ids or [])
     expr = feature_filter(cls, where)
@@ -104,7 +111,7 @@ def explain(project: Project, store: MetadataStore, key: str,
         if expr is not None:
             wanted += [v for v in _matching_ids(store, cls, expr, limit) if v not in wanted]
         for values in wanted:
-            ex = _Explainer(project.graph, store).sample(cls, values)
+            ex = _Explainer(project.graph, store, rule).sample(cls, values)
             ex.causes.extend(_accepted_code(store, project, str(cls.spec().key), values))
             out.append(ex)
     if strict:
@@ -146,8 +153,10 @@ def _accepted_code(store: MetadataStore, project: Project, key: str,
 class _Explainer:
     max_depth = 8
 
-    def __init__(self, graph: FeatureGraph, store: MetadataStore) -> None:
+    def __init__(self, graph: FeatureGraph, store: MetadataStore,
+                 rule: tuple[Any, str] | None = None) -> None:
         self.graph, self.store = graph, store
+        self.rule = rule  # (stale_if expression, its text) for the explained feature
         self._snapshots: dict[Any, Snapshot | None] = {}
 
     def sample(self, cls: type[Feature], values: dict[str, Any]) -> Explanation:
@@ -160,7 +169,9 @@ class _Explainer:
             return self._root(cls, values, current)
         plan = build_plan(cls, self.graph)
         kvalues = {c: values[c] for c in plan.key_columns}
-        inc = self.store.resolve_update(cls, where=_id_filter(cls, kvalues))
+        by_id = _id_filter(cls, kvalues)
+        inc = self.store.resolve_update(
+            cls, where=by_id, stale_if=None if self.rule is None else self.rule[0])
         assert isinstance(inc, Increment)
         if _contains(inc.new, kvalues):
             first = Cause("new", key, None, "no stored row yet: the upstream sample exists, "
@@ -186,7 +197,14 @@ class _Explainer:
         fields = sorted(stale.get_column(C.STALE_FIELDS)[0])
         assert current is not None
         row = current.sort(list(cls.spec().id_columns)).row(0, named=True)
-        causes = [self._field(cls, f, row, None, 0) for f in fields]
+        changed, causes = fields, []
+        if self.rule is not None and stale.get_column(C.STALE_REASON)[0] == "stale_if":
+            causes.append(Cause("stale_if", key, None, "the stored row matches the staleness "
+                                f"rule `{self.rule[1]}` (--stale-if): every field is stale",
+                                values))
+            plain = self.store.resolve_update(cls, where=by_id).stale.filter(_match(kvalues))
+            changed = sorted(plain.get_column(C.STALE_FIELDS)[0]) if plain.height else []
+        causes += [self._field(cls, f, row, None, 0) for f in changed]
         return Explanation(key, values, "stale", fields, causes)
 
     # ------------------------------------------------------------------ roots

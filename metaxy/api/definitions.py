@@ -73,6 +73,47 @@ def modified_features(project: Project, store: MetadataStore) -> list[str]:
     return out
 
 
+@dataclass(frozen=True)
+class CodeChange:
+    """A field whose ``code_version`` differs from the last pushed snapshot."""
+
+    feature: str
+    field: str
+    pushed: str
+    code: str
+
+
+def code_changes(project: Project, store: MetadataStore) -> list[CodeChange]:
+    """The fields whose ``code_version`` changed since the last snapshot pushed to ``store``
+    (nothing without a snapshot, or for a store that cannot hold one).
+
+    ``metaxy plan`` shows them: when such a change was a refactor (the output is the same), the
+    stale samples need no recomputation, and ``metaxy migrations revision --autogenerate`` writes
+    the migration that reconciles them.
+    """
+    from metaxy.errors import MigrationError
+    from metaxy.migrations.snapshots import load_snapshot
+
+    try:
+        with store.open("r"):
+            snap = load_snapshot(store, project.config.project)
+    except MigrationError:  # not a SQL store: no snapshots
+        return []
+    if snap is None:
+        return []
+    out = []
+    for key in project.graph.topological_order():
+        before = snap.features.get(str(key))
+        if before is None:
+            continue
+        for f in project.graph.spec(key).fields:
+            old = before.fields.get(str(f.key))
+            if old is not None and old.get("code_version") != f.code_version:
+                out.append(CodeChange(str(key), str(f.key), str(old.get("code_version")),
+                                      f.code_version))
+    return out
+
+
 def list_features(project: Project) -> list[FeatureRow]:
     """Every feature in topological order with its static versions."""
     from metaxy.packages import package_of

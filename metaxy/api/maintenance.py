@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from metaxy.api.project import Project
 from metaxy.api.state import _resolve_keys
@@ -98,3 +98,19 @@ def delete_matches(project: Project, store: MetadataStore, key: str, where: str,
         if not store.has_feature(cls):
             return 0
         return store.read(cls, expr, include_deleted=hard).height
+
+
+def delete_preview(project: Project, store: MetadataStore, key: str, where: str, *,
+                   hard: bool = False, limit: int = 20) -> list[dict[str, Any]]:
+    """The ids of the samples ``metaxy delete`` would delete (those :func:`delete_matches`
+    counts), sorted, at most ``limit``: ``metaxy delete --dry-run`` prints them."""
+    from metaxy.filter_syntax import parse_filter
+
+    cls = project.graph.get(key)
+    expr = parse_filter(where, cls)
+    id_cols = list(cls.spec().id_columns)
+    with store.open("r"):
+        if not store.has_feature(cls):
+            return []
+        frame = store.read(cls, expr, include_deleted=hard).select(id_cols)
+    return frame.sort(id_cols).head(limit).to_dicts()

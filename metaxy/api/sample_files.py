@@ -13,6 +13,7 @@ sample without inputs).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from pathlib import Path
@@ -158,8 +159,13 @@ def _with_inputs(feature: type[Feature], df: pl.DataFrame, mapping: dict[str, st
     return df.with_columns(struct_expr.alias(C.INPUT_BY_FIELD)), sources
 
 
+INGEST_STEPS = ("read", "resolve", "write")
+"""The steps :func:`ingest` reports to its ``progress`` callback, in order."""
+
+
 def ingest(project: Project, store: MetadataStore, feature: str, path: str | Path | Any, *,
-           inputs: dict[str, str] | None = None, dry_run: bool = False) -> IngestResult:
+           inputs: dict[str, str] | None = None, dry_run: bool = False,
+           progress: Callable[[str], None] | None = None) -> IngestResult:
     """Resolve a root feature's samples read from ``path`` and write the new and stale rows.
 
     ``path`` is a file (Parquet or CSV) or the samples themselves: a Polars or pandas
@@ -168,7 +174,12 @@ def ingest(project: Project, store: MetadataStore, feature: str, path: str | Pat
     ``inputs`` maps file columns to field keys (``{"checksum_audio": "audio"}``). With
     ``dry_run`` the store is only read. The new and stale rows are appended in one write (one
     transaction); orphaned samples (stored, not in the file) are counted, never deleted.
+    ``progress`` is called with each step of :data:`INGEST_STEPS` once it is done.
     """
+    def step(name: str) -> None:
+        if progress is not None:
+            progress(name)
+
     from metaxy import columns as C
     from metaxy.engine.plan import user_columns
     from metaxy.store.base import Increment
@@ -195,13 +206,16 @@ def ingest(project: Project, store: MetadataStore, feature: str, path: str | Pat
     df, sources = _with_inputs(cls, df, inputs or {}, store.hash_settings)
     known = set(user_columns(cls)) | {C.INPUT_BY_FIELD} | set(inputs or {})
     ignored = [c for c in df.columns if c not in known]
+    step("read")
     with store.open("r" if dry_run else "w"):
         inc = store.resolve_update(cls, samples=df)
         assert isinstance(inc, Increment)
+        step("resolve")
         written = 0
         todo = inc.to_process()
         if todo.height and not dry_run:
             written = store.write(cls, todo)
+        step("write")
     stale_fields: dict[str, int] = {}
     if inc.stale.height and C.STALE_FIELDS in inc.stale.columns:
         for fields in inc.stale[C.STALE_FIELDS].to_list():

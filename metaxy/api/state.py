@@ -6,6 +6,7 @@ Also the parsing of sample ids given on the command line (shared with :mod:`meta
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from dataclasses import field as dc_field
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from metaxy import columns as C
+from metaxy.api import cascade as C_
 from metaxy.api.project import Project, require_store_file
 from metaxy.errors import ApiError, MetaxyError
 from metaxy.keys import FeatureKey
@@ -65,17 +67,22 @@ Progress = Callable[[str], None]
 
 def status(project: Project, store: MetadataStore, keys: list[str] | None = None,
            samples: dict[str, pl.DataFrame] | None = None,
-           progress: Progress | None = None, where: str | None = None) -> list[Status]:
+           progress: Progress | None = None, where: str | None = None,
+           stale_if: dict[str, Any] | list[str] | None = None) -> list[Status]:
     """Per feature (topological order): new / stale / orphaned / up-to-date counts.
 
     The counts of non-root features are computed in the store (only numbers travel). A root
     feature's expected samples come from the caller (``samples[key]``); without them only the
     number of stored samples is reported. ``where`` (CLI filter syntax, see
-    :func:`feature_filter`) restricts every count to the matching samples.
+    :func:`feature_filter`) restricts every count to the matching samples. ``stale_if``:
+    feature key -> staleness rule, or ``--stale-if`` texts (:func:`stale_rules`; the feature
+    prefix may be left out when ``keys`` names one feature).
     """
     samples = samples or {}
     rows = []
     resolved = _resolve_keys(project, keys)
+    rules = stale_rules(project, stale_if, str(resolved[0]) if len(resolved) == 1 else None) \
+        if isinstance(stale_if, list) else stale_if or {}
     filters = {key: feature_filter(project.graph.get(key), where) for key in resolved}
     require_store_file(store)
     with store.open("r"):
@@ -87,7 +94,7 @@ def status(project: Project, store: MetadataStore, keys: list[str] | None = None
                                    _stored_count(store, cls, filters[key])))
             else:
                 rows.append(store.status(cls, samples=samples.get(str(key)),
-                                         where=filters[key]))
+                                         where=filters[key], stale_if=rules.get(str(key))))
             if progress is not None:
                 progress(str(key))
     return rows
@@ -99,13 +106,18 @@ class RunPlanRow:
 
     ``stale_fields``: field -> number of samples stale in that field now. ``cascade``: field ->
     upstream fields with pending work; those samples become stale once the upstream is recomputed
-    (staleness travels through data, so the store cannot count them yet).
+    with a changed output (staleness travels through data). ``cascade_samples``: an **upper
+    bound** of the stored samples (beyond the ones stale now) that the cascade may make stale,
+    through lineage (:mod:`metaxy.api.cascade`); None without a cascade. ``note``: why a
+    feature without any sample is not simply up to date (its upstream is empty).
     """
 
     feature: str
     status: Status
     stale_fields: dict[str, int]
     cascade: dict[str, list[str]] = dc_field(default_factory=dict)
+    cascade_samples: int | None = None
+    note: str | None = None
 
     @property
     def needs_work(self) -> bool:
@@ -124,21 +136,28 @@ def needs_work(rows: Iterable[Status | RunPlanRow]) -> bool:
 
 def run_plan(project: Project, store: MetadataStore,
              samples: dict[str, pl.DataFrame] | None = None,
-             progress: Progress | None = None) -> list[RunPlanRow]:
+             progress: Progress | None = None,
+             stale_if: dict[str, Any] | list[str] | None = None) -> list[RunPlanRow]:
     """The whole graph in topological order: counts per feature and per stale field, plus the
-    cascade a pending upstream change will cause (from the static field dependencies)."""
+    cascade a pending upstream change will cause (from the static field dependencies).
+    ``stale_if``: feature key -> staleness rule, or ``--stale-if`` texts (:func:`stale_rules`)."""
     samples = samples or {}
+    rules = stale_rules(project, stale_if) if isinstance(stale_if, list) else stale_if or {}
     graph = project.graph
     rows: list[RunPlanRow] = []
     pending: set[tuple[str, str]] = set()  # (feature, field) with work, now or by cascade
+    affected: dict[str, pl.DataFrame] = {}  # feature -> its rows with work, now or by cascade
     require_store_file(store)
     with store.open("r"):
         for key in graph.topological_order():
-            (st,) = status(project, store, [str(key)], samples)
+            (st,) = status(project, store, [str(key)], samples, stale_if=rules)
             cls = graph.get(st.feature)
             stale_fields: dict[str, int] = {}
-            if st.stale:
-                inc = store.resolve_update(cls, samples=samples.get(st.feature))
+            inc = None
+            if st.stale or st.new:
+                inc = store.resolve_update(cls, samples=samples.get(st.feature),
+                                           stale_if=rules.get(st.feature))
+                affected[st.feature] = inc.to_process()
                 for fields in inc.stale.get_column(C.STALE_FIELDS).to_list():  # type: ignore[union-attr]
                     for f in fields:
                         stale_fields[f] = stale_fields.get(f, 0) + 1
@@ -152,13 +171,55 @@ def run_plan(project: Project, store: MetadataStore,
                 name = str(fkey)
                 if st.new or st.orphaned or name in stale_fields or name in cascade:
                     pending.add((st.feature, name))
-            rows.append(RunPlanRow(st.feature, st, dict(sorted(stale_fields.items())), cascade))
+            bound, note = None, None
+            if cascade:
+                ups = sorted({p.rsplit(":", 1)[0] for ps in cascade.values() for p in ps})
+                found = C_.cascade(store, graph, cls, ups, affected,
+                                   inc.stale if inc is not None else None)
+                bound = found.samples
+                if found.rows.height:
+                    affected[st.feature] = pl.concat(
+                        [affected[st.feature], found.rows], how="diagonal_relaxed") \
+                        if st.feature in affected else found.rows
+            elif cls.spec().deps and not (st.new or st.stale or st.orphaned or st.up_to_date):
+                note = C_.empty_upstream(store, cls)
+            rows.append(RunPlanRow(st.feature, st, dict(sorted(stale_fields.items())), cascade,
+                                   bound, note))
             if progress is not None:
                 progress(st.feature)
     return rows
 
 
 # ====================================================================== ids and filters
+_RULE_PREFIX = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_/-]*)\s*:(?!=)(.*)", re.DOTALL)
+
+
+def stale_rules(project: Project, texts: list[str] | None,
+                default: str | None = None) -> dict[str, Any]:
+    """The ``--stale-if`` options: ``FEATURE:FILTER`` (or only ``FILTER`` for the ``default``
+    feature, when the command names one) -> feature key -> expression on that feature.
+
+    The filter is the CLI filter syntax (:mod:`metaxy.filter_syntax`) over the feature's own
+    columns, e.g. ``media/video: status == 'failed'``. Two rules for one feature are ORed.
+    """
+    import sqlalchemy as sa
+
+    from metaxy.filter_syntax import parse_filter
+
+    rules: dict[str, Any] = {}
+    for text in texts or []:
+        m = _RULE_PREFIX.fullmatch(text)
+        key = m.group(1) if m and m.group(1) in project.graph else None
+        if key is None and default is None:
+            raise ApiError(f"--stale-if {text!r}: name the feature, as FEATURE:FILTER (e.g. "
+                           "\"media/video: status == 'failed'\")")
+        cls = project.graph.get(key or str(default))
+        name = str(cls.spec().key)
+        expr = parse_filter(m.group(2) if key and m else text, cls)
+        rules[name] = sa.or_(rules[name], expr) if name in rules else expr
+    return rules
+
+
 def parse_ids(cls: type[Feature], ids: list[str]) -> list[dict[str, Any]]:
     """Sample ids from the command line: a value per id column, comma separated, in the order of
     the feature's id columns (``v001`` or ``v001,3``), or ``col=value,...``."""
@@ -194,6 +255,15 @@ def _id_filter(cls: type[Feature], values: dict[str, Any]) -> Any:
     return sa.and_(*[getattr(cls, c) == v for c, v in values.items()])
 
 
+def rule_for(project: Project, key: str, stale_if: Any) -> Any:
+    """The staleness rule of feature ``key`` from ``stale_if``: None, an expression (kept), or
+    ``--stale-if`` texts (a string or a list of them, see :func:`stale_rules`)."""
+    if stale_if is None or not isinstance(stale_if, str | list):
+        return stale_if
+    texts = [stale_if] if isinstance(stale_if, str) else stale_if
+    return stale_rules(project, texts, default=key).get(key)
+
+
 # ====================================================================== resolve and delete
 @dataclass(frozen=True)
 class ResolveResult:
@@ -204,8 +274,11 @@ class ResolveResult:
 
 
 def resolve(project: Project, store: MetadataStore, key: str,
-            output: str | Path | None = None, where: str | None = None) -> ResolveResult:
+            output: str | Path | None = None, where: str | None = None,
+            stale_if: Any = None) -> ResolveResult:
     """The increment of a (non-root) feature; written to ``output`` (.parquet / .csv) if given.
+
+    ``stale_if``: a staleness rule (see :func:`rule_for`).
 
     The file holds the ``new`` and ``stale`` rows (with a ``metaxy_status`` column) and the
     ``orphaned`` ones, structs flattened to JSON strings for CSV. ``where`` (CLI filter syntax)
@@ -221,9 +294,10 @@ def resolve(project: Project, store: MetadataStore, key: str,
     if output is not None and Path(output).suffix.lower() not in (".parquet", ".csv"):
         raise ApiError(f"output file {output}: use a .parquet or .csv extension")
     expr = feature_filter(cls, where)
+    stale_if = rule_for(project, str(cls.spec().key), stale_if)
     require_store_file(store)
     with store.open("r"):
-        inc = store.resolve_update(cls, where=expr)
+        inc = store.resolve_update(cls, where=expr, stale_if=stale_if)
     assert isinstance(inc, Increment)
     if output is not None:
         frame = increment_frame(inc)

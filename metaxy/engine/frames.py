@@ -42,7 +42,7 @@ from metaxy.engine.plan import (
     expected_names,
     where_plan,
 )
-from metaxy.engine.protocol import STALE_FLAG, STATUS, STORED
+from metaxy.engine.protocol import STALE_FLAG, STALE_RULE, STATUS, STORED
 from metaxy.errors import InvalidFrameError
 from metaxy.hashing import HashSettings
 
@@ -163,11 +163,12 @@ def expected(plan: ResolvePlan, ctx: FrameContext, staged: pl.DataFrame | None,
 
 
 def current(plan: ResolvePlan, target: pl.LazyFrame, where: Any = None,
-            scope: Any = None) -> pl.LazyFrame:
+            scope: Any = None, rule: Any = None) -> pl.LazyFrame:
     """The target's latest rows; for an expansion, reduced to one row per parent.
 
     ``scope`` (expansions only): as in :func:`metaxy.engine.sql.current`, ``__scope`` is true
-    for a parent when any of its stored child rows matches the filter's non-key terms.
+    for a parent when any of its stored child rows matches the filter's non-key terms;
+    ``rule`` (expansions only): ``__stale_if`` is true when any matches the ``stale_if=`` rule.
     """
     rel = latest(target, plan.id_columns)
     if where is not None:
@@ -186,6 +187,9 @@ def current(plan: ResolvePlan, target: pl.LazyFrame, where: Any = None,
         matches = F.to_polars(F.retarget(scope, names, what=f"feature '{plan.key}'"),
                               [_VALUE + n for n in names], what=f"feature '{plan.key}'")
         aggs.append(matches.fill_null(False).any().alias(SCOPE))
+    if rule is not None:
+        matched = F.to_polars(rule, _names(rel), what=f"feature '{plan.key}' (stale_if)")
+        aggs.append(matched.fill_null(False).any().alias(STALE_RULE))
     return rel.group_by(list(plan.key_columns)).agg(aggs)
 
 
@@ -220,20 +224,37 @@ def _scope(plan: ResolvePlan, wp: WherePlan) -> tuple[list[pl.Expr], pl.Expr]:
     return values, bound(names)
 
 
+def _rule(plan: ResolvePlan, rule: Any, stored: list[str]) -> pl.Expr:
+    """Whether the joined sample's stored row matches the ``stale_if=`` rule (never null)."""
+    both = pl.col(_E_PRESENT).is_not_null() & pl.col(_C_PRESENT).is_not_null()
+    if plan.expansion:
+        return both & pl.col(STORED + STALE_RULE).fill_null(False)
+    what = f"feature '{plan.key}' (stale_if)"
+    names: dict[str, Any] = {
+        n: sa.column((_CURRENT_KEY if n in plan.key_columns else STORED) + n) for n in stored}
+    matched = F.to_polars(F.retarget(rule, names, what=what), [c.name for c in names.values()],
+                          what=what)
+    return both & matched.fill_null(False)
+
+
 def classified(plan: ResolvePlan, ctx: FrameContext, target: pl.LazyFrame,
-               staged: pl.DataFrame | None = None, where: Any = None) -> pl.LazyFrame:
+               staged: pl.DataFrame | None = None, where: Any = None,
+               stale_if: Any = None) -> pl.LazyFrame:
     """Every expected and current sample, full-outer-joined and classified.
 
     Columns: the key columns, ``__status`` (``new`` / ``stale`` / ``orphaned``, or ``None`` for
-    an up-to-date sample), the expected columns, one ``__stale__<field>`` flag per field and, for
-    non-expansion features, the stored columns prefixed ``__c__``.
+    an up-to-date sample), the expected columns, one ``__stale__<field>`` flag per field, with a
+    ``stale_if=`` rule the ``__stale_if`` flag and, for non-expansion features, the stored
+    columns prefixed ``__c__``.
     """
     names = expected_names(plan, staged.columns if staged is not None else None)
     wp = where_plan(plan, where, names, _names(target))
     key_terms = wp.keys if wp is not None else None
     rest = wp.rest if wp is not None else None
     e = expected(plan, ctx, staged, key_terms).with_columns(pl.lit(True).alias(_E_PRESENT))
-    c = current(plan, target, key_terms, rest if plan.expansion else None)
+    rule = F.combine(stale_if)
+    c = current(plan, target, key_terms, rest if plan.expansion else None,
+                rule if plan.expansion else None)
     c_names = _names(c)
     target_schema = c.collect_schema()
     keys = list(plan.key_columns)
@@ -259,6 +280,8 @@ def classified(plan: ResolvePlan, ctx: FrameContext, target: pl.LazyFrame,
         if plan.expansion:
             flag = flag | pl.col(STORED + MAX_PREFIX + col).ne_missing(pl.col(col))
         flags.append(flag.alias(STALE_FLAG + f.field.column("")))
+    if rule is not None:
+        flags.append(_rule(plan, rule, c_names).alias(STALE_RULE))
     any_stale = pl.any_horizontal(flags) if flags else pl.lit(False)
     state = (pl.when(is_new).then(pl.lit("new"))
              .when(is_orphan).then(pl.lit("orphaned"))
@@ -276,18 +299,19 @@ def classified(plan: ResolvePlan, ctx: FrameContext, target: pl.LazyFrame,
 
 def increment_frame(plan: ResolvePlan, ctx: FrameContext, target: pl.LazyFrame,
                     staged: pl.DataFrame | None = None, where: Any = None,
-                    status: str | None = None) -> pl.LazyFrame:
+                    status: str | None = None, stale_if: Any = None) -> pl.LazyFrame:
     """Every new, stale and orphaned sample (optionally one status): the raw increment rows."""
-    raw = classified(plan, ctx, target, staged, where)
+    raw = classified(plan, ctx, target, staged, where, stale_if)
     if status is None:
         return raw.filter(pl.col(STATUS).is_not_null())
     return raw.filter(pl.col(STATUS) == status)
 
 
 def status_frame(plan: ResolvePlan, ctx: FrameContext, target: pl.LazyFrame,
-                 staged: pl.DataFrame | None = None, where: Any = None) -> pl.LazyFrame:
+                 staged: pl.DataFrame | None = None, where: Any = None,
+                 stale_if: Any = None) -> pl.LazyFrame:
     """One row of counts: new, stale, orphaned, up to date."""
-    raw = classified(plan, ctx, target, staged, where)
+    raw = classified(plan, ctx, target, staged, where, stale_if)
     s = pl.col(STATUS)
     return raw.select(
         (s == "new").sum().cast(pl.Int64).alias("new"),

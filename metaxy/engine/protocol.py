@@ -28,6 +28,12 @@ STALE_FLAG = "__stale__"
 """Prefix of the raw per-field columns: true when that field's provenance changed."""
 STORED = "__c__"
 """Prefix of the raw columns holding the stored (current) row's values."""
+STALE_RULE = "__stale_if"
+"""Raw column (only with a ``stale_if=`` rule): true when the stored row matches the rule."""
+REASON_PROVENANCE = "provenance"
+"""``metaxy_stale_reason`` of a sample stale because a field's provenance changed."""
+REASON_RULE = "stale_if"
+"""``metaxy_stale_reason`` of a sample the ``stale_if=`` rule matched (all its fields listed)."""
 
 
 def to_api(feature: type[Feature], df: pl.DataFrame, *, prefix: str = "") -> pl.DataFrame:
@@ -48,6 +54,20 @@ def to_api(feature: type[Feature], df: pl.DataFrame, *, prefix: str = "") -> pl.
     return df.with_columns(exprs).drop(drop) if exprs else df
 
 
+def to_storage(feature: type[Feature], df: pl.DataFrame) -> pl.DataFrame:
+    """API form -> storage form (the inverse of :func:`to_api`): unpack the two structs into
+    one provenance and one data-version column per field, e.g. to hand rows read from one
+    store to another's ``append_storage_rows``."""
+    exprs: list[pl.Expr] = []
+    for struct, column in ((C.PROVENANCE_BY_FIELD, C.pv_column),
+                           (C.DATA_VERSION_BY_FIELD, C.dv_column)):
+        if struct in df.columns:
+            exprs += [pl.col(struct).struct.field(str(f)).alias(column(f))
+                      for f in feature.spec().field_keys]
+    drop = [c for c in (C.PROVENANCE_BY_FIELD, C.DATA_VERSION_BY_FIELD) if c in df.columns]
+    return df.with_columns(exprs).drop(drop) if exprs else df
+
+
 def split_increment(plan: ResolvePlan, raw: pl.DataFrame) -> dict[str, pl.DataFrame]:
     """Raw classified rows (one statement's result) -> API-form ``new``/``stale``/``orphaned``."""
     feature = plan.feature
@@ -64,9 +84,18 @@ def split_increment(plan: ResolvePlan, raw: pl.DataFrame) -> dict[str, pl.DataFr
     # A stale sample keeps its first-write time when written back (SPEC §3, metaxy_created_at).
     created = [pl.col(STORED + C.CREATED_AT).alias(C.CREATED_AT)] \
         if STORED + C.CREATED_AT in raw.columns else []
-    stale = stale_raw.with_columns(
-        pl.concat_list(flags).list.drop_nulls().alias(C.STALE_FIELDS)
-    ).select([*out_cols, *created, C.STALE_FIELDS])
+    listed = pl.concat_list(flags).list.drop_nulls()
+    reason: list[str] = []
+    if STALE_RULE in raw.columns:  # a stale_if= rule: a matched sample is stale in every field
+        everything = pl.lit([str(f.field) for f in plan.fields], dtype=pl.List(pl.Utf8))
+        rule = pl.col(STALE_RULE).fill_null(False)
+        listed = pl.when(rule).then(everything).otherwise(listed)
+        stale_raw = stale_raw.with_columns(pl.when(rule).then(pl.lit(REASON_RULE))
+                                           .otherwise(pl.lit(REASON_PROVENANCE))
+                                           .alias(C.STALE_REASON))
+        reason = [C.STALE_REASON]
+    stale = stale_raw.with_columns(listed.alias(C.STALE_FIELDS)).select(
+        [*out_cols, *created, C.STALE_FIELDS, *reason])
     orphan_raw = raw.filter(status == "orphaned")
     if plan.expansion:
         orphaned = orphan_raw.select(keys)

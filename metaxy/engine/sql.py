@@ -35,7 +35,7 @@ from metaxy.engine.plan import (
     expected_names,
     where_plan,
 )
-from metaxy.engine.protocol import STALE_FLAG, STATUS, STORED
+from metaxy.engine.protocol import STALE_FLAG, STALE_RULE, STATUS, STORED
 from metaxy.errors import InvalidFrameError
 from metaxy.hashing import FULL_LENGTH, MISSING, HashSettings
 
@@ -291,12 +291,14 @@ class _NameMap:
 
 def current(plan: ResolvePlan, table: FromClause, where: Any = None,
             method: str = "window", scope: Any = None,
-            state: FromClause | None = None) -> sa.Subquery:
+            state: FromClause | None = None, rule: Any = None) -> sa.Subquery:
     """The target's latest rows; for an expansion, reduced to one row per parent.
 
     ``scope`` (expansions only): the non-key part of a ``where=`` filter; the parent row gets
     ``__scope = 1`` when any of its stored child rows matches it (a column the target lacks is
     NULL there), which is what selects an orphaned parent (:class:`~metaxy.engine.plan.WherePlan`).
+    ``rule`` (expansions only): a ``stale_if=`` rule; ``__stale_if = 1`` when any stored child
+    row of the parent matches it.
     """
     rel = latest(table, plan.id_columns, name="t_latest", method=method, state=state)
     conds = [F.retarget(where, rel.c, what=f"feature '{plan.key}'")] if where is not None else []
@@ -310,6 +312,9 @@ def current(plan: ResolvePlan, table: FromClause, where: Any = None,
         names = _NameMap({n: rel.c[n] if n in rel.c else sa.null() for n in F.check(scope)})
         matches = F.retarget(scope, names, what=f"feature '{plan.key}'")
         cols.append(sa.func.max(sa.case((matches, 1), else_=0)).label(SCOPE))
+    if rule is not None:
+        matched = F.retarget(rule, rel.c, what=f"feature '{plan.key}' (stale_if)")
+        cols.append(sa.func.max(sa.case((matched, 1), else_=0)).label(STALE_RULE))
     group = [rel.c[k] for k in plan.key_columns]
     return sa.select(*cols).where(*conds).group_by(*group).subquery("current")
 
@@ -351,19 +356,31 @@ def _joined(plan: ResolvePlan, ctx: SqlContext, e: sa.Subquery,
 
 
 def _classified(plan: ResolvePlan, ctx: SqlContext, table: FromClause, staged: FromClause | None,
-                where: Any) -> tuple[Any, Any, list[ColumnElement[Any]], FromClause,
-                                     ColumnElement[bool] | None]:
-    """Expected FULL OUTER JOIN current, the per-field stale flags, and the ``where=`` scope."""
+                where: Any, stale_if: Any = None) -> tuple[Any, Any, list[ColumnElement[Any]],
+                                                           FromClause, ColumnElement[bool] | None,
+                                                           ColumnElement[bool] | None]:
+    """Expected FULL OUTER JOIN current, the per-field stale flags, the ``where=`` scope and
+    the ``stale_if=`` flag (true, never NULL, for a sample on both sides whose stored row
+    matches the rule; None without a rule)."""
     names = expected_names(plan, staged.c.keys() if staged is not None else None)
     wp = where_plan(plan, where, names, table.c.keys())
     key_terms = wp.keys if wp is not None else None
     rest = wp.rest if wp is not None else None
+    rule = F.combine(stale_if)
     e, c, joined = _joined(plan, ctx, expected(plan, ctx, staged, key_terms),
                            current(plan, table, key_terms, ctx.latest_method,
                                    rest if plan.expansion else None,
-                                   ctx.states.get(str(plan.key))))
+                                   ctx.states.get(str(plan.key)),
+                                   rule if plan.expansion else None))
     scope = _scope(plan, wp, e, c) if wp is not None and rest is not None else None
-    return e, c, [_stale_flag(plan, e, c, f) for f in plan.fields], joined, scope
+    flag = None
+    if rule is not None:
+        k0 = plan.key_columns[0]
+        matched = c.c[STALE_RULE] == 1 if plan.expansion else F.retarget(
+            rule, _NameMap(dict(c.c.items())), what=f"feature '{plan.key}' (stale_if)")
+        both = sa.and_(e.c[k0].is_not(None), c.c[k0].is_not(None), matched)
+        flag = sa.case((both, sa.true()), else_=sa.false())
+    return e, c, [_stale_flag(plan, e, c, f) for f in plan.fields], joined, scope, flag
 
 
 def _scope(plan: ResolvePlan, wp: WherePlan, e: Any, c: Any) -> ColumnElement[bool]:
@@ -384,9 +401,10 @@ def _scope(plan: ResolvePlan, wp: WherePlan, e: Any, c: Any) -> ColumnElement[bo
 
 def increment_statement(plan: ResolvePlan, ctx: SqlContext, table: FromClause,
                         staged: FromClause | None = None, where: Any = None,
-                        status: str | None = None) -> sa.Select[Any]:
-    """One statement returning every new, stale and orphaned sample (optionally one status)."""
-    e, c, flags, joined, scope = _classified(plan, ctx, table, staged, where)
+                        status: str | None = None, stale_if: Any = None) -> sa.Select[Any]:
+    """One statement returning every new, stale and orphaned sample (optionally one status);
+    a sample whose stored row matches ``stale_if`` is stale (raw column ``__stale_if``)."""
+    e, c, flags, joined, scope, rule = _classified(plan, ctx, table, staged, where, stale_if)
     k0 = plan.key_columns[0]
     state = sa.case((c.c[k0].is_(None), sa.literal("new")),
                     (e.c[k0].is_(None), sa.literal("orphaned")),
@@ -397,6 +415,9 @@ def increment_statement(plan: ResolvePlan, ctx: SqlContext, table: FromClause,
     cols += [e.c[name].label(name) for name in e.c.keys() if name not in plan.key_columns]
     cols += [flag.label(STALE_FLAG + f.field.column("")) for flag, f in
              zip(flags, plan.fields, strict=True)]
+    if rule is not None:
+        cols.append(rule.label(STALE_RULE))
+        flags = [*flags, rule]
     if not plan.expansion:
         cols += [c.c[name].label(STORED + name) for name in c.c.keys()
                  if name not in plan.key_columns]
@@ -413,12 +434,13 @@ def increment_statement(plan: ResolvePlan, ctx: SqlContext, table: FromClause,
 
 
 def status_statement(plan: ResolvePlan, ctx: SqlContext, table: FromClause,
-                     staged: FromClause | None = None, where: Any = None) -> sa.Select[Any]:
+                     staged: FromClause | None = None, where: Any = None,
+                     stale_if: Any = None) -> sa.Select[Any]:
     """One statement returning the counts: new, stale, orphaned, up to date."""
-    e, c, flags, joined, scope = _classified(plan, ctx, table, staged, where)
+    e, c, flags, joined, scope, rule = _classified(plan, ctx, table, staged, where, stale_if)
     k0 = plan.key_columns[0]
     both = sa.and_(e.c[k0].is_not(None), c.c[k0].is_not(None))
-    any_stale = sa.or_(*flags)
+    any_stale = sa.or_(*flags, *([rule] if rule is not None else []))
 
     def count(cond: ColumnElement[bool]) -> ColumnElement[int]:
         return sa.func.coalesce(sa.func.sum(sa.case((cond, 1), else_=0)), 0)

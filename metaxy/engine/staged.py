@@ -93,16 +93,26 @@ class Constant:
 class StagedRows:
     """Validated rows: ``frame`` holds the per-row columns, ``constants`` the columns with one
     value per write, ``order`` every column in table order; ``recipe`` None means the hashes are
-    final (or there are none)."""
+    final (or there are none). ``keep_times``: the rows keep their own timestamps (copied rows,
+    :meth:`~metaxy.store.contract.StoreContract.append_storage_rows`); the store's write clock
+    only advances past the latest of them (:meth:`clock_time`, :meth:`restamped`)."""
 
     frame: pl.DataFrame
     recipe: HashRecipe | None = None
     constants: tuple[Constant, ...] = ()
     order: tuple[str, ...] = ()
+    keep_times: bool = False
 
     @classmethod
-    def ready(cls, frame: pl.DataFrame) -> StagedRows:
-        return cls(frame, None, (), tuple(frame.columns))
+    def ready(cls, frame: pl.DataFrame, *, keep_times: bool = False) -> StagedRows:
+        return cls(frame, None, (), tuple(frame.columns), keep_times)
+
+    def clock_time(self) -> Any:
+        """The time the write claims on the table's clock: the write's own (first row), or,
+        for rows keeping their times, the latest of them."""
+        if self.keep_times and self.frame.height:
+            return self.frame[C.UPDATED_AT].max()
+        return self.first(C.UPDATED_AT)
 
     @property
     def height(self) -> int:
@@ -121,7 +131,7 @@ class StagedRows:
         return self.frame[name][0]
 
     def _with(self, frame: pl.DataFrame) -> StagedRows:
-        return StagedRows(frame, self.recipe, self.constants, self.order)
+        return StagedRows(frame, self.recipe, self.constants, self.order, self.keep_times)
 
     def uniform(self, name: str) -> bool:
         """Whether every row has the same non-null value in column ``name``."""
@@ -132,8 +142,9 @@ class StagedRows:
 
     def restamped(self, client: Any, at: Any) -> StagedRows:
         """The rows with the write time assigned by the store (``at``, from its clock) in place
-        of the client's (:func:`restamp`), in the constants and in the frame."""
-        if at == client:
+        of the client's (:func:`restamp`), in the constants and in the frame; rows keeping their
+        times are returned as they are."""
+        if at == client or self.keep_times:
             return self
         constants = tuple(
             replace(c, value=at) if c.name in STAMPED and (

@@ -15,7 +15,7 @@ import contextlib
 import io
 import shutil
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -306,9 +306,12 @@ class Migrations:
             raise MigrationError("alembic wrote no revision")
         return Path(script.path)
 
-    def upgrade(self, target: str = "head", *, sql: bool = False,
-                dry_run: bool = False) -> UpgradeReport:
-        """Apply revisions up to ``target``; ``sql`` prints the DDL offline (no connection)."""
+    def upgrade(self, target: str = "head", *, sql: bool = False, dry_run: bool = False,
+                progress: Callable[[str], None] | None = None) -> UpgradeReport:
+        """Apply revisions up to ``target``; ``sql`` prints the DDL offline (no connection).
+
+        ``progress`` is called with each revision id once it is applied (see :meth:`pending`).
+        """
         from alembic import command
 
         self._single_head(target)
@@ -317,6 +320,7 @@ class Migrations:
             command.upgrade(self.config(output=out), target, sql=True)
             return UpgradeReport(sql=out.getvalue())
         state = self._state(dry_run=dry_run)
+        state.progress = progress
         report = UpgradeReport()
         with self._locked():
             if dry_run:
@@ -330,6 +334,12 @@ class Migrations:
         report.applied = list(state.applied)
         report.operations = list(state.results)
         return report
+
+    def pending(self, target: str = "head") -> list[str]:
+        """The revisions an upgrade to ``target`` would apply, in the order it applies them."""
+        current = self.current()
+        return [r.revision for r in reversed(list(self.script().iterate_revisions(
+            target, current[0] if current else "base")))]
 
     def _dry_run(self, state: MigrationState, target: str) -> None:
         """Count what the pending revisions' data operations would append; change nothing.

@@ -129,13 +129,14 @@ def init_cmd(store: StoreOpt = None, format: FormatOpt = Format.text) -> None:
 def revision_cmd(message: Annotated[str, typer.Option(
                      "-m", "--message", help="Message of the revision (names its file).")],
                  autogenerate: Annotated[bool, typer.Option(
-                     help="Compare the last pushed snapshot with the code and write the "
-                          "operations.")] = False,
+                     "--autogenerate", help="Compare the last pushed snapshot with the code "
+                                            "and write the operations.")] = False,
                  rev_id: Annotated[str | None, typer.Option(
                      help="Revision id to use (default: generated).")] = None,
                  head: Annotated[str, typer.Option(
                      help="Head the new revision follows.")] = "head",
                  splice: Annotated[bool, typer.Option(
+                     "--splice",
                      help="Allow a new branch from a revision that is not a head.")] = False,
                  allow_drop: Annotated[bool, typer.Option(
                      "--allow-drop", help="Autogenerate: write drop_column of columns that hold "
@@ -171,11 +172,15 @@ def revision_cmd(message: Annotated[str, typer.Option(
 def _run_report(command: str, target: str, format: Format, sql: bool, dry_run: bool,
                 store: str | None, lock_timeout: float) -> None:
     """``upgrade`` / ``downgrade``: run, then print the report as text or JSON."""
+    from metaxy.render import progress_bar
+
     m = _migrations(store, lock_timeout)
     before = None if sql or format is Format.text else m.current()
-    with _quiet_stdout(format):
-        report = m.upgrade(target, sql=sql, dry_run=dry_run) if command == "upgrade" else \
-            m.downgrade(target, sql=sql)
+    bar = command == "upgrade" and not sql and not dry_run and format is Format.text
+    total = len(m.pending(target)) if bar else 0
+    with _quiet_stdout(format), progress_bar(console, total, "upgrade", bar) as tick:
+        report = m.upgrade(target, sql=sql, dry_run=dry_run, progress=tick) \
+            if command == "upgrade" else m.downgrade(target, sql=sql)
     if format is Format.text:
         _print_report(report)
         return
@@ -202,6 +207,7 @@ def _run_report(command: str, target: str, format: Format, sql: bool, dry_run: b
 @migrations_app.command("upgrade")
 def upgrade_cmd(target: TargetArg = "head", sql: SqlOpt = False,
                 dry_run: Annotated[bool, typer.Option(
+                    "--dry-run",
                     help="Only count the rows the pending revisions would change.")] = False,
                 store: StoreOpt = None, format: FormatOpt = Format.text,
                 lock_timeout: LockTimeoutOpt = 0.0) -> None:
@@ -341,6 +347,7 @@ def reconcile_cmd(feature: Annotated[str, typer.Argument(help="Feature key to re
                       "--fields", help="Only these fields (repeatable; default: every changed "
                                        "field).")] = None,
                   dry_run: Annotated[bool, typer.Option(
+                      "--dry-run",
                       help="Only show what would be reconciled; write nothing.")] = False,
                   store: StoreOpt = None,
                   format: FormatOpt = Format.text, lock_timeout: LockTimeoutOpt = 0.0) -> None:

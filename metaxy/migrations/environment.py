@@ -53,6 +53,8 @@ def run(context: Any, *, autogenerate_plugins: Sequence[str] = DEFAULT_PLUGINS) 
     def applied(ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
         state.applied.append(step.up_revision_id if step.is_upgrade else step.down_revision_ids)
         ctx.connection.commit()
+        if state.progress is not None:
+            state.progress(str(state.applied[-1]))
 
     context.configure(connection=conn, target_metadata=metadata, version_table=VERSION_TABLE,
                       autogenerate_plugins=list(autogenerate_plugins),

@@ -6,6 +6,7 @@ Alembic loads ``env.py`` and revision scripts as plain modules; metaxy hands the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,8 @@ class MigrationState:
     op_index: int = 0
     results: list[OpResult] = field(default_factory=list)
     applied: list[str] = field(default_factory=list)
+    #: called with a revision id each time one is applied (the CLI drives a progress bar)
+    progress: Callable[[str], None] | None = None
     _graphs: dict[str, FeatureGraph] = field(default_factory=dict)
 
     def start_step(self, revision: str, module: Any, is_upgrade: bool) -> None:

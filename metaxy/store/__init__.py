@@ -6,7 +6,9 @@ dialect (its docstring lists the backend hooks to override), or :class:`FrameSto
 read as Polars frames and resolved by Polars (the in-memory and Delta Lake stores), and uses
 the names re-exported here from :mod:`metaxy.engine`: the staged rows of a write
 (:class:`StagedRows`), the hash expression (:class:`SampleHash`) and the hashers
-(:data:`Hasher`, :func:`polars_hasher`, :func:`duckdb_hasher`); the bookkeeping tables are
+(:data:`Hasher`, :func:`polars_hasher`, :func:`duckdb_hasher`), and the column types of
+fetched rows (:func:`polars_dtype` of a SQLAlchemy type, :func:`conform` of a frame a driver
+returned); the bookkeeping tables are
 :data:`SETTINGS_TABLE`, :data:`FEATURE_VERSIONS_TABLE` and :data:`WRITE_CLOCK_TABLE`.
 
 The names are imported on first use (PEP 562), so ``import metaxy.store`` loads no driver.
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from metaxy.store.locks import NamedLocks, database_lock, file_lock
     from metaxy.store.registry import get_store
     from metaxy.store.sql import FEATURE_VERSIONS_TABLE, SETTINGS_TABLE, SQLStore
+    from metaxy.store.types import conform, polars_dtype
     from metaxy.store.write_clock import WRITE_CLOCK_TABLE
 
 __all__ = [
@@ -46,10 +49,12 @@ __all__ = [
     "StagedRows",
     "Status",
     "StoreContract",
+    "conform",
     "database_lock",
     "duckdb_hasher",
     "file_lock",
     "get_store",
+    "polars_dtype",
     "polars_hasher",
 ]
 
@@ -69,10 +74,12 @@ _LAZY = {
     "StagedRows": "metaxy.engine.staged",
     "Status": "metaxy.store.base",
     "StoreContract": "metaxy.store.contract",
+    "conform": "metaxy.store.types",
     "database_lock": "metaxy.store.locks",
     "duckdb_hasher": "metaxy.engine.hashers",
     "file_lock": "metaxy.store.locks",
     "get_store": "metaxy.store.registry",
+    "polars_dtype": "metaxy.store.types",
     "polars_hasher": "metaxy.engine.hashers",
 }
 

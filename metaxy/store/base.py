@@ -248,6 +248,39 @@ class MetadataStore(StoreContract, ABC):
         df = self._guard(lambda: self._read(cls, where, with_history, include_deleted), cls)
         return to_api(cls, df)
 
+    def read_batches(self, feature: type[Feature] | str, where: Any = None, *,
+                     with_history: bool = False, include_deleted: bool = False,
+                     batch_rows: int = 100_000) -> Iterator[pl.DataFrame]:
+        """The rows of :meth:`read`, streamed in frames of at most ``batch_rows`` rows.
+
+        SQL stores run one statement (one snapshot) and fetch its rows ``batch_rows`` at a
+        time, so memory stays bounded whatever the table's size; other backends may read
+        eagerly and slice. Use the store for nothing else until the iterator is exhausted or
+        closed (a SQL store streams over its connection). Same arguments and errors as
+        :meth:`read`, plus ``batch_rows`` (at least 1).
+        """
+        self._require("r")
+        cls = self.feature(feature)
+        if not isinstance(batch_rows, int) or isinstance(batch_rows, bool) or batch_rows < 1:
+            raise StoreError(f"read_batches: batch_rows must be a positive integer, got "
+                             f"{batch_rows!r}")
+        if not self.has_feature(cls):  # a fallback store's rows, or none
+            yield from self.read(cls, where, with_history=with_history,
+                                 include_deleted=include_deleted).iter_slices(batch_rows)
+            return
+        batches = self._read_batches(cls, where, with_history, include_deleted, batch_rows)
+        while True:
+            frame = self._guard(lambda: next(batches, None), cls)
+            if frame is None:
+                return
+            yield to_api(cls, frame)
+
+    def _read_batches(self, feature: type[Feature], where: Any, with_history: bool,
+                      include_deleted: bool, n: int) -> Iterator[pl.DataFrame]:
+        """Storage-form rows of :meth:`_read` in frames of at most ``n`` rows (default: one
+        eager read, sliced; SQL stores stream one statement)."""
+        yield from self._read(feature, where, with_history, include_deleted).iter_slices(n)
+
     def delete(self, feature: type[Feature] | str, where: Any, *, soft: bool = True) -> int:
         """Delete the samples matching ``where``.
 
@@ -309,14 +342,17 @@ class MetadataStore(StoreContract, ABC):
 
     @overload
     def resolve_update(self, feature: type[Feature] | str, samples: FrameLike | None = None,
-                       where: Any = None, lazy: Literal[False] = False) -> Increment: ...
+                       where: Any = None, lazy: Literal[False] = False, *,
+                       stale_if: Any = None) -> Increment: ...
 
     @overload
     def resolve_update(self, feature: type[Feature] | str, samples: FrameLike | None = None,
-                       where: Any = None, *, lazy: Literal[True]) -> LazyIncrement: ...
+                       where: Any = None, *, lazy: Literal[True],
+                       stale_if: Any = None) -> LazyIncrement: ...
 
     def resolve_update(self, feature: type[Feature] | str, samples: FrameLike | None = None,
-                       where: Any = None, lazy: bool = False) -> Increment | LazyIncrement:
+                       where: Any = None, lazy: bool = False, *,
+                       stale_if: Any = None) -> Increment | LazyIncrement:
         """Which samples are new, stale (and in which fields) or orphaned (SPEC §5).
 
         ``where`` selects samples, identically on the upstream and the stored side: each column
@@ -335,10 +371,17 @@ class MetadataStore(StoreContract, ABC):
             where: an optional SQLAlchemy expression selecting samples (see above).
             lazy: return a :class:`LazyIncrement` whose parts are spooled to temporary Arrow
                 files from one snapshot and streamed in batches; close it (or use ``with``).
+            stale_if: an optional custom staleness rule, a SQLAlchemy expression over the
+                feature's own stored columns (``Video.status == "failed"``; the ``where=``
+                subset, evaluated in the store). A stored sample that is still expected and
+                whose latest row matches it is stale in every field, with
+                ``metaxy_stale_reason`` ``"stale_if"`` (``"provenance"`` for the others); for
+                a 1:N feature, a parent is stale when one of its stored children matches.
 
         Returns:
-            An :class:`Increment` with ``new``, ``stale`` (with ``metaxy_stale_fields``) and
-            ``orphaned`` frames, each carrying the provenance that :meth:`write` needs.
+            An :class:`Increment` with ``new``, ``stale`` (with ``metaxy_stale_fields``; with
+            ``stale_if``, also ``metaxy_stale_reason``) and ``orphaned`` frames, each carrying
+            the provenance that :meth:`write` needs.
 
         Raises:
             StoreModeError: the store is not open.
@@ -353,24 +396,27 @@ class MetadataStore(StoreContract, ABC):
         self._require("r")
         cls = self.feature(feature)
         frame = self._samples_frame(cls, samples)
+        rule = _rule(stale_if)
         if lazy:
-            spool = self._guard(lambda: self._spool_increment(cls, frame, where), cls)
+            spool = self._guard(lambda: self._spool_increment(cls, frame, where, **rule), cls)
             self._spools.add(spool)
             return LazyIncrement(spool)
-        parts = self._guard(lambda: self._resolve(cls, frame, where), cls)
+        parts = self._guard(lambda: self._resolve(cls, frame, where, **rule), cls)
         return Increment(parts["new"], parts["stale"], parts["orphaned"])
 
     def status(self, feature: type[Feature] | str, samples: FrameLike | None = None,
-               where: Any = None) -> Status:
+               where: Any = None, *, stale_if: Any = None) -> Status:
         """Counts of new / stale / orphaned / up-to-date samples; only the counts travel.
 
-        ``where`` selects samples exactly as in :meth:`resolve_update` (the counts are those of
-        its increment, plus the selected samples that are up to date).
+        ``where`` and ``stale_if`` select samples and mark them stale exactly as in
+        :meth:`resolve_update` (the counts are those of its increment, plus the selected samples
+        that are up to date).
         """
         self._require("r")
         cls = self.feature(feature)
         frame = self._samples_frame(cls, samples)
-        counts = self._guard(lambda: self._status(cls, frame, where), cls)
+        rule = _rule(stale_if)
+        counts = self._guard(lambda: self._status(cls, frame, where, **rule), cls)
         return Status(str(cls.spec().key), root=not cls.spec().deps, **counts)
 
     # ------------------------------------------------------------------ helpers
@@ -429,14 +475,16 @@ class MetadataStore(StoreContract, ABC):
         return StoreError(f"{self.display()}: {type(error).__name__}: {error}")
 
     def _spool_increment(self, feature: type[Feature], samples: pl.DataFrame | None,
-                         where: Any) -> Spool:
+                         where: Any, stale_if: Any = None) -> Spool:
         """The increment spooled to files (:mod:`metaxy.store.spool`), from one snapshot.
 
         Default: resolve it eagerly and spool the frames (SQL stores stream the statement's
         rows into the spool instead, batch by batch)."""
         from metaxy.store.spool import spool_frames
 
-        return spool_frames(self._resolve(feature, samples, where), self._increment_name(feature))
+        rule = {} if stale_if is None else {"stale_if": stale_if}
+        return spool_frames(self._resolve(feature, samples, where, **rule),
+                            self._increment_name(feature))
 
     def _increment_name(self, feature: type[Feature]) -> str:
         return f"feature '{feature.spec().key}' in {self.display()}"
@@ -479,7 +527,11 @@ class MetadataStore(StoreContract, ABC):
     @abstractmethod
     def _resolve(self, feature: type[Feature], samples: pl.DataFrame | None,
                  where: Any) -> dict[str, pl.DataFrame]:
-        """API-form frames ``new``, ``stale``, ``orphaned``."""
+        """API-form frames ``new``, ``stale``, ``orphaned``.
+
+        With a ``stale_if=`` rule the store passes it as the keyword ``stale_if`` (a checked
+        SQLAlchemy clause; only then), and ``_status`` and ``_spool_increment`` take it too:
+        the engines' ``increment_statement`` / ``increment_frame`` evaluate it."""
 
     @abstractmethod
     def _status(self, feature: type[Feature], samples: pl.DataFrame | None,
@@ -494,3 +546,15 @@ class MetadataStore(StoreContract, ABC):
         ``metaxy_deleted_at``; one row per sample) when the store keeps one and it is ready
         (None otherwise): what the consistency tests compare with the history."""
         return None
+
+
+def _rule(stale_if: Any) -> dict[str, Any]:
+    """The backend keyword of a ``stale_if=`` rule: none without one (a backend that predates
+    rules keeps working), else the checked clause."""
+    from metaxy.engine import filters as F
+
+    clause = F.combine(stale_if)
+    if clause is None:
+        return {}
+    F.check(clause)
+    return {"stale_if": clause}

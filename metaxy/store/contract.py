@@ -192,7 +192,8 @@ class StoreContract:
                          "not implement named locks")
 
     # ------------------------------------------------------------------ storage-form rows
-    def append_storage_rows(self, feature: type[Feature] | str, rows: pl.DataFrame) -> int:
+    def append_storage_rows(self, feature: type[Feature] | str, rows: pl.DataFrame, *,
+                            keep_times: bool = False) -> int:
         """Append rows already in the storage form, in one transaction; return how many.
 
         Unlike :meth:`write`, nothing is derived: the frame carries every column of the
@@ -201,6 +202,14 @@ class StoreContract:
         stored too, as nullable strings (e.g. the storage columns a renamed field leaves
         behind for history); they must exist in the stored table (a migration adds them), or
         the table must not exist yet. The store must be open for writing.
+
+        The store stamps the write's time from its write clock, as for :meth:`write`
+        (``metaxy_updated_at``, and a ``created_at`` / ``deleted_at`` equal to the first row's
+        time). With ``keep_times`` every row keeps its own timestamps, bit-identical (rows
+        copied from another store, :func:`metaxy.api.copying.copy`): which row of a sample is
+        the latest is then decided by those times, and the table's clock advances past the
+        latest of them, so later writes still come after. A backend honours it in its
+        ``_append`` (:attr:`metaxy.engine.staged.StagedRows.keep_times`).
 
         Raises:
             StoreModeError: the store is not open for writing.
@@ -231,7 +240,8 @@ class StoreContract:
             return 0
         target = _widened(cls, extra) if extra else cls
         ordered = rows.select([*model, *[pl.col(c).cast(pl.Utf8) for c in extra]])
-        return int(self._guard(lambda: self._append(target, StagedRows.ready(ordered)), target))
+        staged = StagedRows.ready(ordered, keep_times=keep_times)
+        return int(self._guard(lambda: self._append(target, staged), target))
 
 
 def _widened(cls: type[Feature], extra: list[str]) -> type[Feature]:

@@ -175,13 +175,14 @@ class FrameStore(MetadataStore):
         return plan, E.FrameContext(self.hash_settings, frames), self._latest_rows(feature)
 
     def _resolve(self, feature: type[Feature], samples: pl.DataFrame | None,
-                 where: Any) -> dict[str, pl.DataFrame]:
+                 where: Any, stale_if: Any = None) -> dict[str, pl.DataFrame]:
         plan, ctx, target = self._context(feature)
-        raw = self.collect(E.increment_frame(plan, ctx, target, samples, where))
+        raw = self.collect(E.increment_frame(plan, ctx, target, samples, where,
+                                             stale_if=stale_if))
         return split_increment(plan, raw)
 
     def _status(self, feature: type[Feature], samples: pl.DataFrame | None,
-                where: Any) -> dict[str, int]:
+                where: Any, stale_if: Any = None) -> dict[str, int]:
         plan, ctx, target = self._context(feature)
-        row = self.collect(E.status_frame(plan, ctx, target, samples, where))
+        row = self.collect(E.status_frame(plan, ctx, target, samples, where, stale_if))
         return {k: int(row[k][0] or 0) for k in ("new", "stale", "orphaned", "up_to_date")}

@@ -175,18 +175,20 @@ class MemoryStore(FrameStore):
             old = self._db.tables.get(name)
             if old is not None:
                 self.check_drift(feature, old.columns)
-            rows = self._stamp(name, old, rows)
+            if not staged.keep_times:  # copied rows keep their times (append_storage_rows)
+                rows = self._stamp(name, old, rows)
             new = rows if old is None else pl.concat([old, rows], how="vertical")
             key = (str(feature.spec().key), str(rows[C.FEATURE_VERSION][0]))
             record = None if key in self._db.feature_versions else FeatureVersionRecord(
                 self.project, str(rows[C.PROJECT_VERSION][0]), name, rows[C.UPDATED_AT][0])
             state = self._next_state(feature, new, rows)
             self._db.tables[name] = new
-            if state is None:
+            if state is None or staged.keep_times:  # copied rows: rebuilt on the next write
                 self._db.states.pop(name, None)
             else:
                 self._db.states[name] = state
-            self._db.clock[name] = write_clock.to_us(rows[C.UPDATED_AT][0])
+            self._db.clock[name] = max(self._db.clock.get(name, -1),
+                                       write_clock.to_us(rows[C.UPDATED_AT].max()))  # type: ignore[arg-type]
             if self._db.hash_setting is None:
                 self._db.hash_setting = self.hash_settings.as_text()
             if record is not None:

@@ -73,8 +73,7 @@ class Increment:
 
     def to_process(self) -> pl.DataFrame:
         """``new`` and ``stale`` rows together (the samples to compute)."""
-        stale = self.stale.drop(C.STALE_FIELDS) if C.STALE_FIELDS in self.stale.columns \
-            else self.stale
+        stale = self.stale.drop(C.STALE_FIELDS, C.STALE_REASON, strict=False)
         return pl.concat([self.new, stale], how="diagonal_relaxed")
 
 

@@ -29,7 +29,8 @@ from metaxy.store import ddl, drift, hash_inference, latest_state, write_clock
 from metaxy.store.base import AccessMode, MetadataStore
 from metaxy.store.int_range import check_int_ranges
 from metaxy.store.spool import Spool
-from metaxy.store.types import conform, cursor_batches, polars_dtype, sql_type, table_schema
+from metaxy.store.sql_reads import read_statement, read_tx
+from metaxy.store.types import conform, cursor_batches, polars_dtype, sql_type
 from metaxy.store.write_clock import WRITE_CLOCK_TABLE
 
 if TYPE_CHECKING:
@@ -85,13 +86,16 @@ class SQLStore(MetadataStore):
             writer's identical row.
         _refresh_statistics(conn, table, rows): Called after a bulk load of ``rows`` rows.
         _query_scope(conn): A context manager around the statements of a resolve or status.
-        _stream_rows(conn, stmt, n): The query's rows, at most ``n`` at a time (a server-side
-            cursor where the driver has one).
+        _stream_rows(conn, stmt, n): The rows, at most ``n`` at a time (a server-side cursor).
+        _stream(conn, stmt, n): Frames of at most ``n`` rows (Arrow-batch drivers override it).
+        _count(rows): Count a statement and its rows in ``store.stats`` (from ``_fetch``).
         _driver_error(error, feature): The :class:`~metaxy.errors.StoreError` for a driver
             error the backend recognises (a lock or statement timeout); call ``super()`` for
             the rest.
         _lock(name, timeout): The mechanism of :meth:`~metaxy.store.StoreContract.lock` (a
             context manager; the base class handles re-entrancy and checks the arguments).
+        _write_time(conn, table, client): A write's ``metaxy_updated_at`` (the write clock).
+        _delete_rows(conn, table, where): Delete the matching rows and return their number.
         _upsert_state(conn, state, ids, source): Replace the latest-state rows of the samples
             in ``source`` (the narrow rows of one write) by those rows; default: delete, then
             insert (:mod:`metaxy.store.latest_state`).
@@ -311,13 +315,17 @@ class SQLStore(MetadataStore):
                     self._ensure_table(conn, table)
                 if self.narrow_integer:
                     check_int_ranges(conn, feature, table, rows.frame)
-                held = self._hold_clock(conn, table)
-                rows = self._stamp(conn, table, rows)
+                held = self._hold_clock(conn, table) if self.keeps_latest_state else None
+                client = rows.clock_time()  # writes are ordered by the store's clock
+                rows = rows.restamped(client, self._write_time(conn, table, client))
                 self._bulk_insert(conn, table, rows)
                 self._refresh_statistics(conn, table, rows.height)
-                if self.keeps_latest_state:
+                if self.keeps_latest_state and not rows.keep_times:
                     latest_state.keep(self, conn, feature, table, held, rows.first(
                         C.UPDATED_AT), rows.height, rows.uniform(C.UPDATED_AT))
+                # rows keeping their own times (a copy) need not be the latest of their samples:
+                # the state stays behind the moved clock, so it is ignored (reads use the
+                # window) until the next write or writable open rebuilds it, once
                 self._record_feature_version(conn, feature, rows)
         except Exception:
             # Roll back before anything else touches the connection: a failed statement leaves
@@ -330,13 +338,12 @@ class SQLStore(MetadataStore):
         self._existing.add(table.name)
         return rows.height
 
-    def _stamp(self, conn: sa.Connection, table: sa.Table, rows: StagedRows) -> StagedRows:
-        """The rows with the write's time assigned by the table's clock, in this transaction
-        (:mod:`metaxy.store.write_clock`): writes are ordered by the store, not client clocks."""
+    def _write_time(self, conn: sa.Connection, table: sa.Table, client: datetime) -> datetime:
         self._ensure_system_table(conn, WRITE_CLOCK_TABLE)
-        client = rows.first(C.UPDATED_AT)
-        return rows.restamped(client, write_clock.claim(conn, table, client,
-                                                        self._insert_missing))
+        return write_clock.claim(conn, table, client, self._insert_missing)
+
+    def _delete_rows(self, conn: sa.Connection, table: sa.Table, where: Any) -> int:
+        return int(conn.execute(sa.delete(table).where(where)).rowcount or 0)
 
     def _hold_clock(self, conn: sa.Connection, table: sa.Table) -> int | None:
         """Lock the table's write-clock row for the transaction; its value (None: no row)."""
@@ -351,7 +358,7 @@ class SQLStore(MetadataStore):
         state = self._states([feature]).get(str(feature.spec().key))
         if state is None:
             return None
-        with self._read_tx() as conn:
+        with read_tx(self.conn) as conn:
             return self._fetch(conn, sa.select(state))
 
     def _insert_missing(self, conn: sa.Connection, table: sa.Table,
@@ -402,16 +409,17 @@ class SQLStore(MetadataStore):
             return 0
         ids, conn = feature.spec().id_columns, self.conn
         with conn.begin():
-            self._hold_clock(conn, table)  # writers of this table wait (the state stays equal)
+            if self.keeps_latest_state:  # writers of this table wait (the state stays equal)
+                self._hold_clock(conn, table)
             state = self._states([feature]).get(str(feature.spec().key))
             rel = Q.latest(table, ids, include_deleted=True, state=state)
             cond = F.retarget(where, rel.c, what=f"feature '{feature.spec().key}'")
             chosen = sa.select(*[rel.c[i] for i in ids]).where(cond)
-            result = conn.execute(
-                sa.delete(table).where(sa.tuple_(*[table.c[i] for i in ids]).in_(chosen)))
+            deleted = self._delete_rows(conn, table,
+                                        sa.tuple_(*[table.c[i] for i in ids]).in_(chosen))
             if state is not None:
                 latest_state.drop_vanished(conn, table, state)
-        return int(result.rowcount or 0)
+        return deleted
 
     def _cleanup(self, feature: type[Feature], bound: datetime, dry_run: bool) -> int:
         table = self._table(feature)
@@ -423,12 +431,11 @@ class SQLStore(MetadataStore):
         cond = sa.and_(table.c[C.UPDATED_AT] < bound,  # the state names exactly the latest rows
                        table.c[C.ROW_ID].not_in(sa.select(rel.c[C.ROW_ID])))
         if dry_run:
-            with self._read_tx() as conn:
+            with read_tx(self.conn) as conn:
                 stmt = sa.select(sa.func.count()).select_from(table).where(cond)
                 return int(conn.execute(stmt).scalar() or 0)
         with self.conn.begin():
-            result = self.conn.execute(sa.delete(table).where(cond))
-        return int(result.rowcount or 0)
+            return self._delete_rows(self.conn, table, cond)
 
     # ------------------------------------------------------------------ reads
     def _table(self, feature: type[Feature]) -> sa.Table:
@@ -455,33 +462,19 @@ class SQLStore(MetadataStore):
 
     def _read(self, feature: type[Feature], where: Any, with_history: bool,
               include_deleted: bool) -> pl.DataFrame:
-        table = self._table(feature)
-        schema = table_schema(table)
-        if not self._exists(table.name):
+        stmt, schema = read_statement(self, feature, where, with_history, include_deleted)
+        if stmt is None:
             return pl.DataFrame(schema=schema)
-        if with_history:
-            rel: Any = table  # every physical row, tombstones included
-            stmt = sa.select(table)
-        else:
-            rel = Q.latest(table, feature.spec().id_columns, include_deleted=include_deleted,
-                           state=self._states([feature]).get(str(feature.spec().key)))
-            stmt = sa.select(rel)
-        if where is not None:
-            stmt = stmt.where(F.retarget(where, rel.c, what=f"feature '{feature.spec().key}'"))
-        with self._read_tx() as conn:
+        with read_tx(self.conn) as conn:
             return conform(self._fetch(conn, stmt), schema)
 
-    def _read_tx(self) -> Any:
-        conn = self.conn
-
-        class _Tx:
-            def __enter__(self) -> sa.Connection:
-                return conn
-
-            def __exit__(self, *exc: Any) -> None:
-                conn.rollback() if exc[0] else conn.commit()
-
-        return _Tx()
+    def _read_batches(self, feature: type[Feature], where: Any, with_history: bool,
+                      include_deleted: bool, n: int) -> Iterator[pl.DataFrame]:
+        stmt, schema = read_statement(self, feature, where, with_history, include_deleted)
+        if stmt is not None:
+            with read_tx(self.conn) as conn:
+                for frame in self._stream(conn, stmt, n):
+                    yield conform(frame, schema)
 
     # ------------------------------------------------------------------ increments
     def _context(self, plan: ResolvePlan, temps: list[sa.Table]) -> Q.SqlContext:
@@ -542,31 +535,32 @@ class SQLStore(MetadataStore):
             raise
 
     def _resolve(self, feature: type[Feature], samples: pl.DataFrame | None,
-                 where: Any) -> dict[str, pl.DataFrame]:
+                 where: Any, stale_if: Any = None) -> dict[str, pl.DataFrame]:
         def build(plan: ResolvePlan, ctx: Q.SqlContext, target: Any, staged: Any,
                   conn: sa.Connection) -> dict[str, pl.DataFrame]:
-            stmt = Q.increment_statement(plan, ctx, target, staged, where)
+            stmt = Q.increment_statement(plan, ctx, target, staged, where, stale_if=stale_if)
             return split_increment(plan, self._fetch(conn, stmt))
 
         return self._run_classified(feature, samples, build)  # type: ignore[no-any-return]
 
     def _status(self, feature: type[Feature], samples: pl.DataFrame | None,
-                where: Any) -> dict[str, int]:
+                where: Any, stale_if: Any = None) -> dict[str, int]:
         def build(plan: ResolvePlan, ctx: Q.SqlContext, target: Any, staged: Any,
                   conn: sa.Connection) -> dict[str, int]:
-            row = self._fetch(conn, Q.status_statement(plan, ctx, target, staged, where))
+            stmt = Q.status_statement(plan, ctx, target, staged, where, stale_if)
+            row = self._fetch(conn, stmt)
             return {k: int(row[k][0] or 0) for k in ("new", "stale", "orphaned", "up_to_date")}
 
         return self._run_classified(feature, samples, build)  # type: ignore[no-any-return]
 
     def _spool_increment(self, feature: type[Feature], samples: pl.DataFrame | None,
-                         where: Any) -> Spool:
+                         where: Any, stale_if: Any = None) -> Spool:
         """Run the increment statement once and spool its rows, batch by batch, as the driver
         hands them over (one statement: one snapshot; bounded memory). The transaction ends
         (temporary tables dropped) before this returns, so nothing stays open."""
         def build(plan: ResolvePlan, ctx: Q.SqlContext, target: Any, staged: Any,
                   conn: sa.Connection) -> Spool:
-            stmt = Q.increment_statement(plan, ctx, target, staged, where)
+            stmt = Q.increment_statement(plan, ctx, target, staged, where, stale_if=stale_if)
             schema = {c.name: polars_dtype(c.type) for c in stmt.selected_columns}
             empty = split_increment(plan, pl.DataFrame(schema=schema))
             spool = Spool({p: f.schema for p, f in empty.items()},

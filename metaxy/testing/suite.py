@@ -19,7 +19,8 @@ The packs live in their own modules (:mod:`~metaxy.testing.suite_crud`,
 :mod:`~metaxy.testing.suite_resolve`, :mod:`~metaxy.testing.suite_lazy`,
 :mod:`~metaxy.testing.suite_lineage`,
 :mod:`~metaxy.testing.suite_types`,
-:mod:`~metaxy.testing.suite_cleanup`, :mod:`~metaxy.testing.suite_contract`: the public
+:mod:`~metaxy.testing.suite_cleanup`,
+:mod:`~metaxy.testing.suite_rules` (``stale_if``), :mod:`~metaxy.testing.suite_contract`: the public
 store contract), the fixtures and helpers in
 :mod:`~metaxy.testing.suite_helpers`; everything is re-exported here.
 """
@@ -42,6 +43,7 @@ from metaxy.testing.suite_helpers import (
 from metaxy.testing.suite_lazy import LazyTests
 from metaxy.testing.suite_lineage import HashSettingsTests, LineageTests
 from metaxy.testing.suite_resolve import FilterTests, ResolveTests
+from metaxy.testing.suite_rules import StaleIfTests
 from metaxy.testing.suite_types import TypesTests
 
 __all__ = [
@@ -56,6 +58,7 @@ __all__ = [
     "MakeStore",
     "ReadDeleteTests",
     "ResolveTests",
+    "StaleIfTests",
     "StoreConformanceTests",
     "StoreFixtures",
     "TypesTests",
@@ -70,5 +73,5 @@ __all__ = [
 
 class StoreConformanceTests(CrudTests, ReadDeleteTests, WriteValidationTests, ResolveTests,
                             LineageTests, FilterTests, LazyTests, HashSettingsTests, TypesTests,
-                            CleanupTests, ContractTests):
+                            CleanupTests, ContractTests, StaleIfTests):
     """Every pack of the conformance suite; subclass it and provide ``store_url``."""

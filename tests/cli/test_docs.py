@@ -20,7 +20,8 @@ HOW_TO = sorted(p.relative_to(DOCS).as_posix() for p in (DOCS / "how-to").glob("
 PG_PAGES = {"how-to/postgresql.md": "postgresql://postgres@127.0.0.1:5432/metaxy_docs"}
 #: Pages whose blocks need a plugin: that plugin's tests run them (core's tests import no plugin).
 PLUGIN_PAGES = {"how-to/ray.md": "plugins/metaxy-ray/tests/test_docs.py",
-                "how-to/delta.md": "plugins/metaxy-delta/tests/test_docs.py"}
+                "how-to/delta.md": "plugins/metaxy-delta/tests/test_docs.py",
+                "how-to/clickhouse.md": "plugins/metaxy-clickhouse/tests/test_docs.py"}
 
 
 def _python_blocks(path: Path) -> list[str]:
@@ -55,7 +56,8 @@ def test_how_to_guides_exist() -> None:
     assert set(HOW_TO) == {"how-to/team-package.md", "how-to/backend-plugin.md",
                            "how-to/postgresql.md", "how-to/migrate-after-refactor.md",
                            "how-to/sqlmodel-app.md", "how-to/ci.md", "how-to/ray.md",
-                           "how-to/delta.md"}
+                           "how-to/delta.md", "how-to/clickhouse.md",
+                           "how-to/dev-branch.md"}
     for page, test in PLUGIN_PAGES.items():
         assert Path(page).name in (ROOT / test).read_text(encoding="utf-8"), (page, test)
     index = (DOCS / "how-to" / "index.md").read_text(encoding="utf-8")

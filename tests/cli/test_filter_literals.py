@@ -112,7 +112,7 @@ def test_delete_refuses_without_a_terminal_and_yes(project: api.Project, populat
 
     dry = run_json("delete", "media/video", "--where", where, "--dry-run", "--store", populated)
     assert dry == {"feature": "media/video", "matched": 2, "deleted": 0, "hard": False,
-                   "dry_run": True}
+                   "dry_run": True, "samples": [{"video_id": "v0001"}, {"video_id": "v0002"}]}
     assert _counts(project, populated) == (N, N)
 
     done = run_json("delete", "media/video", "--where", where, "--yes", "--store", populated)

@@ -61,10 +61,7 @@ def test_state_modified_compares_with_the_last_pushed_snapshot(project: api.Proj
     keys = [f["feature"] for f in run_json("status", "--select", "state:modified+", "--exclude",
                                            "speech/summary", "--store", populated)["features"]]
     assert keys == ["speech/transcript", "speech/keywords"]
-
-
-def test_state_modified_from_python(project: api.Project, populated: str) -> None:
-    _push_bumped(project, populated)
+    # from Python
     store = project.store(populated)
     assert api.modified_features(project, store) == ["speech/transcript"]
     assert api.select_features(project, ["1+state:modified+1"], store=store) == [

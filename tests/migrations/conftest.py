@@ -28,6 +28,10 @@ def _backends() -> list[Any]:
         has_pg = False
     if has_pg:
         params.append(pytest.param("postgresql", marks=pytest.mark.postgres))
+    from metaxy.testing.backends import backends_under_test
+
+    if "chdb" in backends_under_test():  # the ClickHouse plugin's embedded engine
+        params.append("chdb")
     return params
 
 
@@ -36,7 +40,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "duckdb":
         yield f"duckdb:///{tmp_path / 'store.duckdb'}"
         return
-    yield from backend_database("postgresql", tmp_path, prefix="mxmig_")
+    yield from backend_database(request.param, tmp_path, prefix="mxmig_")
 
 
 @pytest.fixture

@@ -203,8 +203,10 @@ def test_schema_change_upgrade_downgrade_upgrade(store_url: str, code_graph: mx.
             pl.col("video_id") == "a").with_columns(language=pl.lit("en")))
         assert new_store.read("speech/transcript").filter(
             pl.col("video_id") == "a")["language"].to_list() == ["en"]
+        assert new_store.read("speech/transcript").filter(  # the added column is nullable
+            pl.col("video_id") == "b")["language"].to_list() == [None]
     sql = m.upgrade("head", sql=True).sql or ""
-    assert "ALTER TABLE" in sql and "ADD COLUMN language" in sql
+    assert "ALTER TABLE" in sql and "ADD COLUMN" in sql and "language" in sql
 
 
 def test_offline_sql_needs_no_connection(code_graph: mx.FeatureGraph, tmp_path: Path) -> None:

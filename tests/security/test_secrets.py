@@ -134,6 +134,10 @@ CLI_PATHS = [
     ["status", "--store", f"postgresql:/u:{SECRET}@127.0.0.1/x"],  # a garbled scheme
     ["status", "--store", f"nosuchdb://u:{SECRET}@127.0.0.1/x"],   # no backend
     ["list", "--store", "prod"],
+    ["list", "--select", "state:modified", "--store", "prod"],
+    ["graph", "render", "-f", "html", "--store", "interpolated"],
+    ["delete", "media/video", "-w", "video_id = 'v1'", "--dry-run", "--store", "prod"],
+    ["status", "--where", "video_id = 'v1'", "--select", "media/*", "--store", "query"],
 ]
 
 

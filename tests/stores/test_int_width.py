@@ -56,8 +56,8 @@ def test_widening_keeps_the_definition_version() -> None:
 
 
 def test_existing_32_bit_column_refuses_big_values_and_widens(store_url: str) -> None:
-    if store_url.startswith("sqlite") or not is_sql(store_url):
-        pytest.skip("INTEGER is 64-bit on SQLite and in the frame stores (memory, Delta)")
+    if not is_sql(store_url) or not getattr(make_store(store_url), "narrow_integer", False):
+        pytest.skip("INTEGER is 64-bit on SQLite, ClickHouse (Int64) and the frame stores")
     store = make_store(store_url)
     with mx.FeatureGraph.isolated(), store.open("w"):
         class Old(mx.Feature, table=True, spec=mx.FeatureSpec(key="val/big",
@@ -85,8 +85,8 @@ def test_existing_32_bit_column_refuses_big_values_and_widens(store_url: str) ->
 
 
 def test_declared_32_bit_column_refuses_big_values_on_the_first_write(store_url: str) -> None:
-    if store_url.startswith("sqlite") or not is_sql(store_url):
-        pytest.skip("INTEGER is 64-bit on SQLite and in the frame stores (memory, Delta)")
+    if not is_sql(store_url) or not getattr(make_store(store_url), "narrow_integer", False):
+        pytest.skip("INTEGER is 64-bit on SQLite, ClickHouse (Int64) and the frame stores")
     store = make_store(store_url)
     with mx.FeatureGraph.isolated(), store.open("w"):
         class Narrow(mx.Feature, table=True, spec=mx.FeatureSpec(key="val/narrow",

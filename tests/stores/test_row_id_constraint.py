@@ -94,5 +94,7 @@ def test_table_created_with_the_key_by_an_earlier_version_keeps_working(sql_url:
         assert store.read(Video, with_history=True, include_deleted=True).height == 4
         status = store.status(Video, samples=_samples({"a": "2"}))
         assert (status.new, status.stale, status.up_to_date) == (0, 0, 1)
+        if store.sql_dialect_name() == "clickhousedb":
+            return  # ClickHouse enforces no key constraint at all (a MergeTree sort key)
         with pytest.raises(sa.exc.IntegrityError):  # its constraint is still there
             _duplicate_a_row(store, table)

@@ -20,8 +20,9 @@ LAYERS = {
     "store": 2,
     "migrations": 3, "testing": 3,
     "api": 4, "filter_syntax": 4,
-    "cli": 5, "cli_confirm": 5, "cli_reference": 5, "cli_options": 5, "demo": 5, "render": 5,
-    "cli_graph": 5, "cli_init": 5, "cli_maintenance": 5, "render_html": 5,
+    "cli": 5, "cli_confirm": 5, "cli_reference": 5, "cli_options": 5, "cli_copy": 5, "demo": 5,
+    "render": 5, "cli_graph": 5, "cli_init": 5, "cli_delete": 5, "cli_maintenance": 5,
+    "render_html": 5,
     "migrations.cli": 5,
     # the code guard: fingerprint and registry are foundation (Feature.computes uses them)
     "codeguard.records": 3, "codeguard.check": 3, "codeguard.cli": 5,

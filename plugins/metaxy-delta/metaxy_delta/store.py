@@ -16,9 +16,10 @@
 * **Schema evolution**: a nullable column added to the model enters the table through Delta's
   schema evolution (:meth:`DeltaStore.evolve_schema`, ``metaxy migrations`` has no SQL to
   run here); until then the table is behind the code (``TableSchemaMismatchError``).
-* **Order of writes**: the store stamps ``metaxy_updated_at`` as ``max(client clock, the
-  table's last write + 1 ms)`` from the Delta log's statistics (millisecond precision), so a
-  host whose clock is behind cannot write rows older than the ones they replace. Two writers
+* **Order of writes**: the store stamps ``metaxy_updated_at`` after ``max(client clock, the
+  table's last write)``, the last write read from the Delta log's statistics (which keep
+  milliseconds: rounded up), so a host whose clock is behind cannot write rows older than the
+  ones they replace. Two writers
   committing *the same sample* at the same moment are ordered by these timestamps (then row
   id), not by commit order: there is no per-table lock to serialise them (that is the point).
 * **Hard deletes and cleanup** delete the chosen rows with a Delta ``MERGE ... DELETE`` keyed
@@ -39,7 +40,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import polars as pl
 
 from metaxy.errors import MetaxyError, StoreError, StoreOptionError, TableSchemaMismatchError
-from metaxy.store import AccessMode, FrameStore, StagedRows, file_lock
+from metaxy.store import AccessMode, FrameStore, Hasher, StagedRows, file_lock
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -205,6 +206,13 @@ class DeltaStore(FrameStore):
             return None
         return top + MS - US
 
+    def _hasher(self) -> Hasher:
+        """Sample hashes of a write computed by DuckDB's md5 (less CPU than polars-hash,
+        bit-identical; sha256 stays with polars-hash)."""
+        from metaxy.store import duckdb_hasher
+
+        return duckdb_hasher(self.hash_settings)
+
     def _append(self, feature: type[Feature], staged: StagedRows) -> int:
         from deltalake import write_deltalake
 
@@ -216,7 +224,8 @@ class DeltaStore(FrameStore):
         name = feature.spec().key.table_name
         table = self._create_if_missing(name, rows)
         self._check_columns(feature, list(table.schema().to_arrow().names), rows.columns)
-        rows = self.stamp_after(rows, self._last_write(table))
+        if not staged.keep_times:  # copied rows keep their times (append_storage_rows)
+            rows = self.stamp_after(rows, self._last_write(table))
         write_deltalake(table, rows.to_arrow(), mode="append", schema_mode="merge",
                         storage_options=self._options(), target_file_size=self.target_file_size)
         return rows.height

@@ -217,8 +217,11 @@ def _put_blocks(inc: LazyIncrement, parts: tuple[str, ...], schema: pl.Schema,
             missing = [pl.lit(None, dtype=schema[c]).alias(c) for c in schema
                        if c not in frame.columns and c != PART_COLUMN]
             full = frame.with_columns(*missing, pl.lit(p, dtype=pl.String).alias(PART_COLUMN))
-            table = full.select(list(schema)).cast(dict(schema)).to_arrow(  # type: ignore[arg-type]
-                compat_level=pl.CompatLevel.oldest())  # large_string: Ray serialises it fast
+            full = full.select(list(schema))
+            if full.schema != schema:  # a part whose column type differs from the union's
+                full = full.cast(dict(schema))  # type: ignore[arg-type]
+            # large_string, not string_view: Ray serialises it without an IPC round trip
+            table = full.to_arrow(compat_level=pl.CompatLevel.oldest())
             if table.schema != arrow:
                 table = table.cast(arrow)
             yield _Block(ray.put(table), table.num_rows, table.nbytes)

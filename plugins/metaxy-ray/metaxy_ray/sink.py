@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
+import pyarrow as pa
 import ray
 from ray.data import Datasink
 from ray.data.block import Block, BlockAccessor
@@ -33,8 +34,13 @@ OnError = Literal["raise", "collect"]
 DEFAULT_WRITERS = 2
 """Writers for a server database when ``writers`` is not given (see docs/how-to/ray.md: on the
 benchmark machine a second writer gains, more do not)."""
+ROWS_PER_WRITE = 250_000
+"""Rows a write transaction gathers (from a write task's blocks) when ``rows_per_write`` is not
+given: small blocks (``map_batches`` makes blocks of its batch size) would otherwise each pay a
+transaction, and a store's write has a per-transaction cost that grows with the table (measured
+in docs/how-to/ray.md)."""
 MAX_IN_FLIGHT = 2
-"""Blocks a write task has handed to writers and not yet seen committed."""
+"""Batches a write task has handed to writers and not yet seen committed."""
 ACTOR_RETRIES = 3
 """Restarts of a writer whose process died, and retries of the write it was running."""
 
@@ -130,6 +136,8 @@ class MetaxyDatasink(Datasink[list[BlockResult]]):  # type: ignore[misc]
             ``metaxy_materialization_id`` (default: a random id per sink).
         config_path: the metaxy configuration file (default: the one found from the working
             directory); writers load the same file.
+        rows_per_write: a write task joins its blocks into transactions of at least this many
+            rows (default :data:`ROWS_PER_WRITE`).
 
     Raises:
         RayIntegrationError: bad arguments, or a store living in one process (``memory://``).
@@ -137,12 +145,18 @@ class MetaxyDatasink(Datasink[list[BlockResult]]):  # type: ignore[misc]
 
     def __init__(self, feature: type[Feature] | str, store: str | None, *,
                  writers: int | None = None, on_error: OnError = "raise",
-                 materialization_id: str | None = None, config_path: str | None = None) -> None:
+                 materialization_id: str | None = None, config_path: str | None = None,
+                 rows_per_write: int = ROWS_PER_WRITE) -> None:
         if on_error not in ("raise", "collect"):
             raise RayIntegrationError(f"on_error must be 'raise' or 'collect', got {on_error!r}")
         if writers is not None and (isinstance(writers, bool) or not isinstance(writers, int)
                                     or writers < 1):
             raise RayIntegrationError(f"writers must be a positive integer, got {writers!r}")
+        if isinstance(rows_per_write, bool) or not isinstance(rows_per_write, int) \
+                or rows_per_write < 1:
+            raise RayIntegrationError(f"rows_per_write must be a positive integer, got "
+                                      f"{rows_per_write!r}")
+        self.rows_per_write = rows_per_write
         self._ref = StoreRef.of(store, config_path)
         st = self._ref.make()
         check_shareable(st)
@@ -206,16 +220,14 @@ class MetaxyDatasink(Datasink[list[BlockResult]]):  # type: ignore[misc]
 
     # ------------------------------------------------------------------ write tasks
     def write(self, blocks: Iterable[Block], ctx: TaskContext) -> list[BlockResult]:
-        """Hand each block to a writer (chosen by the block's key) and wait for the commits."""
-        if not self._actors:
+        """Join the task's blocks into batches of at least ``rows_per_write`` rows, hand each to
+        a writer (chosen by the batch's key) and wait for the commits."""
+        if not self._actors or self._job is None:
             raise RayIntegrationError("MetaxyDatasink.write ran without writers; use "
                                       "ds.write_datasink(sink)")
         pending: list[Any] = []
         done: list[BlockResult] = []
-        for block in blocks:
-            table = BlockAccessor.for_block(block).to_arrow()
-            if table.num_rows == 0:
-                continue
+        for table in _batches(blocks, self.rows_per_write):
             key = block_key(table, self.id_columns)
             actor = self._actors[int(key[:8], 16) % len(self._actors)]
             pending.append(actor.write.remote(self._job, table, key))
@@ -223,3 +235,27 @@ class MetaxyDatasink(Datasink[list[BlockResult]]):  # type: ignore[misc]
                 done.append(ray.get(pending.pop(0)))
         done.extend(ray.get(pending))
         return done
+
+
+def _batches(blocks: Iterable[Block], rows: int) -> Iterator[pa.Table]:
+    """The blocks as Arrow tables joined into batches of at least ``rows`` rows (the last may
+    be smaller); deterministic for a given task input, so a retried task makes the same ones."""
+    held: list[pa.Table] = []
+    count = 0
+    for block in blocks:
+        table = BlockAccessor.for_block(block).to_arrow()
+        if table.num_rows == 0:
+            continue
+        held.append(table)
+        count += table.num_rows
+        if count >= rows:
+            yield _concat(held)
+            held, count = [], 0
+    if held:
+        yield _concat(held)
+
+
+def _concat(tables: list[pa.Table]) -> pa.Table:
+    if len(tables) == 1:
+        return tables[0]
+    return pa.concat_tables(tables, promote_options="default").combine_chunks()

@@ -130,12 +130,17 @@ def _kill_once(marker: Path, video: str, what: str, run_id: str) -> Any:
     return fn
 
 
-@pytest.mark.parametrize("what", ["task", "writer"])
+@pytest.mark.parametrize(("backend", "what"), [
+    ("duckdb", "task"), ("postgres", "task"), ("postgres", "writer")])
 def test_killed_worker_mid_write_leaves_latest_rows_and_increment(
-        store_url: str, what: str, tmp_path: Path) -> None:
+        request: pytest.FixtureRequest, backend: str, what: str, tmp_path: Path) -> None:
+    """The task's process dies after some of its blocks were committed (Ray retries the task),
+    or the writer's process dies (Ray restarts it and retries its pending write)."""
+    store_url = str(request.getfixturevalue(f"{backend}_url"))
     write_videos(store_url)
     ds = read_increment(FEATURE, store_url, batch_size=2, parallelism=2)
-    sink = MetaxyDatasink(FEATURE, store_url, writers=1, materialization_id=f"kill-{what}")
+    sink = MetaxyDatasink(FEATURE, store_url, writers=1, materialization_id=f"kill-{what}",
+                          rows_per_write=2)  # one transaction per block
     fn = _kill_once(tmp_path / "killed", "v004", what, sink.run_id)
     ds.map_batches(fn, batch_format="pyarrow", batch_size=2).write_datasink(sink)
     assert (tmp_path / "killed").exists()  # the kill happened
@@ -178,18 +183,23 @@ def _poison(video: str) -> Any:
     return fn
 
 
-def test_failed_write_raises_naming_feature_and_samples(store_url: str) -> None:
-    write_videos(store_url)
-    ds = read_increment(FEATURE, store_url, batch_size=4)
-    sink = MetaxyDatasink(FEATURE, store_url)
-    with pytest.raises(WriteFailedError, match=r"speech/transcript.*first failing sample ids"):
+def test_failed_write_raises_naming_feature_and_samples(duckdb_url: str) -> None:
+    write_videos(duckdb_url)
+    ds = read_increment(FEATURE, duckdb_url, batch_size=4)
+    sink = MetaxyDatasink(FEATURE, duckdb_url, rows_per_write=4)
+    with pytest.raises(WriteFailedError,
+                       match=r"'speech/transcript'.*first failing sample ids: \[[^]]*'v002'"):
         ds.map_batches(_poison("v002"), batch_format="pyarrow").write_datasink(sink)
+    latest, _, inc = stored(duckdb_url)  # the failed block wrote nothing; v002 is still new
+    assert "v002" in inc.new["video_id"].to_list()
+    assert "v002" not in latest["video_id"].to_list()
 
 
 def test_on_error_collect_returns_failed_ids(postgres_url: str) -> None:
     write_videos(postgres_url)
     ds = read_increment(FEATURE, postgres_url, batch_size=4)
-    sink = MetaxyDatasink(FEATURE, postgres_url, on_error="collect", writers=2)
+    sink = MetaxyDatasink(FEATURE, postgres_url, on_error="collect", writers=2,
+                          rows_per_write=4)
     ds.map_batches(_poison("v002"), batch_format="pyarrow").write_datasink(sink)
     result = sink.result
     assert result is not None
@@ -204,6 +214,8 @@ def test_on_error_collect_returns_failed_ids(postgres_url: str) -> None:
 def test_arguments_are_checked(duckdb_url: str) -> None:
     with pytest.raises(RayIntegrationError, match="one writing process"):
         MetaxyDatasink(FEATURE, duckdb_url, writers=4)
+    with pytest.raises(RayIntegrationError, match="rows_per_write"):
+        MetaxyDatasink(FEATURE, duckdb_url, rows_per_write=0)
     with pytest.raises(RayIntegrationError, match="on_error"):
         MetaxyDatasink(FEATURE, duckdb_url, on_error="ignore")  # type: ignore[arg-type]
     with pytest.raises(RayIntegrationError, match="memory"):

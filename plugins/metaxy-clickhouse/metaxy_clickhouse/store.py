@@ -1,0 +1,349 @@
+"""The ClickHouse store: clickhouse-connect's SQLAlchemy dialect over a server (HTTP) or chDB.
+
+* **URLs**: ``clickhouse://user:password@host:8123/database`` (``clickhouses://``: TLS, port
+  8443 by default) reaches a server or ClickHouse Cloud; ``chdb:///path/to/dir`` (relative;
+  ``chdb:////abs/dir`` absolute, as for DuckDB) runs the ClickHouse engine in this process
+  (chDB) on a directory (``?database=name``: another database than ``default``), ``chdb://``
+  on a temporary in-memory database of its own (dropped when the store object is garbage
+  collected). chDB hosts one engine location per process: a second ``chdb:///other`` store
+  cannot open while one is open.
+* **Every session** gets ``join_use_nulls = 1`` (without it ClickHouse fills the missing side of
+  the increment's FULL OUTER JOIN with ``''``/``0``: new and orphaned samples would come back
+  with empty ids, misclassified, with no error) and ``session_timezone = 'UTC'``.
+* **Writes**: the hashes are finished in Python (DuckDB's md5, as the PostgreSQL store does) and
+  the rows go to ClickHouse as one Arrow table (``insert_arrow``). Reads come back as Arrow
+  (``query_arrow``, ``query_arrow_stream``).
+* **No transactions**: an ``INSERT`` is atomic per block, nothing more. The write time is
+  ``max(client clock, the table's latest metaxy_updated_at + 1 µs)``, read in the write (there
+  is no ``UPDATE ... RETURNING`` to keep a clock row); concurrent writers of one feature are not
+  serialised.
+* **Deletes** (hard delete, cleanup) are mutations: ``ALTER TABLE ... DELETE WHERE ...`` with
+  ``mutations_sync = 2``, which rewrites the affected data parts on every replica before it
+  returns; the rows are counted first (a mutation reports no row count).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+import weakref
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+import polars as pl
+import pyarrow as pa
+import sqlalchemy as sa
+
+from metaxy.errors import StoreConnectionError, StoreError
+from metaxy.store import AccessMode, SQLStore, database_lock, duckdb_hasher
+from metaxy_clickhouse import chdb_pool, ddl
+from metaxy_clickhouse.compile import DIALECT
+from metaxy_clickhouse.errors import ClickHouseOptionError
+from metaxy_clickhouse.types import frame_of
+
+if TYPE_CHECKING:
+    from metaxy.store import Hasher, StagedRows
+
+UPDATED_AT = "metaxy_updated_at"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ONE_US = timedelta(microseconds=1)
+#: The settings of every session the store opens.
+SESSION_SETTINGS: dict[str, Any] = {"join_use_nulls": 1, "session_timezone": "UTC"}
+#: Mutations wait until every replica has applied them; their condition reads the table
+#: itself (the latest rows), which a replicated table allows only with the second setting.
+MUTATION_SETTINGS = "SETTINGS mutations_sync = 2, allow_nondeterministic_mutations = 1"
+SERVER_SCHEMES = ("clickhouse", "clickhouses")
+SCHEMES = (*SERVER_SCHEMES, "chdb")
+
+
+def _us(at: datetime) -> int:
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return (at - EPOCH) // ONE_US
+
+
+class ClickHouseStore(SQLStore):
+    """A ClickHouse database: a server (``clickhouse://``) or embedded chDB (``chdb://``)."""
+
+    backend = "clickhouse"
+    narrow_integer = False  # every integer column is Int64
+    # The latest-state table must change in the history's transaction; ClickHouse has none,
+    # so the latest row per sample is picked from the history by the increment itself.
+    keeps_latest_state = False
+
+    def __init__(self, url: str, *, cluster: str | None = None,
+                 settings: Mapping[str, Any] | None = None, connect_timeout: int = 10,
+                 **kwargs: Any) -> None:
+        """``cluster``: create tables ``ON CLUSTER`` as ``ReplicatedMergeTree`` and run
+        mutations on the whole cluster; ``settings``: the ``SETTINGS`` of every table the store
+        creates (e.g. ``{"index_granularity": 8192}``); ``connect_timeout``: seconds to wait
+        for a server."""
+        super().__init__(url, **kwargs)
+        where = f"store {self.display()}"
+        self.cluster = ddl.check_cluster(cluster, where)
+        self.table_settings = ddl.check_settings(settings, where)
+        self.connect_timeout = int(connect_timeout)
+        parts = urlsplit(url)
+        self.scheme = parts.scheme
+        if self.scheme not in SCHEMES:
+            raise ClickHouseOptionError(f"{where}: not a ClickHouse URL (expected "
+                                        "clickhouse://, clickhouses://, chdb:// or chdb:///dir)")
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        if self.scheme == "chdb":
+            # as duckdb:// and sqlite://: chdb:///relative/dir, chdb:////absolute/dir
+            rest = url.split("?", 1)[0]
+            self.path = rest.split(":///", 1)[1] if ":///" in rest else None
+            self.path = self.path or None  # None: the temporary in-memory database
+            self.database = query.get("database") or (
+                "default" if self.path else f"metaxy_tmp_{uuid.uuid4().hex[:12]}")
+        else:
+            self.database = parts.path.lstrip("/") or query.get("database") or "default"
+        self._keeper: Any = None  # the temporary database's finalizer
+        #: Called with the SQL of every statement the store sends (None: not recorded); the
+        #: statement snapshot test records a whole workflow with it.
+        self.on_statement: Callable[[str], None] | None = None
+
+    # ------------------------------------------------------------------ connection
+    def sql_dialect_name(self) -> str:
+        return DIALECT
+
+    def _in_memory(self) -> bool:
+        """``chdb://``: the temporary database lives as long as the store object."""
+        return self.scheme == "chdb" and self.path is None
+
+    @property
+    def location(self) -> str:
+        """chDB: the engine's directory (absolute), or ``:memory:``."""
+        return os.path.realpath(self.path) if self.path else ":memory:"
+
+    def _connect(self) -> Any:
+        """A new DB-API connection to the store's database, with the session settings."""
+        from clickhouse_connect.dbapi.connection import Connection
+
+        if self.scheme == "chdb":
+            if self.path:
+                Path(self.path).mkdir(parents=True, exist_ok=True)
+            raw = Connection(dsn=f"chdb://{self.location}" if self.path else "chdb://",
+                             interface="chdb", **SESSION_SETTINGS)
+            try:
+                if self.database != "default":
+                    raw.client.command(f"CREATE DATABASE IF NOT EXISTS {_q(self.database)}")
+                    raw.client.database = self.database
+            except Exception:
+                raw.close()
+                raise
+            return raw
+        url = sa.make_url(self.url.replace(f"{self.scheme}://", "clickhousedb://", 1))
+        secure = self.scheme == "clickhouses"
+        return Connection(host=url.host or "localhost", port=url.port or (8443 if secure else 8123),
+                          username=url.username or "default", password=url.password or "",
+                          database=self.database, secure=secure,
+                          interface="https" if secure else "http",
+                          connect_timeout=self.connect_timeout, **SESSION_SETTINGS)
+
+    def _create_engine(self, mode: AccessMode) -> sa.Engine:
+        engine = self._new_engine(mode)
+        sa.event.listen(engine, "before_cursor_execute", _microsecond_binds, retval=True)
+
+        def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            if self.on_statement is not None:
+                self.on_statement(statement)
+
+        sa.event.listen(engine, "before_cursor_execute", record)
+        return engine
+
+    def _new_engine(self, mode: AccessMode) -> sa.Engine:
+        if self.scheme != "chdb":
+            return sa.create_engine(f"{DIALECT}://", creator=self._connect,
+                                    poolclass=sa.pool.NullPool)
+        location, database = self.location, self.database
+        if self._in_memory() and self._keeper is None:
+            self._keeper = weakref.finalize(self, _drop_database, location, database,
+                                            self._connect)
+
+        def creator() -> Any:
+            return chdb_pool.session(location, database, self._connect)
+
+        return sa.create_engine(f"{DIALECT}://", creator=creator, poolclass=sa.pool.NullPool)
+
+    def drop_database(self) -> None:
+        """Drop the store's database (not ``default``) with everything in it (tests,
+        throw-away stores); the store must not be open."""
+        if self.database == "default":
+            raise ClickHouseOptionError(f"{self.display()}: refusing to drop the default "
+                                        "database")
+        if self.scheme == "chdb":
+            _drop_database(self.location, self.database, self._connect)
+            return
+        raw = self._connect()
+        try:
+            raw.client.command(f"DROP DATABASE IF EXISTS {_q(self.database)}"
+                               f"{ddl.on_cluster(self.cluster)}")
+        finally:
+            raw.close()
+
+    def _connect_error(self, error: Exception) -> StoreError:
+        text = str(getattr(error, "orig", None) or error).strip().splitlines()
+        detail = text[0] if text else type(error).__name__
+        password = urlsplit(self.url).password
+        if password:
+            detail = detail.replace(password, "***")
+        if "EmbeddedServer already initialized" in detail:
+            detail = ("chDB hosts one engine location per process and another one is open "
+                      f"here ({detail}); close that store first")
+        return StoreConnectionError(f"cannot open ClickHouse store {self.display()}: {detail}")
+
+    def _lock(self, name: str, timeout: float | None) -> contextlib.AbstractContextManager[None]:
+        """chDB: a lock file next to the directory (:func:`metaxy.store.database_lock`); a
+        server: a row of a ``KeeperMap`` table in strict mode (:mod:`metaxy_clickhouse.locks`)."""
+        if self.scheme == "chdb":
+            return database_lock(self.path or ":memory:", name, timeout, self.display())
+        from metaxy_clickhouse.locks import keeper_lock
+
+        return keeper_lock(self.engine, self.database, name, timeout, self.display())
+
+    def _client(self, conn: sa.Connection) -> Any:
+        """clickhouse-connect's client under the store's connection."""
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        return raw.client
+
+    # ------------------------------------------------------------------ tables
+    def _order_by(self, table: sa.Table) -> list[str]:
+        """A feature table is sorted by its id columns and write time; another by its key."""
+        for key in self.graph.keys:
+            spec = self.graph.spec(key)
+            if spec.key.table_name == table.name:
+                return [*spec.id_columns, UPDATED_AT]
+        return ddl.primary_order(table)
+
+    def create_table_sql(self, table: sa.Table) -> str:
+        """The ``CREATE TABLE`` this store runs for ``table`` (with its ``cluster=`` and
+        ``settings=``)."""
+        return ddl.create_table_sql(table, self._order_by(table), cluster=self.cluster,
+                                    settings=self.table_settings)
+
+    def _ensure_table(self, conn: sa.Connection, table: sa.Table) -> None:
+        conn.exec_driver_sql(self.create_table_sql(table))
+
+    def _hasher(self) -> Hasher:
+        """DuckDB's md5 on a private connection (as the PostgreSQL store): the rows reach
+        ClickHouse with their hashes, in one Arrow insert."""
+        return duckdb_hasher(self.hash_settings)
+
+    def _bulk_insert(self, conn: sa.Connection, table: sa.Table, rows: StagedRows) -> None:
+        if rows.height == 0:
+            return
+        frame = rows.finish(self._hasher())
+        if self.on_statement is not None:
+            self.on_statement(f"INSERT INTO {_q(table.name)} ({', '.join(map(_q, frame.columns))})"
+                              " FORMAT Arrow")
+        self._client(conn).insert_arrow(table.name, frame.to_arrow(),
+                                        settings={"async_insert": 0})
+        self.stats["rows_inserted"] += frame.height
+
+    def _write_time(self, conn: sa.Connection, table: sa.Table, client: datetime) -> datetime:
+        """``max(client, latest stored metaxy_updated_at + 1 µs)``: ClickHouse has no
+        ``UPDATE ... RETURNING`` for a clock row; reading the sorted column's maximum is one
+        cheap scan."""
+        last = conn.execute(sa.select(sa.func.max(table.c[UPDATED_AT]))).scalar()
+        want = _us(client)
+        if last is not None and isinstance(last, datetime) and _us(last) >= want:
+            want = _us(last) + 1
+        return EPOCH + timedelta(microseconds=want)
+
+    def _delete_rows(self, conn: sa.Connection, table: sa.Table, where: Any) -> int:
+        """Count the rows, then ``ALTER TABLE ... DELETE`` them (a mutation, synchronous)."""
+        count = int(conn.execute(sa.select(sa.func.count()).select_from(table).where(where))
+                    .scalar() or 0)
+        if count:
+            cond = where.compile(dialect=conn.dialect,
+                                 compile_kwargs={"render_postcompile": True})
+            conn.exec_driver_sql(f"ALTER TABLE {_q(table.name)}{ddl.on_cluster(self.cluster)} "
+                                 f"DELETE WHERE {cond} {MUTATION_SETTINGS}",
+                                 exact_datetimes(dict(cond.params)))
+        return count
+
+    # ------------------------------------------------------------------ reads
+    def _sql(self, conn: sa.Connection, stmt: sa.Select[Any]) -> tuple[str, dict[str, Any]]:
+        compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+        if self.on_statement is not None:
+            self.on_statement(str(compiled))
+        return str(compiled), exact_datetimes(dict(compiled.params))
+
+    def _fetch(self, conn: sa.Connection, stmt: sa.Select[Any]) -> pl.DataFrame:
+        sql, params = self._sql(conn, stmt)
+        arrow = self._client(conn).query_arrow(sql, parameters=params)
+        self._count(arrow.num_rows)
+        return frame_of(arrow, stmt)
+
+    def _stream(self, conn: sa.Connection, stmt: sa.Select[Any],
+                n: int) -> Iterator[pl.DataFrame]:
+        sql, params = self._sql(conn, stmt)
+        total = 0
+        try:
+            with self._client(conn).query_arrow_stream(
+                    sql, parameters=params, settings={"max_block_size": n}) as stream:
+                for batch in stream:
+                    table = pa.Table.from_batches([batch]) if isinstance(
+                        batch, pa.RecordBatch) else batch
+                    for start in range(0, table.num_rows, n):
+                        part = table.slice(start, n)
+                        total += part.num_rows
+                        yield frame_of(part, stmt)
+        finally:
+            self._count(total)
+
+    def drop_sql(self, table: sa.Table) -> str:
+        return f"DROP TABLE IF EXISTS {_q(table.name)}{ddl.on_cluster(self.cluster)}"
+
+    @staticmethod
+    def session_settings() -> dict[str, Any]:
+        """The settings every session of the store runs with."""
+        return dict(SESSION_SETTINGS)
+
+
+def _q(name: str) -> str:
+    from clickhouse_connect.driver.binding import quote_identifier
+
+    return str(quote_identifier(name))
+
+
+def exact_datetimes(params: dict[str, Any]) -> dict[str, Any]:
+    """Bound datetimes with their microseconds, in UTC (a naive one is UTC, as everywhere in
+    metaxy): clickhouse-connect renders a plain ``datetime`` parameter to the second, in the
+    timezone the engine reported before the session switched to UTC."""
+    from clickhouse_connect.driver.binding import DT64Param
+
+    def fix(value: Any) -> Any:
+        if isinstance(value, datetime):
+            aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+            return DT64Param(aware.astimezone(UTC), tz=UTC)
+        if isinstance(value, list | tuple):
+            return type(value)(fix(v) for v in value)
+        return value
+
+    return {k: fix(v) for k, v in params.items()}
+
+
+def _microsecond_binds(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+                       executemany: bool) -> tuple[str, Any]:
+    """``before_cursor_execute``: :func:`exact_datetimes` on every statement's parameters."""
+    if isinstance(parameters, dict):
+        return statement, exact_datetimes(parameters)
+    if executemany and isinstance(parameters, list | tuple):
+        return statement, [exact_datetimes(p) if isinstance(p, dict) else p for p in parameters]
+    return statement, parameters
+
+
+def _drop_database(location: str, database: str, connect: Any) -> None:
+    """Drop a temporary store's database and close its sessions (at garbage collection)."""
+    with contextlib.suppress(Exception):
+        session = chdb_pool.session(location, database, connect)
+        session.client.command(f"DROP DATABASE IF EXISTS {_q(database)}")
+        session.close()
+    chdb_pool.close_idle(location, database)
