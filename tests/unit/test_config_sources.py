@@ -138,8 +138,9 @@ def test_extending_an_unknown_store_lists_the_stores(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------------- unknown keys
 @pytest.mark.parametrize(("text", "expected"), [
-    ('projekt = "p"\n', "unknown key 'projekt' (allowed in the top level: hash_algorithm, "
-                        "hash_length, migrations_dir, packages, project, store, stores)"),
+    ('projekt = "p"\n', "unknown key 'projekt' (allowed in the top level: entrypoint_paths, "
+                        "entrypoints, hash_algorithm, hash_length, migrations_dir, packages, "
+                        "project, store, stores)"),
     ('[stores.dev]\nurll = "duckdb:///x"\n', "unknown key 'stores.dev.urll' (allowed in "
                                              "[stores.dev]: extend, fallback, options, url)"),
     ('path = "/elsewhere"\n', "unknown key 'path'"),
