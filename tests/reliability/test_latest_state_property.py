@@ -34,8 +34,8 @@ from tests.reliability.faultlib import backend_url, item_features, make_store
 
 POOL = [f"s{i}" for i in range(5)] + ["it's"]
 ids_st = st.lists(st.sampled_from(POOL), unique=True, min_size=1, max_size=4)
-SETTINGS = settings(max_examples=int(os.environ.get("METAXY_HYPOTHESIS_EXAMPLES", "4")),
-                    stateful_step_count=8, deadline=None,
+SETTINGS = settings(max_examples=int(os.environ.get("METAXY_HYPOTHESIS_EXAMPLES", "3")),
+                    stateful_step_count=6, deadline=None,
                     derandomize=os.environ.get("CI") == "true",
                     suppress_health_check=[HealthCheck.too_slow])
 NARROW = [C.ROW_ID, C.UPDATED_AT, C.DELETED_AT]
