@@ -49,6 +49,8 @@ if TYPE_CHECKING:
 
 DRIVER = "postgresql+psycopg"
 NULL_MARKER = r"\N"
+#: The temporary table a write's latest-state rows are staged in (one per session).
+STATE_STAGE = "metaxy_state_stage"
 #: Rows encoded per CSV chunk: bounds the encoder's memory on very large writes.
 COPY_CHUNK_ROWS = 200_000
 
@@ -283,20 +285,28 @@ class PostgresStore(SQLStore):
 
     def _upsert_state(self, conn: sa.Connection, state: sa.Table, ids: tuple[str, ...],
                       source: sa.Select[Any]) -> None:
-        """``INSERT ... ON CONFLICT (ids) DO UPDATE ... WHERE`` the stored row is older by
-        ``(updated_at, row_id)``, the history window's order: whichever of two writers commits
-        last, the state keeps the latest row (writers of one table also serialise on its
-        write-clock row)."""
+        """Into an empty state (a first load), insert the write's narrow rows; otherwise stage
+        them in a temporary table (one scan of the history), then delete their samples' state
+        rows and insert them: cheaper than ``INSERT ... ON CONFLICT DO UPDATE``, whose
+        speculative insertion probes the unique index row by row (docs/performance.md).
+        Writers of one table serialise on its write-clock row, held by this transaction, and
+        the clock makes this write's time the table's greatest: no other transaction races on
+        an id, and the write's rows are their samples' latest. A duplicate id in ``source``
+        still fails on the state's unique index."""
         names = [c.name for c in state.c]
-        row_id, updated_at, _deleted_at = names[len(ids):]  # the state's columns, in order
-        stmt = pg_insert(state).from_select(names, source)
-        newer = stmt.excluded
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(ids),
-            set_={n: newer[n] for n in names[len(ids):]},
-            where=sa.tuple_(state.c[updated_at], state.c[row_id])
-            < sa.tuple_(newer[updated_at], newer[row_id]))
-        conn.execute(stmt)
+        if not conn.execute(sa.select(sa.exists(sa.select(sa.literal(1)).select_from(state)))
+                            ).scalar():  # a first load: nothing to replace
+            conn.execute(sa.insert(state).from_select(names, source))
+            return
+        # dropped at the commit, and with the transaction on a rollback (created in it)
+        stage = sa.Table(STATE_STAGE, sa.MetaData(),
+                         *[sa.Column(c.name, c.type) for c in state.c],
+                         schema="pg_temp", prefixes=["TEMPORARY"], postgresql_on_commit="DROP")
+        stage.create(conn)
+        conn.execute(sa.insert(stage).from_select(names, source))
+        conn.execute(sa.delete(state).where(*[state.c[i] == stage.c[i] for i in ids]))
+        conn.execute(sa.insert(state).from_select(names, sa.select(*stage.c)))
+        stage.drop(conn)
 
     def _insert_missing(self, conn: sa.Connection, table: sa.Table,
                         values: dict[str, Any]) -> None:
