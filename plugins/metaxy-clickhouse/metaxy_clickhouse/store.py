@@ -144,7 +144,9 @@ class ClickHouseStore(SQLStore):
                           username=url.username or "default", password=url.password or "",
                           database=self.database, secure=secure,
                           interface="https" if secure else "http",
-                          connect_timeout=self.connect_timeout, **SESSION_SETTINGS)
+                          connect_timeout=self.connect_timeout,
+                          # a write's staging table is a temporary table: it needs a session
+                          autogenerate_session_id=True, **SESSION_SETTINGS)
 
     def _create_engine(self, mode: AccessMode) -> sa.Engine:
         engine = self._new_engine(mode)
