@@ -10,8 +10,9 @@
 * **Every session** gets ``join_use_nulls = 1`` (without it ClickHouse fills the missing side of
   the increment's FULL OUTER JOIN with ``''``/``0``: new and orphaned samples would come back
   with empty ids, misclassified, with no error) and ``session_timezone = 'UTC'``.
-* **Writes**: the hashes are finished in Python (DuckDB's md5, as the PostgreSQL store does) and
-  the rows go to ClickHouse as one Arrow table (``insert_arrow``). Reads come back as Arrow
+* **Writes**: the staged rows go to ClickHouse as one Arrow table (``insert_arrow``) into a
+  ``Memory`` temporary table of the session; one ``INSERT ... SELECT`` from it computes the
+  hashes inside ClickHouse, as DuckDB does. Reads come back as Arrow
   (``query_arrow``, ``query_arrow_stream``).
 * **No transactions**: an ``INSERT`` is atomic per block, nothing more. The write time is
   ``max(client clock, the table's latest metaxy_updated_at + 1 µs)``, read in the write (there
@@ -143,7 +144,9 @@ class ClickHouseStore(SQLStore):
                           username=url.username or "default", password=url.password or "",
                           database=self.database, secure=secure,
                           interface="https" if secure else "http",
-                          connect_timeout=self.connect_timeout, **SESSION_SETTINGS)
+                          connect_timeout=self.connect_timeout,
+                          # a write's staging table is a temporary table: it needs a session
+                          autogenerate_session_id=True, **SESSION_SETTINGS)
 
     def _create_engine(self, mode: AccessMode) -> sa.Engine:
         engine = self._new_engine(mode)
@@ -231,20 +234,42 @@ class ClickHouseStore(SQLStore):
         conn.exec_driver_sql(self.create_table_sql(table))
 
     def _hasher(self) -> Hasher:
-        """DuckDB's md5 on a private connection (as the PostgreSQL store): the rows reach
-        ClickHouse with their hashes, in one Arrow insert."""
+        """DuckDB's md5 on a private connection (as the PostgreSQL store): for rows finished in
+        Python (``rows.finish``); a write finishes its hashes inside ClickHouse instead."""
         return duckdb_hasher(self.hash_settings)
 
     def _bulk_insert(self, conn: sa.Connection, table: sa.Table, rows: StagedRows) -> None:
+        """The staged rows go as one Arrow insert into a ``Memory`` temporary table of the
+        session, then one ``INSERT INTO <table> SELECT ...`` finishes their hashes inside
+        ClickHouse (``rows.finish_select``, spelled by :mod:`metaxy_clickhouse.compile`): no hash
+        is computed in Python (docs/performance.md). Rows with no hash to finish go straight
+        into the table."""
         if rows.height == 0:
             return
-        frame = rows.finish(self._hasher())
-        if self.on_statement is not None:
-            self.on_statement(f"INSERT INTO {_q(table.name)} ({', '.join(map(_q, frame.columns))})"
-                              " FORMAT Arrow")
-        self._client(conn).insert_arrow(table.name, frame.to_arrow(),
-                                        settings={"async_insert": 0})
-        self.stats["rows_inserted"] += frame.height
+        if rows.recipe is None:  # no hash to finish (copied rows, staged samples): load directly
+            frame = rows.finish()
+            if self.on_statement is not None:
+                self.on_statement(f"INSERT INTO {_q(table.name)} "
+                                  f"({', '.join(map(_q, frame.columns))}) FORMAT Arrow")
+            self._client(conn).insert_arrow(table.name, frame.to_arrow(),
+                                            settings={"async_insert": 0})
+            self.stats["rows_inserted"] += frame.height
+            return
+        staging = _staging_table(table, rows.frame)
+        conn.exec_driver_sql(f"DROP TEMPORARY TABLE IF EXISTS {_q(staging.name)}")
+        conn.exec_driver_sql(ddl.create_table_sql(staging, [], temporary=True,
+                                                  if_not_exists=False))
+        try:
+            if self.on_statement is not None:
+                self.on_statement(f"INSERT INTO {_q(staging.name)} "
+                                  f"({', '.join(map(_q, rows.frame.columns))}) FORMAT Arrow")
+            self._client(conn).insert_arrow(staging.name, rows.frame.to_arrow(),
+                                            settings={"async_insert": 0})
+            select = rows.finish_select(staging, {c.name: c.type for c in table.columns})
+            conn.execute(sa.insert(table).from_select(rows.columns, select))
+        finally:
+            conn.exec_driver_sql(f"DROP TEMPORARY TABLE IF EXISTS {_q(staging.name)}")
+        self.stats["rows_inserted"] += rows.height
 
     def _write_time(self, conn: sa.Connection, table: sa.Table, client: datetime) -> datetime:
         """``max(client, latest stored metaxy_updated_at + 1 µs)``: ClickHouse has no
@@ -305,6 +330,21 @@ class ClickHouseStore(SQLStore):
     def session_settings() -> dict[str, Any]:
         """The settings every session of the store runs with."""
         return dict(SESSION_SETTINGS)
+
+
+#: The session's staging table of a write (writes on one connection are sequential).
+STAGING = "mx_staged_rows"
+
+
+def _staging_table(table: sa.Table, frame: pl.DataFrame) -> sa.Table:
+    """The staging table of ``frame``'s columns, typed as ``table``'s; a column is Nullable
+    when the target's is or when the frame holds a null there (a root field's input)."""
+    cols = []
+    for name in frame.columns:
+        target = table.c[name]
+        nullable = bool(target.nullable) or frame.get_column(name).null_count() > 0
+        cols.append(sa.Column(name, target.type, nullable=nullable))
+    return sa.Table(STAGING, sa.MetaData(), *cols)
 
 
 def _q(name: str) -> str:
