@@ -8,8 +8,9 @@ N rows and an append of new inputs for every sample. ``store`` is the PostgreSQL
 then ``DELETE ... USING`` + ``INSERT``); ``on_conflict`` swaps in the earlier statement
 (``INSERT ... SELECT ... ON CONFLICT (ids) DO UPDATE ... WHERE`` the stored row is older). The
 variants alternate which goes first; medians are printed: the whole write and the time spent in
-the state upsert (``_upsert_state``) within it. On a shared machine only the ratios within one
-run mean something.
+the state upsert (``_upsert_state``) within it. After each append the state must hold exactly
+the append's row of every sample (it raises otherwise). On a shared machine only the ratios
+within one run mean something.
 """
 
 from __future__ import annotations
@@ -41,6 +42,24 @@ def on_conflict(store: Any, conn: sa.Connection, state: sa.Table, ids: tuple[str
         where=sa.tuple_(state.c[updated_at], state.c[row_id])
         < sa.tuple_(newer[updated_at], newer[row_id]))
     conn.execute(stmt)
+
+
+def _check(store: Any, feature: Any, n: int, variant: str) -> None:
+    """After the append of every sample: the state holds one row per sample, each the
+    append's (the newest write time, a row id of the history's rows of that time)."""
+    from metaxy import columns as C
+    from metaxy.store.latest_state import of
+
+    table, state = feature.__table__, of(store, feature)
+    newest = sa.select(sa.func.max(table.c[C.UPDATED_AT])).scalar_subquery()
+    latest = sa.select(table.c[C.ROW_ID]).where(table.c[C.UPDATED_AT] == newest)
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.select(sa.func.count()).select_from(state)).scalar()
+        right = conn.execute(sa.select(sa.func.count()).select_from(state).where(
+            state.c[C.ROW_ID].in_(latest), state.c[C.UPDATED_AT] == newest)).scalar()
+    if not rows == right == n:
+        raise AssertionError(f"{variant}: the state has {rows} rows, {right} of them the "
+                             f"append's, for {n} samples")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -78,6 +97,7 @@ def main(argv: list[str] | None = None) -> None:
                         store.write(root.feature, frame)
                         got[name][step].append(time.perf_counter() - t0)
                         got[name][step + "_upsert"].append(spent[0])
+                    _check(store, root.feature, args.n, name)
     finally:
         PostgresStore._upsert_state = variants["store"]  # type: ignore[method-assign]
     print(f"PostgreSQL simple root, N={args.n:,}, {args.reps} reps, medians in s")

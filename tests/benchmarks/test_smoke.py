@@ -89,3 +89,16 @@ def test_state_prototype_keeps_the_latest_rows(backend: str,
     main(["--backend", backend, "--n", "2000", "--reps", "1"])
     out = capsys.readouterr().out
     assert "rep 0:" in out and "upsert of 10%" in out
+
+
+def test_pg_state_upsert_variants_keep_the_appended_rows(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The PostgreSQL state-upsert A/B: after the append of every sample, both the store's
+    statement and the earlier ``ON CONFLICT`` leave the state at the append's rows (it raises
+    otherwise)."""
+    from benchmarks.pg_state_upsert import main
+
+    _skip_unless_available("postgresql")
+    main(["--n", "500", "--reps", "2"])
+    out = capsys.readouterr().out
+    assert "| store |" in out and "| on_conflict |" in out
