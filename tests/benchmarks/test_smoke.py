@@ -99,6 +99,6 @@ def test_pg_state_upsert_variants_keep_the_appended_rows(
     from benchmarks.pg_state_upsert import main
 
     _skip_unless_available("postgresql")
-    main(["--n", "500", "--reps", "2"])
+    main(["--n", "500", "--reps", "1"])
     out = capsys.readouterr().out
     assert "| store |" in out and "| on_conflict |" in out
