@@ -39,7 +39,7 @@ def delta_url(tmp_path: Path) -> Iterator[str]:
     yield from backend_database("delta", tmp_path, prefix="mx_dagster_")
 
 
-@pytest.fixture(params=["duckdb", "postgresql", "delta"])
+@pytest.fixture(params=["duckdb", "postgres", "delta"])
 def store_url(request: pytest.FixtureRequest) -> str:
     """A store URL on each backend (an empty DuckDB file, an empty PostgreSQL database, an
     empty Delta root when the metaxy-delta plugin is installed)."""
