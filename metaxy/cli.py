@@ -164,12 +164,12 @@ def list_cmd(store: StoreOpt = None, format: FormatOpt = Format.text, select: Se
                          min_width=max((len(r.key) for r in rows), default=7))
         table.add_column("version", no_wrap=True, min_width=16)
         table.add_column("fields (version)", no_wrap=True, min_width=16)
-        for col in ("upstream", "package"):
+        for col in ("upstream", "package"):  # package: a local module's name, dimmed
             table.add_column(col, overflow="fold")
         for r in rows:
             table.add_row(r.key, r.feature_version,
                           "\n".join(f"{k}\n[dim]{v}[/]" for k, v in r.fields.items()),
-                          ", ".join(r.upstream), r.package or "")
+                          ", ".join(r.upstream), r.package or f"[dim]{r.module}[/]")
         console.print(table)
 
 
