@@ -119,10 +119,16 @@ def _json(data: Any) -> None:
     print_json(data)
 
 
+#: ``--exit-code``'s exit status when a selected feature needs work (errors exit 1)
+WORK_PENDING_EXIT = 2
+
+
 def _gate(needs_work: bool, exit_code: bool) -> None:
-    """``--exit-code``: exit 1 (after the output is printed) when something needs work."""
+    """``--exit-code``: exit 2 (after the output is printed) when something needs work. Errors
+    exit 1, so a script tells "work to do" from "could not tell" (as ``terraform plan
+    -detailed-exitcode`` does)."""
     if exit_code and needs_work:
-        raise typer.Exit(1)
+        raise typer.Exit(WORK_PENDING_EXIT)
 
 
 def _selected(project: api.Project, keys: list[str] | None, select: list[str] | None,
