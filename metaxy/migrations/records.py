@@ -38,6 +38,8 @@ def _dtype(column: sa.Column[Any]) -> pl.DataType:
         return pl.Datetime("us", "UTC")
     if isinstance(kind, sa.Integer):
         return pl.Int64()
+    if isinstance(kind, sa.Boolean):
+        return pl.Boolean()
     return pl.Utf8()
 
 

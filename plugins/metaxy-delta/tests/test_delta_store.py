@@ -198,3 +198,44 @@ def test_cli_optimize_compacts_every_feature(delta_url: str, tmp_path: Path,
     assert rows["speech/transcript"]["files_removed"] == 0  # never written
     sql = CliRunner().invoke(app, ["optimize", "--store", f"duckdb:///{tmp_path}/x.duckdb"])
     assert sql.exit_code != 0 and "nothing to optimize" in sql.stderr
+
+
+def test_cli_push_diff_reconcile_and_migrations(delta_url: str, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """`metaxy push`, `graph diff`, `reconcile` and `metaxy migrations ...` on a Delta store
+    (snapshots, code fingerprints and migration records in <root>/_metaxy)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from metaxy import api
+    from metaxy.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    project = api.load_project()
+    store = project.store(delta_url)
+    with store.open("w"):
+        store.write("media/video", pl.DataFrame({"video_id": ["v0", "v1"], "path": ["/0", "/1"],
+                                                 "duration_s": [1.0, 2.0]}))
+
+    def run(*args: str) -> str:
+        done = CliRunner().invoke(app, [*args, "--store", delta_url])
+        assert done.exit_code == 0, (args, done.output)
+        return done.stdout
+
+    assert run("push").startswith("recorded: project")
+    assert run("push").startswith("already recorded")
+    assert "no changes" in run("graph", "diff")
+    out = json.loads(run("reconcile", "speech/transcript", "-f", "json"))
+    assert out["operations"][0]["rows"] == 0  # nothing changed: nothing to reconcile
+    run("migrations", "init")
+    run("migrations", "revision", "-m", "nothing changed", "--autogenerate")
+    assert json.loads(run("migrations", "current", "-f", "json"))["current"] == []
+    run("migrations", "upgrade")
+    current = json.loads(run("migrations", "current", "-f", "json"))["current"]
+    assert len(current) == 1
+    assert run("migrations", "upgrade", "-f", "json")  # a rerun applies nothing
+    assert json.loads(run("migrations", "current", "-f", "json"))["current"] == current
+    for name in ("metaxy_snapshots", "metaxy_snapshot_code", "metaxy_migration_progress",
+                 "metaxy_alembic_version"):
+        assert (Path(store.root) / "_metaxy" / name / "_delta_log").is_dir()
