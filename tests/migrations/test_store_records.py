@@ -131,6 +131,11 @@ def test_revision_upgrade_reconcile_and_rerun(frame_url: str, code_graph: mx.Fea
         assert [p["feature_key"] for p in progress(new_store, PROJECT)] == ["speech/transcript"]
     assert m.downgrade("base").applied  # the reconcile is not reversed; the revision is
     assert m.current() == []
+    m.stamp("head")  # recorded without running anything
+    assert m.current() == [revision]
+    with new_store:
+        assert new_store.read("speech/transcript", with_history=True).height == \
+            history_before + 2
 
 
 def test_a_crash_between_steps_resumes(frame_url: str, code_graph: mx.FeatureGraph,
