@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
@@ -150,11 +150,19 @@ def latest(table: FromClause, ids: tuple[str, ...], *,
 
     ``columns``: only these columns are needed (besides ids and the ordering/deletion columns).
     PostgreSQL cannot prune columns below ``DISTINCT ON``: it sorts whole rows unless the
-    relation is narrowed first (docs/performance.md).
+    relation is narrowed first (docs/performance.md). When the ``state`` holds all of them
+    (ids, system columns, per-field data versions and provenances), only the state is read.
     """
     order = [table.c[C.UPDATED_AT].desc(), table.c[C.ROW_ID].desc()]
-    keep = [c for c in table.c] if columns is None else [
-        table.c[n] for n in dict.fromkeys([*ids, *columns, C.UPDATED_AT, C.ROW_ID, C.DELETED_AT])]
+    names = None if columns is None else list(
+        dict.fromkeys([*ids, *columns, C.UPDATED_AT, C.ROW_ID, C.DELETED_AT]))
+    keep = [c for c in table.c] if names is None else [table.c[n] for n in names]
+    if state is not None and names is not None and set(names) <= set(state.c.keys()):
+        # every column needed is in the state: the history is not read at all
+        only = sa.select(*[state.c[n] for n in names])
+        if not include_deleted:
+            only = only.where(state.c[C.DELETED_AT].is_(None))
+        return only.subquery(name)
     if state is not None:
         picked = sa.select(state.c[C.ROW_ID])
         if not include_deleted:
@@ -291,7 +299,8 @@ class _NameMap:
 
 def current(plan: ResolvePlan, table: FromClause, where: Any = None,
             method: str = "window", scope: Any = None,
-            state: FromClause | None = None, rule: Any = None) -> sa.Subquery:
+            state: FromClause | None = None, rule: Any = None,
+            columns: tuple[str, ...] | None = None) -> sa.Subquery:
     """The target's latest rows; for an expansion, reduced to one row per parent.
 
     ``scope`` (expansions only): the non-key part of a ``where=`` filter; the parent row gets
@@ -299,8 +308,10 @@ def current(plan: ResolvePlan, table: FromClause, where: Any = None,
     NULL there), which is what selects an orphaned parent (:class:`~metaxy.engine.plan.WherePlan`).
     ``rule`` (expansions only): a ``stale_if=`` rule; ``__stale_if = 1`` when any stored child
     row of the parent matches it.
+    ``columns``: only these are needed (the state's: then the history is not read).
     """
-    rel = latest(table, plan.id_columns, name="t_latest", method=method, state=state)
+    rel = latest(table, plan.id_columns, name="t_latest", method=method, state=state,
+                 columns=columns)
     conds = [F.retarget(where, rel.c, what=f"feature '{plan.key}'")] if where is not None else []
     if not plan.expansion:
         return sa.select(rel).where(*conds).subquery("current")
@@ -355,10 +366,33 @@ def _joined(plan: ResolvePlan, ctx: SqlContext, e: sa.Subquery,
             _Cols({n: j.c["c_" + n] for n in c_names}), j)
 
 
+class _Classified(NamedTuple):
+    e: Any  # the expected half (``.c``)
+    c: Any  # the current half (``.c``)
+    flags: list[ColumnElement[Any]]  # per field: its provenance changed
+    joined: FromClause
+    scope: ColumnElement[bool] | None  # the ``where=`` non-key terms
+    rule: ColumnElement[bool] | None  # the ``stale_if=`` flag
+    #: the history, when the current half was read from the latest state alone: it holds the
+    #: ids, system columns and per-field columns only, and an orphan's stored row is joined
+    #: from the history by its row id (None: the current half has every column)
+    history: FromClause | None
+
+
+def _lean_columns(plan: ResolvePlan, state: FromClause | None,
+                  terms: list[Any]) -> tuple[str, ...] | None:
+    """The state's columns when the target's side of the increment can read the state alone
+    (the filter and rule terms name only columns it holds), else None."""
+    if state is None:
+        return None
+    held = tuple(state.c.keys())
+    if any(not set(F.check(t)) <= set(held) for t in terms if t is not None):
+        return None
+    return held
+
+
 def _classified(plan: ResolvePlan, ctx: SqlContext, table: FromClause, staged: FromClause | None,
-                where: Any, stale_if: Any = None) -> tuple[Any, Any, list[ColumnElement[Any]],
-                                                           FromClause, ColumnElement[bool] | None,
-                                                           ColumnElement[bool] | None]:
+                where: Any, stale_if: Any = None) -> _Classified:
     """Expected FULL OUTER JOIN current, the per-field stale flags, the ``where=`` scope and
     the ``stale_if=`` flag (true, never NULL, for a sample on both sides whose stored row
     matches the rule; None without a rule)."""
@@ -367,11 +401,12 @@ def _classified(plan: ResolvePlan, ctx: SqlContext, table: FromClause, staged: F
     key_terms = wp.keys if wp is not None else None
     rest = wp.rest if wp is not None else None
     rule = F.combine(stale_if)
+    state = ctx.states.get(str(plan.key))
+    lean = _lean_columns(plan, state, [rest, rule])
     e, c, joined = _joined(plan, ctx, expected(plan, ctx, staged, key_terms),
                            current(plan, table, key_terms, ctx.latest_method,
-                                   rest if plan.expansion else None,
-                                   ctx.states.get(str(plan.key)),
-                                   rule if plan.expansion else None))
+                                   rest if plan.expansion else None, state,
+                                   rule if plan.expansion else None, lean))
     scope = _scope(plan, wp, e, c) if wp is not None and rest is not None else None
     flag = None
     if rule is not None:
@@ -380,7 +415,8 @@ def _classified(plan: ResolvePlan, ctx: SqlContext, table: FromClause, staged: F
             rule, _NameMap(dict(c.c.items())), what=f"feature '{plan.key}' (stale_if)")
         both = sa.and_(e.c[k0].is_not(None), c.c[k0].is_not(None), matched)
         flag = sa.case((both, sa.true()), else_=sa.false())
-    return e, c, [_stale_flag(plan, e, c, f) for f in plan.fields], joined, scope, flag
+    return _Classified(e, c, [_stale_flag(plan, e, c, f) for f in plan.fields], joined, scope,
+                       flag, table if lean is not None else None)
 
 
 def _scope(plan: ResolvePlan, wp: WherePlan, e: Any, c: Any) -> ColumnElement[bool]:
@@ -404,7 +440,8 @@ def increment_statement(plan: ResolvePlan, ctx: SqlContext, table: FromClause,
                         status: str | None = None, stale_if: Any = None) -> sa.Select[Any]:
     """One statement returning every new, stale and orphaned sample (optionally one status);
     a sample whose stored row matches ``stale_if`` is stale (raw column ``__stale_if``)."""
-    e, c, flags, joined, scope, rule = _classified(plan, ctx, table, staged, where, stale_if)
+    e, c, flags, joined, scope, rule, history = _classified(plan, ctx, table, staged, where,
+                                                            stale_if)
     k0 = plan.key_columns[0]
     state = sa.case((c.c[k0].is_(None), sa.literal("new")),
                     (e.c[k0].is_(None), sa.literal("orphaned")),
@@ -418,26 +455,59 @@ def increment_statement(plan: ResolvePlan, ctx: SqlContext, table: FromClause,
     if rule is not None:
         cols.append(rule.label(STALE_RULE))
         flags = [*flags, rule]
-    if not plan.expansion:
+    if not plan.expansion and history is None:
         cols += [c.c[name].label(STORED + name) for name in c.c.keys()
                  if name not in plan.key_columns]
+    elif not plan.expansion:  # the stored row of an orphan is joined below, by its row id
+        cols.append(c.c[C.CREATED_AT].label(STORED + C.CREATED_AT))
+        cols.append(sa.case((e.c[k0].is_(None), c.c[C.ROW_ID])).label(_ORPHAN_ROW))
+        cols.append(sa.case((e.c[k0].is_(None), c.c[C.UPDATED_AT])).label(_ORPHAN_AT))
     stmt = sa.select(*cols).select_from(joined)
     if scope is not None:
         stmt = stmt.where(scope)
     if status == "new":
-        return stmt.where(c.c[k0].is_(None))
-    if status == "orphaned":
-        return stmt.where(e.c[k0].is_(None))
-    if status == "stale":
-        return stmt.where(c.c[k0].is_not(None), e.c[k0].is_not(None), sa.or_(*flags))
-    return stmt.where(sa.or_(c.c[k0].is_(None), e.c[k0].is_(None), *flags))
+        stmt = stmt.where(c.c[k0].is_(None))
+    elif status == "orphaned":
+        stmt = stmt.where(e.c[k0].is_(None))
+    elif status == "stale":
+        stmt = stmt.where(c.c[k0].is_not(None), e.c[k0].is_not(None), sa.or_(*flags))
+    else:
+        stmt = stmt.where(sa.or_(c.c[k0].is_(None), e.c[k0].is_(None), *flags))
+    if plan.expansion or history is None:
+        return stmt
+    return _with_stored_rows(plan, stmt.cte("increment"), history)
+
+
+_ORPHAN_ROW = "__orphan_row"  # raw column: an orphan's stored row id (NULL for the others)
+_ORPHAN_AT = "__orphan_at"  # raw column: an orphan's stored updated_at (NULL for the others)
+
+
+def _with_stored_rows(plan: ResolvePlan, inc: sa.CTE, history: FromClause) -> sa.Select[Any]:
+    """The increment rows with the stored row's columns (``__c__*``, in the table's order):
+    of each orphan, joined from the history by row id and ``updated_at`` (DuckDB skips the
+    row groups outside the orphans' times; no orphan, no scan: an inner join with an empty
+    side), for the other rows NULL but ``metaxy_created_at``, which the state holds (a stale
+    sample needs only it). The classification above read the latest state alone."""
+    h = history.alias("stored")
+    own = [inc.c[n] for n in inc.c.keys()
+           if not n.startswith(STORED) and n not in (_ORPHAN_ROW, _ORPHAN_AT)]
+    stored = [col for col in h.c if col.name not in plan.key_columns]
+    rest = sa.select(*own, *[
+        inc.c[STORED + C.CREATED_AT] if col.name == C.CREATED_AT
+        else sa.cast(sa.null(), col.type).label(STORED + col.name) for col in stored
+    ]).where(inc.c[_ORPHAN_ROW].is_(None))
+    orphans = sa.select(*own, *[col.label(STORED + col.name) for col in stored]).select_from(
+        inc.join(h, sa.and_(h.c[C.ROW_ID] == inc.c[_ORPHAN_ROW],
+                            h.c[C.UPDATED_AT] == inc.c[_ORPHAN_AT])))
+    both = sa.union_all(rest, orphans).subquery("with_stored")
+    return sa.select(*both.c)
 
 
 def status_statement(plan: ResolvePlan, ctx: SqlContext, table: FromClause,
                      staged: FromClause | None = None, where: Any = None,
                      stale_if: Any = None) -> sa.Select[Any]:
     """One statement returning the counts: new, stale, orphaned, up to date."""
-    e, c, flags, joined, scope, rule = _classified(plan, ctx, table, staged, where, stale_if)
+    e, c, flags, joined, scope, rule, _ = _classified(plan, ctx, table, staged, where, stale_if)
     k0 = plan.key_columns[0]
     both = sa.and_(e.c[k0].is_not(None), c.c[k0].is_not(None))
     any_stale = sa.or_(*flags, *([rule] if rule is not None else []))

@@ -1,12 +1,16 @@
 """The latest state of a feature table, kept at write time (issue 14; docs/design-latest-state.md).
 
 Every feature table ``<t>`` of a SQL store that keeps it (:attr:`SQLStore.keeps_latest_state`)
-has a narrow companion table ``<t>__state``: one row per sample (the feature's id columns) naming
-the sample's latest history row (``metaxy_row_id``) with its ``metaxy_updated_at`` and
-``metaxy_deleted_at`` (a tombstone is kept, so reads hide the sample). "Latest" is exactly what
-the history window picks: the greatest ``(updated_at, row_id)``. Reads of latest rows become
-``history JOIN state USING (metaxy_row_id)``: a hash join against a relation with one row per
-sample instead of a sort or window over the whole history.
+has a companion table ``<t>__state``: one row per sample (the feature's id columns) naming the
+sample's latest history row (``metaxy_row_id``) with its ``metaxy_updated_at``,
+``metaxy_deleted_at`` (a tombstone is kept, so reads hide the sample) and ``metaxy_created_at``,
+and the row's per-field data versions and provenances (:func:`columns_of`). "Latest" is exactly
+what the history window picks: the greatest ``(updated_at, row_id)``. ``resolve_update`` and
+``status`` read only states (an upstream's data versions, the target's provenances), unless a
+filter, a ``stale_if=`` rule or a carried user column names a column only the history has; an
+orphan's stored row is then joined from the history by its row id. Reads of latest rows
+(``read()``) are ``history JOIN state USING (metaxy_row_id)``: a hash join against a relation
+with one row per sample instead of a sort or window over the whole history.
 
 Consistency (each case is in the property test tests/reliability/test_latest_state_property.py):
 
@@ -17,13 +21,16 @@ Consistency (each case is in the property test tests/reliability/test_latest_sta
   delete removes every row of a chosen sample).
 * **cleanup** removes only rows that are not their sample's latest: the state is unchanged.
 * **migrations** write through the store (reconcile, backfill, renames): the state follows.
-  Schema operations add, drop or rename field columns, which the state does not hold.
+  Schema operations add, drop or rename field columns: the state's recorded column set (a
+  digest in ``metaxy_state_versions.id_columns``) then differs from the feature's, so the
+  state is not used until the next write or writable open drops and rebuilds it.
 * **readiness**: ``metaxy_state_versions`` records per feature table the state's format
-  version, its id columns and the write clock (:mod:`metaxy.store.write_clock`) value the state
-  was last made equal at. The state is used only when that value equals the table's clock now:
-  a write that did not maintain the state (an older metaxy, a store with the switch off) moves
-  the clock and the state is ignored — reads fall back to the window, never wrong — until the
-  next write or writable open rebuilds it from the history. Every change to the state happens
+  version, its id columns and column set, and the write clock (:mod:`metaxy.store.write_clock`)
+  value the state was last made equal at. The state is used only when that value equals the
+  table's clock now and the column set is the feature's: a write that did not maintain the
+  state (an older metaxy, a store with the switch off) moves the clock and the state is
+  ignored — reads fall back to the window, never wrong — until the next write or writable open
+  rebuilds it from the history. Every change to the state happens
   with the table's clock row locked (``UPDATE ... RETURNING``: PostgreSQL writers of one table
   serialise on it; DuckDB and SQLite have one writer), so rebuilds are idempotent and race-free.
 """
@@ -50,8 +57,12 @@ if TYPE_CHECKING:
     from metaxy.store.sql import SQLStore
 
 #: The state table's format; a recorded state of another version is rebuilt.
-STATE_VERSION = 1
+#: 2: the per-field data versions and provenances and ``metaxy_created_at`` (resolve/status
+#: read only states); the recorded ``id_columns`` text also names a digest of the column set.
+STATE_VERSION = 2
 SUFFIX = "__state"
+#: System columns of the state besides the ids and the per-field columns.
+SYSTEM = (C.ROW_ID, C.UPDATED_AT, C.DELETED_AT, C.CREATED_AT)
 
 STATE_VERSIONS_TABLE = sa.Table(
     "metaxy_state_versions", sa.MetaData(),
@@ -64,6 +75,15 @@ STATE_VERSIONS_TABLE = sa.Table(
 _TABLES: dict[tuple[str, tuple[str, ...], bool], sa.Table] = {}
 
 
+def columns_of(feature: type[Feature]) -> tuple[str, ...]:
+    """The state's columns for ``feature``, in order: ids, :data:`SYSTEM`, then per field (in
+    the spec's order) its data version and provenance: what resolve and status read of the
+    upstream and the target, so neither touches the history for them."""
+    spec = feature.spec()
+    per_field = [n for f in spec.field_keys for n in (C.dv_column(f), C.pv_column(f))]
+    return (*spec.id_columns, *SYSTEM, *per_field)
+
+
 def state_name(table_name: str) -> str:
     """``<table>__state``; a table name too long for that is shortened with a digest."""
     name = table_name + SUFFIX
@@ -74,17 +94,16 @@ def state_name(table_name: str) -> str:
     return f"{head}_{digest}{SUFFIX}"
 
 
-def state_table(table: sa.Table, ids: tuple[str, ...], unique_key: bool) -> sa.Table:
-    """The state table of feature table ``table`` keyed by ``ids`` (a unique index on the ids
-    when ``unique_key``: the backend's upsert needs one)."""
-    key = (table.name, tuple(ids), unique_key)
+def state_table(table: sa.Table, ids: tuple[str, ...], unique_key: bool,
+                columns: tuple[str, ...]) -> sa.Table:
+    """The state table of feature table ``table`` keyed by ``ids`` with ``columns`` (a unique
+    index on the ids when ``unique_key``: the backend's upsert needs one)."""
+    key = (table.name, tuple(columns), unique_key)
     found = _TABLES.get(key)
     if found is not None:
         return found
-    cols = [sa.Column(i, table.c[i].type, nullable=False) for i in ids]
-    cols += [sa.Column(C.ROW_ID, table.c[C.ROW_ID].type, nullable=False),
-             sa.Column(C.UPDATED_AT, table.c[C.UPDATED_AT].type, nullable=False),
-             sa.Column(C.DELETED_AT, table.c[C.DELETED_AT].type, nullable=True)]
+    required = {*ids, C.ROW_ID, C.UPDATED_AT}
+    cols = [sa.Column(n, table.c[n].type, nullable=n not in required) for n in columns]
     name = state_name(table.name)
     extra = [sa.Index(f"{name[:MAX_IDENTIFIER_BYTES - 3]}_ux", *ids, unique=True)] \
         if unique_key else []
@@ -93,9 +112,9 @@ def state_table(table: sa.Table, ids: tuple[str, ...], unique_key: bool) -> sa.T
     return result
 
 
-def narrow(rel: Any, ids: tuple[str, ...]) -> list[sa.ColumnElement[Any]]:
+def narrow(rel: Any, state: sa.Table) -> list[sa.ColumnElement[Any]]:
     """The state's columns, in order, taken from a relation of the history's shape."""
-    return [rel.c[n] for n in (*ids, C.ROW_ID, C.UPDATED_AT, C.DELETED_AT)]
+    return [rel.c[c.name] for c in state.c]
 
 
 def hold_clock(conn: sa.Connection, table: sa.Table) -> int | None:
@@ -109,23 +128,29 @@ def hold_clock(conn: sa.Connection, table: sa.Table) -> int | None:
     return None if got is None else int(got)
 
 
-def _ids_text(ids: tuple[str, ...]) -> str:
-    return json.dumps(list(ids))
+def _ids_text(state: sa.Table, ids: tuple[str, ...]) -> str:
+    """What ``metaxy_state_versions.id_columns`` records: the ids and a digest of the state's
+    column set. A state whose columns are not the feature's now (a migration renamed, added or
+    dropped a field) does not match: it is not used, and is rebuilt on the next write."""
+    digest = hashlib.md5(json.dumps([c.name for c in state.c]).encode()).hexdigest()[:16]
+    return json.dumps({"ids": list(ids), "columns": digest})
 
 
-def recorded(conn: sa.Connection, table: sa.Table, ids: tuple[str, ...]) -> int | None:
+def recorded(conn: sa.Connection, table: sa.Table, state: sa.Table,
+             ids: tuple[str, ...]) -> int | None:
     """The clock value the state of ``table`` was last made equal at (None: no usable state)."""
     t = STATE_VERSIONS_TABLE
     row = conn.execute(sa.select(t.c.version, t.c.id_columns, t.c.clock_us)
                        .where(t.c.table_name == table.name)).first()
-    if row is None or row.version != STATE_VERSION or row.id_columns != _ids_text(ids):
+    if row is None or row.version != STATE_VERSION or row.id_columns != _ids_text(state, ids):
         return None
     return int(row.clock_us)
 
 
-def ready(conn: sa.Connection, wanted: dict[str, tuple[str, ...]]) -> set[str]:
-    """Of the feature tables ``wanted`` (name -> id columns), those whose state is ready: recorded
-    for this format and these ids at the table's current write-clock value."""
+def ready(conn: sa.Connection, wanted: dict[str, str]) -> set[str]:
+    """Of the feature tables ``wanted`` (name -> the recorded ids text it needs, see
+    :func:`_ids_text`), those whose state is ready: recorded for this format, these ids and
+    this column set at the table's current write-clock value."""
     if not wanted:
         return set()
     v, c = STATE_VERSIONS_TABLE, WRITE_CLOCK_TABLE
@@ -133,15 +158,16 @@ def ready(conn: sa.Connection, wanted: dict[str, tuple[str, ...]]) -> set[str]:
             .select_from(v.join(c, c.c.table_name == v.c.table_name))
             .where(v.c.table_name.in_(sorted(wanted)), v.c.clock_us == c.c.last_written_us))
     return {r.table_name for r in conn.execute(stmt)
-            if r.version == STATE_VERSION and r.id_columns == _ids_text(wanted[r.table_name])}
+            if r.version == STATE_VERSION and r.id_columns == wanted[r.table_name]}
 
 
-def mark(conn: sa.Connection, table: sa.Table, ids: tuple[str, ...], clock_us: int) -> None:
+def mark(conn: sa.Connection, table: sa.Table, state: sa.Table, ids: tuple[str, ...],
+         clock_us: int) -> None:
     """Record the state of ``table`` as equal to its history at clock value ``clock_us``."""
     t = STATE_VERSIONS_TABLE
     conn.execute(sa.delete(t).where(t.c.table_name == table.name))
     conn.execute(t.insert().values(table_name=table.name, version=STATE_VERSION,
-                                   id_columns=_ids_text(ids), clock_us=clock_us))
+                                   id_columns=_ids_text(state, ids), clock_us=clock_us))
 
 
 def history_was_empty(conn: sa.Connection, table: sa.Table, at: Any) -> bool:
@@ -150,10 +176,10 @@ def history_was_empty(conn: sa.Connection, table: sa.Table, at: Any) -> bool:
     return not conn.execute(sa.select(sa.exists(older))).scalar()
 
 
-def written(table: sa.Table, ids: tuple[str, ...], at: Any) -> sa.Select[Any]:
+def written(table: sa.Table, state: sa.Table, at: Any) -> sa.Select[Any]:
     """The narrow rows of the write stamped ``at`` (the write clock gives each write of a table
     its own time; DuckDB skips the older row groups by their min/max)."""
-    return sa.select(*narrow(table, ids)).where(table.c[C.UPDATED_AT] == at)
+    return sa.select(*narrow(table, state)).where(table.c[C.UPDATED_AT] == at)
 
 
 def replace_rows(conn: sa.Connection, state: sa.Table, ids: tuple[str, ...],
@@ -166,14 +192,23 @@ def replace_rows(conn: sa.Connection, state: sa.Table, ids: tuple[str, ...],
     conn.execute(sa.insert(state).from_select([c.name for c in state.c], source))
 
 
-def rebuild(conn: sa.Connection, table: sa.Table, state: sa.Table, ids: tuple[str, ...],
-            method: str) -> None:
-    """Make the state equal to the history's latest rows (the window, tombstones included)."""
-    rel = Q.latest(table, ids, include_deleted=True, method=method,
-                   columns=(C.ROW_ID, C.UPDATED_AT, C.DELETED_AT))
-    conn.execute(sa.delete(state))
+def recreate(store: SQLStore, conn: sa.Connection, state: sa.Table) -> None:
+    """Drop the state table and create it with ``state``'s columns (its recorded column set
+    may be another one: a migration changed the feature's fields), in the transaction."""
+    conn.execute(sa.schema.DropTable(state, if_exists=True))
+    store._existing.discard(state.name)
+    store._ensure_system_table(conn, state)
+
+
+def rebuild(store: SQLStore, conn: sa.Connection, table: sa.Table, state: sa.Table,
+            ids: tuple[str, ...]) -> None:
+    """Make the state equal to the history's latest rows (the window, tombstones included),
+    recreating its table (its columns may be another set)."""
+    rel = Q.latest(table, ids, include_deleted=True, method=store.latest_method,
+                   columns=tuple(c.name for c in state.c))
+    recreate(store, conn, state)
     conn.execute(sa.insert(state).from_select([c.name for c in state.c],
-                                              sa.select(*narrow(rel, ids))))
+                                              sa.select(*narrow(rel, state))))
 
 
 def drop_vanished(conn: sa.Connection, table: sa.Table, state: sa.Table) -> None:
@@ -187,7 +222,7 @@ def drop_vanished(conn: sa.Connection, table: sa.Table, state: sa.Table) -> None
 def of(store: SQLStore, feature: type[Feature]) -> sa.Table:
     """The state table of ``feature`` in ``store``."""
     return state_table(feature.__table__,  # type: ignore[attr-defined]
-                       feature.spec().id_columns, store.state_unique_key)
+                       feature.spec().id_columns, store.state_unique_key, columns_of(feature))
 
 
 def keep(store: SQLStore, conn: sa.Connection, feature: type[Feature], table: sa.Table,
@@ -201,19 +236,16 @@ def keep(store: SQLStore, conn: sa.Connection, feature: type[Feature], table: sa
     store._ensure_system_table(conn, STATE_VERSIONS_TABLE)
     store._ensure_system_table(conn, state)
     loaded = written_rows  # rows upserted (statistics: PostgreSQL re-analyzes past 10%)
-    if not stamped_alike:  # rows carrying their own times (copied history): rebuild
-        rebuild(conn, table, state, ids, store.latest_method)
-        loaded = int(conn.execute(sa.select(sa.func.count()).select_from(state)).scalar() or 0)
-    elif held is not None and recorded(conn, table, ids) == held:
-        store._upsert_state(conn, state, ids, written(table, ids, at))
-    elif history_was_empty(conn, table, at):
-        conn.execute(sa.delete(state))
-        store._upsert_state(conn, state, ids, written(table, ids, at))
-    else:
-        rebuild(conn, table, state, ids, store.latest_method)
+    if stamped_alike and held is not None and recorded(conn, table, state, ids) == held:
+        store._upsert_state(conn, state, ids, written(table, state, at))
+    elif stamped_alike and history_was_empty(conn, table, at):
+        recreate(store, conn, state)  # its recorded column set may be another one
+        store._upsert_state(conn, state, ids, written(table, state, at))
+    else:  # not equal before the write, or rows carrying their own times (copied history)
+        rebuild(store, conn, table, state, ids)
         loaded = int(conn.execute(sa.select(sa.func.count()).select_from(state)).scalar() or 0)
     store._refresh_statistics(conn, state, loaded)
-    mark(conn, table, ids, write_clock.to_us(at))
+    mark(conn, table, state, ids, write_clock.to_us(at))
 
 
 def ready_states(store: SQLStore, features: Sequence[type[Feature]]) -> dict[str, sa.Table]:
@@ -226,7 +258,8 @@ def ready_states(store: SQLStore, features: Sequence[type[Feature]]) -> dict[str
               if store._exists(f.spec().key.table_name)}
     conn = store.conn
     idle = not conn.in_transaction()
-    names = ready(conn, {n: f.spec().id_columns for n, f in stored.items()})
+    names = ready(conn, {n: _ids_text(of(store, f), f.spec().id_columns)
+                         for n, f in stored.items()})
     if idle:
         conn.commit()
     return {str(f.spec().key): of(store, f) for n, f in stored.items()
@@ -254,10 +287,10 @@ def build_missing(store: SQLStore) -> None:
                 store._ensure_system_table(conn, STATE_VERSIONS_TABLE)
                 store._ensure_system_table(conn, state)
                 at = write_clock.claim(conn, table, write_clock.EPOCH, store._insert_missing)
-                rebuild(conn, table, state, ids, store.latest_method)
+                rebuild(store, conn, table, state, ids)
                 count = conn.execute(sa.select(sa.func.count()).select_from(state)).scalar()
                 store._refresh_statistics(conn, state, int(count or 0))
-                mark(conn, table, ids, write_clock.to_us(at))
+                mark(conn, table, state, ids, write_clock.to_us(at))
         except (sa.exc.SQLAlchemyError, MetaxyError):
             store._existing = set(sa.inspect(conn).get_table_names())
             conn.commit()

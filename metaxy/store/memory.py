@@ -33,13 +33,13 @@ from metaxy.hookspecs import BackendSpec, hookimpl
 from metaxy.store import write_clock
 from metaxy.store.base import AccessMode
 from metaxy.store.frame_store import FrameStore
+from metaxy.store.latest_state import columns_of
 from metaxy.store.locks import NamedLocks
 
 if TYPE_CHECKING:
     from metaxy.feature import Feature
 
 SCHEME = "memory"
-NARROW = (C.ROW_ID, C.UPDATED_AT, C.DELETED_AT)  # the latest state's columns besides the ids
 
 
 @dataclass
@@ -60,10 +60,12 @@ class MemoryDatabase:
     hash_setting: str | None = None
     feature_versions: dict[tuple[str, str], FeatureVersionRecord] = field(default_factory=dict)
     clock: dict[str, int] = field(default_factory=dict)  # table -> last write (µs, write_clock)
-    # table -> latest state (ids + NARROW columns, one row per sample), swapped with the table
+    # table -> latest state (latest_state.columns_of: one row per sample), swapped with the table
     states: dict[str, pl.DataFrame] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
     named_locks: NamedLocks = field(default_factory=NamedLocks)  # StoreContract.lock
+    # metaxy's system records (snapshots, migration records): table name -> frame
+    system: dict[str, pl.DataFrame] = field(default_factory=dict)
 
 
 _NAMED: dict[str, MemoryDatabase] = {}
@@ -111,8 +113,8 @@ class MemoryStore(FrameStore):
                     feature = self.graph.get(key)
                     name = feature.spec().key.table_name
                     rows = self._db.tables.get(name)
-                    if rows is not None and name not in self._db.states \
-                            and set(feature.spec().id_columns) <= set(rows.columns):
+                    if rows is not None and self._latest_state_rows(feature) is None \
+                            and set(columns_of(feature)) <= set(rows.columns):
                         built = self._next_state(feature, rows, rows[:0])
                         if built is not None:
                             self._db.states[name] = built
@@ -130,6 +132,16 @@ class MemoryStore(FrameStore):
     def has_feature(self, feature: type[Feature] | str) -> bool:
         return self.feature(feature).spec().key.table_name in self._db.tables
 
+    # ------------------------------------------------------------------ system records
+    def _read_system(self, name: str) -> pl.DataFrame | None:
+        return self._db.system.get(name)
+
+    def _write_system(self, name: str, rows: pl.DataFrame, replace: bool) -> None:
+        with self._db.lock:
+            old = self._db.system.get(name)
+            self._db.system[name] = rows if replace or old is None else \
+                pl.concat([old, rows], how="vertical_relaxed")
+
     # ------------------------------------------------------------------ storage
     def _scan(self, feature: type[Feature]) -> pl.LazyFrame | None:
         found = self._db.tables.get(feature.spec().key.table_name)
@@ -139,16 +151,20 @@ class MemoryStore(FrameStore):
         """The rows the latest state names (tombstones included), or every row without one;
         the engine's latest() over them gives the same rows as over the whole history."""
         rows = self._rows(feature)
-        state = self._db.states.get(feature.spec().key.table_name) \
-            if self.keeps_latest_state else None
+        state = self._latest_state_rows(feature)
         if state is None:
             return rows
         return rows.join(state.lazy().select(C.ROW_ID), on=C.ROW_ID, how="semi")
 
     def _latest_state_rows(self, feature: type[Feature]) -> pl.DataFrame | None:
+        """The feature's state, unless its columns are not the feature's now (its fields
+        changed since it was kept: the rows are then read by the window)."""
         if not self.keeps_latest_state:
             return None
-        return self._db.states.get(feature.spec().key.table_name)
+        state = self._db.states.get(feature.spec().key.table_name)
+        if state is None or tuple(state.columns) != columns_of(feature):
+            return None
+        return state
 
     def _next_state(self, feature: type[Feature], new: pl.DataFrame,
                     rows: pl.DataFrame) -> pl.DataFrame | None:
@@ -156,12 +172,11 @@ class MemoryStore(FrameStore):
         state row and the written rows (a missing state is built from the table)."""
         if not self.keeps_latest_state:
             return None
-        ids = list(feature.spec().id_columns)
-        old = self._db.states.get(feature.spec().key.table_name)
+        ids, names = list(feature.spec().id_columns), columns_of(feature)
+        old = self._latest_state_rows(feature)
         if old is None:
-            return E.latest(new.lazy(), ids, include_deleted=True).select(
-                *ids, *NARROW).collect()
-        both = pl.concat([old, rows.select(*ids, *NARROW)], how="vertical")
+            return E.latest(new.lazy(), ids, include_deleted=True).select(*names).collect()
+        both = pl.concat([old, rows.select(*names)], how="vertical")
         # the latest of the old state row and the written ones (copied rows may be older)
         return E.latest(both.lazy(), ids, include_deleted=True).collect()
 

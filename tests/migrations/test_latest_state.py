@@ -19,7 +19,9 @@ import sqlalchemy as sa
 
 import metaxy as mx
 from metaxy import columns as C
-from metaxy.store.latest_state import STATE_VERSIONS_TABLE
+from metaxy.engine.protocol import to_storage
+from metaxy.store.latest_state import STATE_VERSIONS_TABLE, columns_of
+from tests.reliability.faultlib import define
 
 from .conftest import populate, setup_migration
 from .test_renames import _uncomment, rename_text
@@ -50,9 +52,10 @@ def assert_state_consistent(store: Any, key: str) -> None:
     state = store._latest_state_rows(feature)
     assert state is not None, f"{key}: no ready state"
     history = store.read(key, with_history=True)
-    latest = (history.sort([C.UPDATED_AT, C.ROW_ID]).group_by(ids).last()
-              .select(*ids, C.ROW_ID, C.UPDATED_AT, C.DELETED_AT))
-    assert _set(state.select(latest.columns)) == _set(latest), key
+    latest = to_storage(feature, history.sort([C.UPDATED_AT, C.ROW_ID]).group_by(ids).last())
+    latest = latest.select(*columns_of(feature))
+    assert state.columns == latest.columns, key
+    assert _set(state) == _set(latest), key
     by_state = _observe(store, key)
     store.keeps_latest_state = False
     try:
@@ -108,3 +111,45 @@ def test_store_written_without_state_is_upgraded_on_writable_open(
             assert _observe(store, key) == observed[key]
     with store.open("w"):  # idempotent: ready states are not built again
         assert _recorded(store) == built
+
+
+def _two_fields(second: str) -> tuple[type[mx.Feature], type[mx.Feature]]:
+    """``drift/root`` (fields ``a`` and ``second``) and ``drift/leaf`` (1:1, field ``out``
+    on both)."""
+    root = define("drift/root", fields=["a", second],
+                  columns={"sample_id": str, "value": int | None}, name="DriftRoot")
+    leaf = define("drift/leaf", fields=["out"], columns={"sample_id": str},
+                  deps=[mx.FeatureDep(feature=root)], name="DriftLeaf")
+    return root, leaf
+
+
+def test_state_of_another_column_set_is_not_used(store_url: str) -> None:
+    """A schema operation outside the store (here: the field ``b`` of the root renamed to
+    ``c`` by ALTER TABLE, as an Alembic column op would, without moving the write clock)
+    leaves a state whose columns are the old field's: a read-only open does not use it (reads
+    and status by the window, the same answers as after the rebuild), and the next writable
+    open rebuilds it with the feature's columns."""
+    with mx.FeatureGraph.isolated():
+        root, leaf = _two_fields("b")
+        store = mx.get_store(store_url)
+        with store.open("w"):
+            store.write(root, pl.DataFrame({"sample_id": ["x", "y"], "value": [1, 2]}))
+            store.write(leaf, store.resolve_update(leaf).new)
+            assert store._latest_state_rows(root) is not None
+            conn = store.sql_connection()
+            for old, new in (("metaxy_pv__b", "metaxy_pv__c"), ("metaxy_dv__b", "metaxy_dv__c")):
+                conn.execute(sa.text(f'ALTER TABLE "drift__root" RENAME COLUMN "{old}" '
+                                     f'TO "{new}"'))
+            conn.commit()
+    with mx.FeatureGraph.isolated():
+        root, leaf = _two_fields("c")
+        store = mx.get_store(store_url)
+        with store.open("r"):
+            assert store._latest_state_rows(root) is None  # another column set: the window
+            read_only = (store.read(root).sort("sample_id").rows(), store.status(leaf))
+        assert read_only[1].stale == 2  # the leaf was computed from field b, now c
+        with store.open("w"):
+            state = store._latest_state_rows(root)
+            assert state is not None and tuple(state.columns) == columns_of(root)
+            assert (store.read(root).sort("sample_id").rows(), store.status(leaf)) == read_only
+            assert_state_consistent(store, "drift/root")

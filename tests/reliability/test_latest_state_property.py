@@ -5,7 +5,8 @@ that do not keep the state (what a store written by an earlier metaxy looks like
 feature and a 1:1 downstream, against a fresh store per example. After every step:
 
 * the latest state (when ready) equals the latest row per sample recomputed from
-  ``read(with_history=True)``: ids, row ids, updated_at, tombstones;
+  ``read(with_history=True)``: ids, row ids, times, tombstones, per-field data versions and
+  provenances;
 * a state that a write did not keep is not used (reads fall back to the window) and is built
   again by the next write or writable open;
 * ``read()``, ``status`` and ``resolve_update`` through the state equal the same calls through
@@ -30,6 +31,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 import metaxy as mx
 from metaxy import columns as C
+from metaxy.engine.protocol import to_storage
+from metaxy.store.latest_state import columns_of
 from tests.reliability.faultlib import backend_url, item_features, make_store
 
 POOL = [f"s{i}" for i in range(5)] + ["it's"]
@@ -38,13 +41,14 @@ SETTINGS = settings(max_examples=int(os.environ.get("METAXY_HYPOTHESIS_EXAMPLES"
                     stateful_step_count=6, deadline=None,
                     derandomize=os.environ.get("CI") == "true",
                     suppress_health_check=[HealthCheck.too_slow])
-NARROW = [C.ROW_ID, C.UPDATED_AT, C.DELETED_AT]
 
 
-def recomputed(history: pl.DataFrame, ids: list[str]) -> pl.DataFrame:
-    """The latest row per sample by (updated_at, row_id), tombstones included."""
-    return (history.sort([C.UPDATED_AT, C.ROW_ID]).group_by(ids, maintain_order=True).last()
-            .select(*ids, *NARROW))
+def recomputed(feature: type[mx.Feature], history: pl.DataFrame) -> pl.DataFrame:
+    """The latest row per sample by (updated_at, row_id), tombstones included, with the state's
+    columns (ids, row id, times, per-field data versions and provenances)."""
+    ids = list(feature.spec().id_columns)
+    latest = (history.sort([C.UPDATED_AT, C.ROW_ID]).group_by(ids, maintain_order=True).last())
+    return to_storage(feature, latest).select(*columns_of(feature))
 
 
 def _rows(frame: pl.DataFrame) -> set[tuple[Any, ...]]:
@@ -149,8 +153,9 @@ class LatestStateMachine(RuleBasedStateMachine):
                 continue
             assert state is not None, f"{key}: no ready state after a write that kept it"
             history = self.store.read(feature, with_history=True)
-            expected = recomputed(history, ["sample_id"])
-            assert _rows(state.select(expected.columns)) == _rows(expected), key
+            expected = recomputed(feature, history)
+            assert state.columns == expected.columns, key
+            assert _rows(state) == _rows(expected), key
 
     @invariant()
     def reads_through_state_equal_window(self) -> None:
@@ -221,8 +226,9 @@ def test_rows_with_their_own_times_keep_the_state_equal(backend: str, tmp_path: 
             assert store.append_storage_rows(item, rows) == 3
             state = store._latest_state_rows(item)
             assert state is not None
-            expected = recomputed(store.read(item, with_history=True), ["sample_id"])
-            assert _rows(state.select(expected.columns)) == _rows(expected)
+            expected = recomputed(item, store.read(item, with_history=True))
+            assert state.columns == expected.columns
+            assert _rows(state) == _rows(expected)
             got = store.read(item).sort("sample_id")
             assert got["value"].to_list() == [7, 8, 3]  # c's copied row is older than its own
         urls.close()
