@@ -308,3 +308,19 @@ def test_concurrent_first_pushes_record_one_snapshot(frame_url: str,
         features = store.system_rows("metaxy_snapshot_features")
     assert heads is not None and heads.height == 1
     assert features is not None and features.height == len(code_graph.keys)
+
+
+def test_a_store_with_neither_sql_nor_records_says_so(code_graph: mx.FeatureGraph) -> None:
+    from metaxy.store import StoreContract
+    from metaxy.store.memory import MemoryStore
+
+    class NoRecords(MemoryStore):
+        system_rows = StoreContract.system_rows
+        append_system_rows = StoreContract.append_system_rows
+        replace_system_rows = StoreContract.replace_system_rows
+
+    store = NoRecords("memory://", graph=code_graph)
+    with pytest.raises(MigrationError, match="memory backend does not support graph snapshots"):
+        api.push(store, code_graph, PROJECT)
+    with store, pytest.raises(MigrationError, match="does not support graph snapshots"):
+        load_snapshot(store, PROJECT)
