@@ -119,10 +119,16 @@ def _json(data: Any) -> None:
     print_json(data)
 
 
+#: ``--exit-code``'s exit status when a selected feature needs work (errors exit 1)
+WORK_PENDING_EXIT = 2
+
+
 def _gate(needs_work: bool, exit_code: bool) -> None:
-    """``--exit-code``: exit 1 (after the output is printed) when something needs work."""
+    """``--exit-code``: exit 2 (after the output is printed) when something needs work. Errors
+    exit 1, so a script tells "work to do" from "could not tell" (as ``terraform plan
+    -detailed-exitcode`` does)."""
     if exit_code and needs_work:
-        raise typer.Exit(1)
+        raise typer.Exit(WORK_PENDING_EXIT)
 
 
 def _selected(project: api.Project, keys: list[str] | None, select: list[str] | None,
@@ -164,12 +170,12 @@ def list_cmd(store: StoreOpt = None, format: FormatOpt = Format.text, select: Se
                          min_width=max((len(r.key) for r in rows), default=7))
         table.add_column("version", no_wrap=True, min_width=16)
         table.add_column("fields (version)", no_wrap=True, min_width=16)
-        for col in ("upstream", "package"):
+        for col in ("upstream", "package"):  # package: a local module's name, dimmed
             table.add_column(col, overflow="fold")
         for r in rows:
             table.add_row(r.key, r.feature_version,
                           "\n".join(f"{k}\n[dim]{v}[/]" for k, v in r.fields.items()),
-                          ", ".join(r.upstream), r.package or "")
+                          ", ".join(r.upstream), r.package or f"[dim]{r.module}[/]")
         console.print(table)
 
 

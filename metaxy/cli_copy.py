@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from metaxy.cli_options import Format, FormatOpt
+from metaxy.cli_options import ExcludeOpt, Format, FormatOpt, SelectOpt
 
 console = Console()
 
@@ -32,22 +32,26 @@ def copy_cmd(
                           "tombstones included).")] = False,
     batch_rows: Annotated[int, typer.Option(
         "--batch-rows", min=1, help="Rows per batch (one transaction each).")] = 10_000,
-    format: FormatOpt = Format.text,
+    format: FormatOpt = Format.text, select: SelectOpt = None, exclude: ExcludeOpt = None,
 ) -> None:
     """Copy stored rows (row ids, provenance, timestamps unchanged) from one store to another.
 
     Streams in batches; rows the target already holds are skipped, so a rerun copies nothing
-    new and an interrupted copy is finished by running it again.
+    new and an interrupted copy is finished by running it again. With --select/--exclude,
+    the selected features the source does not store are skipped.
     """
-    from metaxy.api import load_project
+    from metaxy.api import load_project, select_features
     from metaxy.api.copying import copy
     from metaxy.render import print_json
 
     project = load_project()
     src, dst = project.store(source), project.store(target)
+    chosen = features or None
+    if select or exclude:  # positional keys are selectors too, as in list/status/plan
+        chosen = select_features(project, [*(features or []), *(select or [])], exclude, src)
     with _progress(format is Format.text) as tick:
-        report = copy(src, dst, features or None, where=where, history=history,
-                      batch_rows=batch_rows, progress=tick)
+        report = copy(src, dst, chosen, where=where, history=history, batch_rows=batch_rows,
+                      progress=tick, skip_unstored=bool(select or exclude))
     if format is Format.json:
         print_json({"source": report.source, "target": report.target,
                     "mode": "history" if report.history else "latest",

@@ -20,8 +20,8 @@ StoreOpt = Annotated[str | None, typer.Option(
     "--store", "-s", help="Store name from the configuration, or a store URL.")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 ExitCodeOpt = Annotated[bool, typer.Option(
-    "--exit-code", help="Exit with code 1 when any selected feature has new, stale or orphaned "
-                        "samples (a CI gate; errors exit with 1 too).")]
+    "--exit-code", help="Exit with code 2 when any selected feature has new, stale or orphaned "
+                        "samples (a CI gate; errors exit with 1, up to date with 0).")]
 SelectOpt = Annotated[list[str] | None, typer.Option(
     "--select", help="Only these features, dbt syntax (repeatable): key, speech/*, +key "
                      "(with ancestors), key+ (with descendants), 2+key, key+1.")]

@@ -60,7 +60,9 @@ def status_table(rows: list[Status], title: str = "status") -> Table:
         table.add_row(r.feature, _n(r.up_to_date), _n(r.new), _n(r.stale), _n(r.orphaned),
                       style=style)
     if any(r.root and r.new is None for r in rows):
-        table.caption = "root features: pass samples from Python to compare their inputs"
+        # a root's new/stale counts need its inputs, which only the caller has
+        table.caption = "-: a root's inputs decide: metaxy ingest --dry-run"
+        table.caption_justify = "left"
     return table
 
 

@@ -74,7 +74,7 @@ class CopyReport:
 def copy(source: MetadataStore | str, target: MetadataStore | str,
          features: Iterable[type[Feature] | str] | None = None, *, where: Any = None,
          history: bool = False, batch_rows: int = DEFAULT_BATCH_ROWS,
-         progress: Progress | None = None) -> CopyReport:
+         progress: Progress | None = None, skip_unstored: bool = False) -> CopyReport:
     """Copy the stored rows of ``features`` from ``source`` to ``target`` (see the module doc).
 
     Args:
@@ -88,6 +88,8 @@ def copy(source: MetadataStore | str, target: MetadataStore | str,
         history: every stored row instead of the latest row per sample.
         batch_rows: rows per batch (at least 1).
         progress: called after each batch (:data:`Progress`).
+        skip_unstored: skip the named features the source stores no rows of instead of
+            refusing them (features chosen by selectors such as ``speech/*``).
 
     Raises:
         ApiError: the two stores are the same database, a named feature is not stored in the
@@ -112,20 +114,22 @@ def copy(source: MetadataStore | str, target: MetadataStore | str,
         raise ApiError(f"copy: batch_rows must be a positive integer, got {batch_rows!r}")
     report = CopyReport(src.display(), dst.display(), history)
     with src.open("r"), dst.open("w"):
-        for cls in _features(src, features):
+        for cls in _features(src, features, skip_unstored):
             report.features.append(_copy_feature(src, dst, cls, _where_for(cls, where),
                                                  history, batch_rows, progress))
     return report
 
 
-def _features(src: MetadataStore, features: Iterable[type[Feature] | str] | None
-              ) -> list[type[Feature]]:
+def _features(src: MetadataStore, features: Iterable[type[Feature] | str] | None,
+              skip_unstored: bool) -> list[type[Feature]]:
     graph = src.graph
     if features is None:
         return [graph.get(k) for k in graph.topological_order() if src.has_feature(graph.get(k))]
     chosen = {src.feature(f).spec().key for f in features}
     missing = [str(k) for k in chosen if not src.has_feature(str(k))]
-    if missing:
+    if skip_unstored:
+        chosen -= {src.feature(k).spec().key for k in missing}
+    elif missing:
         raise ApiError(f"copy: {src.display()} stores no rows of feature(s) "
                        f"{', '.join(sorted(missing))}")
     return [graph.get(k) for k in graph.topological_order() if k in chosen]

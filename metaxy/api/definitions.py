@@ -22,7 +22,11 @@ class FeatureRow:
     definition_version: str
     upstream: list[str]
     fields: dict[str, str]
+    #: the installed distribution defining the feature (None: a module that is not part of one,
+    #: e.g. a local module named by ``entrypoints`` in metaxy.toml)
     package: str | None
+    #: the Python module defining the feature
+    module: str
 
 
 def select_features(project: Project, include: Sequence[str] | None = None,
@@ -130,6 +134,7 @@ def list_features(project: Project) -> list[FeatureRow]:
             upstream=[str(k) for k in project.graph.upstream(key)],
             fields=versions.field_versions(key),
             package=package_of(cls.__module__),
+            module=cls.__module__,
         ))
     return rows
 

@@ -8,6 +8,8 @@ project version it was pushed with, and marked ``accepted`` when the author acce
 as output-neutral (``metaxy push --accept FEATURE:FIELD``). The latest row per field is what
 ``metaxy check`` compares the code with. Nothing is ever updated or deleted; snapshots pushed
 before this table existed simply have no rows (their fields are reported as not yet recorded).
+A store without SQL (``memory://``, ``delta:///``) keeps the same rows as its system records
+(:mod:`metaxy.migrations.records`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import polars as pl
 import sqlalchemy as sa
 
 if TYPE_CHECKING:
@@ -78,7 +81,15 @@ def latest_records(store: MetadataStore, project: str) -> dict[tuple[str, str], 
     """(feature key, field key) -> the field's latest record (empty without the table or for a
     store without SQL system tables)."""
     conn = _conn(store)
-    if conn is None or not _has_table(conn):
+    if conn is None:  # a store without SQL keeps the rows as its system records
+        from metaxy.migrations import records
+
+        if records.uses_sql(store):
+            return {}
+        found = records.read(store, CODE_TABLE).filter(pl.col("project") == project) \
+            .sort(["seq", "recorded_at"])
+        return {(r["feature_key"], r["field_key"]): _record(r) for r in found.to_dicts()}
+    if not _has_table(conn):
         return {}
     t = CODE_TABLE
     rows = conn.execute(sa.select(t).where(t.c.project == project)
@@ -106,18 +117,31 @@ def append_records(store: MetadataStore, records: list[CodeRecord]) -> int:
     if not records:
         return 0
     conn = _conn(store)
-    if conn is None:
-        raise MigrationError(f"{store.display()}: the {store.backend} backend cannot record code "
-                             "fingerprints (a SQL store is needed)")
     now = datetime.now(UTC)
+    if conn is None:
+        from metaxy.migrations import records as system
+
+        if system.uses_sql(store):
+            raise MigrationError(f"{store.display()}: the {store.backend} backend cannot record "
+                                 "code fingerprints (no SQL connection)")
+        known = system.read(store, CODE_TABLE)["seq"]
+        seq = int(known.max() or 0) if known.len() else 0  # type: ignore[arg-type]
+        system.append(store, CODE_TABLE, [_row(r, now, seq + i + 1)
+                                          for i, r in enumerate(records)])
+        return len(records)
     with begin(conn):
         CODE_METADATA.create_all(conn, checkfirst=True)
         t = CODE_TABLE
         seq = conn.execute(sa.select(sa.func.coalesce(sa.func.max(t.c.seq), 0))).all()[0][0]
-        conn.execute(t.insert(), [{
-            "id": uuid.uuid4().hex, "project": r.project, "project_version": r.project_version,
-            "feature_key": r.feature, "field_key": r.field, "code_version": r.code_version,
-            "fingerprint": r.fingerprint, "function": r.function, "file": r.file,
-            "line": r.line, "accepted": r.accepted, "recorded_at": now, "seq": int(seq) + i + 1,
-        } for i, r in enumerate(records)])
+        conn.execute(t.insert(), [_row(r, now, int(seq) + i + 1)
+                                  for i, r in enumerate(records)])
     return len(records)
+
+
+def _row(r: CodeRecord, now: datetime, seq: int) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid4().hex, "project": r.project, "project_version": r.project_version,
+        "feature_key": r.feature, "field_key": r.field, "code_version": r.code_version,
+        "fingerprint": r.fingerprint, "function": r.function, "file": r.file,
+        "line": r.line, "accepted": r.accepted, "recorded_at": now, "seq": seq,
+    }

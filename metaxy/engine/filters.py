@@ -65,7 +65,11 @@ _ALLOWED_NODES = (
 
 
 def as_clause(expr: Any) -> sa.ColumnElement[Any]:
-    """Coerce an ORM attribute / expression to a Core clause; reject anything else."""
+    """Coerce an ORM attribute / expression to a Core clause; reject anything else. A list or
+    tuple of filters means all of them (ANDed); an empty one matches everything."""
+    if isinstance(expr, list | tuple):
+        clauses = [as_clause(item) for item in expr]
+        return sa.and_(*clauses) if clauses else sa.true()
     if hasattr(expr, "__clause_element__"):
         expr = expr.__clause_element__()
     if isinstance(expr, str):

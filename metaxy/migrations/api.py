@@ -29,6 +29,7 @@ from metaxy.errors import (
 )
 from metaxy.graph import FeatureGraph
 from metaxy.migrations import reconcile as R
+from metaxy.migrations import records
 from metaxy.migrations.diff import GraphDiff, diff_snapshots
 from metaxy.migrations.revision_text import check_rev_id, docstring_text
 from metaxy.migrations.snapshots import (
@@ -178,12 +179,20 @@ class UpgradeReport:
 
 
 def _dialect(store: MetadataStore) -> str:
-    """The store's SQL dialect, known without connecting (``--sql`` prints its DDL)."""
+    """The store's SQL dialect, known without connecting (``--sql`` prints its DDL); a store
+    without SQL runs Alembic on an in-memory SQLite connection
+    (:mod:`metaxy.migrations.records_alembic`)."""
     try:
         return store.sql_dialect_name()
-    except StoreError as e:
-        raise MigrationError(f"{store.display()}: the {store.backend} backend does not support "
-                             "graph snapshots and migrations (a SQL store is needed)") from e
+    except StoreError:
+        return "sqlite"
+
+
+def _no_offline(store: MetadataStore, command: str) -> None:
+    if not records.uses_sql(store):
+        raise MigrationError(f"{store.display()}: `metaxy migrations {command} --sql` prints the "
+                             f"DDL of a SQL store; the {store.backend} store has no SQL to print "
+                             "(run the revisions online: add_column becomes a schema merge)")
 
 
 class Migrations:
@@ -204,7 +213,8 @@ class Migrations:
 
     # ------------------------------------------------------------------ alembic plumbing
     def _state(self, **kw: Any) -> MigrationState:
-        return MigrationState(self.store, self.graph, self.project, _dialect(self.store), **kw)
+        return MigrationState(self.store, self.graph, self.project, _dialect(self.store),
+                              sql=records.uses_sql(self.store), **kw)
 
     def config(self, state: MigrationState | None = None,
                output: io.StringIO | None = None) -> Config:
@@ -316,6 +326,7 @@ class Migrations:
 
         self._single_head(target)
         if sql:
+            _no_offline(self.store, "upgrade")
             out = self._offline_buffer("upgrade", target)
             command.upgrade(self.config(output=out), target, sql=True)
             return UpgradeReport(sql=out.getvalue())
@@ -402,6 +413,7 @@ class Migrations:
         from alembic import command
 
         if sql:
+            _no_offline(self.store, "downgrade")
             out = self._offline_buffer("downgrade", target)
             command.downgrade(self.config(output=out), target, sql=True)
             return UpgradeReport(sql=out.getvalue())
@@ -425,6 +437,8 @@ class Migrations:
 
         from metaxy.migrations.environment import load_extensions
 
+        if not records.uses_sql(self.store):
+            return records.versions(self.store)
         load_extensions(_dialect(self.store))
         conn = connection(self.store)
         ctx = MigrationContext.configure(connection=conn, opts={"version_table": VERSION_TABLE})

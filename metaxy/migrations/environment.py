@@ -4,7 +4,8 @@ Online, the migration runs on the metadata store's own connection. Transactions:
 commits when its version row is written (``on_version_apply``); data operations commit per
 feature (they go through the store's append path), so an interrupted upgrade keeps the finished
 revisions and features and resumes from there. Offline (``--sql``), the DDL is printed for the
-store's dialect and data operations print a comment.
+store's dialect and data operations print a comment. A store without SQL runs Alembic on an
+in-memory SQLite connection (:mod:`metaxy.migrations.records_alembic`).
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ def run(context: Any, *, autogenerate_plugins: Sequence[str] = DEFAULT_PLUGINS) 
         with context.begin_transaction():
             context.run_migrations()
         return
+    if not state.sql:
+        _run_on_records(context, state, autogenerate_plugins)
+        return
     conn = state.store.sql_connection()
     if conn.in_transaction():
         conn.commit()
@@ -70,6 +74,43 @@ def run(context: Any, *, autogenerate_plugins: Sequence[str] = DEFAULT_PLUGINS) 
         if conn.in_transaction():
             conn.rollback()
         raise
+
+
+def _run_on_records(context: Any, state: MigrationState,
+                    autogenerate_plugins: Sequence[str]) -> None:
+    """Run the migration on a store without SQL (:mod:`metaxy.migrations.records_alembic`): an
+    in-memory SQLite connection holds Alembic's version table, loaded from the store's records
+    and written back after every applied revision."""
+    import sqlalchemy as sa
+
+    from metaxy.migrations import records_alembic as RA
+
+    engine = sa.create_engine("sqlite://")
+    try:
+        with engine.connect() as conn:
+            RA.load_versions(conn, state)
+
+            def applied(ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
+                state.applied.append(step.up_revision_id if step.is_upgrade
+                                     else step.down_revision_ids)
+                RA.save_versions(conn, state)
+                conn.commit()
+                if state.progress is not None:
+                    state.progress(str(state.applied[-1]))
+
+            context.configure(connection=conn, target_metadata=state.graph.sa_registry.metadata,
+                              version_table=VERSION_TABLE,
+                              autogenerate_plugins=list(autogenerate_plugins),
+                              transaction_per_migration=False, on_version_apply=[applied],
+                              metaxy_state=state)
+            migration_context = context.get_context()
+            RA.use_store_records(migration_context, state)
+            _track_steps(migration_context, state)
+            context.run_migrations()
+            RA.save_versions(conn, state)
+            conn.commit()
+    finally:
+        engine.dispose()
 
 
 def _track_steps(migration_context: Any, state: MigrationState) -> None:

@@ -32,6 +32,7 @@ from metaxy import columns as C
 from metaxy.engine.plan import build_plan
 from metaxy.errors import FeatureNotFoundError, MigrationError
 from metaxy.graph import FeatureGraph
+from metaxy.migrations import records
 from metaxy.migrations.snapshots import PROGRESS_TABLE, begin, connection, ensure_system_tables
 
 if TYPE_CHECKING:
@@ -138,6 +139,9 @@ def backfill(store: MetadataStore, feature: str, data: Any, *, graph: FeatureGra
 
 
 def _commit(store: MetadataStore) -> None:
+    """End the SQL store's implicit transaction before a write (a store without SQL has none)."""
+    if not records.uses_sql(store):
+        return
     conn = connection(store)
     if conn.in_transaction():
         conn.commit()
@@ -149,6 +153,12 @@ def is_done(store: MetadataStore, project: str, revision: str, op_index: int, op
     """Whether this data operation of this revision already finished for the feature."""
     if revision == ADHOC:
         return False
+    if not records.uses_sql(store):
+        rows = records.read(store, PROGRESS_TABLE).filter(
+            (pl.col("project") == project) & (pl.col("revision") == revision)
+            & (pl.col("op_index") == op_index) & (pl.col("operation") == operation)
+            & (pl.col("feature_key") == feature) & (pl.col("status") == "done"))
+        return rows.height > 0
     conn = connection(store)
     if PROGRESS_TABLE.name not in set(sa.inspect(conn).get_table_names()):
         return False
@@ -162,17 +172,23 @@ def is_done(store: MetadataStore, project: str, revision: str, op_index: int, op
 def record(store: MetadataStore, project: str, revision: str, op_index: int,
            result: OpResult) -> None:
     """Record a finished data operation in the store."""
+    row = {"id": str(uuid.uuid4()), "project": project, "revision": revision,
+           "op_index": op_index, "operation": result.operation, "feature_key": result.feature,
+           "status": "done", "rows": result.rows, "finished_at": datetime.now(UTC)}
+    if not records.uses_sql(store):
+        records.append(store, PROGRESS_TABLE, [row])
+        return
     ensure_system_tables(store)
     conn = connection(store)
     with begin(conn):
-        conn.execute(PROGRESS_TABLE.insert().values(
-            id=str(uuid.uuid4()), project=project, revision=revision, op_index=op_index,
-            operation=result.operation, feature_key=result.feature, status="done",
-            rows=result.rows, finished_at=datetime.now(UTC)))
+        conn.execute(PROGRESS_TABLE.insert().values(**row))
 
 
 def progress(store: MetadataStore, project: str) -> list[dict[str, Any]]:
     """Every recorded data operation of the project, oldest first."""
+    if not records.uses_sql(store):
+        return records.read(store, PROGRESS_TABLE).filter(pl.col("project") == project) \
+            .sort(["finished_at", "id"]).to_dicts()
     conn = connection(store)
     if PROGRESS_TABLE.name not in set(sa.inspect(conn).get_table_names()):
         return []

@@ -38,9 +38,10 @@ import sqlalchemy as sa
 
 from metaxy import columns as C
 from metaxy.engine.plan import build_plan
-from metaxy.errors import FeatureNotFoundError, MigrationError
+from metaxy.errors import FeatureNotFoundError, MigrationError, StoreError
 from metaxy.graph import FeatureGraph
 from metaxy.keys import FieldKey
+from metaxy.migrations import records
 from metaxy.migrations.reconcile import OpResult, _collect, _commit, reconcile
 from metaxy.migrations.snapshots import connection
 
@@ -116,8 +117,12 @@ def ensure_field_columns(store: MetadataStore, cls: type[Feature],
     """Add the per-field storage columns of ``cls`` missing from its table; return their names.
 
     ``operations`` is the running Alembic ``Operations`` (inside a revision); outside one, a
-    migration context is configured on the store's connection.
+    migration context is configured on the store's connection. A store without SQL DDL adds
+    them by its schema evolution (:meth:`~metaxy.store.StoreContract.evolve_schema`, resolving
+    ``cls`` in its own graph: call it inside ``store.using_graph`` of the graph of ``cls``).
     """
+    if not records.uses_sql(store):
+        return _evolve_field_columns(store, cls)
     conn = connection(store)
     table: sa.Table = cls.__table__  # type: ignore[attr-defined]
     if table.name not in set(sa.inspect(conn).get_table_names()):
@@ -141,6 +146,21 @@ def ensure_field_columns(store: MetadataStore, cls: type[Feature],
         operations.add_column(table.name, sa.Column(name, sa.String, nullable=True))
     _commit(store)
     return missing
+
+
+def _evolve_field_columns(store: MetadataStore, cls: type[Feature]) -> list[str]:
+    """The per-field storage columns of ``cls`` added by the store's schema evolution (the
+    model's other missing nullable columns come with them, as one schema change)."""
+    key = str(cls.spec().key)
+    if not store.has_feature(key):
+        return []
+    try:
+        added = store.evolve_schema(key)
+    except StoreError as e:
+        raise MigrationError(f"rename_field of '{key}': {store.display()} cannot add the new "
+                             f"field's storage columns ({e})") from e
+    fields = {col for f in cls.spec().field_keys for col in (C.pv_column(f), C.dv_column(f))}
+    return [c for c in added if c in fields]
 
 
 # ---------------------------------------------------------------------------- the carry
@@ -361,7 +381,8 @@ def rename_field_steps(store: MetadataStore, feature: str, old: str, new: str, *
 
     def run() -> OpResult:
         if not dry_run:
-            ensure_field_columns(store, new_cls, operations)
+            with store.using_graph(new_graph):
+                ensure_field_columns(store, new_cls, operations)
         return carry(store, operation=op, old_cls=old_cls, new_cls=new_cls,
                      old_graph=old_graph, new_graph=new_graph, field_map=mapping,
                      dry_run=dry_run, materialization_id=materialization_id)

@@ -11,7 +11,8 @@ stored spec and column schema (type names map back to SQLAlchemy types). Such a 
 reconcile operation uses to compute what was expected under the *old* definitions.
 
 The system tables are plain SQLAlchemy Core tables; any :class:`~metaxy.store.sql.SQLStore`
-(DuckDB, SQLite, PostgreSQL) supports them.
+(DuckDB, SQLite, PostgreSQL) holds them in its database. A store without SQL (``memory://``,
+``delta:///``) holds the same rows as its system records (:mod:`metaxy.migrations.records`).
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
+import polars as pl
 import sqlalchemy as sa
 
 from metaxy import columns as C
 from metaxy.errors import MigrationError, StoreError
 from metaxy.graph import FeatureGraph
+from metaxy.migrations import records
 from metaxy.versions import column_schema, spec_to_json, versions_of
 
 if TYPE_CHECKING:
@@ -178,7 +181,7 @@ def snapshot_of(graph: FeatureGraph, project: str) -> Snapshot:
 # ---------------------------------------------------------------------------- store access
 def connection(store: MetadataStore) -> sa.Connection:
     """The open store's SQL connection (:meth:`~metaxy.store.contract.StoreContract.
-    sql_connection`); a store without one cannot hold snapshots and migrations."""
+    sql_connection`); only for SQL stores (:func:`metaxy.migrations.records.uses_sql`)."""
     store.require_open("r")
     try:
         return store.sql_connection()
@@ -211,6 +214,8 @@ SNAPSHOT_LOCK_WAIT_S = 60.0  # a push or a table creation takes well under a sec
 def ensure_system_tables(store: MetadataStore) -> None:
     """Create metaxy's migration system tables if missing (store open for writing)."""
     store.require_open("w")
+    if not records.uses_sql(store):
+        return  # system records are created by their first append
     conn = connection(store)
     with store.lock(SNAPSHOT_LOCK, SNAPSHOT_LOCK_WAIT_S), begin(conn):
         SNAPSHOT_METADATA.create_all(conn, checkfirst=True)
@@ -243,7 +248,41 @@ def push_snapshot(store: MetadataStore, snap: Snapshot) -> PushResult:
         return _push_snapshot(store, snap)
 
 
+def _feature_rows(snap: Snapshot) -> list[dict[str, Any]]:
+    return [{
+        "project": snap.project, "project_version": snap.project_version,
+        "feature_key": f.key, "feature_version": f.feature_version,
+        "definition_version": f.definition_version, "class_name": f.class_name,
+        "fields_json": json.dumps(f.fields, sort_keys=True),
+        "spec_json": json.dumps(f.spec, sort_keys=True),
+        "columns_json": json.dumps(f.columns),
+    } for f in snap.features.values()]
+
+
+def _push_records(store: MetadataStore, snap: Snapshot) -> PushResult:
+    """:func:`_push_snapshot` on a store without SQL (under :data:`SNAPSHOT_LOCK`): the features
+    first, then the head row that makes the snapshot visible, so an interrupted push leaves no
+    snapshot (its feature rows are ignored, and written again by the next push)."""
+    heads = _heads(store, snap.project).filter(pl.col("project_version") == snap.project_version)
+    if heads.height:
+        return PushResult(snap.project, snap.project_version, False, len(snap.features))
+    records.append(store, SNAPSHOT_FEATURES_TABLE, _feature_rows(snap))
+    records.append(store, SNAPSHOTS_TABLE, [{
+        "project": snap.project, "project_version": snap.project_version,
+        "pushed_at": datetime.now(UTC), "n_features": len(snap.features)}])
+    return PushResult(snap.project, snap.project_version, True, len(snap.features))
+
+
+def _heads(store: MetadataStore, project: str) -> pl.DataFrame:
+    """The snapshot rows of a project on a store without SQL, newest first."""
+    rows = records.read(store, SNAPSHOTS_TABLE).filter(pl.col("project") == project)
+    return rows.unique(["project_version"], keep="first", maintain_order=True) \
+        .sort(["pushed_at", "project_version"], descending=True)
+
+
 def _push_snapshot(store: MetadataStore, snap: Snapshot) -> PushResult:
+    if not records.uses_sql(store):
+        return _push_records(store, snap)
     ensure_system_tables(store)
     conn = connection(store)
     t, ft = SNAPSHOTS_TABLE, SNAPSHOT_FEATURES_TABLE
@@ -256,19 +295,16 @@ def _push_snapshot(store: MetadataStore, snap: Snapshot) -> PushResult:
                                        pushed_at=datetime.now(UTC),
                                        n_features=len(snap.features)))
         if snap.features:
-            conn.execute(ft.insert(), [{
-                "project": snap.project, "project_version": snap.project_version,
-                "feature_key": f.key, "feature_version": f.feature_version,
-                "definition_version": f.definition_version, "class_name": f.class_name,
-                "fields_json": json.dumps(f.fields, sort_keys=True),
-                "spec_json": json.dumps(f.spec, sort_keys=True),
-                "columns_json": json.dumps(f.columns),
-            } for f in snap.features.values()])
+            conn.execute(ft.insert(), _feature_rows(snap))
     return PushResult(snap.project, snap.project_version, True, len(snap.features))
 
 
 def list_snapshots(store: MetadataStore, project: str) -> list[tuple[str, datetime]]:
     """``(project_version, pushed_at)`` of every snapshot of the project, oldest first."""
+    if not records.uses_sql(store):
+        heads = _heads(store, project).reverse()
+        return list(zip(heads["project_version"].to_list(), heads["pushed_at"].to_list(),
+                        strict=True))
     conn = connection(store)
     if not _has_tables(conn):
         return []
@@ -283,6 +319,8 @@ def list_snapshots(store: MetadataStore, project: str) -> list[tuple[str, dateti
 def load_snapshot(store: MetadataStore, project: str,
                   project_version: str | None = None) -> Snapshot | None:
     """A recorded snapshot (the latest pushed one by default); ``None`` when there is none."""
+    if not records.uses_sql(store):
+        return _load_records(store, project, project_version)
     conn = connection(store)
     if not _has_tables(conn):
         return None
@@ -299,7 +337,27 @@ def load_snapshot(store: MetadataStore, project: str,
     rows = conn.execute(sa.select(ft).where(ft.c.project == project,
                                             ft.c.project_version == head[0])).mappings().all()
     conn.commit()
-    features = {
+    return Snapshot(project, head[0], _features(rows), pushed_at=head[1])
+
+
+def _load_records(store: MetadataStore, project: str,
+                  project_version: str | None) -> Snapshot | None:
+    """:func:`load_snapshot` on a store without SQL."""
+    heads = _heads(store, project)
+    if project_version is not None:
+        heads = heads.filter(pl.col("project_version") == project_version)
+    if heads.height == 0:
+        return None
+    version, pushed_at = heads["project_version"][0], heads["pushed_at"][0]
+    rows = records.read(store, SNAPSHOT_FEATURES_TABLE).filter(
+        (pl.col("project") == project) & (pl.col("project_version") == version))
+    # an interrupted push wrote feature rows without a head; the push after it wrote them again
+    rows = rows.unique(["feature_key"], keep="first", maintain_order=True)
+    return Snapshot(project, version, _features(rows.to_dicts()), pushed_at=pushed_at)
+
+
+def _features(rows: Any) -> dict[str, FeatureSnapshot]:
+    return {
         r["feature_key"]: FeatureSnapshot(
             key=r["feature_key"], feature_version=r["feature_version"],
             definition_version=r["definition_version"], class_name=r["class_name"],
@@ -308,7 +366,6 @@ def load_snapshot(store: MetadataStore, project: str,
         )
         for r in rows
     }
-    return Snapshot(project, head[0], features, pushed_at=head[1])
 
 
 def require_snapshot(store: MetadataStore, project: str, project_version: str) -> Snapshot:

@@ -28,6 +28,8 @@ class MigrationState:
     project: str
     dialect: str
     dry_run: bool = False
+    #: False on a store without SQL (``memory://``, ``delta:///``): records, not SQL tables
+    sql: bool = True
     #: set by ``revision``: the project versions the new revision goes from and to
     from_version: str | None = None
     to_version: str | None = None

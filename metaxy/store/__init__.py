@@ -8,7 +8,8 @@ the names re-exported here from :mod:`metaxy.engine`: the staged rows of a write
 (:class:`StagedRows`), the hash expression (:class:`SampleHash`) and the hashers
 (:data:`Hasher`, :func:`polars_hasher`, :func:`duckdb_hasher`), and the column types of
 fetched rows (:func:`polars_dtype` of a SQLAlchemy type, :func:`conform` of a frame a driver
-returned); the bookkeeping tables are
+returned), the columns worth a planner's statistics (:func:`planner_columns`); the
+bookkeeping tables are
 :data:`SETTINGS_TABLE`, :data:`FEATURE_VERSIONS_TABLE` and :data:`WRITE_CLOCK_TABLE`.
 
 The names are imported on first use (PEP 562), so ``import metaxy.store`` loads no driver.
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from metaxy.store.locks import NamedLocks, database_lock, file_lock
     from metaxy.store.registry import get_store
     from metaxy.store.sql import FEATURE_VERSIONS_TABLE, SETTINGS_TABLE, SQLStore
+    from metaxy.store.statistics import planner_columns
     from metaxy.store.types import conform, polars_dtype
     from metaxy.store.write_clock import WRITE_CLOCK_TABLE
 
@@ -54,6 +56,7 @@ __all__ = [
     "duckdb_hasher",
     "file_lock",
     "get_store",
+    "planner_columns",
     "polars_dtype",
     "polars_hasher",
 ]
@@ -79,6 +82,7 @@ _LAZY = {
     "duckdb_hasher": "metaxy.engine.hashers",
     "file_lock": "metaxy.store.locks",
     "get_store": "metaxy.store.registry",
+    "planner_columns": "metaxy.store.statistics",
     "polars_dtype": "metaxy.store.types",
     "polars_hasher": "metaxy.engine.hashers",
 }

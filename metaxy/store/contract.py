@@ -12,6 +12,11 @@ parsing the sources). The methods here are what used to be reached around the st
 * :meth:`StoreContract.append_storage_rows`: append rows already in the storage form (renames
   carry rows whose hashes they computed themselves);
 * :meth:`StoreContract.optimize`: compaction of a store's files (Delta Lake);
+* :meth:`StoreContract.system_rows`, :meth:`StoreContract.append_system_rows` and
+  :meth:`StoreContract.replace_system_rows`: metaxy's own records (graph snapshots, migration
+  progress, the applied revisions) on a store without SQL, kept in the store's own medium;
+* :meth:`StoreContract.evolve_schema`: add a feature's new nullable columns to its stored table
+  on a store without SQL DDL (Delta's schema merge);
 * :meth:`StoreContract.require_open`, :meth:`StoreContract.refresh_tables`,
   :meth:`StoreContract.sql_connection` and :meth:`StoreContract.sql_dialect_name`: what a
   migration needs around Alembic.
@@ -41,6 +46,11 @@ if TYPE_CHECKING:
     from metaxy.feature import Feature
 
 AccessMode = Literal["r", "w"]
+
+#: The store lock held while metaxy's system records are written (see
+#: :meth:`StoreContract.append_system_rows`).
+SYSTEM_RECORDS_LOCK = "metaxy-system-records"
+SYSTEM_RECORDS_LOCK_WAIT_S = 60.0
 
 
 class StoreContract:
@@ -121,6 +131,58 @@ class StoreContract:
         """
         raise StoreError(f"{self.display()}: the {getattr(self, 'backend', '?')} backend has "
                          "nothing to optimize (it manages its own storage)")
+
+    # ------------------------------------------------------------------ system records
+    def system_rows(self, name: str) -> pl.DataFrame | None:
+        """Every row of metaxy's system table ``name`` (graph snapshots, migration progress,
+        the applied revisions), or ``None`` when nothing was ever written to it.
+
+        Stores without SQL (``memory://``, ``delta:///``) keep these records in their own medium;
+        SQL stores keep them in SQL tables of the database (:meth:`sql_connection`), as before,
+        and do not implement this.
+
+        Raises:
+            StoreError: the backend keeps its system records in SQL tables, or the store is not
+                open.
+        """
+        raise self._records_in_sql()
+
+    def append_system_rows(self, name: str, rows: pl.DataFrame) -> None:
+        """Append ``rows`` to metaxy's system table ``name`` (created by the first append with
+        the rows' schema), under the store lock :data:`SYSTEM_RECORDS_LOCK`; all rows or none.
+
+        Raises:
+            StoreModeError: the store is not open for writing.
+            StoreError: the backend keeps its system records in SQL tables; a bad table name.
+        """
+        raise self._records_in_sql()
+
+    def replace_system_rows(self, name: str, rows: pl.DataFrame) -> None:
+        """Replace every row of metaxy's system table ``name`` by ``rows`` (e.g. the applied
+        revisions after a migration step), under the store lock; all rows or none.
+
+        Raises:
+            StoreModeError: the store is not open for writing.
+            StoreError: the backend keeps its system records in SQL tables; a bad table name.
+        """
+        raise self._records_in_sql()
+
+    def _records_in_sql(self) -> StoreError:
+        return StoreError(f"{self.display()}: the {getattr(self, 'backend', '?')} backend has "
+                          "no system records of its own (a SQL store keeps metaxy's records in "
+                          "SQL tables: sql_connection)")
+
+    def evolve_schema(self, feature: type[Feature] | str) -> list[str]:
+        """Add the model's nullable columns the feature's stored table lacks, on a store without
+        SQL DDL (a SQL store adds them with a migration's ``ALTER TABLE``); return their names.
+
+        Raises:
+            StoreError: the backend has SQL DDL (use a migration) or cannot change a schema.
+            TableSchemaMismatchError: a missing column is not nullable.
+        """
+        raise StoreError(f"{self.display()}: the {getattr(self, 'backend', '?')} backend does "
+                         "not evolve table schemas itself (a SQL store changes them with a "
+                         "migration's ALTER TABLE)")
 
     # ------------------------------------------------------------------ graph override
     @contextlib.contextmanager

@@ -12,6 +12,7 @@ a table scanned from disk).
 
 from __future__ import annotations
 
+import re
 from abc import abstractmethod
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -23,6 +24,7 @@ from metaxy.engine import filters as F
 from metaxy.engine import frames as E
 from metaxy.engine.protocol import split_increment
 from metaxy.engine.staged import restamp
+from metaxy.errors import StoreError
 from metaxy.store import drift, write_clock
 from metaxy.store.base import MetadataStore
 from metaxy.store.types import table_schema
@@ -56,6 +58,9 @@ class FrameStore(MetadataStore):
             error (e.g. masking credentials); call ``super()`` for the rest.
         _lock(name, timeout): The mechanism of :meth:`~metaxy.store.StoreContract.lock` (a
             context manager; the base class handles re-entrancy and checks the arguments).
+        _read_system(name): Required. The rows of metaxy's system table ``name`` or None.
+        _write_system(name, rows, replace): Required. Append (or, with ``replace``, swap in)
+            the rows of a system table as one commit.
     """
 
     #: The Polars engine of every query (``"auto"``, ``"in-memory"`` or ``"streaming"``).
@@ -70,6 +75,41 @@ class FrameStore(MetadataStore):
     def _remove_rows(self, feature: type[Feature], row_ids: pl.LazyFrame) -> int:
         """Physically remove the rows whose ``metaxy_row_id`` is in ``row_ids`` (one column);
         return how many were removed."""
+
+    @abstractmethod
+    def _read_system(self, name: str) -> pl.DataFrame | None:
+        """Every row of metaxy's system table ``name`` (``None``: never written)."""
+
+    @abstractmethod
+    def _write_system(self, name: str, rows: pl.DataFrame, replace: bool) -> None:
+        """Append ``rows`` to the system table ``name`` (created by the first write), or with
+        ``replace`` make them its only rows; one commit, all rows or none."""
+
+    # ------------------------------------------------------------------ system records
+    def system_rows(self, name: str) -> pl.DataFrame | None:
+        """metaxy's system table ``name`` (snapshots, migration records) in the store's own
+        medium (see :meth:`~metaxy.store.StoreContract.system_rows`)."""
+        self.require_open("r")
+        return self._read_system(_system_name(name, self.display()))
+
+    def append_system_rows(self, name: str, rows: pl.DataFrame) -> None:
+        self._write_system_locked(name, rows, replace=False)
+
+    def replace_system_rows(self, name: str, rows: pl.DataFrame) -> None:
+        self._write_system_locked(name, rows, replace=True)
+
+    def _write_system_locked(self, name: str, rows: pl.DataFrame, replace: bool) -> None:
+        from metaxy.store.contract import SYSTEM_RECORDS_LOCK, SYSTEM_RECORDS_LOCK_WAIT_S
+
+        self.require_open("w")
+        checked = _system_name(name, self.display())
+        if not isinstance(rows, pl.DataFrame):
+            raise StoreError(f"{self.display()}: system table '{checked}' takes a Polars "
+                             f"DataFrame, got {type(rows).__name__}")
+        if rows.height == 0 and not replace:
+            return
+        with self.lock(SYSTEM_RECORDS_LOCK, SYSTEM_RECORDS_LOCK_WAIT_S):
+            self._write_system(checked, rows, replace)
 
     # ------------------------------------------------------------------ helpers
     @staticmethod
@@ -186,3 +226,14 @@ class FrameStore(MetadataStore):
         plan, ctx, target = self._context(feature)
         row = self.collect(E.status_frame(plan, ctx, target, samples, where, stale_if))
         return {k: int(row[k][0] or 0) for k in ("new", "stale", "orphaned", "up_to_date")}
+
+
+_SYSTEM_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
+
+
+def _system_name(name: str, where: str) -> str:
+    """A system table name, checked: it becomes a path under a Delta store's root."""
+    if not isinstance(name, str) or not _SYSTEM_NAME.fullmatch(name):
+        raise StoreError(f"{where}: {name!r} is not a system table name (lower-case letters, "
+                         "digits and underscores, starting with a letter)")
+    return name

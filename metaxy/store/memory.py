@@ -64,6 +64,8 @@ class MemoryDatabase:
     states: dict[str, pl.DataFrame] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
     named_locks: NamedLocks = field(default_factory=NamedLocks)  # StoreContract.lock
+    # metaxy's system records (snapshots, migration records): table name -> frame
+    system: dict[str, pl.DataFrame] = field(default_factory=dict)
 
 
 _NAMED: dict[str, MemoryDatabase] = {}
@@ -129,6 +131,16 @@ class MemoryStore(FrameStore):
 
     def has_feature(self, feature: type[Feature] | str) -> bool:
         return self.feature(feature).spec().key.table_name in self._db.tables
+
+    # ------------------------------------------------------------------ system records
+    def _read_system(self, name: str) -> pl.DataFrame | None:
+        return self._db.system.get(name)
+
+    def _write_system(self, name: str, rows: pl.DataFrame, replace: bool) -> None:
+        with self._db.lock:
+            old = self._db.system.get(name)
+            self._db.system[name] = rows if replace or old is None else \
+                pl.concat([old, rows], how="vertical_relaxed")
 
     # ------------------------------------------------------------------ storage
     def _scan(self, feature: type[Feature]) -> pl.LazyFrame | None:

@@ -160,8 +160,15 @@ class ReadDeleteTests(StoreFixtures):
         with store:
             got = store.read(feats.root, where=feats.root.value >= 1)  # type: ignore[attr-defined]
             parts = store.read(feats.parts, where=feats.parts.sid == "z")  # type: ignore[attr-defined]
+            both = store.read(feats.root, where=[feats.root.value >= 1,  # type: ignore[attr-defined]
+                                                 feats.root.sid != "z"])  # type: ignore[attr-defined]
+            one = store.read(feats.root, where=(feats.root.sid == "z",))  # type: ignore[attr-defined]
+            every = store.read(feats.root, where=[])
         assert ids(got) == ["y", "z"]
         assert sorted(parts["part"].to_list()) == [0, 1]
+        assert ids(both) == ["y"]  # a list of filters means all of them
+        assert ids(one) == ["z"]
+        assert ids(every) == ["x", "y", "z"]
 
     def test_read_only_open(self, loaded: MetadataStore, feats: SuiteFeatures) -> None:
         with loaded:

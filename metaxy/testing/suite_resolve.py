@@ -142,6 +142,9 @@ class FilterTests(StoreFixtures):
             inc = store.resolve_update(feats.child, where=where)
             st = store.status(feats.child, where=where)
             by_value = store.resolve_update(feats.child, where=feats.child.value <= 0)  # type: ignore[attr-defined]
+            listed = store.resolve_update(feats.child, where=[  # a list: all of them
+                feats.child.sid.in_(["x", "y"]), feats.child.value <= 0])  # type: ignore[attr-defined]
+        assert ids(listed.stale) == ["x"]
         assert ids(inc.stale) == ["y"]
         assert (st.stale, st.up_to_date) == (1, 1)
         assert ids(by_value.stale) == ["x"]

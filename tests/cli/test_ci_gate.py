@@ -1,5 +1,5 @@
-"""Issue 19 item 1: the CI gate. ``status/plan --exit-code`` exit 1 when something needs work,
-their JSON carries ``needs_work``, and ``explain`` of a wrong sample id exits non-zero.
+"""Issue 19 item 1: the CI gate. ``status/plan --exit-code`` exit 2 when something needs work
+(errors: 1), their JSON carries ``needs_work``, and ``explain`` of a wrong sample id exits non-zero.
 
 API and CLI level, on DuckDB and PostgreSQL (the ``populated`` fixture)."""
 
@@ -33,11 +33,11 @@ def test_exit_code_is_zero_when_everything_is_up_to_date(populated: str, command
 
 
 @pytest.mark.parametrize("command", ["status", "plan"])
-def test_exit_code_is_one_when_samples_are_stale(project: api.Project, populated: str,
+def test_exit_code_is_two_when_samples_are_stale(project: api.Project, populated: str,
                                                   command: str) -> None:
     _make_transcripts_stale(project, populated)
     gated = run(command, "--exit-code", "--store", populated, ok=False)
-    assert gated.exit_code == 1
+    assert gated.exit_code == 2
     assert "speech/transcript" in gated.stdout  # the table is printed before exiting
     assert gated.stderr.strip() == "" or "error" not in gated.stderr
     doc = json.loads(run(command, "--exit-code", "--format", "json", "--store", populated,
@@ -52,7 +52,7 @@ def test_exit_code_follows_the_selected_features(project: api.Project, populated
     _make_transcripts_stale(project, populated)
     assert run("status", "vision/faces", "--exit-code", "--store", populated).exit_code == 0
     assert run("status", "speech/transcript", "--exit-code", "--store", populated,
-               ok=False).exit_code == 1
+               ok=False).exit_code == 2
 
 
 def test_new_and_orphaned_samples_need_work_too(project: api.Project, populated: str) -> None:
@@ -65,7 +65,7 @@ def test_new_and_orphaned_samples_need_work_too(project: api.Project, populated:
     rows = api.status(project, store, ["speech/transcript"])
     assert rows[0].orphaned and api.needs_work(rows)
     assert run("status", "speech/transcript", "--exit-code", "--store", populated,
-               ok=False).exit_code == 1
+               ok=False).exit_code == 2
 
 
 def test_api_needs_work(project: api.Project, populated: str) -> None:
@@ -111,3 +111,11 @@ def test_api_explain_strict_raises(project: api.Project, populated: str) -> None
     known = demo.make_samples(N)["video_id"][0]
     [ok] = api.explain(project, store, "speech/transcript", [known], strict=True)
     assert ok.found and ok.state == "up_to_date"
+
+
+def test_an_error_under_the_gate_exits_one_not_two(tmp_path: object) -> None:
+    """A script must tell "work to do" (2) from "could not tell" (1)."""
+    result = run("status", "--exit-code", "--store", f"duckdb:///{tmp_path}/missing.duckdb",
+                 ok=False)
+    assert result.exit_code == 1
+    assert "does not exist" in one_line_error(result)

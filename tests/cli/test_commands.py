@@ -74,6 +74,9 @@ def test_status_and_plan_up_to_date(populated: str) -> None:
     assert by["media/video"]["root"] and by["media/video"]["stored"] == N
     for key in KEYS[1:]:
         assert (by[key]["up_to_date"], by[key]["new"], by[key]["stale"]) == (N, 0, 0)
+    text = run("status", "--store", populated).stdout
+    assert f"{N} stored" in text  # a root: its stored count; the caption says what decides
+    assert "-: a root's inputs decide: metaxy ingest --dry-run" in text
     only = run_json("status", "speech/summary", "vision/faces", "--store", populated)
     assert [f["feature"] for f in only["features"]] == ["speech/summary", "vision/faces"]
     plan = run_json("plan", "--store", populated)

@@ -27,3 +27,22 @@ def test_copy_then_rerun_copies_nothing(project: api.Project, populated: str,
     assert (st["new"], st["stale"], st["up_to_date"]) == (0, 0, N)
     error = one_line_error(run("copy", "--from", populated, "--to", populated, ok=False))
     assert "same store" in error
+
+
+@pytest.mark.parametrize("store_url", ["duckdb"], indirect=True)
+def test_copy_selects_features_like_the_other_commands(populated: str, tmp_path: Path) -> None:
+    first = f"sqlite:///{tmp_path / 'first.sqlite'}"
+    out = run_json("copy", "--from", populated, "--to", first, "--select", "media/*",
+                   "--exclude", "media/chunk")
+    assert [f["feature"] for f in out["features"]] == ["media/video"]
+    out = run_json("copy", "--from", populated, "--to", first, "speech/transcript",
+                   "--select", "vision/*")  # positional keys are selectors too
+    assert [f["feature"] for f in out["features"]] == ["speech/transcript", "vision/faces"]
+    # a selector may name features the source does not store: they are skipped...
+    second = f"sqlite:///{tmp_path / 'second.sqlite'}"
+    out = run_json("copy", "--from", first, "--to", second, "--select", "speech/*")
+    assert [(f["feature"], f["copied"]) for f in out["features"]] == [("speech/transcript", N)]
+    # ...while a feature named without selectors must be stored
+    error = one_line_error(run("copy", "--from", first, "--to", second, "speech/keywords",
+                               ok=False))
+    assert "stores no rows of feature(s) speech/keywords" in error

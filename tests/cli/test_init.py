@@ -71,6 +71,11 @@ def test_entrypoints_load_local_modules(fresh: Path) -> None:
     project = api.load_project()
     assert "local/doc" in [str(k) for k in project.graph.keys]
     assert project.config.entrypoints == ("local_feats",)
+    # not part of an installed distribution: `list` names the module instead of a package
+    row = next(r for r in run_json("list", "--store", "memory://")["features"]
+               if r["key"] == "local/doc")
+    assert (row["package"], row["module"]) == (None, "local_feats")
+    assert "local_feats" in run("list", "--store", "memory://").stdout
     (fresh / "metaxy.toml").write_text('entrypoints = ["no_such_module"]\n')
     line = one_line_error(run("list", ok=False))
     assert "entrypoints: cannot import module 'no_such_module'" in line

@@ -26,7 +26,7 @@ def test_status_and_plan_select(project: api.Project, populated: str) -> None:
     assert plan.exit_code == 0 and '"vision/faces"' in plan.stdout
     gated = run("plan", "--select", "+speech/keywords", "--exclude", "media/*", "--exit-code",
                 "--store", populated, ok=False)
-    assert gated.exit_code == 1 and "speech/keywords" in gated.stdout
+    assert gated.exit_code == 2 and "speech/keywords" in gated.stdout
     assert "media/video" not in gated.stdout
 
 

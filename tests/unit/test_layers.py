@@ -10,9 +10,13 @@ import ast
 import re
 from pathlib import Path
 
+import metaxy as mx
+
 ROOT = Path(__file__).resolve().parents[2] / "metaxy"
-PLUGIN_PACKAGES = ("metaxy_postgres", "metaxy_delta", "metaxy_dagster", "team_media", "team_speech",
-                   "team_vision")
+#: every plugin's and example team's import package (found on disk, so a new one is covered)
+PLUGIN_PACKAGES = tuple(sorted(p.name for p in (*ROOT.parent.glob("plugins/*/metaxy_*"),
+                                                *ROOT.parent.glob("teams_example/*/team_*"))
+                               if p.is_dir()))
 
 # layer of a module (by its first component under metaxy); unlisted modules are the foundation
 LAYERS = {
@@ -93,7 +97,8 @@ def test_the_check_sees_a_violation(tmp_path: Path) -> None:
 # ------------------------------------------------------------ one boundary per layer (issue 12)
 REPO = ROOT.parent
 PUBLIC_SURFACE = frozenset({"metaxy", "metaxy.store", "metaxy.engine", "metaxy.migrations",
-                            "metaxy.testing", "metaxy.hookspecs", "metaxy.errors"})
+                            "metaxy.testing", "metaxy.hookspecs", "metaxy.errors",
+                            "metaxy.columns"})
 PLUGIN_SOURCES = sorted(REPO.glob("plugins/*/metaxy_*/**/*.py"))
 CORE_SOURCES = sorted([*ROOT.rglob("*.py"), *(REPO / "tests").rglob("*.py")])
 STRING_IMPORTS = ("import_module", "importorskip", "find_spec", "__import__")
@@ -128,16 +133,30 @@ def _core_imports_of_plugins() -> list[str]:
 
 
 def _plugin_imports_beyond_the_surface() -> list[str]:
+    return [f"{_where(path, line)} imports {what}" for path in PLUGIN_SOURCES
+            for line, what in _beyond_surface(ast.parse(path.read_text(encoding="utf-8")))]
+
+
+def _beyond_surface(tree: ast.Module) -> list[tuple[int, str]]:
+    """(line, what) of each import of metaxy outside the public surface."""
     problems = []
-    for path in PLUGIN_SOURCES:
-        for line, module, names in _imports(ast.parse(path.read_text(encoding="utf-8"))):
-            if module.split(".")[0] != "metaxy":
-                continue
-            private = [n for n in names if n.startswith("_")]
-            if module not in PUBLIC_SURFACE or private:
-                problems.append(f"{_where(path, line)} imports "
-                                f"{module}{' ' + ', '.join(private) if private else ''}")
+    for line, module, names in _imports(tree):
+        if module.split(".")[0] != "metaxy":
+            continue
+        if module == "metaxy":  # `from metaxy import store` imports the submodule
+            problems += [(line, f"metaxy.{n}") for n in names
+                         if n not in mx.__all__ and f"metaxy.{n}" not in PUBLIC_SURFACE]
+        private = [n for n in names if n.startswith("_")]
+        if module not in PUBLIC_SURFACE or private:
+            problems.append((line, f"{module}{' ' + ', '.join(private) if private else ''}"))
     return problems
+
+
+def test_the_surface_check_sees_submodules_imported_from_metaxy() -> None:
+    tree = ast.parse("from metaxy import Feature, columns, errors\n"
+                     "from metaxy import store_internals\nfrom metaxy.store.sql import x\n")
+    assert _beyond_surface(tree) == [(2, "metaxy.store_internals"), (3, "metaxy.store.sql")]
+    assert {"metaxy_clickhouse", "metaxy_ray", "team_media"} <= set(PLUGIN_PACKAGES)
 
 
 def _store_private_names() -> set[str]:

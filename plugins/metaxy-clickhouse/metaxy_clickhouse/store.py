@@ -57,6 +57,10 @@ SESSION_SETTINGS: dict[str, Any] = {"join_use_nulls": 1, "session_timezone": "UT
 #: Mutations wait until every replica has applied them; their condition reads the table
 #: itself (the latest rows), which a replicated table allows only with the second setting.
 MUTATION_SETTINGS = "SETTINGS mutations_sync = 2, allow_nondeterministic_mutations = 1"
+#: The settings of a ``distributed=`` store's sessions, besides :data:`SESSION_SETTINGS`.
+DISTRIBUTED_SETTINGS: dict[str, Any] = {"distributed_foreground_insert": 1}
+#: The ways to pick the latest row per sample (metaxy.engine.sql.latest) ClickHouse runs.
+LATEST_METHODS = ("window", "distinct_on")
 SERVER_SCHEMES = ("clickhouse", "clickhouses")
 SCHEMES = (*SERVER_SCHEMES, "chdb")
 
@@ -77,16 +81,33 @@ class ClickHouseStore(SQLStore):
     keeps_latest_state = False
 
     def __init__(self, url: str, *, cluster: str | None = None,
-                 settings: Mapping[str, Any] | None = None, connect_timeout: int = 10,
+                 settings: Mapping[str, Any] | None = None, distributed: bool = False,
+                 latest_method: str | None = None, connect_timeout: int = 10,
                  **kwargs: Any) -> None:
         """``cluster``: create tables ``ON CLUSTER`` as ``ReplicatedMergeTree`` and run
-        mutations on the whole cluster; ``settings``: the ``SETTINGS`` of every table the store
-        creates (e.g. ``{"index_granularity": 8192}``); ``connect_timeout``: seconds to wait
-        for a server."""
+        mutations on the whole cluster; ``distributed`` (with ``cluster``): per table a
+        ``ReplicatedMergeTree`` ``<table>_local`` on every shard under a ``Distributed`` table
+        sharded by the id columns (:class:`metaxy_clickhouse.ddl.Layout`); ``settings``: the
+        ``SETTINGS`` of every table the store creates (e.g. ``{"index_granularity": 8192}``);
+        ``latest_method``: how the latest row per sample is picked, ``window`` or
+        ``distinct_on`` (``LIMIT 1 BY``; default: :data:`LATEST_METHOD`, the faster one
+        measured, docs/performance.md); ``connect_timeout``: seconds to wait for a server."""
         super().__init__(url, **kwargs)
         where = f"store {self.display()}"
         self.cluster = ddl.check_cluster(cluster, where)
         self.table_settings = ddl.check_settings(settings, where)
+        if not isinstance(distributed, bool):
+            raise ClickHouseOptionError(f"{where}: option distributed = {distributed!r} must be "
+                                        "true or false")
+        if latest_method is not None:
+            if latest_method not in LATEST_METHODS:
+                raise ClickHouseOptionError(f"{where}: option latest_method = "
+                                            f"{latest_method!r} must be one of "
+                                            f"{', '.join(LATEST_METHODS)}")
+            self.latest_method = latest_method
+        if distributed and self.cluster is None:
+            raise ClickHouseOptionError(f"{where}: option distributed = true needs cluster= "
+                                        "(the cluster the Distributed tables spread over)")
         self.connect_timeout = int(connect_timeout)
         parts = urlsplit(url)
         self.scheme = parts.scheme
@@ -103,7 +124,11 @@ class ClickHouseStore(SQLStore):
                 "default" if self.path else f"metaxy_tmp_{uuid.uuid4().hex[:12]}")
         else:
             self.database = parts.path.lstrip("/") or query.get("database") or "default"
+        #: where the tables live and the DDL that makes and changes them
+        self.layout = ddl.Layout(self.cluster, self.table_settings, distributed, self.database)
         self._keeper: Any = None  # the temporary database's finalizer
+        #: tables found missing during the running store operation (None: none is running)
+        self._absent: set[str] | None = None
         #: Called with the SQL of every statement the store sends (None: not recorded); the
         #: statement snapshot test records a whole workflow with it.
         self.on_statement: Callable[[str], None] | None = None
@@ -146,11 +171,19 @@ class ClickHouseStore(SQLStore):
                           interface="https" if secure else "http",
                           connect_timeout=self.connect_timeout,
                           # a write's staging table is a temporary table: it needs a session
-                          autogenerate_session_id=True, **SESSION_SETTINGS)
+                          autogenerate_session_id=True, **self.session_settings())
 
     def _create_engine(self, mode: AccessMode) -> sa.Engine:
         engine = self._new_engine(mode)
         sa.event.listen(engine, "before_cursor_execute", _microsecond_binds, retval=True)
+        store = weakref.ref(self)
+
+        def attach(dbapi_conn: Any, record: Any) -> None:
+            # migrations' Alembic implementation finds the store's layout through the
+            # connection (metaxy_clickhouse.alembic_impl)
+            record.info[STORE_INFO] = store
+
+        sa.event.listen(engine, "connect", attach)
 
         def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
             if self.on_statement is not None:
@@ -224,14 +257,55 @@ class ClickHouseStore(SQLStore):
                 return [*spec.id_columns, UPDATED_AT]
         return ddl.primary_order(table)
 
+    def _shard_by(self, table: sa.Table) -> list[str]:
+        """The columns a ``Distributed`` table shards ``table`` by: a feature's id columns,
+        else the table's key."""
+        order = self._order_by(table)
+        return order[:-1] if order and order[-1] == UPDATED_AT else order
+
+    def create_table_statements(self, table: sa.Table) -> list[str]:
+        """The ``CREATE TABLE`` statements this store runs for ``table``, in order (with its
+        ``cluster=``, ``settings=`` and ``distributed=``)."""
+        return self.layout.create(table, self._order_by(table), self._shard_by(table))
+
     def create_table_sql(self, table: sa.Table) -> str:
-        """The ``CREATE TABLE`` this store runs for ``table`` (with its ``cluster=`` and
-        ``settings=``)."""
-        return ddl.create_table_sql(table, self._order_by(table), cluster=self.cluster,
-                                    settings=self.table_settings)
+        """:meth:`create_table_statements` as one script (``;``-separated)."""
+        return ";\n".join(self.create_table_statements(table))
 
     def _ensure_table(self, conn: sa.Connection, table: sa.Table) -> None:
-        conn.exec_driver_sql(self.create_table_sql(table))
+        if self._absent is not None:
+            self._absent.discard(table.name)
+        for statement in self.create_table_statements(table):
+            conn.exec_driver_sql(statement)
+
+    # ------------------------------------------------------------------ catalog lookups
+    def _guard(self, fn: Any, feature: Any = None) -> Any:
+        """Every store operation (a resolve, a status, a read, a write) remembers the tables it
+        found missing until it returns: planning one increment asks about each upstream
+        several times, and each ``EXISTS TABLE`` is a round trip to a server. Nothing is
+        remembered between operations (another process may create the table meanwhile, and a
+        remembered "missing" would read it as empty); the store's own ``CREATE TABLE`` and
+        :meth:`refresh_tables` forget it at once."""
+        if self._absent is not None:  # an operation inside another one
+            return super()._guard(fn, feature)
+        self._absent = set()
+        try:
+            return super()._guard(fn, feature)
+        finally:
+            self._absent = None
+
+    def _exists(self, name: str) -> bool:
+        if self._absent is not None and name in self._absent:
+            return False
+        found = super()._exists(name)
+        if not found and self._absent is not None:
+            self._absent.add(name)
+        return found
+
+    def refresh_tables(self) -> None:
+        if self._absent is not None:
+            self._absent.clear()
+        super().refresh_tables()
 
     def _hasher(self) -> Hasher:
         """DuckDB's md5 on a private connection (as the PostgreSQL store): for rows finished in
@@ -286,12 +360,19 @@ class ClickHouseStore(SQLStore):
         count = int(conn.execute(sa.select(sa.func.count()).select_from(table).where(where))
                     .scalar() or 0)
         if count:
-            cond = where.compile(dialect=conn.dialect,
-                                 compile_kwargs={"render_postcompile": True})
-            conn.exec_driver_sql(f"ALTER TABLE {_q(table.name)}{ddl.on_cluster(self.cluster)} "
-                                 f"DELETE WHERE {cond} {MUTATION_SETTINGS}",
-                                 exact_datetimes(dict(cond.params)))
+            conn.exec_driver_sql(*self.delete_statement(table, where, conn.dialect))
         return count
+
+    def delete_statement(self, table: sa.Table, where: Any,
+                         dialect: sa.Dialect) -> tuple[str, dict[str, Any]]:
+        """The mutation deleting ``table``'s rows matching ``where``, and its parameters: with
+        ``distributed=``, it runs ``ON CLUSTER`` on the local tables (a ``Distributed`` table
+        holds no rows), ``where`` reading the local table too."""
+        if self.layout.distributed:
+            where = _retarget(where, table, self.layout.local_name(table.name))
+        cond = where.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+        return (f"ALTER TABLE {self.layout.mutation_target(table.name)} DELETE WHERE {cond} "
+                f"{MUTATION_SETTINGS}", exact_datetimes(dict(cond.params)))
 
     # ------------------------------------------------------------------ reads
     def _sql(self, conn: sa.Connection, stmt: sa.Select[Any]) -> tuple[str, dict[str, Any]]:
@@ -324,14 +405,20 @@ class ClickHouseStore(SQLStore):
             self._count(total)
 
     def drop_sql(self, table: sa.Table) -> str:
-        return f"DROP TABLE IF EXISTS {_q(table.name)}{ddl.on_cluster(self.cluster)}"
+        """The ``DROP TABLE`` statements of ``table`` (``;``-separated)."""
+        return ";\n".join(self.layout.drop(table.name))
 
-    @staticmethod
-    def session_settings() -> dict[str, Any]:
-        """The settings every session of the store runs with."""
+    def session_settings(self) -> dict[str, Any]:
+        """The settings every session of the store runs with; with ``distributed=``, an insert
+        into a ``Distributed`` table returns once the shards hold its rows (by default it
+        queues them, and the next increment would not see them)."""
+        if self.layout.distributed:
+            return {**SESSION_SETTINGS, **DISTRIBUTED_SETTINGS}
         return dict(SESSION_SETTINGS)
 
 
+#: The key of the store (a weak reference) in the info of each of its connections.
+STORE_INFO = "metaxy_clickhouse_store"
 #: The session's staging table of a write (writes on one connection are sequential).
 STAGING = "mx_staged_rows"
 
@@ -345,6 +432,24 @@ def _staging_table(table: sa.Table, frame: pl.DataFrame) -> sa.Table:
         nullable = bool(target.nullable) or frame.get_column(name).null_count() > 0
         cols.append(sa.Column(name, target.type, nullable=nullable))
     return sa.Table(STAGING, sa.MetaData(), *cols)
+
+
+def _retarget(where: Any, table: sa.Table, name: str) -> Any:
+    """``where`` with every column of ``table`` (also in its subqueries) read from the table
+    ``name`` instead: a mutation of a ``Distributed`` table's rows runs on each shard's local
+    table, and its condition sees that shard's rows (every row of a sample is on one shard)."""
+    from sqlalchemy.sql.visitors import replacement_traverse
+
+    local = sa.Table(name, sa.MetaData(), *(sa.Column(c.name, c.type) for c in table.columns))
+
+    def swap(element: Any, **kw: Any) -> Any:
+        if isinstance(element, sa.Column) and element.table is table:
+            return local.c[element.name]
+        if element is table:
+            return local
+        return None
+
+    return replacement_traverse(where, {}, swap)
 
 
 def _q(name: str) -> str:

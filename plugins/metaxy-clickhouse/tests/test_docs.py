@@ -19,5 +19,8 @@ def test_clickhouse_page_snippets_run() -> None:
         code = compile(block, f"clickhouse.md[block {i}]", "exec", dont_inherit=True)
         exec(code, namespace)
     assert namespace["store"].backend == "clickhouse"  # type: ignore[attr-defined]
-    assert "ReplicatedMergeTree" in namespace["server"].create_table_sql(  # type: ignore[attr-defined]
-        namespace["Video"].__table__)  # type: ignore[attr-defined]
+    table = namespace["Video"].__table__  # type: ignore[attr-defined]
+    created = namespace["server"].create_table_sql(table)  # type: ignore[attr-defined]
+    assert "ReplicatedMergeTree ORDER BY (`video_id`, `metaxy_updated_at`)" in created
+    local, dist = namespace["sharded"].create_table_statements(table)  # type: ignore[attr-defined]
+    assert "`docs__video_local`" in local and "cityHash64(`video_id`)" in dist

@@ -3,9 +3,10 @@
 A server store (``clickhouse://``) and a chDB store compile with the same SQLAlchemy dialect
 (``clickhousedb``); only the transport differs. So the workflow below (writes, reads, every kind
 of increment and status, soft and hard delete, cleanup) runs on chDB with every statement
-recorded, and the DDL of a *server* store with ``cluster=`` and ``settings=`` is compiled
-without a connection. A change of any statement shows up as a diff of
-``snapshots/statements.sql``; rewrite it with ``METAXY_UPDATE_SNAPSHOTS=1``.
+recorded, and the DDL and mutations of *server* stores with ``cluster=``, ``settings=`` and
+``distributed=`` are compiled without a connection (no cluster runs here). A change of any
+statement shows up as a diff of ``snapshots/statements.sql``; rewrite it with
+``METAXY_UPDATE_SNAPSHOTS=1``.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
+import sqlalchemy as sa
 from metaxy_clickhouse.store import ClickHouseStore
 
 import metaxy as mx
+from metaxy.engine import sql as Q
 from metaxy.store import FEATURE_VERSIONS_TABLE, SETTINGS_TABLE
 from metaxy.testing.graphs import define_suite_features
 from metaxy.testing.suite import materialize, root_samples
@@ -55,9 +58,18 @@ def _workflow(store: ClickHouseStore) -> list[str]:
         store.on_statement = None
         server = ClickHouseStore(SERVER, cluster="metadata_cluster",
                                  settings={"index_granularity": 8192, "storage_policy": "s3"})
-        ddl = [server.create_table_sql(t) for t in (
-            SETTINGS_TABLE, FEATURE_VERSIONS_TABLE,
-            *(f.__table__ for f in (feats.root, feats.parts, feats.bylabel)))]  # type: ignore[attr-defined]
+        sharded = ClickHouseStore(SERVER, cluster="metadata_cluster", distributed=True)
+        tables = (SETTINGS_TABLE, FEATURE_VERSIONS_TABLE,
+                  *(f.__table__ for f in (feats.root, feats.parts, feats.bylabel)))  # type: ignore[attr-defined]
+        ddl = [server.create_table_sql(t) for t in tables]
+        ddl += [s for t in tables for s in sharded.create_table_statements(t)]
+        root: sa.Table = feats.root.__table__  # type: ignore[attr-defined]
+        latest = Q.latest(root, ("sid",), include_deleted=True)
+        where = root.c.sid.in_(sa.select(latest.c.sid).where(latest.c.value > 1))
+        dialect = store.conn.dialect
+        ddl += [server.delete_statement(root, where, dialect)[0],
+                sharded.delete_statement(root, where, dialect)[0],
+                sharded.drop_sql(root)]
     return [*seen, *ddl]
 
 

@@ -2,7 +2,9 @@
 
 * **Layout**: ``delta:///path/to/root`` (relative to the configuration's folder) or
   ``delta:////absolute/root`` holds one Delta table per feature, ``<root>/<table name>``, and
-  the store's settings table ``<root>/_metaxy/settings`` (the sample-hash setting). Object
+  the store's settings table ``<root>/_metaxy/settings`` (the sample-hash setting) and
+  metaxy's system records (graph snapshots, migration progress, applied revisions) as Delta
+  tables ``<root>/_metaxy/<system table>``. Object
   stores: ``delta+s3://bucket/prefix`` (also ``delta+gs``, ``delta+az``, ``delta+abfss``);
   their credentials come from the store option ``storage_options`` (passed to delta-rs and
   Polars as is) and never appear in errors (:meth:`DeltaStore._driver_error` masks them) or in
@@ -14,8 +16,9 @@
   optimistic commits let many processes append to one table at once: appends never conflict.
   The first write of a feature creates its table (a lost creation race is harmless).
 * **Schema evolution**: a nullable column added to the model enters the table through Delta's
-  schema evolution (:meth:`DeltaStore.evolve_schema`, ``metaxy migrations`` has no SQL to
-  run here); until then the table is behind the code (``TableSchemaMismatchError``).
+  schema evolution (:meth:`DeltaStore.evolve_schema`; a migration's ``op.add_column`` on a
+  feature table runs it); until then the table is behind the code
+  (``TableSchemaMismatchError``).
 * **Order of writes**: the store stamps ``metaxy_updated_at`` after ``max(client clock, the
   table's last write)``, the last write read from the Delta log's statistics (which keep
   milliseconds: rounded up), so a host whose clock is behind cannot write rows older than the
@@ -51,7 +54,8 @@ SCHEME = "delta"
 OBJECT_SCHEMES = {"delta+s3": "s3", "delta+s3a": "s3a", "delta+gs": "gs", "delta+az": "az",
                   "delta+abfss": "abfss", "delta+file": "file"}
 SCHEMES = (SCHEME, *OBJECT_SCHEMES)
-SETTINGS = "_metaxy/settings"
+SYSTEM_PREFIX = "_metaxy"
+SETTINGS = f"{SYSTEM_PREFIX}/settings"
 ROW_ID = "metaxy_row_id"
 UPDATED_AT = "metaxy_updated_at"
 MS = timedelta(milliseconds=1)
@@ -167,6 +171,28 @@ class DeltaStore(FrameStore):
                             storage_options=self._options())
         self._verify_hash_setting(self._recorded_setting())
         self._setting_checked = True
+
+    # ------------------------------------------------------------------ system records
+    def _read_system(self, name: str) -> pl.DataFrame | None:
+        table = self._wrap(lambda: self._delta_table(f"{SYSTEM_PREFIX}/{name}"))
+        if table is None:
+            return None
+        rows = pl.from_arrow(self._wrap(table.to_pyarrow_table))
+        assert isinstance(rows, pl.DataFrame)
+        return rows
+
+    def _write_system(self, name: str, rows: pl.DataFrame, replace: bool) -> None:
+        """One Delta commit: an append, or an overwrite (``replace``) of the whole table."""
+        from deltalake import write_deltalake
+
+        path = f"{SYSTEM_PREFIX}/{name}"
+
+        def run() -> None:
+            table = self._create_if_missing(path, rows)
+            write_deltalake(table, rows.to_arrow(), mode="overwrite" if replace else "append",
+                            schema_mode="merge", storage_options=self._options())
+
+        self._wrap(run)
 
     # ------------------------------------------------------------------ storage
     def _create_if_missing(self, name: str, rows: pl.DataFrame) -> DeltaTable:

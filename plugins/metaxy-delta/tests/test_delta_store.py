@@ -1,5 +1,5 @@
 """The Delta store's own behaviour: URLs, credentials, hard delete + vacuum, compaction,
-schema evolution, and what a SQL-only operation says."""
+schema evolution, and metaxy's system records (snapshots, migration records) as Delta tables."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from mxdelta_helpers import item_graph, item_samples
 
 import metaxy as mx
 from metaxy.config import MetaxyConfig
-from metaxy.errors import MigrationError, StoreError, StoreOptionError, TableSchemaMismatchError
+from metaxy.errors import StoreError, StoreOptionError, TableSchemaMismatchError
 
 
 def _store(url: str, graph: mx.FeatureGraph, **options: object) -> DeltaStore:
@@ -143,13 +143,35 @@ def test_a_new_nullable_column_enters_by_schema_evolution(delta_url: str) -> Non
         assert sorted(store.read(Item)["note"].drop_nulls()) == ["hi", "hi"]
 
 
-def test_migrations_need_a_sql_store(delta_url: str) -> None:
-    from metaxy.migrations.snapshots import connection
+def test_snapshots_and_migration_records_are_delta_tables_under_metaxy(delta_url: str) -> None:
+    from deltalake import DeltaTable
 
-    graph, _ = item_graph()
+    from metaxy.migrations import api
+
+    graph, item = item_graph()
     store = _store(delta_url, graph)
-    with store, pytest.raises(MigrationError, match="delta backend does not support"):
-        connection(store)
+    with store.open("w"):
+        store.write(item, item_samples(0, 0, 2))
+    pushed = api.push(store, graph, "dlt")
+    assert pushed.created and not api.push(store, graph, "dlt").created
+    for name in ("metaxy_snapshots", "metaxy_snapshot_features"):
+        assert DeltaTable.is_deltatable(f"{store.root}/_metaxy/{name}")
+    with store:
+        heads = store.system_rows("metaxy_snapshots")
+        assert heads is not None and heads["project_version"].to_list() == \
+            [pushed.project_version]
+        assert store.system_rows("metaxy_migration_progress") is None
+    assert sorted(_parquet_ids(store.root)) == ["000-00000", "000-00001"]  # no feature table
+    with store.open("w"):
+        with pytest.raises(StoreError, match="not a system table name"):
+            store.append_system_rows("../escape", pl.DataFrame({"a": [1]}))
+        store.replace_system_rows("scratch", pl.DataFrame({"a": [1, 2]}))
+        store.replace_system_rows("scratch", pl.DataFrame({"a": [3]}))
+        store.append_system_rows("scratch", pl.DataFrame({"a": [4]}))
+        scratch = store.system_rows("scratch")
+        assert scratch is not None and sorted(scratch["a"].to_list()) == [3, 4]
+    with store, pytest.raises(StoreError, match="read-only"):
+        store.append_system_rows("scratch", pl.DataFrame({"a": [5]}))
 
 
 def test_cli_optimize_compacts_every_feature(delta_url: str, tmp_path: Path,
@@ -176,3 +198,44 @@ def test_cli_optimize_compacts_every_feature(delta_url: str, tmp_path: Path,
     assert rows["speech/transcript"]["files_removed"] == 0  # never written
     sql = CliRunner().invoke(app, ["optimize", "--store", f"duckdb:///{tmp_path}/x.duckdb"])
     assert sql.exit_code != 0 and "nothing to optimize" in sql.stderr
+
+
+def test_cli_push_diff_reconcile_and_migrations(delta_url: str, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """`metaxy push`, `graph diff`, `reconcile` and `metaxy migrations ...` on a Delta store
+    (snapshots, code fingerprints and migration records in <root>/_metaxy)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from metaxy import api
+    from metaxy.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    project = api.load_project()
+    store = project.store(delta_url)
+    with store.open("w"):
+        store.write("media/video", pl.DataFrame({"video_id": ["v0", "v1"], "path": ["/0", "/1"],
+                                                 "duration_s": [1.0, 2.0]}))
+
+    def run(*args: str) -> str:
+        done = CliRunner().invoke(app, [*args, "--store", delta_url])
+        assert done.exit_code == 0, (args, done.output)
+        return done.stdout
+
+    assert run("push").startswith("recorded: project")
+    assert run("push").startswith("already recorded")
+    assert "no changes" in run("graph", "diff")
+    out = json.loads(run("reconcile", "speech/transcript", "-f", "json"))
+    assert out["operations"][0]["rows"] == 0  # nothing changed: nothing to reconcile
+    run("migrations", "init")
+    run("migrations", "revision", "-m", "nothing changed", "--autogenerate")
+    assert json.loads(run("migrations", "current", "-f", "json"))["current"] == []
+    run("migrations", "upgrade")
+    current = json.loads(run("migrations", "current", "-f", "json"))["current"]
+    assert len(current) == 1
+    assert run("migrations", "upgrade", "-f", "json")  # a rerun applies nothing
+    assert json.loads(run("migrations", "current", "-f", "json"))["current"] == current
+    for name in ("metaxy_snapshots", "metaxy_snapshot_code", "metaxy_migration_progress",
+                 "metaxy_alembic_version"):
+        assert (Path(store.root) / "_metaxy" / name / "_delta_log").is_dir()

@@ -36,7 +36,7 @@ from metaxy.errors import (
     StoreOptionError,
     StoreTimeoutError,
 )
-from metaxy.store import AccessMode, SampleHash, SQLStore
+from metaxy.store import AccessMode, SampleHash, SQLStore, planner_columns
 
 ANALYZE_MIN_ROWS = 1000  # below this a stale plan costs less than ANALYZE
 DAY = 86_400.0
@@ -51,8 +51,10 @@ DRIVER = "postgresql+psycopg"
 NULL_MARKER = r"\N"
 #: The temporary table a write's latest-state rows are staged in (one per session).
 STATE_STAGE = "metaxy_state_stage"
-#: Rows encoded per CSV chunk: bounds the encoder's memory on very large writes.
-COPY_CHUNK_ROWS = 200_000
+#: Rows encoded per CSV chunk: bounds the encoder's memory on very large writes. Only the first
+#: chunk's hashing and encoding is not overlapped with the server's parsing (see _bulk_insert):
+#: small chunks keep that fixed part small (a 100k-row write is two chunks, not one).
+COPY_CHUNK_ROWS = 50_000
 
 
 @compiles(SampleHash, "postgresql")
@@ -155,14 +157,24 @@ class PostgresStore(SQLStore):
         the latest-row relations with nested loops, orders of magnitude slower
         (docs/performance.md). Like autovacuum, re-analyze once a load adds >= 10% of the
         table's rows (reltuples is -1 for a table never analyzed).
+
+        Only the columns a plan depends on are analyzed (:func:`metaxy.store.planner_columns`:
+        not the hash columns, most of a feature table's columns and the dearest to sample): the
+        same plans for a third of the time (docs/performance.md, "Writes (issue 14)").
         """
         if rows < ANALYZE_MIN_ROWS:
             return
-        name = conn.dialect.identifier_preparer.format_table(table)
+        quote = conn.dialect.identifier_preparer
+        name = quote.format_table(table)
         known = conn.execute(sa.text("SELECT reltuples FROM pg_class WHERE oid = "
                                      "to_regclass(:name)"), {"name": name}).scalar()
         if known is None or known < 0 or rows >= 0.1 * known:
-            conn.execute(sa.DDL("ANALYZE %(fullname)s").against(table))  # type: ignore[no-untyped-call]
+            columns = planner_columns(table)
+            # identifiers quoted by the dialect, as CREATE TABLE quotes them; "%" doubled: the
+            # DDL text is a format string
+            listed = "" if columns is None else \
+                " (" + ", ".join(quote.quote(c) for c in columns).replace("%", "%%") + ")"
+            conn.execute(sa.DDL(f"ANALYZE %(fullname)s{listed}").against(table))  # type: ignore[no-untyped-call]
 
     def _create_engine(self, mode: AccessMode) -> sa.Engine:
         return sa.create_engine(

@@ -8,6 +8,7 @@ file (placed on the driver's node, where the file is), ``writers`` for a server 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections.abc import Iterable, Iterator
@@ -20,6 +21,7 @@ import ray
 from ray.data import Datasink
 from ray.data.block import Block, BlockAccessor
 from ray.data.datasource import WriteResult
+from ray.exceptions import RayActorError
 
 from metaxy_ray.errors import RayIntegrationError
 from metaxy_ray.stores import SINGLE_WRITER_BACKENDS, StoreRef, check_shareable
@@ -59,20 +61,50 @@ class _WriterPool:
     def __init__(self) -> None:
         self._idle: dict[tuple[str, bool], list[Any]] = {}
 
-    def take(self, n: int, *, pinned: bool) -> list[Any]:
+    def start(self, n: int, *, pinned: bool, job: WriterJob) -> list[Any]:
+        """``n`` writers with ``job``'s store open: idle ones first, new ones for the rest.
+
+        An idle writer may have died since its last job (its process killed, its node gone, or
+        Ray out of restarts for it): it is replaced by a new one instead of failing the job. Any
+        other error opening the store (a bad URL, a schema behind the code) is raised."""
+        actors = self._take(n, pinned=pinned)
+        refs = [a.begin.remote(job) for a in actors]
+        started: list[Any] = []
+        try:
+            for actor, ref in zip(actors, refs, strict=True):
+                try:
+                    ray.get(ref)
+                    started.append(actor)
+                except RayActorError as e:
+                    logger.info("metaxy: an idle writer died (%s); starting a new one", e)
+                    _kill(actor)
+            if len(started) < n:
+                fresh = self._new(n - len(started), pinned=pinned)
+                started.extend(fresh)
+                ray.get([a.begin.remote(job) for a in fresh])
+        except BaseException:
+            for actor in (*actors, *started):
+                _kill(actor)
+            raise
+        return started
+
+    def _take(self, n: int, *, pinned: bool) -> list[Any]:
         node = ray.get_runtime_context().get_node_id()
         idle = self._idle.setdefault((node, pinned), [])
         actors = [idle.pop() for _ in range(min(n, len(idle)))]
+        return actors + self._new(n - len(actors), pinned=pinned)
+
+    @staticmethod
+    def _new(n: int, *, pinned: bool) -> list[Any]:
         options: dict[str, Any] = {"num_cpus": 0, "max_restarts": ACTOR_RETRIES,
                                    "max_task_retries": ACTOR_RETRIES}
         if pinned:  # the database file is on the driver's node
             from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+            node = ray.get_runtime_context().get_node_id()
             options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=False)
-        while len(actors) < n:
-            name = f"metaxy-writer-{uuid.uuid4().hex[:12]}"
-            actors.append(ray.remote(Writer).options(name=name, **options).remote())
-        return actors
+        return [ray.remote(Writer).options(name=f"metaxy-writer-{uuid.uuid4().hex[:12]}",
+                                           **options).remote() for _ in range(n)]
 
     def give_back(self, actors: list[Any], *, pinned: bool, reuse: bool) -> None:
         if not actors:
@@ -88,7 +120,12 @@ class _WriterPool:
             if keep and len(idle) < MAX_IDLE_WRITERS:
                 idle.append(a)
             else:
-                ray.kill(a)
+                _kill(a)
+
+
+def _kill(actor: Any) -> None:
+    with contextlib.suppress(Exception):  # already dead
+        ray.kill(actor)
 
 
 _POOL = _WriterPool()
@@ -131,7 +168,9 @@ class MetaxyDatasink(Datasink[list[BlockResult]]):  # type: ignore[misc]
             DuckDB or SQLite file always gets exactly one (passing another number is an error).
         on_error: ``"raise"`` (default): a failed write fails the job with a
             :class:`~metaxy_ray.WriteFailedError` naming the feature and the first failing sample
-            ids. ``"collect"``: the job goes on and ``sink.result.failed`` lists those samples.
+            ids. ``"collect"``: the job goes on; a failed batch is bisected (each half in its
+            own transaction, recursively) so that ``sink.result.failed`` lists only the samples
+            that could not be written, and the others are written.
         materialization_id: the run id stored (as ``"<run>/<block>"``) in the rows'
             ``metaxy_materialization_id`` (default: a random id per sink).
         config_path: the metaxy configuration file (default: the one found from the working
@@ -184,12 +223,7 @@ class MetaxyDatasink(Datasink[list[BlockResult]]):  # type: ignore[misc]
         self.result = None
         self._job = WriterJob(self._ref, self.feature, self.id_columns, self.run_id,
                               uuid.uuid4().hex[:8], self.on_error)
-        self._actors = _POOL.take(self.writers, pinned=self.single_writer)
-        try:
-            ray.get([a.begin.remote(self._job) for a in self._actors])
-        except Exception:
-            self._stop(reuse=False)
-            raise
+        self._actors = _POOL.start(self.writers, pinned=self.single_writer, job=self._job)
 
     def on_write_complete(self, write_result: WriteResult[list[BlockResult]]) -> None:
         self._stop()

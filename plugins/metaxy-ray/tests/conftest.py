@@ -2,9 +2,12 @@
 teams' graph and a store URL per backend.
 
 The cluster is small on purpose (2 CPUs, a 256 MiB object store, no dashboard) and is shut down at
-the end of the session, so no Ray process outlives the tests. Under pytest-xdist each worker that
-runs a Ray test starts its own cluster (``--dist loadgroup`` would keep them on one worker, but
-with pytest-xdist 3.8 here it does not group).
+the end of the session, so no Ray process outlives the tests. The Ray tests carry
+``xdist_group("ray")``: under ``--dist loadgroup`` (``scripts/test.sh``) they all run on one
+pytest-xdist worker, so the suite starts one cluster, not one per worker. pytest-xdist 3.8 marks
+a grouped test by rewriting ``item._nodeid``, which pytest 9.2 no longer reads (a node's id is
+``item._id``), so the grouping silently did nothing; :func:`pytest_collection_modifyitems` below
+applies the group suffix itself (and stands aside once xdist's own suffix shows in the id).
 PostgreSQL tests use the test backend ``postgresql`` of metaxy-postgres; they skip when the server
 is unreachable, except with ``CI=true`` where that is a failure.
 """
@@ -21,6 +24,24 @@ import metaxy as mx
 from metaxy.testing import backend_database
 
 OBJECT_STORE_BYTES = 256 * 2**20
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On an xdist worker under ``--dist loadgroup``: end each grouped test's id with
+    ``@<group>``, the suffix xdist's scheduler groups by (see the module docstring)."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    try:
+        from _pytest.nodeid import NodeId
+    except ImportError:  # pytest < 9.2 reads item._nodeid: xdist's own suffix works there
+        return
+    for item in items:
+        mark = item.get_closest_marker("xdist_group")
+        if mark is None or "@" in item.nodeid:
+            continue
+        group = mark.args[0] if mark.args else mark.kwargs.get("name", "default")
+        item._id = NodeId.parse(f"{item.nodeid}@{group}")
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ DOC = Path(__file__).resolve().parents[3] / "docs" / "how-to" / "ray.md"
 DOC_URL = "postgresql://postgres@127.0.0.1:5432/metaxy_ray"
 
 
+@pytest.mark.xdist_group("ray")  # the Ray tests share one worker, one cluster (conftest.py)
 @pytest.mark.usefixtures("ray_cluster", "teams", "no_metaxy_env")
 def test_ray_page_snippets_run(postgres_url: str) -> None:
     blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), re.DOTALL)

@@ -14,6 +14,7 @@ from typing import Any
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 import ray
 from metaxy_ray import (
@@ -27,7 +28,9 @@ from metaxy_ray import (
 import metaxy as mx
 from metaxy import columns as C
 
-pytestmark = pytest.mark.usefixtures("ray_cluster", "teams")
+# xdist_group: under `--dist loadgroup` (scripts/test.sh) every Ray test runs on one worker, so
+# the suite starts one Ray cluster (see conftest.py)
+pytestmark = [pytest.mark.usefixtures("ray_cluster", "teams"), pytest.mark.xdist_group("ray")]
 
 N_VIDEOS = 12
 FEATURE = "speech/transcript"
@@ -101,17 +104,18 @@ def test_first_run_computes_all_second_run_only_changed(duckdb_url: str) -> None
     assert sorted(rewritten) == sorted(changed)
 
 
-def test_rows_come_from_several_read_tasks(duckdb_url: str) -> None:
+def test_rows_are_split_into_blocks_none_holding_all(duckdb_url: str) -> None:
     write_videos(duckdb_url)
     ds = read_increment(FEATURE, duckdb_url, parts=("new", "stale", "orphaned"), batch_size=2,
                         parallelism=3)
-    source = ds._logical_plan.dag.datasource  # the plan's read op holds our datasource
-    tasks = source.get_read_tasks(3)
-    assert len(tasks) == 3 and sum(t.metadata.num_rows for t in tasks) == N_VIDEOS
-    assert source.counts == {"new": N_VIDEOS, "stale": 0, "orphaned": 0}
+    sizes = [m.num_rows for bundle in ds.iter_internal_ref_bundles()
+             for m in bundle.metadata]
+    assert sizes == [2] * (N_VIDEOS // 2) and ds.count() == N_VIDEOS
     rows = ds.to_pandas()
     assert rows.shape[0] == N_VIDEOS and set(rows[PART_COLUMN]) == {"new"}
     assert {C.PROVENANCE, C.PROVENANCE_BY_FIELD, "video_id"} <= set(rows.columns)
+    # without batch_size: at least `parallelism` blocks
+    assert read_increment(FEATURE, duckdb_url, parallelism=3).num_blocks() == 3
 
 
 def _kill_once(marker: Path, video: str, what: str, run_id: str) -> Any:
@@ -197,20 +201,40 @@ def test_failed_write_raises_naming_feature_and_samples(duckdb_url: str) -> None
     assert "v002" not in latest["video_id"].to_list()
 
 
-def test_on_error_collect_returns_failed_ids(postgres_url: str) -> None:
+def test_on_error_collect_returns_only_the_bad_samples(postgres_url: str) -> None:
+    """A failed batch is bisected: only v002 fails, its batch-mates are written."""
     write_videos(postgres_url)
-    ds = read_increment(FEATURE, postgres_url, batch_size=4)
-    sink = MetaxyDatasink(FEATURE, postgres_url, on_error="collect", writers=2,
-                          rows_per_write=4)
+    ds = read_increment(FEATURE, postgres_url, batch_size=6)
+    sink = MetaxyDatasink(FEATURE, postgres_url, on_error="collect", writers=2)
     ds.map_batches(_poison("v002"), batch_format="pyarrow").write_datasink(sink)
     result = sink.result
     assert result is not None
-    failed = result.failed["video_id"].to_list()
-    assert "v002" in failed and len(failed) < N_VIDEOS
-    assert result.rows_written + len(failed) == N_VIDEOS
+    assert result.failed["video_id"].to_list() == ["v002"] and len(result.errors) == 1
+    assert result.rows_written == N_VIDEOS - 1
     latest, _, inc = stored(postgres_url)
-    assert sorted(inc.new["video_id"]) == sorted(failed)
-    assert set(latest["video_id"]).isdisjoint(failed)
+    assert inc.new["video_id"].to_list() == ["v002"]
+    assert "v002" not in latest["video_id"].to_list() and latest.height == N_VIDEOS - 1
+
+
+def test_a_dead_idle_writer_is_replaced(duckdb_url: str) -> None:
+    """The pool keeps idle writers between jobs; one that died meanwhile (here killed without
+    restart) is replaced when the next job starts, instead of failing it."""
+    write_videos(duckdb_url)
+    read_increment(FEATURE, duckdb_url).map_batches(  # a first job: v000-v005
+        lambda b: transcribe(b.filter(pc.less(b["video_id"], "v006"))),
+        batch_format="pyarrow").write_datasink(MetaxyDatasink(FEATURE, duckdb_url))
+    killed = 0
+    for name in ray.util.list_named_actors():
+        writer = ray.get_actor(name)
+        if name.startswith("metaxy-writer-") and ray.get(writer.current_run.remote()) is None:
+            ray.kill(writer, no_restart=True)
+            killed += 1
+    assert killed >= 1
+    sink = MetaxyDatasink(FEATURE, duckdb_url)
+    read_increment(FEATURE, duckdb_url).map_batches(
+        transcribe, batch_format="pyarrow").write_datasink(sink)
+    assert sink.result is not None and sink.result.rows_written == N_VIDEOS - 6
+    assert stored(duckdb_url)[2].counts == {"new": 0, "stale": 0, "orphaned": 0}
 
 
 def test_arguments_are_checked(duckdb_url: str) -> None:

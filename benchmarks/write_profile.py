@@ -1,0 +1,179 @@
+"""Where a write's time goes beyond the raw load, step by step (issue 14, writes).
+
+    .venv/bin/python -m benchmarks.write_profile --backend duckdb --scenario simple --n 100000
+
+On a fresh store: a first write of the scenario's first root (N rows into an empty table), the
+raw load of the same storage-form rows into a same-shaped copy with no index (``limit_write``),
+then an append of every sample and the raw load of those rows into the copy holding N rows
+(``limit_append``). Each metaxy write is broken down by timing the store's write hooks in place
+(validation and staging in Python, bookkeeping rows, the clock, the bulk insert with its
+hashing, statistics, the latest state's upkeep, the commit); nested steps are indented and
+counted in their parent. One line per step; ``--reps`` repeats the whole sequence on a fresh
+store and reports medians. Only ratios within one run mean something on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import gc
+import statistics
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import sqlalchemy as sa
+
+from benchmarks import limits as L
+from benchmarks.scenarios import build
+from benchmarks.worker import driver, fresh_store, storage_of
+from metaxy.store import base as store_base
+from metaxy.store import latest_state
+from metaxy.store import sql as store_sql
+
+
+class Profile:
+    """Seconds per nested step (``a/b``: step ``b`` inside ``a``) of the current write."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.order: list[str] = []
+        self._stack: list[str] = []
+
+    @contextlib.contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        path = "/".join([*self._stack, name])
+        if path not in self.order:
+            self.order.append(path)
+        self._stack.append(name)
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[path] += time.perf_counter() - t0
+            self._stack.pop()
+
+    def wrap(self, owner: Any, attr: str, label: str | None = None,
+             name_of: Callable[..., str] | None = None) -> Callable[[], None]:
+        """Time every call of ``owner.attr``; ``name_of(*args)`` may refine the label per call.
+        Returns the function that restores the original."""
+        original = getattr(owner, attr)
+
+        @functools.wraps(original)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            with self.step(name_of(*args) if name_of else (label or attr)):
+                return original(*args, **kwargs)
+
+        setattr(owner, attr, timed)
+        return lambda: setattr(owner, attr, original)
+
+
+def _table_kind(conn: Any, table: sa.Table, *rest: Any) -> str:
+    return "statistics(state)" if table.name.endswith(latest_state.SUFFIX) else \
+        "statistics(history)"
+
+
+@contextlib.contextmanager
+def instrumented(store: Any, prof: Profile) -> Iterator[None]:
+    """The store's write path timed step by step (module functions and instance hooks)."""
+    undo = [
+        prof.wrap(store_base, "stage_write", "validate+stage (Python)"),
+        prof.wrap(store, "_append", "store write (transaction)"),
+        prof.wrap(store, "_record_settings", "settings row"),
+        prof.wrap(store, "_ensure_table", "create table"),
+        prof.wrap(store_sql, "check_int_ranges", "int ranges"),
+        prof.wrap(store, "_hold_clock", "hold clock row"),
+        prof.wrap(store, "_write_time", "claim write clock"),
+        prof.wrap(store, "_bulk_insert", "bulk insert (+hashes)"),
+        prof.wrap(store, "_refresh_statistics", name_of=_table_kind),
+        prof.wrap(latest_state, "keep", "latest state upkeep"),
+        prof.wrap(latest_state, "recorded", "state recorded?"),
+        prof.wrap(latest_state, "history_was_empty", "history empty?"),
+        prof.wrap(latest_state, "rebuild", "state rebuild"),
+        prof.wrap(latest_state, "mark", "mark state"),
+        prof.wrap(store, "_upsert_state", "state upsert"),
+        prof.wrap(store, "_record_feature_version", "feature version row"),
+    ]
+    conn = store.conn
+    commit = conn._commit_impl  # the COMMIT issued when the write's `with conn.begin()` ends
+
+    def timed_commit() -> None:
+        with prof.step("commit"):
+            commit()
+
+    conn._commit_impl = timed_commit
+    try:
+        yield
+    finally:
+        del conn._commit_impl
+        for restore in reversed(undo):
+            restore()
+
+
+def one_rep(backend: str, scenario: str, n: int) -> tuple[Profile, Profile, float, float]:
+    """(first write's profile, append's profile, raw load s, raw append s)."""
+    sc = build(scenario, n)
+    root = sc.roots[0]
+    rows = root.make(sc.root_rows, "v1")
+    load = L.raw_load_duckdb if backend == "duckdb" else L.raw_load_postgres
+    with fresh_store(backend, sc.graph) as store, store.open("w"):
+        first, again = Profile(), Profile()
+        copy = L.copy_table(root.feature.__table__)
+        copy.create(store.conn)
+        store.conn.commit()
+        raw = driver(store)
+
+        def limit() -> float:
+            storage = storage_of(store, root.feature, rows)
+            gc.collect()
+            t0 = time.perf_counter()
+            load(raw, copy.name, storage)
+            raw.commit()
+            return time.perf_counter() - t0
+
+        for prof in (first, again):
+            gc.collect()
+            with instrumented(store, prof), prof.step("write"):
+                store.write(root.feature, rows)
+            if prof is first:
+                lw = limit()
+        la = limit()
+    return first, again, lw, la
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--backend", choices=("duckdb", "postgresql"), default="duckdb")
+    ap.add_argument("--scenario", default="simple")
+    ap.add_argument("--n", type=int, default=100_000)
+    ap.add_argument("--reps", type=int, default=1)
+    args = ap.parse_args(argv)
+    reps = [one_rep(args.backend, args.scenario, args.n) for _ in range(args.reps)]
+    limits = {0: statistics.median(r[2] for r in reps), 1: statistics.median(r[3] for r in reps)}
+    print(f"{args.backend} {args.scenario} n={args.n:,}, {args.reps} rep(s), medians")
+    for i, title in ((0, "first write (empty table)"), (1, "append (every sample again)")):
+        profs = [r[i] for r in reps]
+        total = statistics.median(p.seconds["write"] for p in profs)
+        print(f"\n{title}: {total:.3f} s = {total / limits[i]:.2f}x the raw load "
+              f"({limits[i]:.3f} s)")
+        print(f"| {'step':<44} | {'s':>7} | {'x raw':>6} |")
+        print(f"|{'-' * 46}|{'-' * 9}|{'-' * 8}|")
+        for path in profs[0].order:
+            if path == "write":
+                continue
+            sec = statistics.median(p.seconds.get(path, 0.0) for p in profs)
+            depth = path.count("/") - 1
+            label = "  " * depth + path.rsplit("/", 1)[-1]
+            print(f"| {label:<44} | {sec:7.3f} | {sec / limits[i]:6.2f} |")
+        inner = statistics.median(
+            p.seconds["write"] - sum(s for k, s in p.seconds.items() if k.count("/") == 1)
+            for p in profs)
+        print(f"| {'(rest: versions, write API)':<44} | {inner:7.3f} | "
+              f"{inner / limits[i]:6.2f} |")
+
+
+if __name__ == "__main__":
+    main()
