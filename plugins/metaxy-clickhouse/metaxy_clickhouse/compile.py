@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql.ext import DistinctOnClause
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import Cast, Null
 from sqlalchemy.sql.functions import Function
@@ -71,6 +72,15 @@ def _cast(element: Cast[Any], compiler: Any, **kw: Any) -> str:
     if isinstance(element.type, sa.String) and inner in ("String", "VARCHAR"):
         return f"toString({compiler.process(element.clause, **kw)})"
     return str(compiler.visit_cast(element, **kw))
+
+
+@compiles(DistinctOnClause, DIALECT)
+def _distinct_on(element: DistinctOnClause, compiler: Any, **kw: Any) -> str:
+    """``SELECT DISTINCT ON (ids) ... ORDER BY ids, updated_at DESC, row_id DESC``: the latest
+    row per sample when the store's ``latest_method`` is ``distinct_on``. ClickHouse runs
+    ``DISTINCT ON`` as ``LIMIT 1 BY``, after the ``ORDER BY`` (unlike a plain ``DISTINCT``);
+    the same rows as the window, checked by the plugin's tests."""
+    return f"ON ({', '.join(compiler.process(c, **kw) for c in element._distinct_on)})"
 
 
 def literal_sql(stmt: sa.ClauseElement, dialect: Any) -> str:

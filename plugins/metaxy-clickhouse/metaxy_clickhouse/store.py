@@ -59,6 +59,8 @@ SESSION_SETTINGS: dict[str, Any] = {"join_use_nulls": 1, "session_timezone": "UT
 MUTATION_SETTINGS = "SETTINGS mutations_sync = 2, allow_nondeterministic_mutations = 1"
 #: The settings of a ``distributed=`` store's sessions, besides :data:`SESSION_SETTINGS`.
 DISTRIBUTED_SETTINGS: dict[str, Any] = {"distributed_foreground_insert": 1}
+#: The ways to pick the latest row per sample (metaxy.engine.sql.latest) ClickHouse runs.
+LATEST_METHODS = ("window", "distinct_on")
 SERVER_SCHEMES = ("clickhouse", "clickhouses")
 SCHEMES = (*SERVER_SCHEMES, "chdb")
 
@@ -80,13 +82,16 @@ class ClickHouseStore(SQLStore):
 
     def __init__(self, url: str, *, cluster: str | None = None,
                  settings: Mapping[str, Any] | None = None, distributed: bool = False,
-                 connect_timeout: int = 10, **kwargs: Any) -> None:
+                 latest_method: str | None = None, connect_timeout: int = 10,
+                 **kwargs: Any) -> None:
         """``cluster``: create tables ``ON CLUSTER`` as ``ReplicatedMergeTree`` and run
         mutations on the whole cluster; ``distributed`` (with ``cluster``): per table a
         ``ReplicatedMergeTree`` ``<table>_local`` on every shard under a ``Distributed`` table
         sharded by the id columns (:class:`metaxy_clickhouse.ddl.Layout`); ``settings``: the
         ``SETTINGS`` of every table the store creates (e.g. ``{"index_granularity": 8192}``);
-        ``connect_timeout``: seconds to wait for a server."""
+        ``latest_method``: how the latest row per sample is picked, ``window`` or
+        ``distinct_on`` (``LIMIT 1 BY``; default: :data:`LATEST_METHOD`, the faster one
+        measured, docs/performance.md); ``connect_timeout``: seconds to wait for a server."""
         super().__init__(url, **kwargs)
         where = f"store {self.display()}"
         self.cluster = ddl.check_cluster(cluster, where)
@@ -94,6 +99,12 @@ class ClickHouseStore(SQLStore):
         if not isinstance(distributed, bool):
             raise ClickHouseOptionError(f"{where}: option distributed = {distributed!r} must be "
                                         "true or false")
+        if latest_method is not None:
+            if latest_method not in LATEST_METHODS:
+                raise ClickHouseOptionError(f"{where}: option latest_method = "
+                                            f"{latest_method!r} must be one of "
+                                            f"{', '.join(LATEST_METHODS)}")
+            self.latest_method = latest_method
         if distributed and self.cluster is None:
             raise ClickHouseOptionError(f"{where}: option distributed = true needs cluster= "
                                         "(the cluster the Distributed tables spread over)")
@@ -116,6 +127,8 @@ class ClickHouseStore(SQLStore):
         #: where the tables live and the DDL that makes and changes them
         self.layout = ddl.Layout(self.cluster, self.table_settings, distributed, self.database)
         self._keeper: Any = None  # the temporary database's finalizer
+        #: tables found missing during the running store operation (None: none is running)
+        self._absent: set[str] | None = None
         #: Called with the SQL of every statement the store sends (None: not recorded); the
         #: statement snapshot test records a whole workflow with it.
         self.on_statement: Callable[[str], None] | None = None
@@ -260,8 +273,39 @@ class ClickHouseStore(SQLStore):
         return ";\n".join(self.create_table_statements(table))
 
     def _ensure_table(self, conn: sa.Connection, table: sa.Table) -> None:
+        if self._absent is not None:
+            self._absent.discard(table.name)
         for statement in self.create_table_statements(table):
             conn.exec_driver_sql(statement)
+
+    # ------------------------------------------------------------------ catalog lookups
+    def _guard(self, fn: Any, feature: Any = None) -> Any:
+        """Every store operation (a resolve, a status, a read, a write) remembers the tables it
+        found missing until it returns: planning one increment asks about each upstream
+        several times, and each ``EXISTS TABLE`` is a round trip to a server. Nothing is
+        remembered between operations (another process may create the table meanwhile, and a
+        remembered "missing" would read it as empty); the store's own ``CREATE TABLE`` and
+        :meth:`refresh_tables` forget it at once."""
+        if self._absent is not None:  # an operation inside another one
+            return super()._guard(fn, feature)
+        self._absent = set()
+        try:
+            return super()._guard(fn, feature)
+        finally:
+            self._absent = None
+
+    def _exists(self, name: str) -> bool:
+        if self._absent is not None and name in self._absent:
+            return False
+        found = super()._exists(name)
+        if not found and self._absent is not None:
+            self._absent.add(name)
+        return found
+
+    def refresh_tables(self) -> None:
+        if self._absent is not None:
+            self._absent.clear()
+        super().refresh_tables()
 
     def _hasher(self) -> Hasher:
         """DuckDB's md5 on a private connection (as the PostgreSQL store): for rows finished in

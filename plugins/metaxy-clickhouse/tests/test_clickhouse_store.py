@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import polars as pl
 import pytest
 import sqlalchemy as sa
 from metaxy_clickhouse.errors import ClickHouseOptionError
@@ -100,3 +102,66 @@ def test_a_chdb_directory_keeps_its_data(tmp_path: Path, feats: SuiteFeatures) -
     with mx.get_store(url) as again:
         assert ids(again.read(feats.root)) == ["x"]
         assert again.status(feats.child).new == 1  # type: ignore[attr-defined]
+
+
+def test_latest_methods_pick_the_same_rows(chdb_url: str, feats: SuiteFeatures) -> None:
+    """``distinct_on`` (ClickHouse's ``LIMIT 1 BY``) and the window pick the same latest row per
+    sample: several versions per sample, a soft-deleted sample, a tie on ``metaxy_updated_at``
+    (the larger row id wins), in reads, increments (identity and N:1) and status."""
+    window = ClickHouseStore(chdb_url, latest_method="window")
+    limit_by = ClickHouseStore(chdb_url, latest_method="distinct_on")
+    table: sa.Table = feats.root.__table__  # type: ignore[attr-defined]
+    with window.open("w"):
+        for version in ("1", "2"):
+            materialize(window, feats.root, samples=root_samples(
+                {s: (f"a{s}{version}", f"b{s}") for s in ("w", "x", "y")}))
+            for f in (feats.child, feats.agg):
+                materialize(window, f)
+        window.delete(feats.root, feats.root.sid == "y")  # type: ignore[attr-defined]
+        raw: Any = window.conn.connection.driver_connection
+        latest = pl.from_arrow(raw.client.query_arrow(
+            f"SELECT * FROM {table.name} WHERE sid = 'w' "  # noqa: S608
+            "ORDER BY metaxy_updated_at DESC, metaxy_row_id DESC LIMIT 1"))
+        assert isinstance(latest, pl.DataFrame)
+        tie = latest.with_columns(  # the same write time, a larger row id: this one wins
+            pl.lit("ffffffff-ffff-ffff-ffff-ffffffffffff").alias("metaxy_row_id"),
+            pl.lit("changed").alias("metaxy_pv__a"), pl.lit("changed").alias("metaxy_dv__a"))
+        raw.client.insert_arrow(table.name, tie.to_arrow(), settings={"async_insert": 0})
+    results = []
+    for store in (window, limit_by):
+        with store:
+            results.append((
+                store.read(feats.root).sort("sid").drop("metaxy_materialization_id"),
+                _increment(store.resolve_update(feats.child)),
+                _increment(store.resolve_update(feats.agg)),
+                store.status(feats.child),
+            ))
+    (w_read, *w_rest), (l_read, *l_rest) = results
+    assert ids(w_read) == ["w", "x"]
+    assert w_read.equals(l_read)
+    assert w_rest == l_rest
+    assert w_rest[0][0] == ([], ["w"], ["y"])  # the tie's new hash makes w's child stale
+
+
+def _increment(inc: Any) -> tuple[tuple[list[Any], list[Any], list[Any]], list[str]]:
+    return ((ids(inc.new), ids(inc.stale), ids(inc.orphaned)),
+            sorted(inc.stale["metaxy_provenance"].to_list()))
+
+
+def test_a_missing_table_is_asked_about_once_per_operation(chdb_url: str,
+                                                           feats: SuiteFeatures) -> None:
+    """One increment asks the catalog about a never-written upstream once; the next operation
+    asks again, and sees a table another store object created meanwhile."""
+    store, other = mx.get_store(chdb_url), mx.get_store(chdb_url)
+    assert isinstance(store, ClickHouseStore)
+    seen: list[str] = []
+    with store.open("w"):
+        materialize(store, feats.root, samples=root_samples({"x": ("ax", "bx")}))
+        store.on_statement = seen.append
+        store.resolve_update(feats.child)  # conf/side (optional upstream) is not written
+        side = [s for s in seen if s.startswith("EXISTS TABLE") and "conf__side" in s]
+        assert len(side) == 1
+        with other.open("w"):
+            materialize(other, feats.side, samples=pl.DataFrame(
+                {"sid": ["x"], "metaxy_input_by_field": [{"a": "sx"}]}))
+        assert store.has_feature(feats.side)
