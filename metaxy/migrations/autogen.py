@@ -44,6 +44,16 @@ def _column(col: dict[str, Any]) -> sa.Column[Any]:
     return sa.Column(col["name"], sa_type_for(col["type"]), nullable=bool(col["nullable"]))
 
 
+def _renderable(kind: Any) -> Any:
+    """A column type the revision renders with ``sa.`` alone: a type decorator from outside
+    SQLAlchemy (SQLModel's ``AutoString`` for a ``str`` field) becomes the SQLAlchemy type it
+    stores as; the revision file imports ``sqlalchemy as sa`` only."""
+    if isinstance(kind, sa.types.TypeDecorator) and \
+            not type(kind).__module__.startswith("sqlalchemy"):
+        return kind.impl_instance
+    return kind
+
+
 def schema_ops(old: FeatureSnapshot, new: FeatureSnapshot, new_table: sa.Table) -> list[Any]:
     """Alembic ops turning the table of ``old`` into the table of ``new``."""
     out: list[Any] = []
@@ -53,7 +63,8 @@ def schema_ops(old: FeatureSnapshot, new: FeatureSnapshot, new_table: sa.Table) 
     for name, col in new_cols.items():
         if name not in old_cols:
             code_col = new_table.c[name]
-            out.append(ops.AddColumnOp(table, sa.Column(name, code_col.type, nullable=True)))
+            out.append(ops.AddColumnOp(table, sa.Column(name, _renderable(code_col.type),
+                                                        nullable=True)))
         elif old_cols[name] != col:
             before = old_cols[name]
             out.append(ops.AlterColumnOp(

@@ -1,7 +1,8 @@
 """Which columns of a feature table a planner's statistics are worth collecting for.
 
 A backend that analyzes a table after a bulk load (PostgreSQL: ``ANALYZE``) pays per column: the
-sample's values are sorted and counted column by column. A feature table's hash columns
+sample's values are sorted and counted column by column. A feature table's (and its latest
+state's) hash columns
 (``metaxy_provenance``, ``metaxy_data_version`` and one ``metaxy_pv__`` / ``metaxy_dv__`` pair per
 field) are most of its columns and all of them are distinct 32-64 character strings, the dearest
 to analyze; yet no statement metaxy issues joins, filters or groups on them (they are compared
@@ -27,7 +28,7 @@ def is_hash_column(name: str) -> bool:
 
 def planner_columns(table: sa.Table) -> list[str] | None:
     """The columns of ``table`` to collect statistics for, in table order; None when that is
-    every column (a table without hash columns: a latest state, a staged sample frame)."""
+    every column (a table without hash columns, e.g. a staged sample frame)."""
     names = [c.name for c in table.columns]
     kept = [n for n in names if not is_hash_column(n)]
     return None if len(kept) == len(names) else kept

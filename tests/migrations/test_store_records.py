@@ -131,6 +131,11 @@ def test_revision_upgrade_reconcile_and_rerun(frame_url: str, code_graph: mx.Fea
         assert [p["feature_key"] for p in progress(new_store, PROJECT)] == ["speech/transcript"]
     assert m.downgrade("base").applied  # the reconcile is not reversed; the revision is
     assert m.current() == []
+    m.stamp("head")  # recorded without running anything
+    assert m.current() == [revision]
+    with new_store:
+        assert new_store.read("speech/transcript", with_history=True).height == \
+            history_before + 2
 
 
 def test_a_crash_between_steps_resumes(frame_url: str, code_graph: mx.FeatureGraph,
@@ -239,3 +244,34 @@ def test_adhoc_data_operations(frame_url: str, code_graph: mx.FeatureGraph,
     with new_store:
         assert new_store.status("speech/transcript").stale == 1
         assert [p["revision"] for p in progress(new_store, PROJECT)] == ["adhoc", "adhoc"]
+
+
+def _same_as_on_sql() -> list[object]:
+    """The SQL stores' behaviour tests that hold unchanged on a store without SQL (those that
+    add storage columns need schema evolution: Delta only)."""
+    from . import test_migrations as M
+    from . import test_renames as R
+
+    return [M.test_without_migration_transcripts_are_stale, M.test_dry_run_and_adhoc_reconcile,
+            M.test_resume_after_failure, R.test_rename_feature_carries_history,
+            R.test_autogenerate_proposes_feature_rename_not_drop_add,
+            R.test_failing_data_operation_is_a_migration_error,
+            R.test_rename_field_api_adds_columns, R.test_rename_field_carries_history]
+
+
+#: behaviours that add a field's storage columns (schema evolution, which memory:// lacks)
+_EVOLVES = {"test_rename_field_api_adds_columns", "test_rename_field_carries_history"}
+
+
+@pytest.mark.parametrize("behaviour", _same_as_on_sql(), ids=lambda f: f.__name__)
+def test_as_on_a_sql_store(behaviour: object, frame_url: str, code_graph: mx.FeatureGraph,
+                           tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import inspect
+
+    assert callable(behaviour)
+    if behaviour.__name__ in _EVOLVES and frame_url.startswith("memory://"):
+        pytest.skip("adds a field's storage columns: the in-memory store has no schema evolution")
+    given = {"store_url": frame_url, "code_graph": code_graph, "tmp_path": tmp_path,
+             "monkeypatch": monkeypatch}
+    names = inspect.signature(behaviour).parameters
+    behaviour(**{n: given[n] for n in names})

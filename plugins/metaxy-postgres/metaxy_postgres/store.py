@@ -51,8 +51,10 @@ DRIVER = "postgresql+psycopg"
 NULL_MARKER = r"\N"
 #: The temporary table a write's latest-state rows are staged in (one per session).
 STATE_STAGE = "metaxy_state_stage"
-#: Rows encoded per CSV chunk: bounds the encoder's memory on very large writes.
-COPY_CHUNK_ROWS = 200_000
+#: Rows encoded per CSV chunk: bounds the encoder's memory on very large writes. Only the first
+#: chunk's hashing and encoding is not overlapped with the server's parsing (see _bulk_insert):
+#: small chunks keep that fixed part small (a 100k-row write is two chunks, not one).
+COPY_CHUNK_ROWS = 50_000
 
 
 @compiles(SampleHash, "postgresql")

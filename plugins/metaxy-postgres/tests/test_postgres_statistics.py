@@ -31,5 +31,6 @@ def test_bulk_load_analyzes_plan_columns_but_not_hash_columns(pg_url: str) -> No
             "metaxy_deleted_at", "metaxy_feature_version"} <= history
     assert not history & {"metaxy_provenance", "metaxy_data_version", "metaxy_pv__value",
                           "metaxy_dv__value"}
-    # the narrow state has no hash column: every column analyzed
+    # the latest state likewise: its ids and system columns, not its per-field hashes
     assert {"grp", "item", "metaxy_row_id", "metaxy_updated_at", "metaxy_deleted_at"} <= state
+    assert not state & {"metaxy_pv__value", "metaxy_dv__value"}

@@ -168,7 +168,9 @@ class MetaxyDatasink(Datasink[list[BlockResult]]):  # type: ignore[misc]
             DuckDB or SQLite file always gets exactly one (passing another number is an error).
         on_error: ``"raise"`` (default): a failed write fails the job with a
             :class:`~metaxy_ray.WriteFailedError` naming the feature and the first failing sample
-            ids. ``"collect"``: the job goes on and ``sink.result.failed`` lists those samples.
+            ids. ``"collect"``: the job goes on; a failed batch is bisected (each half in its
+            own transaction, recursively) so that ``sink.result.failed`` lists only the samples
+            that could not be written, and the others are written.
         materialization_id: the run id stored (as ``"<run>/<block>"``) in the rows'
             ``metaxy_materialization_id`` (default: a random id per sink).
         config_path: the metaxy configuration file (default: the one found from the working
