@@ -279,7 +279,7 @@ class _Explainer:
     def _old_code_version(self, key: str, fld: str, project_version: Any) -> str | None:
         """The field's code_version when a row was written, from the graph snapshot pushed at
         that row's project version (None without one: snapshots are recorded by `metaxy push`
-        and migrations, and only SQL stores hold them)."""
+        and migrations)."""
         if project_version is None:
             return None
         if project_version not in self._snapshots:

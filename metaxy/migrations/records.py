@@ -11,13 +11,16 @@ the same column names, with the Polars type of each column's SQL type.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import sqlalchemy as sa
 
-from metaxy.errors import StoreError
+from metaxy.errors import MigrationError, StoreError
 from metaxy.migrations.state import VERSION_TABLE
+from metaxy.store import StoreContract
 
 if TYPE_CHECKING:
     from metaxy.store.base import MetadataStore
@@ -58,7 +61,8 @@ def read(store: MetadataStore, table: sa.Table) -> pl.DataFrame:
     """Every stored row of a system table (an empty frame when never written), cast to the
     table's schema."""
     store.require_open("r")
-    found = store.system_rows(table.name)
+    with _supported(store):
+        found = store.system_rows(table.name)
     want = schema(table)
     if found is None:
         return pl.DataFrame(schema=want)
@@ -69,12 +73,28 @@ def read(store: MetadataStore, table: sa.Table) -> pl.DataFrame:
 def append(store: MetadataStore, table: sa.Table, rows: list[dict[str, Any]]) -> None:
     """Append rows to a system table (one commit)."""
     if rows:
-        store.append_system_rows(table.name, frame(table, rows))
+        with _supported(store):
+            store.append_system_rows(table.name, frame(table, rows))
 
 
 def replace(store: MetadataStore, table: sa.Table, rows: list[dict[str, Any]]) -> None:
     """Make ``rows`` the only rows of a system table (one commit)."""
-    store.replace_system_rows(table.name, frame(table, rows))
+    with _supported(store):
+        store.replace_system_rows(table.name, frame(table, rows))
+
+
+@contextlib.contextmanager
+def _supported(store: MetadataStore) -> Iterator[None]:
+    """A store with neither SQL nor system records cannot hold snapshots and migrations: say
+    so as a MigrationError (other store errors -- a lock held, read-only -- pass unchanged)."""
+    try:
+        yield
+    except StoreError as e:
+        if type(store).system_rows is not StoreContract.system_rows:
+            raise
+        raise MigrationError(f"{store.display()}: the {store.backend} backend does not support "
+                             "graph snapshots and migrations (it has neither SQL nor system "
+                             "records)") from e
 
 
 #: The applied revisions (Alembic's version table) on a store without SQL.

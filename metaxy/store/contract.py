@@ -168,8 +168,9 @@ class StoreContract:
         raise self._records_in_sql()
 
     def _records_in_sql(self) -> StoreError:
-        return StoreError(f"{self.display()}: the {getattr(self, 'backend', '?')} backend keeps "
-                          "metaxy's system records in SQL tables (use sql_connection)")
+        return StoreError(f"{self.display()}: the {getattr(self, 'backend', '?')} backend has "
+                          "no system records of its own (a SQL store keeps metaxy's records in "
+                          "SQL tables: sql_connection)")
 
     def evolve_schema(self, feature: type[Feature] | str) -> list[str]:
         """Add the model's nullable columns the feature's stored table lacks, on a store without

@@ -99,6 +99,10 @@ class SQLStore(MetadataStore):
         _upsert_state(conn, state, ids, source): Replace the latest-state rows of the samples
             in ``source`` (the narrow rows of one write) by those rows; default: delete, then
             insert (:mod:`metaxy.store.latest_state`).
+        _guard(fn, feature): Run one public store operation (a read, resolve, status, write,
+            delete) translating driver errors; extend it (call ``super()``) to scope state to
+            one operation, e.g. a cache of catalog lookups.
+        _exists(name): Whether a table exists (positive answers are cached by the store).
 
     The latest state (:mod:`metaxy.store.latest_state`) is one switch, ``keeps_latest_state``:
     True (default), every write, hard delete and writable open keeps a narrow ``<table>__state``

@@ -275,3 +275,52 @@ def test_as_on_a_sql_store(behaviour: object, frame_url: str, code_graph: mx.Fea
              "monkeypatch": monkeypatch}
     names = inspect.signature(behaviour).parameters
     behaviour(**{n: given[n] for n in names})
+
+
+def test_concurrent_first_pushes_record_one_snapshot(frame_url: str,
+                                                     code_graph: mx.FeatureGraph) -> None:
+    """Store objects pushing at once (the store lock at work): one snapshot, all succeed."""
+    import threading
+
+    writers = 4
+    results: list[bool] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(writers)
+
+    def push() -> None:
+        try:
+            store = mx.get_store(frame_url, graph=code_graph)
+            barrier.wait(30)
+            results.append(api.push(store, code_graph, PROJECT).created)
+        except BaseException as e:  # reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=push) for _ in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    assert sorted(results) == [False] * (writers - 1) + [True]
+    store = mx.get_store(frame_url, graph=code_graph)
+    with store:
+        heads = store.system_rows("metaxy_snapshots")
+        features = store.system_rows("metaxy_snapshot_features")
+    assert heads is not None and heads.height == 1
+    assert features is not None and features.height == len(code_graph.keys)
+
+
+def test_a_store_with_neither_sql_nor_records_says_so(code_graph: mx.FeatureGraph) -> None:
+    from metaxy.store import StoreContract
+    from metaxy.store.memory import MemoryStore
+
+    class NoRecords(MemoryStore):
+        system_rows = StoreContract.system_rows
+        append_system_rows = StoreContract.append_system_rows
+        replace_system_rows = StoreContract.replace_system_rows
+
+    store = NoRecords("memory://", graph=code_graph)
+    with pytest.raises(MigrationError, match="memory backend does not support graph snapshots"):
+        api.push(store, code_graph, PROJECT)
+    with store, pytest.raises(MigrationError, match="does not support graph snapshots"):
+        load_snapshot(store, PROJECT)

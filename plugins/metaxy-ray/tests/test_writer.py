@@ -17,10 +17,11 @@ pytestmark = pytest.mark.usefixtures("teams")
 
 FEATURE = "speech/transcript"
 IDS = ("video_id",)
-BAD = ("v002", "v009")
+BAD = ("v002", "v005")
+N = 8
 
 
-def computed_batch(url: str, n: int = 12) -> pa.Table:
+def computed_batch(url: str, n: int = N) -> pa.Table:
     """The transcript increment of ``n`` new videos, computed; ``BAD`` rows cannot be stored
     (a NUL character in their text)."""
     from team_speech.compute import transcribe
@@ -56,10 +57,10 @@ def test_collect_isolates_bad_rows_and_a_retry_skips_written_parts(duckdb_url: s
     result = writer.write(job(duckdb_url, "a"), table, key)
     writer.end()
     assert sorted(r["video_id"] for r in result.failed) == list(BAD)
-    assert result.rows == 10 and len(result.errors) == 2
+    assert result.rows == N - 2 and len(result.errors) == 2
     assert all("first failing sample ids: [{'video_id': 'v0" in e for e in result.errors)
     history, inc = stored(duckdb_url)
-    assert history.height == 10 and set(history["video_id"]).isdisjoint(BAD)
+    assert history.height == N - 2 and set(history["video_id"]).isdisjoint(BAD)
     assert sorted(inc.new["video_id"]) == list(BAD)
 
     # the same batch again, as after a writer restart (a new job id: the writer lost its memory
@@ -67,9 +68,9 @@ def test_collect_isolates_bad_rows_and_a_retry_skips_written_parts(duckdb_url: s
     retry = Writer()
     again = retry.write(job(duckdb_url, "b"), table, key)
     retry.end()
-    assert (again.rows, again.skipped_rows) == (0, 10)
+    assert (again.rows, again.skipped_rows) == (0, N - 2)
     assert sorted(r["video_id"] for r in again.failed) == list(BAD)
-    assert stored(duckdb_url)[0].height == 10
+    assert stored(duckdb_url)[0].height == N - 2
 
 
 def test_collect_reports_the_rest_whole_past_the_budget(
@@ -81,7 +82,7 @@ def test_collect_reports_the_rest_whole_past_the_budget(
     writer = Writer()
     result = writer.write(job(duckdb_url, "a"), table, block_key(table, IDS))
     writer.end()
-    # one split (12 -> 6 + 6), then both halves fail (one bad row each) and are reported whole
+    # one split (8 -> 4 + 4), then both halves fail (one bad row each) and are reported whole
     assert result.rows == 0 and len(result.errors) == 2
-    assert sorted(r["video_id"] for r in result.failed) == [f"v{i:03d}" for i in range(12)]
+    assert sorted(r["video_id"] for r in result.failed) == [f"v{i:03d}" for i in range(N)]
     assert stored(duckdb_url)[0].height == 0
