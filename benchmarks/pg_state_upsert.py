@@ -33,8 +33,10 @@ Upsert = Callable[..., None]
 def on_conflict(store: Any, conn: sa.Connection, state: sa.Table, ids: tuple[str, ...],
                 source: sa.Select[Any]) -> None:
     """The earlier statement: one ``INSERT ... ON CONFLICT DO UPDATE WHERE`` older."""
+    from metaxy import columns as C
+
     names = [c.name for c in state.c]
-    row_id, updated_at, _deleted_at = names[len(ids):]
+    row_id, updated_at = C.ROW_ID, C.UPDATED_AT
     stmt = pg_insert(state).from_select(names, source)
     newer = stmt.excluded
     stmt = stmt.on_conflict_do_update(
