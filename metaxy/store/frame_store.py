@@ -56,6 +56,9 @@ class FrameStore(MetadataStore):
             (None: polars-hash).
         _driver_error(error, feature): The :class:`~metaxy.errors.StoreError` for a driver
             error (e.g. masking credentials); call ``super()`` for the rest.
+        _guard(fn, feature): Run a call translating driver errors with :meth:`_driver_error`
+            (wraps every public operation; a backend also calls it around driver work outside
+            one, e.g. ``has_feature`` or a maintenance operation).
         _lock(name, timeout): The mechanism of :meth:`~metaxy.store.StoreContract.lock` (a
             context manager; the base class handles re-entrancy and checks the arguments).
         _read_system(name): Required. The rows of metaxy's system table ``name`` or None.

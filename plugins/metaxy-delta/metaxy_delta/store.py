@@ -36,13 +36,13 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from metaxy.errors import MetaxyError, StoreError, StoreOptionError, TableSchemaMismatchError
+from metaxy.errors import StoreError, StoreOptionError, TableSchemaMismatchError
 from metaxy.store import AccessMode, FrameStore, Hasher, StagedRows, file_lock
 
 if TYPE_CHECKING:
@@ -60,7 +60,6 @@ ROW_ID = "metaxy_row_id"
 UPDATED_AT = "metaxy_updated_at"
 MS = timedelta(milliseconds=1)
 US = timedelta(microseconds=1)
-T = TypeVar("T")
 
 
 def root_of(url: str) -> tuple[str, bool]:
@@ -144,11 +143,11 @@ class DeltaStore(FrameStore):
 
     def has_feature(self, feature: type[Feature] | str) -> bool:
         name = self.feature(feature).spec().key.table_name
-        return self._wrap(lambda: self._delta_table(name)) is not None
+        return self._guard(lambda: self._delta_table(name)) is not None
 
     # ------------------------------------------------------------------ settings
     def _recorded_setting(self) -> str | None:
-        table = self._wrap(lambda: self._delta_table(SETTINGS))
+        table = self._guard(lambda: self._delta_table(SETTINGS))
         if table is None:
             return None
         rows = pl.from_arrow(table.to_pyarrow_table())
@@ -174,10 +173,10 @@ class DeltaStore(FrameStore):
 
     # ------------------------------------------------------------------ system records
     def _read_system(self, name: str) -> pl.DataFrame | None:
-        table = self._wrap(lambda: self._delta_table(f"{SYSTEM_PREFIX}/{name}"))
+        table = self._guard(lambda: self._delta_table(f"{SYSTEM_PREFIX}/{name}"))
         if table is None:
             return None
-        rows = pl.from_arrow(self._wrap(table.to_pyarrow_table))
+        rows = pl.from_arrow(self._guard(table.to_pyarrow_table))
         assert isinstance(rows, pl.DataFrame)
         return rows
 
@@ -192,7 +191,7 @@ class DeltaStore(FrameStore):
             write_deltalake(table, rows.to_arrow(), mode="overwrite" if replace else "append",
                             schema_mode="merge", storage_options=self._options())
 
-        self._wrap(run)
+        self._guard(run)
 
     # ------------------------------------------------------------------ storage
     def _create_if_missing(self, name: str, rows: pl.DataFrame) -> DeltaTable:
@@ -252,7 +251,9 @@ class DeltaStore(FrameStore):
         self._check_columns(feature, list(table.schema().to_arrow().names), rows.columns)
         if not staged.keep_times:  # copied rows keep their times (append_storage_rows)
             rows = self.stamp_after(rows, self._last_write(table))
-        write_deltalake(table, rows.to_arrow(), mode="append", schema_mode="merge",
+        # the frame itself (Arrow C stream: string views, no copy), as Polars' write_delta
+        # passes it; ``rows.to_arrow()`` would first copy every string column
+        write_deltalake(table, rows, mode="append", schema_mode="merge",
                         storage_options=self._options(), target_file_size=self.target_file_size)
         return rows.height
 
@@ -312,7 +313,7 @@ class DeltaStore(FrameStore):
             return {"files_removed": int(metrics.get("numFilesRemoved", 0)),
                     "files_added": int(metrics.get("numFilesAdded", 0))}
 
-        return dict(self._wrap(run, cls))
+        return dict(self._guard(run, cls))
 
     def evolve_schema(self, feature: type[Feature] | str) -> list[str]:
         """Add the model's columns the feature's Delta table lacks (Delta schema evolution:
@@ -357,19 +358,9 @@ class DeltaStore(FrameStore):
             table.alter.add_columns(list(Schema.from_arrow(arrow.schema).fields))
             return [c.name for c in missing]
 
-        return list(self._wrap(run, cls))
+        return list(self._guard(run, cls))
 
     # ------------------------------------------------------------------ errors
-    def _wrap(self, fn: Callable[[], T], feature: type[Feature] | None = None) -> T:
-        """Run a delta-rs call, turning its errors into :class:`StoreError` (credentials
-        masked, :meth:`_driver_error`)."""
-        try:
-            return fn()
-        except MetaxyError:
-            raise
-        except Exception as e:
-            raise self._driver_error(e, feature) from e
-
     def _driver_error(self, error: Exception, feature: type[Feature] | None) -> StoreError:
         """delta-rs and object-store errors, with every credential value masked."""
         text = f"{type(error).__name__}: {error}"
