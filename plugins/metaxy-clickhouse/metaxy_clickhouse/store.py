@@ -62,7 +62,7 @@ DISTRIBUTED_SETTINGS: dict[str, Any] = {"distributed_foreground_insert": 1}
 #: The ways to pick the latest row per sample (metaxy.engine.sql.latest) ClickHouse runs.
 LATEST_METHODS = ("window", "distinct_on")
 #: The default: ``DISTINCT ON`` (run as ``LIMIT 1 BY``) was faster than the window at 1M samples,
-#: 0.67x at history depth 10 (docs/performance.md, ``python -m benchmarks.ch_latest``).
+#: more so the deeper the history (docs/performance.md, ``python -m benchmarks.ch_latest``).
 LATEST_METHOD = "distinct_on"
 SERVER_SCHEMES = ("clickhouse", "clickhouses")
 SCHEMES = (*SERVER_SCHEMES, "chdb")
