@@ -23,6 +23,7 @@ from mxpg_helpers import item_graph, item_samples
 
 import metaxy as mx
 from metaxy.errors import StoreLockedError, StoreOptionError, StoreTimeoutError
+from metaxy.store.latest_state import state_name
 
 IDS = [("g", f"i{n:02d}") for n in range(30)]
 TABLE = "pgt__item"
@@ -45,9 +46,9 @@ def other(pg_url: str) -> Iterator[sa.Connection]:
 
 
 
-def _quoted(conn: sa.Connection) -> str:
-    """The table name as a quoted identifier (DDL takes no bound parameters)."""
-    return conn.dialect.identifier_preparer.quote(TABLE)
+def _quoted(conn: sa.Connection, name: str = TABLE) -> str:
+    """A table name as a quoted identifier (DDL takes no bound parameters)."""
+    return conn.dialect.identifier_preparer.quote(name)
 
 def _loaded(pg_url: str, graph: Any, **options: Any) -> PostgresStore:
     g, item, _ = graph
@@ -96,8 +97,10 @@ def test_statement_behind_an_alter_fails_after_lock_timeout(pg_url: str, graph: 
     feature = "pgt/group" if what in ("resolve", "lazy") else "pgt/item"
     with store.open("w"):
         store.read(item)  # caches warm: the table is known, its columns checked
-        # what a migration's ALTER TABLE holds until it commits
-        other.execute(sa.text(f"LOCK TABLE {_quoted(other)} IN ACCESS EXCLUSIVE MODE"))
+        # what a migration's ALTER TABLE holds until it commits (resolve and status read only
+        # the table's latest state, so it is locked too: a state rebuild holds that lock)
+        locked = ", ".join(_quoted(other, t) for t in (TABLE, state_name(TABLE)))
+        other.execute(sa.text(f"LOCK TABLE {locked} IN ACCESS EXCLUSIVE MODE"))
         start = time.monotonic()
         with pytest.raises(StoreLockedError) as info:
             calls[what]()
