@@ -107,6 +107,7 @@ def run_depth(n: int, depth: int, reps: int) -> dict[str, list[float]]:
                 with store:
                     took, inc = _timed(lambda s=store: s.resolve_update(sc.leaf))  # type: ignore[misc]
                 times.setdefault(f"resolve {m}", []).append(took)
+                print(f"depth {depth} resolve {m}: {took:.3f} s", flush=True)
                 increments[m] = inc.stale.select([*sc.key_columns, C.PROVENANCE]).sort(
                     sc.key_columns)
                 assert inc.stale.height == sc.expected_stale(n).height, inc.stale.height
@@ -123,6 +124,7 @@ def run_depth(n: int, depth: int, reps: int) -> dict[str, list[float]]:
                         f"SELECT count(), sum(cityHash64(toString(tuple({c})))) "  # noqa: S608
                         f"FROM ({s})").result_rows[0])
                     times.setdefault(f"latest {name}", []).append(took)
+                    print(f"depth {depth} latest {name}: {took:.3f} s", flush=True)
                     sums[name] = res
             assert len(set(sums.values())) == 1, sums
     finally:

@@ -486,7 +486,8 @@ def _with_stored_rows(plan: ResolvePlan, inc: sa.CTE, history: FromClause) -> sa
     """The increment rows with the stored row's columns (``__c__*``, in the table's order):
     of each orphan, joined from the history by row id and ``updated_at`` (DuckDB skips the
     row groups outside the orphans' times; no orphan, no scan: an inner join with an empty
-    side), for the other rows NULL but ``metaxy_created_at``, which the state holds (a stale
+    side; PostgreSQL, without an index, scans the history once when there are orphans), for
+    the other rows NULL but ``metaxy_created_at``, which the state holds (a stale
     sample needs only it). The classification above read the latest state alone."""
     h = history.alias("stored")
     own = [inc.c[n] for n in inc.c.keys()
@@ -498,7 +499,8 @@ def _with_stored_rows(plan: ResolvePlan, inc: sa.CTE, history: FromClause) -> sa
     ]).where(inc.c[_ORPHAN_ROW].is_(None))
     orphans = sa.select(*own, *[col.label(STORED + col.name) for col in stored]).select_from(
         inc.join(h, sa.and_(h.c[C.ROW_ID] == inc.c[_ORPHAN_ROW],
-                            h.c[C.UPDATED_AT] == inc.c[_ORPHAN_AT])))
+                            h.c[C.UPDATED_AT] == inc.c[_ORPHAN_AT]))
+    ).where(inc.c[_ORPHAN_ROW].is_not(None))  # PostgreSQL then hashes the orphans, not the history
     both = sa.union_all(rest, orphans).subquery("with_stored")
     return sa.select(*both.c)
 

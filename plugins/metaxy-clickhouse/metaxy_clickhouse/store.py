@@ -61,6 +61,9 @@ MUTATION_SETTINGS = "SETTINGS mutations_sync = 2, allow_nondeterministic_mutatio
 DISTRIBUTED_SETTINGS: dict[str, Any] = {"distributed_foreground_insert": 1}
 #: The ways to pick the latest row per sample (metaxy.engine.sql.latest) ClickHouse runs.
 LATEST_METHODS = ("window", "distinct_on")
+#: The default: ``DISTINCT ON`` (run as ``LIMIT 1 BY``) was faster than the window at 1M samples,
+#: 0.67x at history depth 10 (docs/performance.md, ``python -m benchmarks.ch_latest``).
+LATEST_METHOD = "distinct_on"
 SERVER_SCHEMES = ("clickhouse", "clickhouses")
 SCHEMES = (*SERVER_SCHEMES, "chdb")
 
@@ -79,6 +82,7 @@ class ClickHouseStore(SQLStore):
     # The latest-state table must change in the history's transaction; ClickHouse has none,
     # so the latest row per sample is picked from the history by the increment itself.
     keeps_latest_state = False
+    latest_method = LATEST_METHOD
 
     def __init__(self, url: str, *, cluster: str | None = None,
                  settings: Mapping[str, Any] | None = None, distributed: bool = False,

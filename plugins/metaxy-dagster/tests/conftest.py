@@ -39,8 +39,14 @@ def delta_url(tmp_path: Path) -> Iterator[str]:
     yield from backend_database("delta", tmp_path, prefix="mx_dagster_")
 
 
-@pytest.fixture(params=["duckdb", "postgres", "delta"])
+@pytest.fixture
+def chdb_url(tmp_path: Path) -> Iterator[str]:
+    yield from backend_database("chdb", tmp_path, prefix="mx_dagster_")
+
+
+@pytest.fixture(params=["duckdb", "postgres", "delta", "chdb"])
 def store_url(request: pytest.FixtureRequest) -> str:
     """A store URL on each backend (an empty DuckDB file, an empty PostgreSQL database, an
-    empty Delta root when the metaxy-delta plugin is installed)."""
+    empty Delta root when the metaxy-delta plugin is installed, an empty database of the
+    in-process ClickHouse engine when metaxy-clickhouse is)."""
     return str(request.getfixturevalue(f"{request.param}_url"))
