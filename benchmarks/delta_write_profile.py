@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import statistics
 import time
 import uuid
 
@@ -26,7 +25,7 @@ import polars as pl
 
 from benchmarks.scenarios import build
 from benchmarks.worker import fresh_store, storage_of
-from benchmarks.write_profile import Profile
+from benchmarks.write_profile import Profile, print_report
 from metaxy.engine import staged
 from metaxy.store import base as store_base
 
@@ -85,28 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--reps", type=int, default=1)
     args = ap.parse_args(argv)
     reps = [one_rep(args.scenario, args.n) for _ in range(args.reps)]
-    limits = {0: statistics.median(r[2] for r in reps), 1: statistics.median(r[3] for r in reps)}
-    print(f"delta {args.scenario} n={args.n:,}, {args.reps} rep(s), medians")
-    for i, title in ((0, "first write (empty table)"), (1, "append (every sample again)")):
-        profs = [r[i] for r in reps]
-        total = statistics.median(p.seconds["write"] for p in profs)
-        print(f"\n{title}: {total:.3f} s = {total / limits[i]:.2f}x the raw write_delta "
-              f"({limits[i]:.3f} s)")
-        print(f"| {'step':<44} | {'s':>7} | {'x raw':>6} |")
-        print(f"|{'-' * 46}|{'-' * 9}|{'-' * 8}|")
-        for path in profs[0].order:
-            if path == "write":
-                continue
-            sec = statistics.median(p.seconds.get(path, 0.0) for p in profs)
-            depth = path.count("/") - 1
-            label = "  " * depth + path.rsplit("/", 1)[-1]
-            print(f"| {label:<44} | {sec:7.3f} | {sec / limits[i]:6.2f} |")
-        inner = statistics.median(
-            p.seconds["write"] - sum(s for k, s in p.seconds.items() if k.count("/") == 1)
-            for p in profs)
-        print(f"| {'(rest: versions, write API)':<44} | {inner:7.3f} | "
-              f"{inner / limits[i]:6.2f} |")
-
+    print_report(reps, f"delta {args.scenario} n={args.n:,}", "the raw write_delta")
 
 if __name__ == "__main__":
     main()

@@ -152,12 +152,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--reps", type=int, default=1)
     args = ap.parse_args(argv)
     reps = [one_rep(args.backend, args.scenario, args.n) for _ in range(args.reps)]
+    print_report(reps, f"{args.backend} {args.scenario} n={args.n:,}", "the raw load")
+
+def print_report(reps: list[tuple[Profile, Profile, float, float]], title: str,
+                 limit_name: str) -> None:
+    """Print the medians of ``reps`` (:func:`one_rep`'s tuples) as two tables, first write and
+    append, each step as seconds and as a multiple of the raw load (``limit_name``)."""
     limits = {0: statistics.median(r[2] for r in reps), 1: statistics.median(r[3] for r in reps)}
-    print(f"{args.backend} {args.scenario} n={args.n:,}, {args.reps} rep(s), medians")
-    for i, title in ((0, "first write (empty table)"), (1, "append (every sample again)")):
+    print(f"{title}, {len(reps)} rep(s), medians")
+    for i, heading in ((0, "first write (empty table)"), (1, "append (every sample again)")):
         profs = [r[i] for r in reps]
         total = statistics.median(p.seconds["write"] for p in profs)
-        print(f"\n{title}: {total:.3f} s = {total / limits[i]:.2f}x the raw load "
+        print(f"\n{heading}: {total:.3f} s = {total / limits[i]:.2f}x {limit_name} "
               f"({limits[i]:.3f} s)")
         print(f"| {'step':<44} | {'s':>7} | {'x raw':>6} |")
         print(f"|{'-' * 46}|{'-' * 9}|{'-' * 8}|")
@@ -173,7 +179,6 @@ def main(argv: list[str] | None = None) -> None:
             for p in profs)
         print(f"| {'(rest: versions, write API)':<44} | {inner:7.3f} | "
               f"{inner / limits[i]:6.2f} |")
-
 
 if __name__ == "__main__":
     main()

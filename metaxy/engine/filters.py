@@ -83,14 +83,10 @@ def as_clause(expr: Any) -> sa.ColumnElement[Any]:
 
 
 def combine(filters: Iterable[Any] | Any | None) -> sa.ColumnElement[Any] | None:
-    """AND together a filter, a list of filters, or None."""
-    if filters is None:
+    """AND together a filter, a list of filters, or None (None also for an empty list)."""
+    if filters is None or (isinstance(filters, list | tuple) and not filters):
         return None
-    items = list(filters) if isinstance(filters, list | tuple) else [filters]
-    clauses = [as_clause(f) for f in items]
-    if not clauses:
-        return None
-    return clauses[0] if len(clauses) == 1 else sa.and_(*clauses)
+    return as_clause(filters)
 
 
 def check(expr: sa.ColumnElement[Any]) -> list[str]:

@@ -137,9 +137,10 @@ def test_state_of_another_column_set_is_not_used(store_url: str) -> None:
             store.write(leaf, store.resolve_update(leaf).new)
             assert store._latest_state_rows(root) is not None
             conn = store.sql_connection()
+            q = conn.dialect.identifier_preparer.quote  # DDL takes no bound parameters
             for old, new in (("metaxy_pv__b", "metaxy_pv__c"), ("metaxy_dv__b", "metaxy_dv__c")):
-                conn.execute(sa.text(f'ALTER TABLE "drift__root" RENAME COLUMN "{old}" '
-                                     f'TO "{new}"'))
+                conn.execute(sa.text(f"ALTER TABLE {q('drift__root')} RENAME COLUMN {q(old)} "
+                                     f"TO {q(new)}"))
             conn.commit()
     with mx.FeatureGraph.isolated():
         root, leaf = _two_fields("c")

@@ -120,8 +120,9 @@ def test_latest_methods_pick_the_same_rows(chdb_url: str, feats: SuiteFeatures) 
         window.delete(feats.root, feats.root.sid == "y")  # type: ignore[attr-defined]
         raw: Any = window.conn.connection.driver_connection
         latest = pl.from_arrow(raw.client.query_arrow(
-            f"SELECT * FROM {table.name} WHERE sid = 'w' "  # noqa: S608
-            "ORDER BY metaxy_updated_at DESC, metaxy_row_id DESC LIMIT 1"))
+            "SELECT * FROM {t:Identifier} WHERE sid = {sid:String} "
+            "ORDER BY metaxy_updated_at DESC, metaxy_row_id DESC LIMIT 1",
+            parameters={"t": table.name, "sid": "w"}))
         assert isinstance(latest, pl.DataFrame)
         tie = latest.with_columns(  # the same write time, a larger row id: this one wins
             pl.lit("ffffffff-ffff-ffff-ffff-ffffffffffff").alias("metaxy_row_id"),
