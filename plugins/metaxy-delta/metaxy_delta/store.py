@@ -13,8 +13,10 @@
   ``pl.scan_delta``, run by Polars' streaming engine: memory is bounded by the working set
   (the latest row per sample), not by the history.
 * **Writes** append one Delta commit each (``write_deltalake(mode="append")``). Delta's
-  optimistic commits let many processes append to one table at once: appends never conflict.
-  The first write of a feature creates its table (a lost creation race is harmless).
+  optimistic commits let many processes append to one table at once. A commit refused because
+  another one changed the table's metadata first (two first writers both creating the table,
+  or a write that adds columns) is retried on the new version (:func:`retry_commit`): a refused
+  commit wrote nothing to the log, so the retry cannot duplicate rows.
 * **Schema evolution**: a nullable column added to the model enters the table through Delta's
   schema evolution (:meth:`DeltaStore.evolve_schema`; a migration's ``op.add_column`` on a
   feature table runs it); until then the table is behind the code
@@ -36,9 +38,11 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+import random
+import time
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import polars as pl
 
@@ -58,6 +62,31 @@ SYSTEM_PREFIX = "_metaxy"
 SETTINGS = f"{SYSTEM_PREFIX}/settings"
 ROW_ID = "metaxy_row_id"
 UPDATED_AT = "metaxy_updated_at"
+COMMIT_ATTEMPTS = 8
+T = TypeVar("T")
+
+
+def retry_commit(write: Callable[[], T], attempts: int = COMMIT_ATTEMPTS) -> T:
+    """``write()``, run again (after a short random pause) while delta-rs refuses its commit
+    because a concurrent commit changed the table's metadata or protocol.
+
+    delta-rs retries plain append-after-append races itself, but not an append that read the
+    table before a metadata commit landed: two processes creating one table at once can both
+    commit (the loser's creation lands as a second metadata version), and a write with
+    ``schema_mode="merge"`` that adds columns commits metadata too. ``write`` must re-open the
+    table, so the retry sees the new version. A refused commit added nothing to the log (its
+    data files are unreferenced and vacuumed later), so no row is written twice.
+    """
+    from deltalake.exceptions import CommitFailedError
+
+    for attempt in range(attempts):
+        try:
+            return write()
+        except CommitFailedError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(random.uniform(0.01, 0.05) * 2 ** attempt)
+    raise AssertionError("unreachable")
 MS = timedelta(milliseconds=1)
 US = timedelta(microseconds=1)
 
@@ -165,9 +194,13 @@ class DeltaStore(FrameStore):
 
             row = pl.DataFrame({"key": ["sample_hash"], "value": [self.hash_settings.as_text()],
                                 "recorded_at": [datetime.now(UTC)]})
-            self._create_if_missing(SETTINGS, row)
-            write_deltalake(self.table_uri(SETTINGS), row.to_arrow(), mode="append",
-                            storage_options=self._options())
+
+            def run() -> None:
+                table = self._create_if_missing(SETTINGS, row)
+                write_deltalake(table, row.to_arrow(), mode="append",
+                                storage_options=self._options())
+
+            retry_commit(run)
         self._verify_hash_setting(self._recorded_setting())
         self._setting_checked = True
 
@@ -191,7 +224,7 @@ class DeltaStore(FrameStore):
             write_deltalake(table, rows.to_arrow(), mode="overwrite" if replace else "append",
                             schema_mode="merge", storage_options=self._options())
 
-        self._guard(run)
+        self._guard(lambda: retry_commit(run))
 
     # ------------------------------------------------------------------ storage
     def _create_if_missing(self, name: str, rows: pl.DataFrame) -> DeltaTable:
@@ -247,15 +280,21 @@ class DeltaStore(FrameStore):
             [pl.col(n).cast(schema[n]) for n in staged.order])
         self._record_setting()
         name = feature.spec().key.table_name
-        table = self._create_if_missing(name, rows)
-        self._check_columns(feature, list(table.schema().to_arrow().names), rows.columns)
-        if not staged.keep_times:  # copied rows keep their times (append_storage_rows)
-            rows = self.stamp_after(rows, self._last_write(table))
-        # the frame itself (Arrow C stream: string views, no copy), as Polars' write_delta
-        # passes it; ``rows.to_arrow()`` would first copy every string column
-        write_deltalake(table, rows, mode="append", schema_mode="merge",
-                        storage_options=self._options(), target_file_size=self.target_file_size)
-        return rows.height
+
+        def run() -> int:
+            table = self._create_if_missing(name, rows)
+            self._check_columns(feature, list(table.schema().to_arrow().names), rows.columns)
+            stamped = rows
+            if not staged.keep_times:  # copied rows keep their times (append_storage_rows)
+                stamped = self.stamp_after(rows, self._last_write(table))
+            # the frame itself (Arrow C stream: string views, no copy), as Polars' write_delta
+            # passes it; ``rows.to_arrow()`` would first copy every string column
+            write_deltalake(table, stamped, mode="append", schema_mode="merge",
+                            storage_options=self._options(),
+                            target_file_size=self.target_file_size)
+            return stamped.height
+
+        return retry_commit(run)
 
     def _check_columns(self, feature: type[Feature], stored: list[str],
                        writing: list[str]) -> None:
@@ -271,17 +310,24 @@ class DeltaStore(FrameStore):
                 feature_key=str(feature.spec().key), table=name, missing=missing, extra=[])
 
     def _remove_rows(self, feature: type[Feature], row_ids: pl.LazyFrame) -> int:
-        table = self._delta_table(feature.spec().key.table_name)
-        if table is None:
+        name = feature.spec().key.table_name
+        if self._delta_table(name) is None:
             return 0
         doomed = self.collect(row_ids.unique())
         if doomed.height == 0:
             return 0
         quoted = '"' + ROW_ID + '"'  # a fixed system column; the ids travel as data
-        merged = table.merge(doomed.to_arrow(), predicate=f"t.{quoted} = s.{quoted}",
-                             source_alias="s", target_alias="t").when_matched_delete().execute()
-        self.vacuum(table)
-        return int(merged["num_target_rows_deleted"])
+
+        def run() -> int:  # re-opened on a retry: a concurrent commit may have landed
+            table = self._delta_table(name)
+            assert table is not None
+            merged = table.merge(doomed.to_arrow(), predicate=f"t.{quoted} = s.{quoted}",
+                                 source_alias="s", target_alias="t")
+            deleted = int(merged.when_matched_delete().execute()["num_target_rows_deleted"])
+            self.vacuum(table)
+            return deleted
+
+        return retry_commit(run)
 
     # ------------------------------------------------------------------ maintenance
     def vacuum(self, table: DeltaTable) -> list[str]:
