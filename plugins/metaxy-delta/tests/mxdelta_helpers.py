@@ -36,19 +36,13 @@ def item_samples(worker: int, batch: int, n: int) -> pl.DataFrame:
     })
 
 
-def concurrent_writer(url: str, worker: int, batches: int, n: int, barrier: Any,
-                      errors: Any) -> None:
-    """Spawned by the concurrency test: wait for the others, then append ``batches`` writes
-    of ``n`` new samples each (the first write of all of them creates the table)."""
-    import traceback
-
-    try:
-        graph, item = item_graph()
-        store = mx.get_store(url, graph=graph, config=mx.MetaxyConfig())
-        with store.open("w"):
-            barrier.wait(timeout=60)  # every worker opened the store before the table existed
-            for batch in range(batches):
-                assert store.write(item, item_samples(worker, batch, n)) == n
-    except BaseException:
-        errors.put(f"worker {worker}: {traceback.format_exc()}")
-        raise SystemExit(1) from None
+def concurrent_writer(url: str, worker: int, batches: int, n: int, barrier: Any) -> None:
+    """Run by the concurrency test in its own process: wait for the others, then append
+    ``batches`` writes of ``n`` new samples each (the first write of all of them creates the
+    table)."""
+    graph, item = item_graph()
+    store = mx.get_store(url, graph=graph, config=mx.MetaxyConfig())
+    with store.open("w"):
+        barrier.wait(timeout=60)  # every worker opened the store before the table existed
+        for batch in range(batches):
+            assert store.write(item, item_samples(worker, batch, n)) == n
