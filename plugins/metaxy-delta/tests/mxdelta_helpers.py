@@ -46,3 +46,20 @@ def concurrent_writer(url: str, worker: int, batches: int, n: int, barrier: Any)
         barrier.wait(timeout=60)  # every worker opened the store before the table existed
         for batch in range(batches):
             assert store.write(item, item_samples(worker, batch, n)) == n
+
+
+def locked_section(url: str, worker: int, log: str, barrier: Any) -> None:
+    """Run by the lock test in its own process: take the store's named lock and append
+    ``enter``/``exit`` lines around a pause (interleaved lines mean two holders at once)."""
+    import time
+
+    store = mx.get_store(url, graph=mx.FeatureGraph(), config=mx.MetaxyConfig())
+    with store.open("r"):
+        barrier.wait(timeout=60)
+        for _ in range(3):
+            with store.lock("metaxy-test", timeout=60):
+                with open(log, "a", encoding="utf-8") as f:
+                    f.write(f"enter {worker}\n")
+                time.sleep(0.05)
+                with open(log, "a", encoding="utf-8") as f:
+                    f.write(f"exit {worker}\n")
