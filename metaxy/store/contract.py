@@ -215,7 +215,9 @@ class StoreContract:
         The lock is exclusive across processes and store objects that open the same database
         (PostgreSQL: a session advisory lock; DuckDB and SQLite files: a lock file next to the
         database; ``memory://`` and ``:memory:`` databases, which no other process sees: an
-        in-process lock). The holder's death releases it. Within one store object it is
+        in-process lock; a backend may bring its own, e.g. a lock object on an object store).
+        The holder's death releases it (on an object store: once a waiter on the holder's host
+        sees the process gone, or the lock is broken by hand). Within one store object it is
         re-entrant (a nested ``lock`` of the same name returns at once). A store object is not
         meant to be shared between threads.
 
