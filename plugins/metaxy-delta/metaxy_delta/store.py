@@ -122,6 +122,7 @@ class DeltaStore(FrameStore):
 
     backend = "delta"
     polars_engine = "streaming"
+    sort_only_repeated = True
 
     def __init__(self, url: str, *, storage_options: Mapping[str, Any] | None = None,
                  vacuum_retention_hours: float = 0, target_file_size: int | None = None,
