@@ -249,6 +249,21 @@ class StoreContract:
             finally:
                 del self._locks_held[name]
 
+    def break_lock(self, name: str) -> dict[str, Any] | None:
+        """Remove the named lock ``name`` whoever holds it; returns what the lock said about its
+        holder (``None``: nobody held it). ``metaxy break-lock`` runs it.
+
+        Only for a lock whose holder is known to be dead and cannot release it itself (a lock
+        object on an object store, left by a crashed process on another machine): a live
+        holder would lose its exclusion.
+
+        Raises:
+            StoreError: the backend's locks die with their holder (an advisory lock, a lock
+                file): there is nothing to break.
+        """
+        raise StoreError(f"{self.display()}: the {getattr(self, 'backend', '?')} backend's "
+                         "locks are released when their holder ends: there is nothing to break")
+
     def _lock(self, name: str, timeout: float | None) -> AbstractContextManager[None]:
         """Backend hook of :meth:`lock`: take the lock ``name`` (``timeout`` checked: ``None``
         or a number >= 0), or raise :class:`~metaxy.errors.StoreLockedError`."""

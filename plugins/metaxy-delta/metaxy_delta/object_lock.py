@@ -10,7 +10,7 @@ still ours.
 A process that dies holding the lock leaves the object behind (no operating system releases
 it, unlike a file lock). A waiter on the *same host* takes over a lock whose process is gone;
 on another host it cannot know, so the error names the holder and the object, and
-:func:`break_lock` (``DeltaStore.break_lock``) removes it once the holder is known to be dead.
+:func:`break_lock` (``metaxy break-lock NAME``) removes it once the holder is known to be dead.
 """
 
 from __future__ import annotations
@@ -131,8 +131,9 @@ def object_lock(store: Any, name: str, timeout: float | None, what: str,
                 continue  # a crashed holder of this host: its lock is void
             if deadline is not None and time.monotonic() >= deadline:
                 raise locked_error(what, name, timeout,
-                                   f"{_describe(holder)} (lock object {where}/{key}; remove it "
-                                   "with break_lock if that process is gone)") from None
+                                   f"{_describe(holder)} (lock object {where}/{key}; if that "
+                                   f"process is gone, `metaxy break-lock '{name}'` removes "
+                                   "it)") from None
             pause = random.uniform(*POLL_S)
             time.sleep(pause if deadline is None else
                        max(0.0, min(pause, deadline - time.monotonic())))

@@ -206,16 +206,11 @@ class DeltaStore(FrameStore):
         return self._guard(lambda: object_store(self.root, self.storage_options))
 
     def break_lock(self, name: str) -> dict[str, Any] | None:
-        """Remove the lock object ``name`` of an object-store root, whoever holds it, and return
-        what it said about its holder (``None``: there was none).
-
-        Only for a holder known to be dead (a crashed migration on another machine): a live
-        holder would lose its exclusion. A local root needs none: its lock files are released
-        by the operating system when their process dies.
-        """
+        """An object-store root: remove the lock object ``name`` (see the contract's
+        :meth:`~metaxy.store.StoreContract.break_lock`). A local root's locks are lock files,
+        released by the operating system when their process dies: nothing to break."""
         if "://" not in self.root:
-            raise StoreError(f"{self.display()}: a local Delta root's locks are lock files, "
-                             "released when their process dies: there is nothing to break")
+            return super().break_lock(name)
         from metaxy_delta.object_lock import break_lock
 
         return break_lock(self._object_store(), name)

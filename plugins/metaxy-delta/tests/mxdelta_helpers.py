@@ -63,3 +63,14 @@ def locked_section(url: str, worker: int, log: str, barrier: Any) -> None:
                 time.sleep(0.05)
                 with open(log, "a", encoding="utf-8") as f:
                     f.write(f"exit {worker}\n")
+
+
+def write_until_killed(url: str, n: int) -> None:
+    """Run by the crash test as a child process: append batches of ``n`` new samples, printing
+    ``committed <batch>`` after each, until the test kills it."""
+    graph, item = item_graph()
+    store = mx.get_store(url, graph=graph, config=mx.MetaxyConfig())
+    with store.open("w"):
+        for batch in range(1000):
+            store.write(item, item_samples(0, batch, n))
+            print(f"committed {batch}", flush=True)

@@ -56,15 +56,16 @@ def test_a_held_lock_times_out_naming_its_holder(object_url: str, tmp_path: Path
             pytest.raises(StoreLockedError, match=r"process 4242 on elsewhere\.example") as info:
         with store.lock(NAME, timeout=0.3):
             pass
-    assert lock_key(NAME) in str(info.value) and "break_lock" in str(info.value)
+    assert lock_key(NAME) in str(info.value)
+    assert f"metaxy break-lock '{NAME}'" in str(info.value)
 
 
 def test_break_lock_removes_a_dead_holders_lock(object_url: str, tmp_path: Path) -> None:
     path = _plant(object_url, tmp_path, host="elsewhere.example", pid=4242)
     with _store(object_url).open("r") as store:
-        assert store.break_lock(NAME)["pid"] == 4242  # type: ignore[attr-defined]
+        assert (store.break_lock(NAME) or {})["pid"] == 4242
         assert not path.exists()
-        assert store.break_lock(NAME) is None  # type: ignore[attr-defined]
+        assert store.break_lock(NAME) is None
         with store.lock(NAME, timeout=0):
             assert path.exists()
 
@@ -83,7 +84,7 @@ def test_a_lock_taken_away_while_held_is_an_error(object_url: str, tmp_path: Pat
     with _store(object_url).open("r") as store, \
             pytest.raises(StoreError, match="taken from this process"):
         with store.lock(NAME, timeout=0):
-            store.break_lock(NAME)  # type: ignore[attr-defined]
+            store.break_lock(NAME)
 
 
 def test_push_runs_on_an_object_root(object_url: str) -> None:
@@ -100,7 +101,7 @@ def test_push_runs_on_an_object_root(object_url: str) -> None:
 def test_local_root_locks_need_no_breaking(tmp_path: Path) -> None:
     with _store(f"delta:///{tmp_path}/root").open("r") as store, \
             pytest.raises(StoreError, match="nothing to break"):
-        store.break_lock(NAME)  # type: ignore[attr-defined]
+        store.break_lock(NAME)
 
 
 def test_options_only_delta_rs_knows_are_left_out() -> None:
@@ -108,3 +109,18 @@ def test_options_only_delta_rs_knows_are_left_out() -> None:
         "AWS_S3_LOCKING_PROVIDER": "dynamodb", "aws_region": "us-east-1",
         "aws_access_key_id": "key", "aws_secret_access_key": "secret"})
     assert "bucket" in repr(built)
+
+
+def test_cli_break_lock_removes_the_lock_object(object_url: str, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from metaxy.cli import app
+
+    path = _plant(object_url, tmp_path, host="elsewhere.example", pid=4242)
+    done = CliRunner().invoke(app, ["break-lock", NAME, "--store", object_url, "--yes",
+                                    "-f", "json"])
+    assert done.exit_code == 0, done.output
+    said = json.loads(done.stdout)
+    assert said["removed"] and said["holder"]["pid"] == 4242 and not path.exists()
+    again = CliRunner().invoke(app, ["break-lock", NAME, "--store", object_url, "--yes"])
+    assert again.exit_code == 0 and "nobody held" in again.stdout
