@@ -1,5 +1,5 @@
-"""``metaxy optimize``: compact a store's files (see :func:`metaxy.api.optimize`); attached by
-:func:`register`."""
+"""``metaxy optimize`` (compact a store's files, :func:`metaxy.api.optimize`) and ``metaxy
+break-lock`` (remove a dead holder's lock); attached by :func:`register`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from metaxy.cli_confirm import confirm_destructive
 from metaxy.cli_options import Format, FormatOpt, StoreOpt, output_console
 
 console = output_console()
@@ -40,9 +41,40 @@ def optimize_cmd(
                   f"{sum(r.files_added for r in rows)}", highlight=False)
 
 
+def break_lock_cmd(
+    name: Annotated[str, typer.Argument(help="The lock's name, as the lock error gives it.")],
+    store: StoreOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    format: FormatOpt = Format.text,
+) -> None:
+    """Remove a named lock whose holder died without releasing it.
+
+    Only a lock object on an object store (a Delta root on S3, GCS or Azure) outlives its
+    process; a process on the same host takes such a lock over by itself, one on another
+    machine cannot know the holder is gone. Run this once you know it is: a live holder (a
+    migration still running) would lose its exclusion. Other stores' locks end with their
+    holder: an error says there is nothing to break.
+    """
+    from metaxy import api
+    from metaxy.render import print_json
+
+    st = api.load_project().store(store)
+    confirm_destructive(1, f"the lock '{name}' of {st.display()}",
+                        f"Remove the lock '{name}' of {st.display()} (its holder must be dead)?",
+                        yes=yes, command="metaxy break-lock")
+    holder = api.break_lock(st, name)
+    if format is Format.json:
+        print_json({"store": st.display(), "lock": name, "removed": holder is not None,
+                    "holder": holder})
+        return
+    console.print(f"removed the lock '{name}' (it said: {holder})" if holder is not None
+                  else f"nobody held the lock '{name}'", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
-    """Attach ``optimize`` to the main ``metaxy`` app."""
+    """Attach ``optimize`` and ``break-lock`` to the main ``metaxy`` app."""
     app.command("optimize")(optimize_cmd)
+    app.command("break-lock")(break_lock_cmd)
 
 
 __all__ = ["register"]

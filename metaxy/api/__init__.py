@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from metaxy.api.maintenance import (
         CleanupRow,
         OptimizeRow,
+        break_lock,
         cleanup,
         delete_matches,
         delete_preview,
@@ -81,6 +82,7 @@ __all__ = [
     "ResolveResult",
     "RunPlanRow",
     "Status",
+    "break_lock",
     "cleanup",
     "code_changes",
     "config_show",
@@ -128,6 +130,7 @@ _LAZY = {
     "cleanup": "metaxy.api.maintenance",
     "code_changes": "metaxy.api.definitions",
     "optimize": "metaxy.api.maintenance",
+    "break_lock": "metaxy.api.maintenance",
     "OptimizeRow": "metaxy.api.maintenance",
     "config_show": "metaxy.api.definitions",
     "delete": "metaxy.api.state",

@@ -85,6 +85,13 @@ def optimize(project: Project, store: MetadataStore,
     return rows
 
 
+def break_lock(store: MetadataStore, name: str) -> dict[str, Any] | None:
+    """Remove the store's named lock ``name`` whoever holds it (``metaxy break-lock``); returns
+    what it said about its holder, ``None`` when nobody held it. See
+    :meth:`~metaxy.store.StoreContract.break_lock`: only for a holder known to be dead."""
+    return store.break_lock(name)
+
+
 def delete_matches(project: Project, store: MetadataStore, key: str, where: str, *,
                    hard: bool = False) -> int:
     """How many samples ``metaxy delete`` would delete: the samples whose latest row matches the

@@ -22,6 +22,8 @@ Everything stays a vectorised LazyFrame plan; nothing loops over rows in Python.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +53,7 @@ _CURRENT_KEY = "__ck__"  # current's key columns inside the full join
 _E_PRESENT = "__e_present"
 _C_PRESENT = "__c_present"
 _VALUE = "__w__"  # a column's per-sample value for a where= filter
+ID_HASH = "__id_hash"  # a row's id columns hashed (see repeated_ids)
 
 
 @dataclass(frozen=True)
@@ -59,19 +62,65 @@ class FrameContext:
 
     settings: HashSettings
     frames: dict[str, pl.LazyFrame]  # feature key string -> all physical rows (storage form)
+    #: feature key string (upstreams and the target) -> :func:`repeated_ids` of its rows, for
+    #: the features whose store computed it (see :func:`latest`)
+    repeated: Mapping[str, pl.Series] = dataclasses.field(default_factory=dict)
 
     def h(self, expr: pl.Expr) -> pl.Expr:
         return P.h(expr, self.settings)
 
 
+def id_hash(ids: tuple[str, ...] | list[str]) -> pl.Expr:
+    """A 64-bit hash of a row's id columns, as :data:`ID_HASH`.
+
+    Polars' hash is stable within one process only: it is never stored, just compared with
+    hashes computed by the same process (:func:`repeated_ids` and :func:`latest`).
+    """
+    return pl.struct(list(ids)).hash().alias(ID_HASH)
+
+
+def repeated_ids(frame: pl.LazyFrame, ids: tuple[str, ...] | list[str]) -> pl.LazyFrame:
+    """The :func:`id_hash` values found on more than one row of ``frame`` (one column,
+    :data:`ID_HASH`, each value once).
+
+    Every sample with more than one row has its hash here; a few samples with one row may too
+    (hash collisions), which costs :func:`latest` a little sorting and nothing else. Sorting
+    8-byte hashes and comparing neighbours holds far less memory than grouping the id columns
+    themselves (the streaming engine keeps a group-by's whole hash table).
+    """
+    h = pl.col(ID_HASH)
+    return (frame.select(id_hash(ids)).sort(ID_HASH).filter(h == h.shift(1))
+            .unique(maintain_order=False))
+
+
 def latest(frame: pl.LazyFrame, ids: tuple[str, ...] | list[str], *,
-           include_deleted: bool = False) -> pl.LazyFrame:
-    """The latest row per sample (by updated_at, then row id), hiding soft-deleted samples."""
-    ranked = frame.sort([C.UPDATED_AT, C.ROW_ID]).unique(subset=list(ids), keep="last",
-                                                         maintain_order=False)
+           include_deleted: bool = False, repeated: pl.Series | None = None) -> pl.LazyFrame:
+    """The latest row per sample (by updated_at, then row id), hiding soft-deleted samples.
+
+    ``repeated``: the :data:`ID_HASH` column of :func:`repeated_ids` over this very ``frame``
+    (the same snapshot of the table; anything else gives a wrong answer), when the caller has
+    it. Then a sample whose hash is not listed has one row, which is its latest, and only the
+    rows of the listed samples are sorted: a table holding one row per sample (the usual case)
+    is read as it streams instead of being sorted whole in memory.
+    """
+    names = list(ids)
+    if repeated is None:
+        ranked = _last_rows(frame, names)
+    elif repeated.len() == 0:
+        ranked = frame
+    else:
+        listed = pl.col(ID_HASH).is_in(repeated.implode())
+        tagged = frame.with_columns(id_hash(names))
+        once = tagged.filter(~listed).drop(ID_HASH)
+        ranked = pl.concat([once, _last_rows(tagged.filter(listed).drop(ID_HASH), names)])
     if include_deleted:
         return ranked
     return ranked.filter(pl.col(C.DELETED_AT).is_null())
+
+
+def _last_rows(frame: pl.LazyFrame, ids: list[str]) -> pl.LazyFrame:
+    return frame.sort([C.UPDATED_AT, C.ROW_ID]).unique(subset=ids, keep="last",
+                                                       maintain_order=False)
 
 
 def _names(frame: pl.LazyFrame) -> list[str]:
@@ -81,7 +130,7 @@ def _names(frame: pl.LazyFrame) -> list[str]:
 def dep_relation(ctx: FrameContext, dep: DepPlan) -> pl.LazyFrame:
     """One upstream's latest rows, filtered, renamed and reduced to the plan's key columns."""
     key = str(dep.feature.spec().key)
-    rel = latest(ctx.frames[key], dep.upstream_ids)
+    rel = latest(ctx.frames[key], dep.upstream_ids, repeated=ctx.repeated.get(key))
     where = F.combine(dep.dep.filters)
     if where is not None:
         rel = rel.filter(F.to_polars(where, _names(rel), what=f"upstream '{key}'"))
@@ -163,14 +212,16 @@ def expected(plan: ResolvePlan, ctx: FrameContext, staged: pl.DataFrame | None,
 
 
 def current(plan: ResolvePlan, target: pl.LazyFrame, where: Any = None,
-            scope: Any = None, rule: Any = None) -> pl.LazyFrame:
+            scope: Any = None, rule: Any = None,
+            repeated: pl.Series | None = None) -> pl.LazyFrame:
     """The target's latest rows; for an expansion, reduced to one row per parent.
 
     ``scope`` (expansions only): as in :func:`metaxy.engine.sql.current`, ``__scope`` is true
     for a parent when any of its stored child rows matches the filter's non-key terms;
-    ``rule`` (expansions only): ``__stale_if`` is true when any matches the ``stale_if=`` rule.
+    ``rule`` (expansions only): ``__stale_if`` is true when any matches the ``stale_if=`` rule;
+    ``repeated``: as in :func:`latest`.
     """
-    rel = latest(target, plan.id_columns)
+    rel = latest(target, plan.id_columns, repeated=repeated)
     if where is not None:
         rel = rel.filter(F.to_polars(where, _names(rel), what=f"feature '{plan.key}'"))
     if not plan.expansion:
@@ -254,7 +305,7 @@ def classified(plan: ResolvePlan, ctx: FrameContext, target: pl.LazyFrame,
     e = expected(plan, ctx, staged, key_terms).with_columns(pl.lit(True).alias(_E_PRESENT))
     rule = F.combine(stale_if)
     c = current(plan, target, key_terms, rest if plan.expansion else None,
-                rule if plan.expansion else None)
+                rule if plan.expansion else None, ctx.repeated.get(str(plan.key)))
     c_names = _names(c)
     target_schema = c.collect_schema()
     keys = list(plan.key_columns)

@@ -28,7 +28,13 @@ if TYPE_CHECKING:
     from metaxy.store.base import AccessMode, Increment, LazyIncrement, MetadataStore, Status
     from metaxy.store.contract import StoreContract
     from metaxy.store.frame_store import FrameStore
-    from metaxy.store.locks import NamedLocks, database_lock, file_lock
+    from metaxy.store.locks import (
+        NamedLocks,
+        database_lock,
+        file_lock,
+        lock_file_name,
+        locked_error,
+    )
     from metaxy.store.registry import get_store
     from metaxy.store.sql import FEATURE_VERSIONS_TABLE, SETTINGS_TABLE, SQLStore
     from metaxy.store.statistics import planner_columns
@@ -56,6 +62,8 @@ __all__ = [
     "duckdb_hasher",
     "file_lock",
     "get_store",
+    "lock_file_name",
+    "locked_error",
     "planner_columns",
     "polars_dtype",
     "polars_hasher",
@@ -82,6 +90,8 @@ _LAZY = {
     "duckdb_hasher": "metaxy.engine.hashers",
     "file_lock": "metaxy.store.locks",
     "get_store": "metaxy.store.registry",
+    "lock_file_name": "metaxy.store.locks",
+    "locked_error": "metaxy.store.locks",
     "planner_columns": "metaxy.store.statistics",
     "polars_dtype": "metaxy.store.types",
     "polars_hasher": "metaxy.engine.hashers",

@@ -215,7 +215,9 @@ class StoreContract:
         The lock is exclusive across processes and store objects that open the same database
         (PostgreSQL: a session advisory lock; DuckDB and SQLite files: a lock file next to the
         database; ``memory://`` and ``:memory:`` databases, which no other process sees: an
-        in-process lock). The holder's death releases it. Within one store object it is
+        in-process lock; a backend may bring its own, e.g. a lock object on an object store).
+        The holder's death releases it (on an object store: once a waiter on the holder's host
+        sees the process gone, or the lock is broken by hand). Within one store object it is
         re-entrant (a nested ``lock`` of the same name returns at once). A store object is not
         meant to be shared between threads.
 
@@ -246,6 +248,21 @@ class StoreContract:
                 yield
             finally:
                 del self._locks_held[name]
+
+    def break_lock(self, name: str) -> dict[str, Any] | None:
+        """Remove the named lock ``name`` whoever holds it; returns what the lock said about its
+        holder (``None``: nobody held it). ``metaxy break-lock`` runs it.
+
+        Only for a lock whose holder is known to be dead and cannot release it itself (a lock
+        object on an object store, left by a crashed process on another machine): a live
+        holder would lose its exclusion.
+
+        Raises:
+            StoreError: the backend's locks die with their holder (an advisory lock, a lock
+                file): there is nothing to break.
+        """
+        raise StoreError(f"{self.display()}: the {getattr(self, 'backend', '?')} backend's "
+                         "locks are released when their holder ends: there is nothing to break")
 
     def _lock(self, name: str, timeout: float | None) -> AbstractContextManager[None]:
         """Backend hook of :meth:`lock`: take the lock ``name`` (``timeout`` checked: ``None``

@@ -68,6 +68,11 @@ class FrameStore(MetadataStore):
 
     #: The Polars engine of every query (``"auto"``, ``"in-memory"`` or ``"streaming"``).
     polars_engine: ClassVar[str] = "auto"
+    #: Whether latest reads and increments first list the samples having more than one row
+    #: (:func:`metaxy.engine.frames.repeated_ids`: one more pass, over the id columns only) so
+    #: that only their rows are sorted. Worth it where rows stream from files and sorting the
+    #: whole table would be what fills the memory (Polars' streaming engine does not spill).
+    sort_only_repeated: ClassVar[bool] = False
 
     # ------------------------------------------------------------------ backend hooks
     @abstractmethod
@@ -155,6 +160,16 @@ class FrameStore(MetadataStore):
         state returns just the rows it names."""
         return self._rows(feature)
 
+    def _repeated_ids(self, feature: type[Feature], rows: pl.LazyFrame) -> pl.Series | None:
+        """:func:`~metaxy.engine.frames.repeated_ids` of ``rows`` (with
+        :attr:`sort_only_repeated`; else None). ``rows`` must read the same rows each time it
+        is collected (a scan pinned to one table version), as the query using the result scans
+        them again."""
+        if not self.sort_only_repeated:
+            return None
+        found = self.collect(E.repeated_ids(rows, feature.spec().id_columns))
+        return found.get_column(E.ID_HASH)
+
     def _upstream_rows(self, feature: type[Feature]) -> pl.LazyFrame:
         """Own latest rows of an upstream feature, else a fallback store's latest rows."""
         if not self.has_feature(feature):
@@ -194,7 +209,8 @@ class FrameStore(MetadataStore):
               include_deleted: bool) -> pl.DataFrame:
         rows = self._rows(feature) if with_history else self._latest_rows(feature)
         if not with_history:
-            rows = E.latest(rows, feature.spec().id_columns, include_deleted=include_deleted)
+            rows = E.latest(rows, feature.spec().id_columns, include_deleted=include_deleted,
+                            repeated=self._repeated_ids(feature, rows))
         return self.collect(self._where(feature, rows, where))
 
     def _hard_delete(self, feature: type[Feature], where: Any) -> int:
@@ -214,8 +230,16 @@ class FrameStore(MetadataStore):
     def _context(self, feature: type[Feature]
                  ) -> tuple[ResolvePlan, E.FrameContext, pl.LazyFrame]:
         plan = self.plan(feature)
-        frames = {str(d.feature.spec().key): self._upstream_rows(d.feature) for d in plan.deps}
-        return plan, E.FrameContext(self.hash_settings, frames), self._latest_rows(feature)
+        features = {str(d.feature.spec().key): d.feature for d in plan.deps}
+        frames = {key: self._upstream_rows(cls) for key, cls in features.items()}
+        target = self._latest_rows(feature)
+        features[str(feature.spec().key)] = feature
+        repeated: dict[str, pl.Series] = {}
+        for key, rows in [*frames.items(), (str(feature.spec().key), target)]:
+            found = self._repeated_ids(features[key], rows)
+            if found is not None:
+                repeated[key] = found
+        return plan, E.FrameContext(self.hash_settings, frames, repeated), target
 
     def _resolve(self, feature: type[Feature], samples: pl.DataFrame | None,
                  where: Any, stale_if: Any = None) -> dict[str, pl.DataFrame]:

@@ -65,16 +65,21 @@ class NamedLocks:
             lock.release()
 
 
-def lock_file_path(database: str | Path, name: str) -> Path:
-    """The lock file of ``name`` next to a database file: ``<file>.<name>.<digest>.lock``.
+def lock_file_name(name: str) -> str:
+    """A file (or object) name for the lock ``name``: ``<name>.<digest>.lock``.
 
     The name is kept readable where it is a plain word; the digest keeps two names that clean
     up to the same text apart.
     """
     clean = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:64]
     digest = hashlib.blake2b(name.encode(), digest_size=4).hexdigest()
+    return f"{clean}.{digest}.lock"
+
+
+def lock_file_path(database: str | Path, name: str) -> Path:
+    """The lock file of ``name`` next to a database file: ``<file>.<name>.<digest>.lock``."""
     path = Path(database)
-    return path.with_name(f"{path.name}.{clean}.{digest}.lock")
+    return path.with_name(f"{path.name}.{lock_file_name(name)}")
 
 
 @contextlib.contextmanager

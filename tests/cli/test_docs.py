@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from metaxy.cli_reference import reference_markdown
+from metaxy.testing.docs import python_blocks, run_doc_snippets
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -24,32 +25,15 @@ PLUGIN_PAGES = {"how-to/ray.md": "plugins/metaxy-ray/tests/test_docs.py",
                 "how-to/clickhouse.md": "plugins/metaxy-clickhouse/tests/test_docs.py"}
 
 
-def _python_blocks(path: Path) -> list[str]:
-    return re.findall(r"```python\n(.*?)```", path.read_text(encoding="utf-8"), re.DOTALL)
-
-
-def _run_page(page: str, replace: dict[str, str] | None = None) -> None:
-    blocks = _python_blocks(DOCS / page)
-    assert blocks, f"{page} has no python block"
-    namespace: dict[str, object] = {"__name__": f"docs_{page}"}
-    for old in replace or {}:
-        assert any(old in b for b in blocks), f"{page}: {old} not found in its python blocks"
-    for i, block in enumerate(blocks):  # one script: later blocks use earlier names
-        for old, new in (replace or {}).items():
-            block = block.replace(old, new)
-        code = compile(block, f"{page}[block {i}]", "exec")
-        exec(code, namespace)
-
-
 @pytest.mark.parametrize("page", ["quickstart.md", "concepts.md", "migrations.md",
                                   *[p for p in HOW_TO if p not in PG_PAGES | PLUGIN_PAGES]])
 def test_python_snippets_run(page: str) -> None:
-    _run_page(page)
+    run_doc_snippets(DOCS / page)
 
 
 @pytest.mark.parametrize("page", sorted(PG_PAGES))
 def test_postgres_snippets_run(page: str, postgres_url: str) -> None:
-    _run_page(page, {PG_PAGES[page]: postgres_url})
+    run_doc_snippets(DOCS / page, replace={PG_PAGES[page]: postgres_url})
 
 
 def test_how_to_guides_exist() -> None:
@@ -67,7 +51,7 @@ def test_how_to_guides_exist() -> None:
 
 def test_backend_plugin_guide_passes_the_conformance_suite(tmp_path: Path) -> None:
     """The guide's toy backend and its conformance test class, run by pytest as written."""
-    blocks = _python_blocks(DOCS / "how-to" / "backend-plugin.md")
+    blocks = python_blocks(DOCS / "how-to" / "backend-plugin.md")
     backend = next(b for b in blocks if "class ToyDuckStore" in b)
     suite = next(b for b in blocks if "StoreConformanceTests" in b)
     (tmp_path / "test_toyduck.py").write_text(

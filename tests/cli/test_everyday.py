@@ -17,7 +17,7 @@ from metaxy import api, demo
 from metaxy.cli import app
 from metaxy.cli_options import PIPE_WIDTH, output_console
 from metaxy.migrations import api as mig
-from tests.cli.conftest import N, run, run_json
+from tests.cli.conftest import N, one_line_error, run, run_json
 from tests.cli.test_migrations_cli import _enable_reconcile, cli_json, duck  # noqa: F401
 from tests.migrations.conftest import PROJECT
 
@@ -95,3 +95,15 @@ def test_plan_suggests_autogenerate_after_a_bump_and_upgrade_reports_progress(
     m.upgrade(progress=seen.append)
     assert seen == [rev["revision"]] and m.pending() == []
     assert cli_json("plan")["code_changes"] == []  # the upgrade recorded the new snapshot
+
+
+def test_break_lock_on_a_store_whose_locks_end_with_their_holder(tmp_path: Path) -> None:
+    done = run("break-lock", "metaxy-snapshots", "--store", f"duckdb:///{tmp_path}/x.duckdb",
+               "--yes", ok=False)
+    assert "nothing to break" in one_line_error(done)
+
+
+def test_break_lock_asks_before_removing(tmp_path: Path) -> None:
+    done = run("break-lock", "metaxy-snapshots", "--store", f"duckdb:///{tmp_path}/x.duckdb",
+               ok=False)
+    assert "pass --yes" in one_line_error(done)  # stdin is not a terminal here

@@ -5,19 +5,15 @@ They live here rather than in core's doc tests: core's tests never import a plug
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
+
+from metaxy.testing.docs import run_doc_snippets
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "how-to" / "clickhouse.md"
 
 
 def test_clickhouse_page_snippets_run() -> None:
-    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), re.DOTALL)
-    assert len(blocks) >= 3
-    namespace: dict[str, object] = {"__name__": "docs_clickhouse"}
-    for i, block in enumerate(blocks):
-        code = compile(block, f"clickhouse.md[block {i}]", "exec", dont_inherit=True)
-        exec(code, namespace)
+    namespace = run_doc_snippets(DOC, min_blocks=3)
     assert namespace["store"].backend == "clickhouse"  # type: ignore[attr-defined]
     table = namespace["Video"].__table__  # type: ignore[attr-defined]
     created = namespace["server"].create_table_sql(table)  # type: ignore[attr-defined]

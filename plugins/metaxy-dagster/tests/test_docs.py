@@ -4,21 +4,18 @@ They live here rather than in core's doc tests: core's tests never import a plug
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
+
+from metaxy.testing.docs import run_doc_snippets
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "dagster.md"
 
 
 @pytest.mark.usefixtures("no_metaxy_env")
 def test_dagster_page_snippets_run() -> None:
-    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), re.DOTALL)
-    assert len(blocks) >= 5
-    namespace: dict[str, object] = {"__name__": "docs_dagster"}
-    for i, block in enumerate(blocks):
-        # dont_inherit: this module's `from __future__ import annotations` would turn the
-        # snippets' annotations into strings, which Dagster refuses for `context`
-        exec(compile(block, f"dagster.md[block {i}]", "exec", dont_inherit=True), namespace)
+    # run without this module's `from __future__ import annotations`: string annotations
+    # are refused by Dagster for `context`
+    namespace = run_doc_snippets(DOC, min_blocks=5)
     assert namespace["result"] is not None

@@ -95,7 +95,8 @@ def root_of(url: str) -> tuple[str, bool]:
     """The root of a store URL and whether it is on the local file system.
 
     ``delta:///a/b`` -> ``a/b`` (local; the registry makes it absolute), ``delta+s3://bkt/p``
-    -> ``s3://bkt/p``.
+    -> ``s3://bkt/p``, ``delta+file:////abs/p`` -> ``file:///abs/p`` (local files through the
+    object-store code path).
     """
     scheme, sep, rest = url.partition("://")
     if not sep or scheme not in SCHEMES:
@@ -107,9 +108,13 @@ def root_of(url: str) -> tuple[str, bool]:
                              "delta:////absolute/root")
         return rest[1:], True
     root = rest.strip("/")
+    if OBJECT_SCHEMES[scheme] == "file":  # made absolute by the registry, as delta:///
+        if not root:
+            raise StoreError(f"Delta store URL {url!r} needs a path: delta+file:////abs/root")
+        return f"file:///{root}", True
     if not root:
         raise StoreError(f"Delta store URL {url!r} needs a bucket (e.g. delta+s3://bucket/prefix)")
-    return f"{OBJECT_SCHEMES[scheme]}://{root}", OBJECT_SCHEMES[scheme] == "file"
+    return f"{OBJECT_SCHEMES[scheme]}://{root}", False
 
 
 class DeltaStore(FrameStore):
@@ -117,6 +122,7 @@ class DeltaStore(FrameStore):
 
     backend = "delta"
     polars_engine = "streaming"
+    sort_only_repeated = True
 
     def __init__(self, url: str, *, storage_options: Mapping[str, Any] | None = None,
                  vacuum_retention_hours: float = 0, target_file_size: int | None = None,
@@ -164,11 +170,30 @@ class DeltaStore(FrameStore):
         self._known = set()
 
     def _lock(self, name: str, timeout: float | None) -> contextlib.AbstractContextManager[None]:
-        """A lock file in the root (local file system only: an object store has no lock)."""
-        if not self.local:
-            raise StoreError(f"{self.display()}: named locks (migrations) need a Delta store on "
-                             "the local file system; an object store has none")
-        return file_lock(self.table_uri(SETTINGS), name, timeout, self.display())
+        """``delta:///root``: a lock file in the root's ``_metaxy`` folder (released by the
+        operating system if the holder dies); an object-store root (``delta+s3://`` and the
+        other ``delta+`` schemes): a lock object created only if absent
+        (:mod:`metaxy_delta.object_lock`)."""
+        if "://" not in self.root:
+            return file_lock(self.table_uri(SETTINGS), name, timeout, self.display())
+        from metaxy_delta.object_lock import object_lock
+
+        return object_lock(self._object_store(), name, timeout, self.display(), self.root)
+
+    def _object_store(self) -> Any:
+        from metaxy_delta.object_lock import object_store
+
+        return self._guard(lambda: object_store(self.root, self.storage_options))
+
+    def break_lock(self, name: str) -> dict[str, Any] | None:
+        """An object-store root: remove the lock object ``name`` (see the contract's
+        :meth:`~metaxy.store.StoreContract.break_lock`). A local root's locks are lock files,
+        released by the operating system when their process dies: nothing to break."""
+        if "://" not in self.root:
+            return super().break_lock(name)
+        from metaxy_delta.object_lock import break_lock
+
+        return break_lock(self._object_store(), name)
 
     def has_feature(self, feature: type[Feature] | str) -> bool:
         name = self.feature(feature).spec().key.table_name

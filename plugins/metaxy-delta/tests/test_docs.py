@@ -5,17 +5,13 @@ They live here rather than in core's doc tests: core's tests never import a plug
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
+
+from metaxy.testing.docs import run_doc_snippets
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "how-to" / "delta.md"
 
 
 def test_delta_page_snippets_run() -> None:
-    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), re.DOTALL)
-    assert len(blocks) >= 4
-    namespace: dict[str, object] = {"__name__": "docs_delta"}
-    for i, block in enumerate(blocks):
-        code = compile(block, f"delta.md[block {i}]", "exec", dont_inherit=True)
-        exec(code, namespace)
+    namespace = run_doc_snippets(DOC, min_blocks=4)
     assert namespace["store"].backend == "delta"  # type: ignore[attr-defined]

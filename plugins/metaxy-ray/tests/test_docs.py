@@ -5,10 +5,11 @@ They live here rather than in core's doc tests: core's tests never import a plug
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
+
+from metaxy.testing.docs import run_doc_snippets
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "how-to" / "ray.md"
 DOC_URL = "postgresql://postgres@127.0.0.1:5432/metaxy_ray"
@@ -17,11 +18,5 @@ DOC_URL = "postgresql://postgres@127.0.0.1:5432/metaxy_ray"
 @pytest.mark.xdist_group("ray")  # the Ray tests share one worker, one cluster (conftest.py)
 @pytest.mark.usefixtures("ray_cluster", "teams", "no_metaxy_env")
 def test_ray_page_snippets_run(postgres_url: str) -> None:
-    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), re.DOTALL)
-    assert len(blocks) >= 3 and DOC_URL in blocks[0]
-    namespace: dict[str, object] = {"__name__": "docs_ray"}
-    for i, block in enumerate(blocks):
-        code = compile(block.replace(DOC_URL, postgres_url), f"ray.md[block {i}]", "exec",
-                       dont_inherit=True)
-        exec(code, namespace)
+    namespace = run_doc_snippets(DOC, replace={DOC_URL: postgres_url}, min_blocks=3)
     assert namespace["second"] == {"media/chunk": 3, "speech/transcript": 3, "vision/faces": 0}
