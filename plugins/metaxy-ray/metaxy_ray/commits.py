@@ -15,10 +15,11 @@ The committer joins the waiting batches and commits them together when one of th
 * every write task the writer knows of is blocked (it has ``in_flight`` batches waiting, or has
   sent all its batches and waits for them), there are as many of them as the most that ran at
   once so far in the job, and the oldest batch has waited ``min_wait_s`` seconds. No more rows
-  can come before a commit, so waiting longer would only add idle time. The short minimum lets
-  the tasks that Ray Data starts some tens of milliseconds apart announce themselves; the peak
-  count lets the tasks it starts when the previous ones finished join the next group
-  (measured: without either, the four tasks of a 1M-row job each committed alone). Tasks
+  can come before a commit, so waiting longer would only add idle time. The short minimum and
+  the expected count (``expected_tasks``, before the first tasks came) let the tasks that Ray
+  Data starts some tens or hundreds of milliseconds apart announce themselves; the peak count
+  lets the tasks it starts when the previous ones finished join the next group (measured:
+  without these, the four tasks of a 1M-row job each committed alone). Tasks
   announce themselves (:meth:`GroupCommitter.enter`) and say how many batches they sent once
   done (:meth:`GroupCommitter.leave`);
 * the oldest has waited ``max_wait_s`` seconds, or as long as the previous group's commit took
@@ -92,7 +93,7 @@ class GroupCommitter:
     """Joins concurrently submitted batches into group commits (see the module docstring)."""
 
     def __init__(self, commit: CommitFn, *, max_rows: int, max_batches: int, in_flight: int,
-                 max_wait_s: float, min_wait_s: float = 0.0,
+                 max_wait_s: float, min_wait_s: float = 0.0, expected_tasks: int = 0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._commit = commit
         self.max_rows, self.max_batches = max_rows, max_batches
@@ -105,8 +106,9 @@ class GroupCommitter:
         self._first_at = 0.0
         self._committing: list[Pending] = []
         self._tasks: dict[object, _Task] = {}
-        self._peak = 0
-        """The most write tasks known at once so far."""
+        self._peak = expected_tasks
+        """The most write tasks known at once so far (at first: how many are expected to run at
+        once, so that the first group waits for the tasks Ray starts last)."""
         self._last_commit_s: float | None = None
         self.commits = 0
         """Group transactions attempted."""

@@ -134,6 +134,12 @@ class _WriterPool:
                 _kill(a)
 
 
+def _cluster_cpus() -> int:
+    """The cluster's CPUs: about how many write tasks Ray Data runs at once."""
+    resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
+    return max(1, int(resources.get("CPU", 1)))
+
+
 def _kill(actor: Any) -> None:
     with contextlib.suppress(Exception):  # already dead
         ray.kill(actor)
@@ -248,7 +254,8 @@ class MetaxyDatasink(Datasink[list[BlockResult]]):  # type: ignore[misc]
         self.result = None
         self._job = WriterJob(self._ref, self.feature, self.id_columns, self.run_id,
                               uuid.uuid4().hex[:8], self.on_error,
-                              commit_rows=self.rows_per_commit, started_at=datetime.now(UTC))
+                              commit_rows=self.rows_per_commit, started_at=datetime.now(UTC),
+                              expected_tasks=_cluster_cpus())
         self._actors = _POOL.start(self.writers, pinned=self.single_writer, job=self._job)
 
     def on_write_complete(self, write_result: WriteResult[list[BlockResult]]) -> None:

@@ -115,6 +115,8 @@ class WriterJob:
     started_at: datetime | None = None
     """When the driver started the job (UTC): a restarted writer reads its run's keys from the
     rows written since (minus :data:`RECOVERY_MARGIN`)."""
+    expected_tasks: int = 0
+    """How many write tasks the driver expects to run at once (the cluster's CPUs)."""
 
 
 class Writer:
@@ -160,7 +162,8 @@ class Writer:
             self._committer = GroupCommitter(
                 lambda group: self._commit_group(job, group), max_rows=job.commit_rows,
                 max_batches=MAX_BATCHES_PER_COMMIT, in_flight=MAX_IN_FLIGHT,
-                max_wait_s=MAX_WAIT_S, min_wait_s=MIN_WAIT_S)
+                max_wait_s=MAX_WAIT_S, min_wait_s=MIN_WAIT_S,
+                expected_tasks=job.expected_tasks)
             if recovered:  # one read of the run's keys replaces a look-up per batch
                 self._committed = self._run_keys(job)
                 self._recovered = False

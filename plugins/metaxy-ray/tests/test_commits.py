@@ -127,3 +127,21 @@ def test_the_wait_is_bounded_by_the_previous_commit() -> None:
     assert committer._due() == 0.5  # no longer than the transaction a wait could save
     committer._last_commit_s = 0.01
     assert committer._due() == 0.1  # but min_wait_s
+
+
+def test_the_first_group_waits_for_the_expected_tasks() -> None:
+    groups: list[list[str]] = []
+    committer = GroupCommitter(lambda g: groups.append(sorted(p.key for p in g)),
+                               max_rows=10**6, max_batches=100, in_flight=1, max_wait_s=LONG,
+                               expected_tasks=2)
+    committer.enter("t1")
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(committer.submit, frame(1), "a", "t1")  # blocked, but alone
+        for _ in range(3000):
+            if committer.callers == 1:
+                break
+            threading.Event().wait(0.01)
+        committer.enter("t2")  # Ray started the second task later
+        second = pool.submit(committer.submit, frame(1), "b", "t2")
+        assert first.result().outcome is second.result().outcome is Outcome.COMMITTED
+    assert groups == [["a", "b"]]
