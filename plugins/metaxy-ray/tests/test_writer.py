@@ -165,7 +165,7 @@ def test_a_failed_group_writes_each_batch_alone(
     assert [(r.rows, r.failed) for r in results] == [
         (2, []), (2, []), (2, [{"video_id": "v005"}])]
     history, inc = stored(duckdb_url)
-    assert history.height == 6 and inc.new["video_id"].to_list() == ["v002", "v005"]
+    assert history.height == 6 and sorted(inc.new["video_id"]) == ["v002", "v005"]
 
     # on_error="raise": the bad batch fails naming its sample, the good one is written
     monkeypatch.setattr(writer_module, "MAX_WAIT_S", 0.5)  # the task whose batch is skipped
