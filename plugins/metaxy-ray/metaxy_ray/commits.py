@@ -18,8 +18,8 @@ The committer joins the waiting batches and commits them together when one of th
   can come before a commit, so waiting longer would only add idle time. The short minimum and
   the expected count (``expected_tasks``, before the first tasks came) let the tasks that Ray
   Data starts some tens or hundreds of milliseconds apart announce themselves; the peak count
-  lets the tasks it starts when the previous ones finished join the next group (measured:
-  without these, the four tasks of a 1M-row job each committed alone). Tasks
+  lets the tasks it starts when the previous ones finished join the next group (without these,
+  the benchmark's write tasks each committed alone). Tasks
   announce themselves (:meth:`GroupCommitter.enter`) and say how many batches they sent once
   done (:meth:`GroupCommitter.leave`);
 * the oldest has waited ``max_wait_s`` seconds, or as long as the previous group's commit took
@@ -102,7 +102,7 @@ class GroupCommitter:
         self._clock = clock
         self._cond = threading.Condition()
         self._waiting: list[Pending] = []
-        self._rows = 0
+        self._held_rows = 0
         self._first_at = 0.0
         self._committing: list[Pending] = []
         self._tasks: dict[object, _Task] = {}
@@ -167,7 +167,7 @@ class GroupCommitter:
         if not self._waiting:
             self._first_at = self._clock()
         self._waiting.append(mine)
-        self._rows += frame.height
+        self._held_rows += frame.height
         self._cond.notify_all()
         while mine.outcome is None:
             wait = self._due()
@@ -179,7 +179,7 @@ class GroupCommitter:
 
     def _due(self) -> float:
         """Seconds until the waiting batches are due to commit (0: now)."""
-        if self._rows >= self.max_rows or len(self._waiting) >= self.max_batches:
+        if self._held_rows >= self.max_rows or len(self._waiting) >= self.max_batches:
             return 0.0
         waited = self._clock() - self._first_at
         if len(self._tasks) >= self._peak and all(self._blocked(t) for t in self._tasks.values()):
@@ -201,7 +201,7 @@ class GroupCommitter:
 
     def _run_group(self) -> None:
         """Commit the waiting batches (called holding the condition; releases it meanwhile)."""
-        group, self._waiting, self._rows = self._waiting, [], 0
+        group, self._waiting, self._held_rows = self._waiting, [], 0
         self._committing = group
         self.commits += 1
         error: BaseException | None = None

@@ -47,9 +47,8 @@ in docs/how-to/ray.md)."""
 ROWS_PER_COMMIT = 1_000_000
 """Rows the single writer of a DuckDB or SQLite file joins into one transaction at most, from the
 batches of concurrent write tasks, when ``rows_per_commit`` is not given (server databases: 0, no
-joining; their writers run in parallel). A 1M-row job then commits in one or two transactions
-instead of four, which spares DuckDB the checkpoint that several transactions leave for the store's
-closing (measured in docs/how-to/ray.md)."""
+joining; their writers run in parallel). Fewer, larger transactions spare DuckDB the checkpoint
+that several transactions leave for the store's closing (measured in docs/how-to/ray.md)."""
 MAX_CALLS = 8
 """Calls a writer actor runs at a time (threads: the batches waiting for a group commit); further
 calls wait in Ray's queue, their batches in the object store."""

@@ -50,9 +50,10 @@ MAX_IN_FLIGHT = 2
 MAX_WAIT_S = 1.0
 """A group commits at the latest once its oldest batch waited this long (sooner when every write
 task is blocked; see :mod:`metaxy_ray.commits`)."""
-MIN_WAIT_S = 0.3
+MIN_WAIT_S = 0.1
 """... and not before its oldest batch waited this long (unless it is full): time for write tasks
-started just after the first to announce themselves."""
+started just after the first to announce themselves (the expected and peak task counts cover
+most of that; a longer minimum cost more than it joined, see docs/how-to/ray.md)."""
 RECOVERY_MARGIN = timedelta(hours=1)
 """How far before the job's start a restarted writer reads the store for its run's keys: rows
 are stamped no earlier than their writer's clock (the store's write clock only moves a time
