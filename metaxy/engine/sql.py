@@ -156,13 +156,13 @@ def latest(table: FromClause, ids: tuple[str, ...], *,
     order = [table.c[C.UPDATED_AT].desc(), table.c[C.ROW_ID].desc()]
     names = None if columns is None else list(
         dict.fromkeys([*ids, *columns, C.UPDATED_AT, C.ROW_ID, C.DELETED_AT]))
-    keep = [c for c in table.c] if names is None else [table.c[n] for n in names]
     if state is not None and names is not None and set(names) <= set(state.c.keys()):
         # every column needed is in the state: the history is not read at all
         only = sa.select(*[state.c[n] for n in names])
         if not include_deleted:
             only = only.where(state.c[C.DELETED_AT].is_(None))
         return only.subquery(name)
+    keep = [c for c in table.c] if names is None else [table.c[n] for n in names]
     if state is not None:
         picked = sa.select(state.c[C.ROW_ID])
         if not include_deleted:
@@ -236,8 +236,10 @@ def _field_hash(ctx: SqlContext, field: FieldPlan,
 
 
 def expected(plan: ResolvePlan, ctx: SqlContext, staged: FromClause | None,
-             where: Any = None) -> sa.Subquery:
-    """The expected samples: key columns, carried columns, per-field and overall provenance."""
+             where: Any = None, hashed: bool = True) -> sa.Subquery:
+    """The expected samples: key columns, carried columns, per-field and overall provenance
+    (not ``hashed``: the upstream data versions instead, by their aliases, for
+    :mod:`metaxy.engine.compare`, which hashes only the rows it returns)."""
     source: dict[str, ColumnElement[Any]] = {}
     if plan.is_root:
         if staged is None:
@@ -269,13 +271,19 @@ def expected(plan: ResolvePlan, ctx: SqlContext, staged: FromClause | None,
         carried = [source[c] for c in plan.carried]
     cols: list[ColumnElement[Any]] = [source[k].label(k) for k in plan.key_columns]
     cols += [c.label(c.name) for c in carried if c.name not in plan.key_columns]
-    cols += [_field_hash(ctx, f, source).label(f.pv_column) for f in plan.fields]
+    if hashed:
+        cols += [_field_hash(ctx, f, source).label(f.pv_column) for f in plan.fields]
+    else:
+        cols += [source[a].label(a) for a in
+                 dict.fromkeys(p.alias for f in plan.fields for p in f.parents)]
     inner = sa.select(*cols).select_from(from_)
     if where is not None:
         allowed = {*plan.key_columns, *plan.id_columns, *(c.name for c in carried)}
         names = _NameMap({k: v for k, v in source.items() if k in allowed})
         inner = inner.where(F.retarget(where, names, what="the expected samples"))
     sub = inner.subquery("e_fields")
+    if not hashed:
+        return sub
     total = concat([sa.literal(f.encoded_key) + enc(sub.c[f.pv_column]) for f in
                     sorted(plan.fields, key=lambda f: f.field.to_string())])
     return sa.select(*sub.c, ctx.h(total).label(C.PROVENANCE)).subquery("expected")
@@ -377,6 +385,9 @@ class _Classified(NamedTuple):
     #: ids, system columns and per-field columns only, and an orphan's stored row is joined
     #: from the history by its row id (None: the current half has every column)
     history: FromClause | None
+    #: the flags compare stored inputs (metaxy.engine.compare): the expected half has the
+    #: field provenances but not the overall one, added by compare.with_total
+    by_inputs: bool = False
 
 
 def _lean_columns(plan: ResolvePlan, state: FromClause | None,
@@ -403,10 +414,17 @@ def _classified(plan: ResolvePlan, ctx: SqlContext, table: FromClause, staged: F
     rule = F.combine(stale_if)
     state = ctx.states.get(str(plan.key))
     lean = _lean_columns(plan, state, [rest, rule])
-    e, c, joined = _joined(plan, ctx, expected(plan, ctx, staged, key_terms),
+    from metaxy.engine import compare  # it builds on this module's expressions
+
+    by_inputs = lean is not None and compare.usable(plan, state)
+    e, c, joined = _joined(plan, ctx, expected(plan, ctx, staged, key_terms, not by_inputs),
                            current(plan, table, key_terms, ctx.latest_method,
                                    rest if plan.expansion else None, state,
                                    rule if plan.expansion else None, lean))
+    flags = compare.stale_flags(plan, ctx, e, c) if by_inputs \
+        else [_stale_flag(plan, e, c, f) for f in plan.fields]
+    if by_inputs:
+        e = compare.hashed_half(plan, ctx, e)
     scope = _scope(plan, wp, e, c) if wp is not None and rest is not None else None
     flag = None
     if rule is not None:
@@ -415,8 +433,8 @@ def _classified(plan: ResolvePlan, ctx: SqlContext, table: FromClause, staged: F
             rule, _NameMap(dict(c.c.items())), what=f"feature '{plan.key}' (stale_if)")
         both = sa.and_(e.c[k0].is_not(None), c.c[k0].is_not(None), matched)
         flag = sa.case((both, sa.true()), else_=sa.false())
-    return _Classified(e, c, [_stale_flag(plan, e, c, f) for f in plan.fields], joined, scope,
-                       flag, table if lean is not None else None)
+    return _Classified(e, c, flags, joined, scope, flag, table if lean is not None else None,
+                       by_inputs)
 
 
 def _scope(plan: ResolvePlan, wp: WherePlan, e: Any, c: Any) -> ColumnElement[bool]:
@@ -440,8 +458,8 @@ def increment_statement(plan: ResolvePlan, ctx: SqlContext, table: FromClause,
                         status: str | None = None, stale_if: Any = None) -> sa.Select[Any]:
     """One statement returning every new, stale and orphaned sample (optionally one status);
     a sample whose stored row matches ``stale_if`` is stale (raw column ``__stale_if``)."""
-    e, c, flags, joined, scope, rule, history = _classified(plan, ctx, table, staged, where,
-                                                            stale_if)
+    e, c, flags, joined, scope, rule, history, by_inputs = _classified(
+        plan, ctx, table, staged, where, stale_if)
     k0 = plan.key_columns[0]
     state = sa.case((c.c[k0].is_(None), sa.literal("new")),
                     (e.c[k0].is_(None), sa.literal("orphaned")),
@@ -473,6 +491,10 @@ def increment_statement(plan: ResolvePlan, ctx: SqlContext, table: FromClause,
         stmt = stmt.where(c.c[k0].is_not(None), e.c[k0].is_not(None), sa.or_(*flags))
     else:
         stmt = stmt.where(sa.or_(c.c[k0].is_(None), e.c[k0].is_(None), *flags))
+    if by_inputs:
+        from metaxy.engine import compare
+
+        stmt = compare.with_total(plan, ctx, stmt)
     if plan.expansion or history is None:
         return stmt
     return _with_stored_rows(plan, stmt.cte("increment"), history)
@@ -509,7 +531,8 @@ def status_statement(plan: ResolvePlan, ctx: SqlContext, table: FromClause,
                      staged: FromClause | None = None, where: Any = None,
                      stale_if: Any = None) -> sa.Select[Any]:
     """One statement returning the counts: new, stale, orphaned, up to date."""
-    e, c, flags, joined, scope, rule, _ = _classified(plan, ctx, table, staged, where, stale_if)
+    e, c, flags, joined, scope, rule, _, _ = _classified(plan, ctx, table, staged, where,
+                                                         stale_if)
     k0 = plan.key_columns[0]
     both = sa.and_(e.c[k0].is_not(None), c.c[k0].is_not(None))
     any_stale = sa.or_(*flags, *([rule] if rule is not None else []))

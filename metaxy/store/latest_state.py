@@ -49,7 +49,7 @@ from metaxy import columns as C
 from metaxy.engine import sql as Q
 from metaxy.errors import MetaxyError
 from metaxy.keys import MAX_IDENTIFIER_BYTES
-from metaxy.store import write_clock
+from metaxy.store import ddl, state_inputs, write_clock
 from metaxy.store.write_clock import WRITE_CLOCK_TABLE
 
 if TYPE_CHECKING:
@@ -59,7 +59,8 @@ if TYPE_CHECKING:
 #: The state table's format; a recorded state of another version is rebuilt.
 #: 2: the per-field data versions and provenances and ``metaxy_created_at`` (resolve/status
 #: read only states); the recorded ``id_columns`` text also names a digest of the column set.
-STATE_VERSION = 2
+#: 3: the input and signature columns of 1:1 features (metaxy.store.state_inputs).
+STATE_VERSION = 3
 SUFFIX = "__state"
 #: System columns of the state besides the ids and the per-field columns.
 SYSTEM = (C.ROW_ID, C.UPDATED_AT, C.DELETED_AT, C.CREATED_AT)
@@ -103,7 +104,11 @@ def state_table(table: sa.Table, ids: tuple[str, ...], unique_key: bool,
     if found is not None:
         return found
     required = {*ids, C.ROW_ID, C.UPDATED_AT}
-    cols = [sa.Column(n, table.c[n].type, nullable=n not in required) for n in columns]
+    # the input and signature columns (metaxy.store.state_inputs) are not in the history
+    cols = [sa.Column(n, table.c[n].type if n in table.c else sa.String(),
+                      nullable=n not in required,
+                      info={ddl.STORAGE_HINT: ddl.INCOMPRESSIBLE} if ddl.incompressible(n)
+                      else {}) for n in columns]
     name = state_name(table.name)
     extra = [sa.Index(f"{name[:MAX_IDENTIFIER_BYTES - 3]}_ux", *ids, unique=True)] \
         if unique_key else []
@@ -113,8 +118,9 @@ def state_table(table: sa.Table, ids: tuple[str, ...], unique_key: bool,
 
 
 def narrow(rel: Any, state: sa.Table) -> list[sa.ColumnElement[Any]]:
-    """The state's columns, in order, taken from a relation of the history's shape."""
-    return [rel.c[c.name] for c in state.c]
+    """The state's columns the history has, in order, taken from a relation of the history's
+    shape (the others, last in the state, are added by :func:`state_inputs.complete`)."""
+    return [rel.c[c.name] for c in state.c if c.name in rel.c]
 
 
 def hold_clock(conn: sa.Connection, table: sa.Table) -> int | None:
@@ -200,15 +206,17 @@ def recreate(store: SQLStore, conn: sa.Connection, state: sa.Table) -> None:
     store._ensure_system_table(conn, state)
 
 
-def rebuild(store: SQLStore, conn: sa.Connection, table: sa.Table, state: sa.Table,
-            ids: tuple[str, ...]) -> None:
+def rebuild(store: SQLStore, conn: sa.Connection, feature: type[Feature], state: sa.Table
+            ) -> None:
     """Make the state equal to the history's latest rows (the window, tombstones included),
     recreating its table (its columns may be another set)."""
+    table: sa.Table = feature.__table__  # type: ignore[attr-defined]
+    ids = feature.spec().id_columns
     rel = Q.latest(table, ids, include_deleted=True, method=store.latest_method,
-                   columns=tuple(c.name for c in state.c))
+                   columns=tuple(c.name for c in state.c if c.name in table.c))
     recreate(store, conn, state)
-    conn.execute(sa.insert(state).from_select([c.name for c in state.c],
-                                              sa.select(*narrow(rel, state))))
+    rows = state_inputs.complete(store, feature, sa.select(*narrow(rel, state)))
+    conn.execute(sa.insert(state).from_select([c.name for c in state.c], rows))
 
 
 def drop_vanished(conn: sa.Connection, table: sa.Table, state: sa.Table) -> None:
@@ -222,7 +230,8 @@ def drop_vanished(conn: sa.Connection, table: sa.Table, state: sa.Table) -> None
 def of(store: SQLStore, feature: type[Feature]) -> sa.Table:
     """The state table of ``feature`` in ``store``."""
     return state_table(feature.__table__,  # type: ignore[attr-defined]
-                       feature.spec().id_columns, store.state_unique_key, columns_of(feature))
+                       feature.spec().id_columns, store.state_unique_key,
+                       (*columns_of(feature), *state_inputs.extra_columns(store, feature)))
 
 
 def keep(store: SQLStore, conn: sa.Connection, feature: type[Feature], table: sa.Table,
@@ -237,12 +246,14 @@ def keep(store: SQLStore, conn: sa.Connection, feature: type[Feature], table: sa
     store._ensure_system_table(conn, state)
     loaded = written_rows  # rows upserted (statistics: PostgreSQL re-analyzes past 10%)
     if stamped_alike and held is not None and recorded(conn, table, state, ids) == held:
-        store._upsert_state(conn, state, ids, written(table, state, at))
+        store._upsert_state(conn, state, ids, state_inputs.complete(
+            store, feature, written(table, state, at)))
     elif stamped_alike and history_was_empty(conn, table, at):
         recreate(store, conn, state)  # its recorded column set may be another one
-        store._upsert_state(conn, state, ids, written(table, state, at))
+        store._upsert_state(conn, state, ids, state_inputs.complete(
+            store, feature, written(table, state, at)))
     else:  # not equal before the write, or rows carrying their own times (copied history)
-        rebuild(store, conn, table, state, ids)
+        rebuild(store, conn, feature, state)
         loaded = int(conn.execute(sa.select(sa.func.count()).select_from(state)).scalar() or 0)
     store._refresh_statistics(conn, state, loaded)
     mark(conn, table, state, ids, write_clock.to_us(at))
@@ -272,7 +283,8 @@ def build_missing(store: SQLStore) -> None:
     clock row; idempotent. A table that cannot be built (its columns drifted) stays on the
     window, and its reads report the drift as before."""
     graph = store.graph
-    stored = [f for f in (graph.get(k) for k in graph.keys)
+    # upstream first: a state's input columns are verified against its upstreams' states
+    stored = [f for f in (graph.get(k) for k in graph.topological_order())
               if store._exists(f.spec().key.table_name)]
     done = ready_states(store, stored)
     conn = store.conn
@@ -287,7 +299,7 @@ def build_missing(store: SQLStore) -> None:
                 store._ensure_system_table(conn, STATE_VERSIONS_TABLE)
                 store._ensure_system_table(conn, state)
                 at = write_clock.claim(conn, table, write_clock.EPOCH, store._insert_missing)
-                rebuild(store, conn, table, state, ids)
+                rebuild(store, conn, feature, state)
                 count = conn.execute(sa.select(sa.func.count()).select_from(state)).scalar()
                 store._refresh_statistics(conn, state, int(count or 0))
                 mark(conn, table, state, ids, write_clock.to_us(at))

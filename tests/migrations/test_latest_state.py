@@ -22,6 +22,7 @@ from metaxy import columns as C
 from metaxy.engine.protocol import to_storage
 from metaxy.store.latest_state import STATE_VERSIONS_TABLE, columns_of
 from tests.reliability.faultlib import define
+from tests.reliability.inputs_check import assert_inputs_hold, history_columns
 
 from .conftest import populate, setup_migration
 from .test_renames import _uncomment, rename_text
@@ -54,6 +55,8 @@ def assert_state_consistent(store: Any, key: str) -> None:
     history = store.read(key, with_history=True)
     latest = to_storage(feature, history.sort([C.UPDATED_AT, C.ROW_ID]).group_by(ids).last())
     latest = latest.select(*columns_of(feature))
+    assert_inputs_hold(store, feature, state)
+    state = history_columns(feature, state)
     assert state.columns == latest.columns, key
     assert _set(state) == _set(latest), key
     by_state = _observe(store, key)

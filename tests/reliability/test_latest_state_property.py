@@ -34,6 +34,7 @@ from metaxy import columns as C
 from metaxy.engine.protocol import to_storage
 from metaxy.store.latest_state import columns_of
 from tests.reliability.faultlib import backend_url, item_features, make_store
+from tests.reliability.inputs_check import assert_inputs_hold, history_columns
 
 POOL = [f"s{i}" for i in range(5)] + ["it's"]
 ids_st = st.lists(st.sampled_from(POOL), unique=True, min_size=1, max_size=4)
@@ -154,6 +155,8 @@ class LatestStateMachine(RuleBasedStateMachine):
             assert state is not None, f"{key}: no ready state after a write that kept it"
             history = self.store.read(feature, with_history=True)
             expected = recomputed(feature, history)
+            assert_inputs_hold(self.store, feature, state)
+            state = history_columns(feature, state)
             assert state.columns == expected.columns, key
             assert _rows(state) == _rows(expected), key
 
