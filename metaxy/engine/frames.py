@@ -54,8 +54,6 @@ _E_PRESENT = "__e_present"
 _C_PRESENT = "__c_present"
 _VALUE = "__w__"  # a column's per-sample value for a where= filter
 ID_HASH = "__id_hash"  # a row's id columns hashed (see repeated_ids)
-BUCKET_SAMPLES = 1_000_000  # repeated samples sorted together by latest() (memory vs scans)
-MAX_BUCKETS = 16
 
 
 @dataclass(frozen=True)
@@ -103,10 +101,7 @@ def latest(frame: pl.LazyFrame, ids: tuple[str, ...] | list[str], *,
     (the same snapshot of the table; anything else gives a wrong answer), when the caller has
     it. Then a sample whose hash is not listed has one row, which is its latest, and only the
     rows of the listed samples are sorted: a table holding one row per sample (the usual case)
-    is read as it streams instead of being sorted whole in memory. The listed samples are
-    sorted in buckets of about :data:`BUCKET_SAMPLES` (by hash; at most :data:`MAX_BUCKETS`),
-    one after the other: the streaming engine holds one bucket's rows at a time, for one more
-    scan of the table per bucket.
+    is read as it streams instead of being sorted whole in memory.
     """
     names = list(ids)
     if repeated is None:
@@ -114,14 +109,10 @@ def latest(frame: pl.LazyFrame, ids: tuple[str, ...] | list[str], *,
     elif repeated.len() == 0:
         ranked = frame
     else:
-        h = pl.col(ID_HASH)
-        listed = h.is_in(repeated.implode())
+        listed = pl.col(ID_HASH).is_in(repeated.implode())
         tagged = frame.with_columns(id_hash(names))
-        parts = [tagged.filter(~listed).drop(ID_HASH)]
-        buckets = min(MAX_BUCKETS, -(-repeated.len() // BUCKET_SAMPLES))
-        parts += [_last_rows(tagged.filter(listed & (h % buckets == b)).drop(ID_HASH), names)
-                  for b in range(buckets)]
-        ranked = pl.concat(parts)
+        once = tagged.filter(~listed).drop(ID_HASH)
+        ranked = pl.concat([once, _last_rows(tagged.filter(listed).drop(ID_HASH), names)])
     if include_deleted:
         return ranked
     return ranked.filter(pl.col(C.DELETED_AT).is_null())

@@ -52,18 +52,6 @@ def test_sorting_only_repeated_samples_gives_the_same_latest_rows(
     assert split.columns == history.collect_schema().names()
 
 
-@pytest.mark.parametrize("bucket_samples", [1, 4, 1000])
-def test_repeated_samples_sorted_in_buckets_give_the_same_rows(
-        bucket_samples: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(E, "BUCKET_SAMPLES", bucket_samples)
-    monkeypatch.setattr(E, "MAX_BUCKETS", 5)
-    history = _history(21, samples=120).lazy()
-    repeated = E.repeated_ids(history, IDS).collect().get_column(E.ID_HASH)
-    assert repeated.len() > 5  # more buckets than one when bucket_samples is small
-    plain = _sorted(E.latest(history, IDS, include_deleted=True))
-    assert _sorted(E.latest(history, IDS, include_deleted=True, repeated=repeated)).equals(plain)
-
-
 def test_repeated_ids_lists_exactly_the_samples_with_more_than_one_row() -> None:
     history = _history(11)
     counts = history.group_by(IDS).len()
