@@ -6,7 +6,8 @@ The ``simple`` scenario: a first process writes N root rows (in chunks of 1M, on
 each) into a fresh ``delta:///`` store; a second, fresh process opens the store and runs
 ``status`` of the leaf, which is never written, so every sample is new ("N simple adds"). The
 second process reports its peak RSS (``ru_maxrss``: the whole process, Python and the imports
-included) and its RSS before ``status``; the counts are checked.
+included) and its RSS before ``status``; the counts are checked. ``--depth k`` writes every
+root sample k times (k commits of each chunk), so that every sample has k rows to deduplicate.
 """
 
 from __future__ import annotations
@@ -29,15 +30,17 @@ from benchmarks.worker import rss_bytes
 CHUNK = 1_000_000
 
 
-def write(url: str, n: int) -> None:
+def write(url: str, n: int, depth: int) -> None:
     sc = build("simple", n)
     root = sc.roots[0]
     rows = root.make(sc.root_rows, "v1")
     t0 = time.perf_counter()
     with mx.get_store(url, graph=sc.graph).open("w") as store:
-        for start in range(0, rows.height, CHUNK):
-            store.write(root.feature, rows.slice(start, CHUNK))
-    print(f"wrote {rows.height:,} root rows in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        for _ in range(depth):
+            for start in range(0, rows.height, CHUNK):
+                store.write(root.feature, rows.slice(start, CHUNK))
+    print(f"wrote {rows.height:,} root rows {depth}x in {time.perf_counter() - t0:.1f} s",
+          file=sys.stderr)
 
 
 def status(url: str, n: int) -> dict[str, float]:
@@ -60,9 +63,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--phase", choices=("all", "write", "status"), default="all")
     ap.add_argument("--url", default=None)
+    ap.add_argument("--depth", type=int, default=1,
+                    help="rows per root sample (the history depth; 1: every sample once)")
     args = ap.parse_args(argv)
     if args.phase == "write":
-        write(args.url, args.n)
+        write(args.url, args.n, args.depth)
         return
     if args.phase == "status":
         print(json.dumps(status(args.url, args.n)))
@@ -72,13 +77,14 @@ def main(argv: list[str] | None = None) -> None:
     try:
         me = [sys.executable, "-m", "benchmarks.delta_status_memory", "--n", str(args.n),
               "--url", url]
-        subprocess.run([*me, "--phase", "write"], check=True)
+        subprocess.run([*me, "--phase", "write", "--depth", str(args.depth)], check=True)
         out = subprocess.run([*me, "--phase", "status"], check=True, capture_output=True,
                              text=True)
         got = json.loads(out.stdout)
-        print(f"| n | status s | RSS before MiB | peak RSS MiB |\n|---|---|---|---|\n"
-              f"| {args.n:,} | {got['seconds']:.1f} | {got['rss_before_mib']:.0f} | "
-              f"{got['peak_rss_mib']:.0f} |")
+        print(f"| n | depth | status s | RSS before MiB | peak RSS MiB |\n"
+              f"|---|---|---|---|---|\n"
+              f"| {args.n:,} | {args.depth} | {got['seconds']:.1f} | "
+              f"{got['rss_before_mib']:.0f} | {got['peak_rss_mib']:.0f} |")
         print(f"status: {got['new']:,} new; polars {pl.__version__}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -15,9 +15,12 @@ job first: the pool of writers keeps them between jobs), one run measures:
 * ``store write`` -- ``store.open("w")``, ``store.write(transcript, rows)`` of the computed rows
   and closing the store, in this process, into store A;
 * ``Ray write (w writers)`` -- the same rows, already in Ray's object store in blocks of
-  ``ROWS_PER_WRITE`` (one write task and one transaction each), written through
-  ``MetaxyDatasink(..., writers=w)`` into store B (a second store prepared identically, so both
-  writes append to the same state); PostgreSQL is measured with 1, 2 and 4 writers.
+  ``ROWS_PER_WRITE`` (one write task each), written through ``MetaxyDatasink(..., writers=w)``
+  into store B (a second store prepared identically, so both writes append to the same state);
+  PostgreSQL is measured with 1, 2 and 4 writers. DuckDB is measured with the sink's default
+  (its writer joins the batches of concurrent tasks into one transaction, ``rows_per_commit``)
+  and with ``rows_per_commit=0`` (one transaction per block, as before 2026-12-04's group
+  commit), each into its own prepared store.
 
 Both sides of each ratio open and close the store: the sink must leave a DuckDB file free when
 ``write_datasink`` returns, and closing a DuckDB file that took 1M rows checkpoints it (~2 s of a
@@ -86,6 +89,20 @@ def _prepare(url: str, videos: Any) -> None:
     store = mx.get_store(url)
     with store.open("w"):
         store.write("media/video", videos)
+
+
+def _transactions(url: str, run: str) -> int:
+    """How many transactions a sink's job committed (one write time each)."""
+    import polars as pl
+
+    import metaxy as mx
+    from metaxy import columns as C
+
+    store = mx.get_store(url)
+    with store:
+        rows = store.read(FEATURE, with_history=True)
+    mine = rows.filter(pl.col(C.MATERIALIZATION_ID).str.starts_with(run + "/"))
+    return int(mine[C.UPDATED_AT].n_unique())
 
 
 def _timed(fn: Any) -> tuple[float, Any]:
@@ -162,18 +179,23 @@ def run(backend: str, n: int, *, writes: bool = True, steps: bool = False) -> It
         blocks = [ray.put(b.to_arrow(compat_level=pl.CompatLevel.oldest()))
                   for b in rows.iter_slices(ROWS_PER_WRITE)]
         ready = ray.data.from_arrow_refs(blocks).materialize()  # type: ignore[arg-type]
-        for writers in ((1, 2, 4) if backend == "postgresql" else (1,)):
+        variants: tuple[tuple[int, int | None], ...] = (
+            ((1, None), (2, None), (4, None)) if backend == "postgresql" else ((1, None), (1, 0)))
+        for i, (writers, per_commit) in enumerate(variants):
             with _database(backend) as url_c:
-                url = url_b if writers == 1 else url_c
-                if writers != 1:
+                url = url_b if i == 0 else url_c
+                if i != 0:
                     _prepare(url, videos)
                 parts: dict[str, float] = {}
-                sink = _timed_sink(MetaxyDatasink, parts)(FEATURE, url, writers=writers)
+                sink = _timed_sink(MetaxyDatasink, parts)(FEATURE, url, writers=writers,
+                                                          rows_per_commit=per_commit)
                 t_ray, _ = _timed(lambda s=sink: ready.write_datasink(s))
                 assert sink.result is not None and sink.result.rows_written == n
+                commits = _transactions(url, sink.result.materialization_id)
+            label = "" if per_commit is None else f", rows_per_commit={per_commit}"
             yield (f"| {backend} | {n:,} | write | store.write | {t_write:.2f} | "
-                   f"MetaxyDatasink, {writers} writer(s) | {t_ray:.2f} | "
-                   f"{t_ray / t_write:.2f} |")
+                   f"MetaxyDatasink, {writers} writer(s){label}, {commits} transaction(s) | "
+                   f"{t_ray:.2f} | {t_ray / t_write:.2f} |")
             if steps:
                 tasks = t_ray - parts["start"] - parts["complete"]
                 yield (f"| {backend} | {n:,} | write steps | | | start / tasks / complete | "

@@ -22,6 +22,19 @@ import sqlalchemy as sa
 
 from metaxy import columns as C
 
+#: ``Column.info`` key of a storage hint a backend's DDL may act on (the column's values and
+#: queries are the same either way).
+STORAGE_HINT = "metaxy_storage"
+#: The hint for columns of random hex digests (the latest state's per-field hashes): compressing
+#: them gains little and costs most of the state's write (DuckDB's string compression
+#: analysis; measured in docs/performance.md, "Writes II").
+INCOMPRESSIBLE = "incompressible"
+
+
+def incompressible(name: str) -> bool:
+    """Whether a state column holds hex digests: a per-field data version or provenance."""
+    return name.startswith((C.DV_PREFIX, C.PV_PREFIX))
+
 
 def enforces_primary_key(table: sa.Table) -> bool:
     """Whether ``table`` is created with its mapped primary key as a database constraint.

@@ -24,6 +24,7 @@ from sqlalchemy.ext.compiler import compiles
 from metaxy.engine.staged import StagedRows
 from metaxy.errors import StoreError, StoreLockedError
 from metaxy.hookspecs import BackendSpec, hookimpl
+from metaxy.store import ddl
 from metaxy.store.base import AccessMode
 from metaxy.store.locks import database_lock
 from metaxy.store.sql import SQLStore
@@ -41,6 +42,22 @@ def _double(element: sa.Float[Any], compiler: Any, **kw: Any) -> str:
     """Python floats are 64-bit: map SQLAlchemy's generic Float to DOUBLE, not 32-bit FLOAT."""
     precision = element.precision
     return "FLOAT" if precision is not None and precision <= 24 else "DOUBLE"
+
+
+#: How DuckDB stores a column hinted incompressible (a fixed name, never user input).
+INCOMPRESSIBLE_AS = "uncompressed"
+
+
+@compiles(sa.schema.CreateColumn, "duckdb")
+def _create_column(element: sa.schema.CreateColumn, compiler: Any, **kw: Any) -> str | None:
+    """A column hinted incompressible (:data:`metaxy.store.ddl.INCOMPRESSIBLE`: the latest
+    state's hex digests) is stored ``USING COMPRESSION uncompressed``: DuckDB's string
+    compression analysis of random hex was most of the state's write, and saved few bytes
+    (docs/performance.md, "Writes II")."""
+    text: str | None = compiler.visit_create_column(element, **kw)
+    if text is not None and element.element.info.get(ddl.STORAGE_HINT) == ddl.INCOMPRESSIBLE:
+        text += f" USING COMPRESSION {INCOMPRESSIBLE_AS}"
+    return text
 
 
 class DuckDBStore(SQLStore):

@@ -34,6 +34,10 @@ if TYPE_CHECKING:
     from metaxy.feature import Feature
 
 
+#: ``_repeated_ids`` gives up (the plain sort) when the repeated samples are more than one
+#: in this many rows.
+REPEATED_SHARE = 4
+
 class FrameStore(MetadataStore):
     """Base of the stores that read storage-form Polars frames and resolve with Polars.
 
@@ -164,11 +168,20 @@ class FrameStore(MetadataStore):
         """:func:`~metaxy.engine.frames.repeated_ids` of ``rows`` (with
         :attr:`sort_only_repeated`; else None). ``rows`` must read the same rows each time it
         is collected (a scan pinned to one table version), as the query using the result scans
-        them again."""
+        them again.
+
+        None too when the repeated samples hold most rows (each has two or more): then nearly
+        everything is sorted anyway, and the plain sort is cheaper than splitting the rows by
+        a set of that many hashes (measured: docs/performance.md, the Delta section).
+        """
         if not self.sort_only_repeated:
             return None
         found = self.collect(E.repeated_ids(rows, feature.spec().id_columns))
-        return found.get_column(E.ID_HASH)
+        repeated = found.get_column(E.ID_HASH)
+        if repeated.len() and repeated.len() * REPEATED_SHARE > self.collect(
+                rows.select(pl.len())).item():
+            return None
+        return repeated
 
     def _upstream_rows(self, feature: type[Feature]) -> pl.LazyFrame:
         """Own latest rows of an upstream feature, else a fallback store's latest rows."""

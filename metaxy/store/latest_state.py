@@ -49,7 +49,7 @@ from metaxy import columns as C
 from metaxy.engine import sql as Q
 from metaxy.errors import MetaxyError
 from metaxy.keys import MAX_IDENTIFIER_BYTES
-from metaxy.store import state_inputs, write_clock
+from metaxy.store import ddl, state_inputs, write_clock
 from metaxy.store.write_clock import WRITE_CLOCK_TABLE
 
 if TYPE_CHECKING:
@@ -106,7 +106,9 @@ def state_table(table: sa.Table, ids: tuple[str, ...], unique_key: bool,
     required = {*ids, C.ROW_ID, C.UPDATED_AT}
     # the input and signature columns (metaxy.store.state_inputs) are not in the history
     cols = [sa.Column(n, table.c[n].type if n in table.c else sa.String(),
-                      nullable=n not in required) for n in columns]
+                      nullable=n not in required,
+                      info={ddl.STORAGE_HINT: ddl.INCOMPRESSIBLE} if ddl.incompressible(n)
+                      else {}) for n in columns]
     name = state_name(table.name)
     extra = [sa.Index(f"{name[:MAX_IDENTIFIER_BYTES - 3]}_ux", *ids, unique=True)] \
         if unique_key else []

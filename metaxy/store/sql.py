@@ -99,6 +99,9 @@ class SQLStore(MetadataStore):
         _upsert_state(conn, state, ids, source): Replace the latest-state rows of the samples
             in ``source`` (the narrow rows of one write) by those rows; default: delete, then
             insert (:mod:`metaxy.store.latest_state`).
+        _after_commit(conn, committed): Called after a write's transaction ended (committed
+            or rolled back), with none open: upkeep that cannot run in a transaction
+            (PostgreSQL: ``VACUUM`` of a latest state its upserts left mostly dead).
         _guard(fn, feature): Run one public store operation (a read, resolve, status, write,
             delete) translating driver errors; extend it (call ``super()``) to scope state to
             one operation, e.g. a cache of catalog lookups.
@@ -146,6 +149,10 @@ class SQLStore(MetadataStore):
         """Replace the state rows of the samples in ``source`` (narrow rows of one write, in
         the state's column order) by ``source``'s rows, in the write's transaction."""
         latest_state.replace_rows(conn, state, ids, source)
+
+    def _after_commit(self, conn: sa.Connection, committed: bool) -> None:
+        """Called after a write's transaction ended (``committed``, else rolled back), with no
+        transaction open; the default does nothing."""
 
     def _refresh_statistics(self, conn: sa.Connection, table: sa.Table, rows: int) -> None:
         """Called after a bulk load of ``rows`` rows into ``table`` (same transaction).
@@ -338,8 +345,10 @@ class SQLStore(MetadataStore):
             self._hash_recorded = False  # the row may have been rolled back with the write
             self._existing = set(sa.inspect(conn).get_table_names())
             conn.commit()
+            self._after_commit(conn, committed=False)
             raise
         self._existing.add(table.name)
+        self._after_commit(conn, committed=True)
         return rows.height
 
     def _write_time(self, conn: sa.Connection, table: sa.Table, client: datetime) -> datetime:

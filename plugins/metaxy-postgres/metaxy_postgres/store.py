@@ -51,6 +51,11 @@ DRIVER = "postgresql+psycopg"
 NULL_MARKER = r"\N"
 #: The temporary table a write's latest-state rows are staged in (one per session).
 STATE_STAGE = "metaxy_state_stage"
+#: The latest state's autovacuum setting (a per-table storage parameter): its upkeep leaves one
+#: dead row per sample written (delete + insert), so it is vacuumed after 5% of its rows died
+#: instead of PostgreSQL's default 20%. A backstop: a write leaving more dead rows than live ones
+#: vacuums the state itself, after its commit (:meth:`PostgresStore._after_commit`).
+STATE_RELOPTION = "autovacuum_vacuum_scale_factor=0.05"
 #: Rows encoded per CSV chunk: bounds the encoder's memory on very large writes. Only the first
 #: chunk's hashing and encoding is not overlapped with the server's parsing (see _bulk_insert):
 #: small chunks keep that fixed part small (a 100k-row write is two chunks, not one).
@@ -116,6 +121,11 @@ class PostgresStore(SQLStore):
         self.copy_chunk_rows = int(copy_chunk_rows)
         self.lock_timeout = self._seconds("lock_timeout", lock_timeout)
         self.statement_timeout = self._seconds("statement_timeout", statement_timeout)
+        #: (schema, name) of the states to vacuum once the write commits
+        self._vacuum_due: set[tuple[str | None, str]] = set()
+        #: (schema, name) -> rows this store's writes replaced in the state since it last
+        #: vacuumed it (the server's count lags: a backend reports it at most once a second)
+        self._dead_rows: dict[tuple[str | None, str], int] = {}
 
     def _seconds(self, name: str, value: Any) -> float:
         """A timeout in seconds: a finite number from 0 to one day (the store option check's
@@ -306,6 +316,7 @@ class PostgresStore(SQLStore):
         an id, and the write's rows are their samples' latest. A duplicate id in ``source``
         still fails on the state's unique index."""
         names = [c.name for c in state.c]
+        self._tune_state(conn, state)
         if not conn.execute(sa.select(sa.exists(sa.select(sa.literal(1)).select_from(state)))
                             ).scalar():  # a first load: nothing to replace
             conn.execute(sa.insert(state).from_select(names, source))
@@ -316,9 +327,67 @@ class PostgresStore(SQLStore):
                          schema="pg_temp", prefixes=["TEMPORARY"], postgresql_on_commit="DROP")
         stage.create(conn)
         conn.execute(sa.insert(stage).from_select(names, source))
-        conn.execute(sa.delete(state).where(*[state.c[i] == stage.c[i] for i in ids]))
-        conn.execute(sa.insert(state).from_select(names, sa.select(*stage.c)))
+        replaced = conn.execute(sa.delete(state).where(
+            *[state.c[i] == stage.c[i] for i in ids])).rowcount or 0
+        inserted = conn.execute(sa.insert(state).from_select(names, sa.select(*stage.c))
+                                ).rowcount or 0
         stage.drop(conn)
+        self._note_dead_rows(conn, state, replaced, inserted)
+
+    def _tune_state(self, conn: sa.Connection, state: sa.Table) -> None:
+        """Give the state :data:`STATE_RELOPTION` if it lacks it (a state made by an earlier
+        metaxy, or just created: the option is checked at every upsert, one catalog row)."""
+        name = conn.dialect.identifier_preparer.format_table(state)
+        options = conn.execute(sa.text("SELECT reloptions FROM pg_class WHERE oid = "
+                                       "to_regclass(:name)"), {"name": name}).scalar()
+        if STATE_RELOPTION not in (options or []):
+            conn.execute(sa.DDL(f"ALTER TABLE %(fullname)s SET ({STATE_RELOPTION})")  # type: ignore[no-untyped-call]
+                         .against(state))
+
+    def _note_dead_rows(self, conn: sa.Connection, state: sa.Table, replaced: int,
+                        inserted: int) -> None:
+        """Mark the state for a ``VACUUM`` after the commit once its dead rows exceed its live
+        ones. Dead: the server's count plus this write's ``replaced`` rows, or the rows this
+        store replaced since it last vacuumed the state, whichever is more (the server's count
+        lags by up to a second per backend, so quick writes alone would never reach it);
+        live: the row estimate, at least the ``inserted`` rows. Until vacuumed, every scan of
+        the state (each resolve and status) reads the dead rows too: 100k samples written 10
+        times left 910k dead rows next to 100k live ones (docs/performance.md)."""
+        if not replaced:
+            return
+        key = (state.schema, state.name)
+        mine = self._dead_rows[key] = self._dead_rows.get(key, 0) + replaced
+        name = conn.dialect.identifier_preparer.format_table(state)
+        dead, live = conn.execute(sa.text(
+            "SELECT pg_stat_get_dead_tuples(c.oid), c.reltuples FROM pg_class c "
+            "WHERE c.oid = to_regclass(:name)"), {"name": name}).one()
+        if max(int(dead or 0) + replaced, mine) > max(float(live or 0), inserted):
+            self._vacuum_due.add(key)
+
+    def _after_commit(self, conn: sa.Connection, committed: bool) -> None:
+        """``VACUUM`` the states this write marked (:meth:`_note_dead_rows`), outside any
+        transaction (VACUUM cannot run in one), skipping a state another session is vacuuming
+        (``SKIP_LOCKED``: autovacuum, a concurrent writer). The write is committed: a failed
+        VACUUM is counted in ``stats`` and left to autovacuum, never raised."""
+        due, self._vacuum_due = self._vacuum_due, set()
+        if not committed or not due:
+            return
+        from psycopg import Error, sql
+
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        raw.autocommit = True
+        try:
+            for schema, name in sorted(due, key=lambda t: (t[0] or "", t[1])):
+                target = sql.Identifier(schema, name) if schema else sql.Identifier(name)
+                try:
+                    raw.execute(sql.SQL("VACUUM (SKIP_LOCKED) {}").format(target))
+                    self._dead_rows.pop((schema, name), None)
+                    self.stats["state_vacuums"] += 1
+                except Error:
+                    self.stats["state_vacuums_failed"] += 1
+        finally:
+            raw.autocommit = False
 
     def _insert_missing(self, conn: sa.Connection, table: sa.Table,
                         values: dict[str, Any]) -> None:

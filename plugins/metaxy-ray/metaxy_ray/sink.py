@@ -3,7 +3,9 @@
 Write tasks never open the store. They hand each block to one of a fixed set of writer actors
 (:mod:`metaxy_ray.writer`), each holding one open store for the whole job, so the number of
 concurrent writers is bounded whatever Ray Data's parallelism: exactly one for a DuckDB or SQLite
-file (placed on the driver's node, where the file is), ``writers`` for a server database.
+file (placed on the driver's node, where the file is), ``writers`` for a server database. The
+writer of a file database joins the batches several tasks hand it at about the same time into one
+transaction (:mod:`metaxy_ray.commits`); each task still waits for its rows' commit.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import logging
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
@@ -25,7 +28,7 @@ from ray.exceptions import RayActorError
 
 from metaxy_ray.errors import RayIntegrationError
 from metaxy_ray.stores import SINGLE_WRITER_BACKENDS, StoreRef, check_shareable
-from metaxy_ray.writer import BlockResult, Writer, WriterJob, block_key
+from metaxy_ray.writer import MAX_IN_FLIGHT, BlockResult, Writer, WriterJob, block_key
 
 if TYPE_CHECKING:
     from ray.data._internal.execution.interfaces import TaskContext
@@ -41,8 +44,14 @@ ROWS_PER_WRITE = 250_000
 given: small blocks (``map_batches`` makes blocks of its batch size) would otherwise each pay a
 transaction, and a store's write has a per-transaction cost that grows with the table (measured
 in docs/how-to/ray.md)."""
-MAX_IN_FLIGHT = 2
-"""Batches a write task has handed to writers and not yet seen committed."""
+ROWS_PER_COMMIT = 1_000_000
+"""Rows the single writer of a DuckDB or SQLite file joins into one transaction at most, from the
+batches of concurrent write tasks, when ``rows_per_commit`` is not given (server databases: 0, no
+joining; their writers run in parallel). Fewer, larger transactions spare DuckDB the checkpoint
+that several transactions leave for the store's closing (measured in docs/how-to/ray.md)."""
+MAX_CALLS = 8
+"""Calls a writer actor runs at a time (threads: the batches waiting for a group commit); further
+calls wait in Ray's queue, their batches in the object store."""
 ACTOR_RETRIES = 3
 """Restarts of a writer whose process died, and retries of the write it was running."""
 
@@ -97,7 +106,8 @@ class _WriterPool:
     @staticmethod
     def _new(n: int, *, pinned: bool) -> list[Any]:
         options: dict[str, Any] = {"num_cpus": 0, "max_restarts": ACTOR_RETRIES,
-                                   "max_task_retries": ACTOR_RETRIES}
+                                   "max_task_retries": ACTOR_RETRIES,
+                                   "max_concurrency": MAX_CALLS}
         if pinned:  # the database file is on the driver's node
             from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -121,6 +131,12 @@ class _WriterPool:
                 idle.append(a)
             else:
                 _kill(a)
+
+
+def _cluster_cpus() -> int:
+    """The cluster's CPUs: about how many write tasks Ray Data runs at once."""
+    resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
+    return max(1, int(resources.get("CPU", 1)))
 
 
 def _kill(actor: Any) -> None:
@@ -159,7 +175,9 @@ class MetaxyDatasink(Datasink[list[BlockResult]]):  # type: ignore[misc]
 
     Rows are the increment's rows (from :func:`~metaxy_ray.read_increment`) with the computed
     columns filled in; the increment-only columns (``metaxy_increment_part``,
-    ``metaxy_stale_fields``) are dropped before writing. Each block is written in one transaction.
+    ``metaxy_stale_fields``) are dropped before writing. A write task joins its blocks into
+    batches (``rows_per_write``); a batch is committed whole, alone or (``rows_per_commit``)
+    together with batches of other tasks, and a task ends once all its batches are committed.
 
     Args:
         feature: the feature class or its key.
@@ -175,8 +193,12 @@ class MetaxyDatasink(Datasink[list[BlockResult]]):  # type: ignore[misc]
             ``metaxy_materialization_id`` (default: a random id per sink).
         config_path: the metaxy configuration file (default: the one found from the working
             directory); writers load the same file.
-        rows_per_write: a write task joins its blocks into transactions of at least this many
-            rows (default :data:`ROWS_PER_WRITE`).
+        rows_per_write: a write task joins its blocks into batches of at least this many rows
+            (default :data:`ROWS_PER_WRITE`).
+        rows_per_commit: a writer joins the batches handed to it at about the same time (by
+            concurrent write tasks) into transactions of up to this many rows; ``0``: each
+            batch is one transaction. Default: :data:`ROWS_PER_COMMIT` for a DuckDB or SQLite
+            file, ``0`` for a server database.
 
     Raises:
         RayIntegrationError: bad arguments, or a store living in one process (``memory://``).
@@ -185,7 +207,8 @@ class MetaxyDatasink(Datasink[list[BlockResult]]):  # type: ignore[misc]
     def __init__(self, feature: type[Feature] | str, store: str | None, *,
                  writers: int | None = None, on_error: OnError = "raise",
                  materialization_id: str | None = None, config_path: str | None = None,
-                 rows_per_write: int = ROWS_PER_WRITE) -> None:
+                 rows_per_write: int = ROWS_PER_WRITE,
+                 rows_per_commit: int | None = None) -> None:
         if on_error not in ("raise", "collect"):
             raise RayIntegrationError(f"on_error must be 'raise' or 'collect', got {on_error!r}")
         if writers is not None and (isinstance(writers, bool) or not isinstance(writers, int)
@@ -195,6 +218,11 @@ class MetaxyDatasink(Datasink[list[BlockResult]]):  # type: ignore[misc]
                 or rows_per_write < 1:
             raise RayIntegrationError(f"rows_per_write must be a positive integer, got "
                                       f"{rows_per_write!r}")
+        if rows_per_commit is not None and (isinstance(rows_per_commit, bool)
+                                            or not isinstance(rows_per_commit, int)
+                                            or rows_per_commit < 0):
+            raise RayIntegrationError(f"rows_per_commit must be an integer >= 0, got "
+                                      f"{rows_per_commit!r}")
         self.rows_per_write = rows_per_write
         self._ref = StoreRef.of(store, config_path)
         st = self._ref.make()
@@ -208,6 +236,8 @@ class MetaxyDatasink(Datasink[list[BlockResult]]):  # type: ignore[misc]
                 f"{st.display()}: a {st.backend} file admits one writing process; writers must "
                 f"be 1 (or left out), got {writers}")
         self.writers = 1 if self.single_writer else (writers or DEFAULT_WRITERS)
+        self.rows_per_commit = rows_per_commit if rows_per_commit is not None else (
+            ROWS_PER_COMMIT if self.single_writer else 0)
         self.on_error: OnError = on_error
         self.run_id = materialization_id or uuid.uuid4().hex[:16]
         self.result: WriteSummary | None = None
@@ -222,7 +252,9 @@ class MetaxyDatasink(Datasink[list[BlockResult]]):  # type: ignore[misc]
         """Get the writer actors (driver) and open the store in each."""
         self.result = None
         self._job = WriterJob(self._ref, self.feature, self.id_columns, self.run_id,
-                              uuid.uuid4().hex[:8], self.on_error)
+                              uuid.uuid4().hex[:8], self.on_error,
+                              commit_rows=self.rows_per_commit, started_at=datetime.now(UTC),
+                              expected_tasks=_cluster_cpus())
         self._actors = _POOL.start(self.writers, pinned=self.single_writer, job=self._job)
 
     def on_write_complete(self, write_result: WriteResult[list[BlockResult]]) -> None:
@@ -259,14 +291,24 @@ class MetaxyDatasink(Datasink[list[BlockResult]]):  # type: ignore[misc]
         if not self._actors or self._job is None:
             raise RayIntegrationError("MetaxyDatasink.write ran without writers; use "
                                       "ds.write_datasink(sink)")
+        job = self._job
+        # with one writer joining batches into group commits, it learns which tasks may still
+        # send rows (it commits without waiting once all of them are blocked)
+        task = ctx.task_idx if len(self._actors) == 1 and job.commit_rows > 0 else None
+        if task is not None:
+            self._actors[0].enter.remote(job, task)
         pending: list[Any] = []
         done: list[BlockResult] = []
+        sent = 0
         for table in _batches(blocks, self.rows_per_write):
             key = block_key(table, self.id_columns)
             actor = self._actors[int(key[:8], 16) % len(self._actors)]
-            pending.append(actor.write.remote(self._job, table, key))
+            pending.append(actor.write.remote(job, table, key, task))
+            sent += 1
             if len(pending) >= MAX_IN_FLIGHT:
                 done.append(ray.get(pending.pop(0)))
+        if task is not None:
+            self._actors[0].leave.remote(job, task, sent)
         done.extend(ray.get(pending))
         return done
 

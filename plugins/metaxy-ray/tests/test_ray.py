@@ -24,6 +24,7 @@ from metaxy_ray import (
     WriteFailedError,
     read_increment,
 )
+from metaxy_ray.sink import ROWS_PER_COMMIT
 
 import metaxy as mx
 from metaxy import columns as C
@@ -137,11 +138,13 @@ def _kill_once(marker: Path, video: str, what: str, run_id: str) -> Any:
 
 
 @pytest.mark.parametrize(("backend", "what"), [
-    ("duckdb", "task"), ("postgres", "task"), ("postgres", "writer")])
+    ("duckdb", "task"), ("duckdb", "writer"), ("postgres", "task"), ("postgres", "writer")])
 def test_killed_worker_mid_write_leaves_latest_rows_and_increment(
         request: pytest.FixtureRequest, backend: str, what: str, tmp_path: Path) -> None:
     """The task's process dies after some of its blocks were committed (Ray retries the task),
-    or the writer's process dies (Ray restarts it and retries its pending write)."""
+    or the writer's process dies (Ray restarts it and retries its pending writes). On DuckDB the
+    writer joins concurrent blocks into group commits (``rows_per_commit``), which a restarted
+    writer must recognise too."""
     store_url = str(request.getfixturevalue(f"{backend}_url"))
     write_videos(store_url)
     ds = read_increment(FEATURE, store_url, batch_size=2, parallelism=2)
@@ -242,6 +245,9 @@ def test_arguments_are_checked(duckdb_url: str) -> None:
         MetaxyDatasink(FEATURE, duckdb_url, writers=4)
     with pytest.raises(RayIntegrationError, match="rows_per_write"):
         MetaxyDatasink(FEATURE, duckdb_url, rows_per_write=0)
+    with pytest.raises(RayIntegrationError, match="rows_per_commit"):
+        MetaxyDatasink(FEATURE, duckdb_url, rows_per_commit=-1)
+    assert MetaxyDatasink(FEATURE, duckdb_url).rows_per_commit == ROWS_PER_COMMIT
     with pytest.raises(RayIntegrationError, match="on_error"):
         MetaxyDatasink(FEATURE, duckdb_url, on_error="ignore")  # type: ignore[arg-type]
     with pytest.raises(RayIntegrationError, match="memory"):
