@@ -27,8 +27,8 @@ from metaxy.engine.compare import IN_PREFIX
 #: queries are the same either way).
 STORAGE_HINT = "metaxy_storage"
 #: The hint for columns of random hex digests (the latest state's per-field hashes): compressing
-#: them gains little and costs most of the state's write (DuckDB: its string compression
-#: analysis took ~0.5 s per 1M-row hash column, docs/performance.md "Writes II").
+#: them gains little and costs most of the state's write (DuckDB's string compression
+#: analysis; measured in docs/performance.md, "Writes II").
 INCOMPRESSIBLE = "incompressible"
 
 

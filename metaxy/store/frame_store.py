@@ -172,8 +172,7 @@ class FrameStore(MetadataStore):
 
         None too when the repeated samples hold most rows (each has two or more): then nearly
         everything is sorted anyway, and the plain sort is cheaper than splitting the rows by
-        a set of that many hashes (10M samples written twice: 4.9 GiB and 75 s plain, 5.1 GiB
-        and 83 s split).
+        a set of that many hashes (measured: docs/performance.md, the Delta section).
         """
         if not self.sort_only_repeated:
             return None

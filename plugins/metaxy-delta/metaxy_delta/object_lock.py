@@ -40,12 +40,12 @@ def object_store(root: str, options: Mapping[str, str]) -> Any:
     from obstore.exceptions import UnknownConfigurationKeyError
     from obstore.store import from_url
 
-    config = {k.lower(): v for k, v in options.items()}
+    config: dict[str, Any] = {k.lower(): v for k, v in options.items()}
     for _ in range(len(config) + 1):
         try:
             if root.startswith("file://"):  # a local root may not exist before its first write
                 return from_url(root, mkdir=True)
-            return from_url(root, config=config)
+            return from_url(root, config=config)  # type: ignore[call-overload]
         except UnknownConfigurationKeyError as e:
             unknown = [k for k in config if f"'{k}'" in str(e)]
             if not unknown:

@@ -108,7 +108,9 @@ def read_increment(feature: type[Feature] | str, store: str | None, *,
                 sum(b.rows for b in blocks), sum(b.nbytes for b in blocks) / 2**20, len(blocks))
     if not blocks:  # an empty increment: one empty block keeps the columns
         blocks = [_Block(ray.put(_arrow_schema(schema).empty_table()), 0, 0)]
-    ds: ray.data.Dataset = ray.data.from_arrow_refs([b.ref for b in blocks])
+    # ray.put's ObjectRef and the one from_arrow_refs declares are two classes in Ray's stubs
+    refs: list[Any] = [b.ref for b in blocks]
+    ds: ray.data.Dataset = ray.data.from_arrow_refs(refs)
     return ds
 
 

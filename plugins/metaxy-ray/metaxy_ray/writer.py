@@ -240,12 +240,12 @@ class Writer:
 
     def _run_keys(self, job: WriterJob) -> set[str]:
         """The batch keys of ``job``'s run found in the store (rows written since the job
-        started, less :data:`RECOVERY_MARGIN`)."""
-        assert self._store is not None and job.started_at is not None
+        started, less :data:`RECOVERY_MARGIN`; every row if the start is not known)."""
+        assert self._store is not None
         cls = self._store.feature(job.feature)
         column = cls.__table__.c[C.UPDATED_AT]  # type: ignore[attr-defined]
-        rows = self._store.read(cls, where=column >= job.started_at - RECOVERY_MARGIN,
-                                with_history=True, include_deleted=True)
+        since = None if job.started_at is None else column >= job.started_at - RECOVERY_MARGIN
+        rows = self._store.read(cls, where=since, with_history=True, include_deleted=True)
         prefix = f"{job.run_id}/"
         ids = rows.get_column(C.MATERIALIZATION_ID).drop_nulls().unique()
         keys: set[str] = set()

@@ -5,6 +5,7 @@ a restarted writer recognises, and a failed group falls back to writing each bat
 
 from __future__ import annotations
 
+import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -145,6 +146,11 @@ def test_concurrent_batches_commit_in_one_transaction_and_a_restart_skips_them(
     restarted.end()
     assert [(r.rows, r.skipped_rows) for r in again] == [(0, 2), (0, 2)]
     assert stored(duckdb_url)[0].height == 4
+    # a job that did not say when it started: the restarted writer reads every row's key
+    unknown = Writer()
+    late = dataclasses.replace(grouped_job(duckdb_url, "c", "raise"), started_at=None)
+    assert [r.skipped_rows for r in write_concurrently(unknown, late, good)] == [2, 2]
+    unknown.end()
 
 
 def test_a_failed_group_writes_each_batch_alone(
