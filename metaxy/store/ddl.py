@@ -21,6 +21,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from metaxy import columns as C
+from metaxy.engine.compare import IN_PREFIX
 
 #: ``Column.info`` key of a storage hint a backend's DDL may act on (the column's values and
 #: queries are the same either way).
@@ -32,8 +33,10 @@ INCOMPRESSIBLE = "incompressible"
 
 
 def incompressible(name: str) -> bool:
-    """Whether a state column holds hex digests: a per-field data version or provenance."""
-    return name.startswith((C.DV_PREFIX, C.PV_PREFIX))
+    """Whether a state column holds hex digests, one per row: a per-field data version or
+    provenance, or an upstream data version a row was computed from (``metaxy_in__``; the
+    ``metaxy_code__`` signatures repeat on every row and compress well)."""
+    return name.startswith((C.DV_PREFIX, C.PV_PREFIX, IN_PREFIX))
 
 
 def enforces_primary_key(table: sa.Table) -> bool:

@@ -99,9 +99,7 @@ class SQLStore(MetadataStore):
         _upsert_state(conn, state, ids, source): Replace the latest-state rows of the samples
             in ``source`` (the narrow rows of one write) by those rows; default: delete, then
             insert (:mod:`metaxy.store.latest_state`).
-        _after_commit(conn, committed): Called after a write's transaction ended (committed
-            or rolled back), with none open: upkeep that cannot run in a transaction
-            (PostgreSQL: ``VACUUM`` of a latest state its upserts left mostly dead).
+        _after_commit(conn, committed): After a write's transaction ended (PostgreSQL: VACUUM).
         _guard(fn, feature): Run one public store operation (a read, resolve, status, write,
             delete) translating driver errors; extend it (call ``super()``) to scope state to
             one operation, e.g. a cache of catalog lookups.
@@ -151,8 +149,7 @@ class SQLStore(MetadataStore):
         latest_state.replace_rows(conn, state, ids, source)
 
     def _after_commit(self, conn: sa.Connection, committed: bool) -> None:
-        """Called after a write's transaction ended (``committed``, else rolled back), with no
-        transaction open; the default does nothing."""
+        """After a write's transaction ended (``committed`` or rolled back); default: none."""
 
     def _refresh_statistics(self, conn: sa.Connection, table: sa.Table, rows: int) -> None:
         """Called after a bulk load of ``rows`` rows into ``table`` (same transaction).
@@ -339,8 +336,7 @@ class SQLStore(MetadataStore):
                 # window) until the next write or writable open rebuilds it, once
                 self._record_feature_version(conn, feature, rows)
         except Exception:
-            # Roll back before anything else touches the connection: a failed statement leaves
-            # the transaction aborted, and a query there would mask the real error.
+            # Roll back first: a failed statement aborted the transaction; a query would mask it
             conn.rollback()
             self._hash_recorded = False  # the row may have been rolled back with the write
             self._existing = set(sa.inspect(conn).get_table_names())

@@ -37,6 +37,9 @@ def test_incompressible_hint_marks_only_hash_columns() -> None:
                                      latest_state.columns_of(item))
     hinted = {c.name for c in state.c if c.info.get(ddl.STORAGE_HINT) == ddl.INCOMPRESSIBLE}
     assert hinted == {"metaxy_dv__a", "metaxy_pv__a", "metaxy_dv__b", "metaxy_pv__b"}
+    # a derived feature's stored inputs are upstream data versions; its signatures repeat
+    assert ddl.incompressible("metaxy_in__0_a")
+    assert not ddl.incompressible("metaxy_code__a")
 
 
 def test_duckdb_state_hashes_are_stored_uncompressed(tmp_path: Path) -> None:
