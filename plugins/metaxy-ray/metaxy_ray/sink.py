@@ -44,11 +44,11 @@ ROWS_PER_WRITE = 250_000
 given: small blocks (``map_batches`` makes blocks of its batch size) would otherwise each pay a
 transaction, and a store's write has a per-transaction cost that grows with the table (measured
 in docs/how-to/ray.md)."""
-ROWS_PER_COMMIT = 1_000_000
-"""Rows the single writer of a DuckDB or SQLite file joins into one transaction at most, from the
-batches of concurrent write tasks, when ``rows_per_commit`` is not given (server databases: 0, no
-joining; their writers run in parallel). Fewer, larger transactions spare DuckDB the checkpoint
-that several transactions leave for the store's closing (measured in docs/how-to/ray.md)."""
+SUGGESTED_ROWS_PER_COMMIT = 1_000_000
+"""A ``rows_per_commit`` for the single writer of a DuckDB or SQLite file when the store's writes
+are slow next to the compute (a loaded machine): fewer, larger transactions spare DuckDB the
+checkpoint that several transactions leave for the store's closing. Off by default: on a quiet
+machine the group's waiting cost more than the transactions it saved (docs/how-to/ray.md)."""
 MAX_CALLS = 8
 """Calls a writer actor runs at a time (threads: the batches waiting for a group commit); further
 calls wait in Ray's queue, their batches in the object store."""
@@ -197,8 +197,7 @@ class MetaxyDatasink(Datasink[list[BlockResult]]):  # type: ignore[misc]
             (default :data:`ROWS_PER_WRITE`).
         rows_per_commit: a writer joins the batches handed to it at about the same time (by
             concurrent write tasks) into transactions of up to this many rows; ``0``: each
-            batch is one transaction. Default: :data:`ROWS_PER_COMMIT` for a DuckDB or SQLite
-            file, ``0`` for a server database.
+            batch is one transaction (the default; see :data:`SUGGESTED_ROWS_PER_COMMIT`).
 
     Raises:
         RayIntegrationError: bad arguments, or a store living in one process (``memory://``).
@@ -236,8 +235,7 @@ class MetaxyDatasink(Datasink[list[BlockResult]]):  # type: ignore[misc]
                 f"{st.display()}: a {st.backend} file admits one writing process; writers must "
                 f"be 1 (or left out), got {writers}")
         self.writers = 1 if self.single_writer else (writers or DEFAULT_WRITERS)
-        self.rows_per_commit = rows_per_commit if rows_per_commit is not None else (
-            ROWS_PER_COMMIT if self.single_writer else 0)
+        self.rows_per_commit = rows_per_commit if rows_per_commit is not None else 0
         self.on_error: OnError = on_error
         self.run_id = materialization_id or uuid.uuid4().hex[:16]
         self.result: WriteSummary | None = None
