@@ -40,14 +40,14 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import polars as pl
 
 from metaxy import columns as C
-from metaxy.errors import StoreError, StoreOptionError, TableSchemaMismatchError
+from metaxy.errors import MetaxyError, StoreError, StoreOptionError, TableSchemaMismatchError
 from metaxy.store import AccessMode, FrameStore, Hasher, StagedRows, file_lock
 
 if TYPE_CHECKING:
@@ -143,6 +143,7 @@ class DeltaStore(FrameStore):
     backend = "delta"
     polars_engine = "streaming"
     sort_only_repeated = True
+    chain_driver_errors = False  # delta-rs and obstore messages may quote storage options
 
     def __init__(self, url: str, *, storage_options: Mapping[str, Any] | None = None,
                  vacuum_retention_hours: float = 0, target_file_size: int | None = None,
@@ -198,7 +199,26 @@ class DeltaStore(FrameStore):
             return file_lock(self.table_uri(SETTINGS), name, timeout, self.display())
         from metaxy_delta.object_lock import object_lock
 
-        return object_lock(self._object_store(), name, timeout, self.display(), self.root)
+        return self._masked(object_lock(self._object_store(), name, timeout, self.display(),
+                                        self.root))
+
+    @contextlib.contextmanager
+    def _masked(self, lock: contextlib.AbstractContextManager[None]) -> Iterator[None]:
+        """``lock`` with the object store's errors on taking and releasing it wrapped as every
+        other driver error is (credentials masked); the ``with`` block's own errors pass as
+        they are."""
+        self._guard(lock.__enter__)
+        try:
+            yield
+        except BaseException as raised:
+            try:
+                lock.__exit__(type(raised), raised, raised.__traceback__)
+            except Exception as e:
+                if e is raised or isinstance(e, MetaxyError):
+                    raise
+                raise self._driver_error(e, None) from None
+            raise
+        self._guard(lambda: lock.__exit__(None, None, None))
 
     def _object_store(self) -> Any:
         from metaxy_delta.object_lock import object_store
@@ -213,7 +233,9 @@ class DeltaStore(FrameStore):
             return super().break_lock(name)
         from metaxy_delta.object_lock import break_lock
 
-        return break_lock(self._object_store(), name)
+        found: dict[str, Any] | None = self._guard(
+            lambda: break_lock(self._object_store(), name))
+        return found
 
     def has_feature(self, feature: type[Feature] | str) -> bool:
         name = self.feature(feature).spec().key.table_name
