@@ -126,7 +126,8 @@ def test_state_has_no_index_and_loses_the_unique_index_of_an_earlier_metaxy(
         assert _indexes(store.conn, state) == []
         # as a state made by an earlier metaxy: a unique index on the ids
         legacy = legacy_index_name(state)
-        store.conn.execute(sa.text(f'CREATE UNIQUE INDEX "{legacy}" ON "{state}" (grp, item)'))
+        t = sa.Table(state, sa.MetaData(), sa.Column("grp"), sa.Column("item"))
+        sa.Index(legacy, t.c.grp, t.c.item, unique=True).create(store.conn)
         store.conn.commit()
         assert _indexes(store.conn, state) == [legacy]
         store.write(item, _samples("b").head(ROWS // 2))
@@ -136,7 +137,8 @@ def test_state_has_no_index_and_loses_the_unique_index_of_an_earlier_metaxy(
         newest = latest[C.UPDATED_AT].max()
         assert latest.filter(pl.col(C.UPDATED_AT) == newest).height == ROWS // 2
         # one state row per sample, each naming its sample's latest history row
-        rows, samples = store.conn.execute(sa.text(
-            f'SELECT count(*), count(DISTINCT (grp, item)) FROM "{state}"')).one()
+        t = sa.table(state, sa.column("grp"), sa.column("item"))
+        rows, samples = store.conn.execute(sa.select(
+            sa.func.count(), sa.func.count(sa.distinct(sa.tuple_(t.c.grp, t.c.item))))).one()
         store.conn.commit()
         assert rows == samples == ROWS
