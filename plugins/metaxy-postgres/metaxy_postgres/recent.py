@@ -17,7 +17,7 @@ the write, whatever the count says.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.sql import operators, visitors
@@ -56,7 +56,7 @@ def split(source: sa.Select[Any], table: sa.Table, first_page: int
     def restricted(cond: sa.ColumnElement[bool]) -> sa.Select[Any] | None:
         found = []
 
-        def replace(element: Any) -> Any:
+        def replace(element: Any, **kw: Any) -> Any:
             if isinstance(element, BinaryExpression) and element.operator is operators.eq \
                     and isinstance(element.left, sa.Column) \
                     and element.left.table is table and element.left.name == C.UPDATED_AT:
@@ -65,7 +65,7 @@ def split(source: sa.Select[Any], table: sa.Table, first_page: int
             return None
 
         out = visitors.replacement_traverse(source, {}, replace)
-        return out if len(found) == 1 else None  # type: ignore[return-value]
+        return cast("sa.Select[Any]", out) if len(found) == 1 else None
 
     recent, older = restricted(ctid >= bound), restricted(ctid < bound)
     return None if recent is None or older is None else (recent, older)
