@@ -48,12 +48,17 @@ def _ranged(dtype: pl.DataType) -> bool:
 
 
 def fits(rows: pl.DataFrame, table: DeltaTable) -> bool:
-    """Whether ``rows`` can be appended as a file Polars writes: flat column types only, and
-    the rows' Delta schema is the table's (same names, same types), so the commit changes no
-    metadata and every reader sees the file as delta-rs would have written it."""
+    """Whether ``rows`` can be appended as a file Polars writes: flat column types only, the
+    rows' Delta schema is the table's (same names, same types), so the commit changes no
+    metadata and every reader sees the file as delta-rs would have written it, and the table
+    asks nothing of a writer beyond writing the file: writer protocol <= 2 (no CHECK
+    constraints, generated or identity columns, column mapping, change data feed, or writer
+    features, which delta-rs's writer enforces) and no column invariants."""
     from deltalake import Schema
 
     if rows.height == 0 or not all(_flat(t) for t in rows.schema.values()):
+        return False
+    if table.protocol().min_writer_version > 2 or any(f.metadata for f in table.schema().fields):
         return False
     ours = {f.name: f.type for f in Schema.from_arrow(rows.head(0).to_arrow().schema).fields}
     theirs = {f.name: f.type for f in table.schema().fields}

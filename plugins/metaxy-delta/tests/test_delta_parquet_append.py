@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable, write_deltalake
 from metaxy_delta.parquet_append import append_file, fits
@@ -66,6 +67,8 @@ def test_only_rows_matching_the_table_exactly_take_the_polars_file(tmp_path: Pat
     assert not fits(rows.with_columns(pl.col("small").cast(pl.Int64)), table)  # other type
     nested = rows.with_columns(pl.struct("n", "ok").alias("s"))
     assert not fits(nested, empty_table(tmp_path / "nested", nested))
+    table.alter.add_constraint({"positive": "n >= 0"})  # delta-rs's writer checks it
+    assert not fits(rows, DeltaTable(str(tmp_path / "t")))
 
 
 def test_store_rows_equal_either_writer(tmp_path: Path) -> None:
@@ -81,6 +84,9 @@ def test_store_rows_equal_either_writer(tmp_path: Path) -> None:
             store.write(item, item_samples(0, 0, 50).with_columns(pl.lit(7).alias("n")))
             assert store.read(item, with_history=True).height == 100
             found.append(store.read(item).sort("item").select(kept))
+            writers = {pq.read_metadata(f).created_by.split()[0]
+                       for f in (tmp_path / str(polars_parquet)).glob("dlt__item/*.parquet")}
+            assert writers == ({"Polars"} if polars_parquet else {"parquet-rs"}), writers
     assert found[0].height == 50 and found[0]["n"].to_list() == [7] * 50
     assert found[0].equals(found[1])
 
