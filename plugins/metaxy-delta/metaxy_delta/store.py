@@ -12,7 +12,9 @@
 * **Reads and increments** are :class:`~metaxy.store.FrameStore`'s lazy Polars queries over
   ``pl.scan_delta``, run by Polars' streaming engine: memory is bounded by the working set
   (the latest row per sample), not by the history.
-* **Writes** append one Delta commit each (``write_deltalake(mode="append")``). Delta's
+* **Writes** append one Delta commit each: on the local file system a Parquet file written by
+  Polars and committed by delta-rs (:mod:`metaxy_delta.parquet_append`), elsewhere
+  ``write_deltalake(mode="append")``. Delta's
   optimistic commits let many processes append to one table at once. A commit refused because
   another one changed the table's metadata first (two first writers both creating the table,
   or a write that adds columns) is retried on the new version (:func:`retry_commit`): a refused
