@@ -18,9 +18,9 @@ job first: the pool of writers keeps them between jobs), one run measures:
   ``ROWS_PER_WRITE`` (one write task each), written through ``MetaxyDatasink(..., writers=w)``
   into store B (a second store prepared identically, so both writes append to the same state);
   PostgreSQL is measured with 1, 2 and 4 writers. DuckDB is measured with the sink's default
-  (one transaction per block) and with the opt-in group commit (``rows_per_commit``: its writer
-  joins the batches of concurrent tasks into one transaction), each into its own prepared
-  store.
+  (staged commits: the write tasks hand their batches to a holder actor, the writer commits up
+  to ``rows_per_commit`` rows per transaction) and with ``rows_per_commit=0`` (each batch one
+  transaction while its task waits), each into its own prepared store.
 
 Both sides of each ratio open and close the store: the sink must leave a DuckDB file free when
 ``write_datasink`` returns, and closing a DuckDB file that took 1M rows checkpoints it (~2 s of a
@@ -130,7 +130,7 @@ def run(backend: str, n: int, *, writes: bool = True, steps: bool = False) -> It
     import polars as pl
     import ray
     from metaxy_ray import MetaxyDatasink, read_increment
-    from metaxy_ray.sink import ROWS_PER_WRITE, SUGGESTED_ROWS_PER_COMMIT
+    from metaxy_ray.sink import ROWS_PER_WRITE
     from team_speech.compute import transcribe
 
     import metaxy as mx
@@ -181,7 +181,7 @@ def run(backend: str, n: int, *, writes: bool = True, steps: bool = False) -> It
         ready = ray.data.from_arrow_refs(blocks).materialize()  # type: ignore[arg-type]
         variants: tuple[tuple[int, int | None], ...] = (
             ((1, None), (2, None), (4, None)) if backend == "postgresql"
-            else ((1, None), (1, SUGGESTED_ROWS_PER_COMMIT)))
+            else ((1, None), (1, 0)))
         for i, (writers, per_commit) in enumerate(variants):
             with _database(backend) as url_c:
                 url = url_b if i == 0 else url_c
