@@ -163,6 +163,38 @@ def _timed_sink(base: Any, steps: dict[str, float]) -> Any:
     return Timed
 
 
+def _small_jobs(backend: str, videos: Any) -> tuple[float, float, float]:
+    """The warm-up, timed: the first sink job of 100 rows (it starts the writer and holder
+    actors), a second one (warm), and ``store.write`` of the same 100 rows (open to close)."""
+    import polars as pl
+    from metaxy_ray import MetaxyDatasink, read_increment
+    from team_speech.compute import transcribe
+
+    import metaxy as mx
+
+    def job(url: str, writers: int) -> None:
+        read_increment(FEATURE, url).map_batches(
+            lambda b: transcribe(pl.from_arrow(b)).to_arrow(compat_level=pl.CompatLevel.oldest()),
+            batch_format="pyarrow").write_datasink(MetaxyDatasink(FEATURE, url, writers=writers))
+
+    times = []
+    for w in ((4, 2, 1, 1) if backend == "postgresql" else (1, 1)):
+        with _database(backend) as scratch:
+            _prepare(scratch, videos.head(100))
+            times.append(_timed(lambda u=scratch, k=w: job(u, k))[0])
+    with _database(backend) as scratch:
+        _prepare(scratch, videos.head(100))
+        store = mx.get_store(scratch)
+        with store:
+            rows = transcribe(store.resolve_update(FEATURE).new)
+
+        def write() -> None:
+            with store.open("w"):
+                store.write(FEATURE, rows)
+        small = _timed(write)[0]
+    return times[-2], times[-1], small
+
+
 def run(backend: str, n: int, *, writes: bool = True, steps: bool = False) -> Iterator[str]:
     import polars as pl
     import ray
@@ -173,14 +205,11 @@ def run(backend: str, n: int, *, writes: bool = True, steps: bool = False) -> It
     import metaxy as mx
 
     videos = _videos(n)
-    with _database(backend) as scratch:  # warm-up: the writer processes exist and are warm
-        _prepare(scratch, videos.head(100))
-        for w in ((4, 2, 1) if backend == "postgresql" else (1,)):
-            warm = MetaxyDatasink(FEATURE, scratch, writers=w)
-            read_increment(FEATURE, scratch).map_batches(
-                lambda b: transcribe(pl.from_arrow(b)).to_arrow(
-                    compat_level=pl.CompatLevel.oldest()),
-                batch_format="pyarrow").write_datasink(warm)
+    # warm-up: the writer and holder processes exist and are warm
+    first, warm, small = _small_jobs(backend, videos)
+    if steps:
+        yield (f"| {backend} | 100 | fixed costs | store.write | {small:.2f} | first sink job "
+               f"(starts the actors) / a warm one | {first:.2f} / {warm:.2f} | |")
     with _database(backend) as url_a, _database(backend) as url_b:
         _prepare(url_a, videos)
         if writes:
@@ -255,13 +284,18 @@ def main() -> None:
     import metaxy as mx
 
     mx.load_features()
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=OBJECT_STORE,
-             logging_level=logging.WARNING, log_to_driver=False)
+    t_init, _ = _timed(lambda: ray.init(
+        num_cpus=2, include_dashboard=False, object_store_memory=OBJECT_STORE,
+        logging_level=logging.WARNING, log_to_driver=False))
     try:
         ray.data.DataContext.get_current().enable_progress_bars = False
-        ray.data.range(100, override_num_blocks=2).map_batches(lambda b: b).materialize()
+        t_first, _ = _timed(ray.data.range(100, override_num_blocks=2).map_batches(
+            lambda b: b).materialize)
         print("| backend | samples | step | baseline | seconds | Ray | seconds | ratio |\n"
               "|---|---:|---|---|---:|---|---:|---:|")
+        if args.steps:
+            print(f"| | 100 | Ray start | | | ray.init / first Ray Data job | "
+                  f"{t_init:.2f} / {t_first:.2f} | |")
         for backend in args.backends.split(","):
             for line in run(backend, args.n, writes=not args.read_only, steps=args.steps):
                 print(line, flush=True)
