@@ -88,11 +88,11 @@ class _WriterPool:
                 return actor
             except RayActorError:
                 _kill(actor)
-        actor = ray.remote(Holder).options(
+        fresh: Any = ray.remote(Holder).options(
             num_cpus=0, max_restarts=0,
             scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote()
-        ray.get(actor.start.remote(job_id))
-        return actor
+        ray.get(fresh.start.remote(job_id))
+        return fresh
 
     def give_back_holder(self, actor: Any) -> None:
         """Drop the job's batches and keep the holder for the next job."""

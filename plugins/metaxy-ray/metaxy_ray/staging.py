@@ -3,10 +3,11 @@ in one transaction, without any task waiting for the others.
 
 A store's transaction has a cost of its own, beyond its rows (on DuckDB its latest-state upkeep
 grows with the table, and several transactions leave a checkpoint for the store's closing;
-measured in docs/how-to/ray.md): a 1M-row job committed as four 250k-row transactions cost the
-store about 1.4x one 1M-row write. Joining the batches of concurrent tasks into one transaction
-while each task waits for it (the previous "group commit") left the writer idle between task
-generations, which cost more than the transactions it saved.
+measured in docs/performance.md, "Ray Data II"): a 1M-row job committed as four 250k-row
+transactions costs the store markedly more than one 1M-row write. Joining the batches of
+concurrent tasks into one transaction while each task waits for it (the previous "group
+commit") left the writer idle between task generations, which cost more than the transactions
+it saved.
 
 So a write task does not wait for its rows' commit. It hands each batch to the job's
 :class:`Holder`, a small actor that copies the batch into Ray's object store (owning the copy)
@@ -72,26 +73,26 @@ class Holder:
         self._held: dict[str, tuple[int, list[Any]]] = {}
         self._order: list[str] = []
         self._seen: set[str] = set()
-        self._rows = 0
+        self._held_total = 0
 
     def start(self, job_id: str) -> None:
         """Forget the previous job (an idle holder is reused)."""
-        self._job, self._held, self._order, self._seen, self._rows = job_id, {}, [], set(), 0
+        self._job, self._held, self._order, self._seen, self._held_total = job_id, {}, [], set(), 0
 
     def keep(self, job_id: str, key: str, table: pa.Table) -> tuple[bool, int]:
         """Hold ``table`` under ``key``; returns (the key was known already, rows held)."""
         self._check(job_id)
         if key in self._seen:
-            return True, self._rows
+            return True, self._held_total
         self._seen.add(key)
         self._held[key] = (table.num_rows, [ray.put(table)])
         self._order.append(key)
-        self._rows += table.num_rows
-        return False, self._rows
+        self._held_total += table.num_rows
+        return False, self._held_total
 
     def held_rows(self, job_id: str) -> int:
         self._check(job_id)
-        return self._rows
+        return self._held_total
 
     def take(self, job_id: str, max_rows: int, max_batches: int) -> list[tuple[str, list[Any]]]:
         """The oldest held batches, at least one, up to ``max_rows`` rows and ``max_batches``
@@ -113,7 +114,7 @@ class Holder:
         for key in keys:
             held = self._held.pop(key, None)
             if held is not None:
-                self._rows -= held[0]
+                self._held_total -= held[0]
         gone = set(keys)
         self._order = [k for k in self._order if k not in gone]
 
