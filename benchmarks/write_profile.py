@@ -2,14 +2,15 @@
 
     .venv/bin/python -m benchmarks.write_profile --backend duckdb --scenario simple --n 100000
 
-On a fresh store: a first write of the scenario's first root (N rows into an empty table), the
-raw load of the same storage-form rows into a same-shaped copy with no index (``limit_write``),
-then an append of every sample and the raw load of those rows into the copy holding N rows
-(``limit_append``). Each metaxy write is broken down by timing the store's write hooks in place
-(validation and staging in Python, bookkeeping rows, the clock, the bulk insert with its
-hashing, statistics, the latest state's upkeep, the commit); nested steps are indented and
-counted in their parent. One line per step; ``--reps`` repeats the whole sequence on a fresh
-store and reports medians. Only ratios within one run mean something on a shared machine.
+On a fresh store: a first write of the scenario's first root (``--leaf``: of its leaf; N rows
+into an empty table), the raw load of the same storage-form rows into a same-shaped copy with
+no index (``limit_write``), then an append of every sample and the raw load of those rows into
+the copy holding N rows (``limit_append``). Each metaxy write is broken down by timing the
+store's write hooks in place (validation and staging in Python, bookkeeping rows, the clock,
+the bulk insert with its hashing, statistics, the latest state's upkeep, the commit); nested
+steps are indented and counted in their parent. One line per step; ``--reps`` repeats the whole
+sequence on a fresh store and reports medians. Only ratios within one run mean something on a
+shared machine.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import sqlalchemy as sa
 
 from benchmarks import limits as L
 from benchmarks.scenarios import build
-from benchmarks.worker import driver, fresh_store, storage_of
+from benchmarks.worker import driver, fresh_store, leaf_rows, storage_of
 from metaxy.store import base as store_base
 from metaxy.store import latest_state
 from metaxy.store import sql as store_sql
@@ -112,21 +113,30 @@ def instrumented(store: Any, prof: Profile) -> Iterator[None]:
             restore()
 
 
-def one_rep(backend: str, scenario: str, n: int) -> tuple[Profile, Profile, float, float]:
-    """(first write's profile, append's profile, raw load s, raw append s)."""
+def one_rep(backend: str, scenario: str, n: int,
+            leaf: bool = False) -> tuple[Profile, Profile, float, float]:
+    """(first write's profile, append's profile, raw load s, raw append s); ``leaf``: of the
+    scenario's leaf (its roots written first, unprofiled; the leaf's rows are its all-new
+    increment, as ``benchmarks.run`` writes them), else of its first root."""
     sc = build(scenario, n)
     root = sc.roots[0]
-    rows = root.make(sc.root_rows, "v1")
     load = L.raw_load_duckdb if backend == "duckdb" else L.raw_load_postgres
     with fresh_store(backend, sc.graph) as store, store.open("w"):
+        feature = sc.leaf if leaf else root.feature
+        if leaf:
+            for r in sc.roots:
+                store.write(r.feature, r.make(sc.root_rows, "v1"))
+            rows = leaf_rows(sc, store.resolve_update(sc.leaf).new)
+        else:
+            rows = root.make(sc.root_rows, "v1")
         first, again = Profile(), Profile()
-        copy = L.copy_table(root.feature.__table__)
+        copy = L.copy_table(feature.__table__)
         copy.create(store.conn)
         store.conn.commit()
         raw = driver(store)
 
         def limit() -> float:
-            storage = storage_of(store, root.feature, rows)
+            storage = storage_of(store, feature, rows)
             gc.collect()
             t0 = time.perf_counter()
             load(raw, copy.name, storage)
@@ -136,7 +146,7 @@ def one_rep(backend: str, scenario: str, n: int) -> tuple[Profile, Profile, floa
         for prof in (first, again):
             gc.collect()
             with instrumented(store, prof), prof.step("write"):
-                store.write(root.feature, rows)
+                store.write(feature, rows)
             if prof is first:
                 lw = limit()
         la = limit()
@@ -150,9 +160,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--scenario", default="simple")
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--reps", type=int, default=1)
+    ap.add_argument("--leaf", action="store_true",
+                    help="profile the scenario's leaf (inputs verified against upstream states)")
     args = ap.parse_args(argv)
-    reps = [one_rep(args.backend, args.scenario, args.n) for _ in range(args.reps)]
-    print_report(reps, f"{args.backend} {args.scenario} n={args.n:,}", "the raw load")
+    reps = [one_rep(args.backend, args.scenario, args.n, args.leaf) for _ in range(args.reps)]
+    what = "leaf" if args.leaf else "root"
+    print_report(reps, f"{args.backend} {args.scenario} {what} n={args.n:,}", "the raw load")
 
 def print_report(reps: list[tuple[Profile, Profile, float, float]], title: str,
                  limit_name: str) -> None:
