@@ -165,23 +165,29 @@ def _timed_sink(base: Any, steps: dict[str, float]) -> Any:
 
 def _small_jobs(backend: str, videos: Any) -> tuple[float, float, float]:
     """The warm-up, timed: the first sink job of 100 rows (it starts the writer and holder
-    actors), a second one (warm), and ``store.write`` of the same 100 rows (open to close)."""
+    actors), a second one (warm), and ``store.write`` of the same 100 rows (open to close).
+    On PostgreSQL the first jobs start 4 writers and a staged job's holder; the times are the
+    last two jobs'."""
     import polars as pl
     from metaxy_ray import MetaxyDatasink, read_increment
     from team_speech.compute import transcribe
 
     import metaxy as mx
 
-    def job(url: str, writers: int) -> None:
+    def job(url: str, writers: int, staged: bool) -> None:
+        sink = MetaxyDatasink(FEATURE, url, writers=writers,
+                              rows_per_commit=1_000_000 if staged else None)
         read_increment(FEATURE, url).map_batches(
             lambda b: transcribe(pl.from_arrow(b)).to_arrow(compat_level=pl.CompatLevel.oldest()),
-            batch_format="pyarrow").write_datasink(MetaxyDatasink(FEATURE, url, writers=writers))
+            batch_format="pyarrow").write_datasink(sink)
 
     times = []
-    for w in ((4, 2, 1, 1) if backend == "postgresql" else (1, 1)):
+    jobs = (((4, False), (2, False), (1, True), (1, False), (1, False))
+            if backend == "postgresql" else ((1, False), (1, False)))
+    for w, staged in jobs:  # PostgreSQL: a staged job too, so that its holder is warm
         with _database(backend) as scratch:
             _prepare(scratch, videos.head(100))
-            times.append(_timed(lambda u=scratch, k=w: job(u, k))[0])
+            times.append(_timed(lambda u=scratch, k=w, g=staged: job(u, k, g))[0])
     with _database(backend) as scratch:
         _prepare(scratch, videos.head(100))
         store = mx.get_store(scratch)
@@ -246,7 +252,7 @@ def run(backend: str, n: int, *, writes: bool = True, steps: bool = False) -> It
                   for b in rows.iter_slices(ROWS_PER_WRITE)]
         ready = ray.data.from_arrow_refs(blocks).materialize()  # type: ignore[arg-type]
         variants: tuple[tuple[int, int | None], ...] = (
-            ((1, None), (2, None), (4, None)) if backend == "postgresql"
+            ((1, None), (2, None), (4, None), (1, 1_000_000)) if backend == "postgresql"
             else ((1, None), (1, 0)))
         for i, (writers, per_commit) in enumerate(variants):
             with _database(backend) as url_c:

@@ -270,12 +270,14 @@ class MetaxyDatasink(Datasink[list[BlockResult | Handed]]):  # type: ignore[misc
                 f"{st.display()}: a {st.backend} file admits one writing process; writers must "
                 f"be 1 (or left out), got {writers}")
         self.writers = 1 if self.single_writer else (writers or DEFAULT_WRITERS)
-        if not self.single_writer and rows_per_commit:
+        if self.writers > 1 and rows_per_commit:
             raise RayIntegrationError(
-                f"{st.display()}: rows_per_commit is for the single writer of a DuckDB or "
-                f"SQLite file; a server database's writers commit each batch (leave it out)")
-        self.rows_per_commit = (0 if not self.single_writer else DEFAULT_ROWS_PER_COMMIT
-                                if rows_per_commit is None else rows_per_commit)
+                f"{st.display()}: rows_per_commit (staged commits) needs a single writer; "
+                f"with writers={self.writers} each writer commits each batch (leave it out, or "
+                f"pass writers=1)")
+        self.rows_per_commit = (0 if not self.single_writer and rows_per_commit is None
+                                else DEFAULT_ROWS_PER_COMMIT if rows_per_commit is None
+                                else rows_per_commit)
         self.on_error: OnError = on_error
         self.run_id = materialization_id or uuid.uuid4().hex[:16]
         self.result: WriteSummary | None = None

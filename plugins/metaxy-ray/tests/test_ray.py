@@ -250,9 +250,10 @@ def test_arguments_are_checked(duckdb_url: str) -> None:
         MetaxyDatasink(FEATURE, duckdb_url, rows_per_commit=-1)
     assert MetaxyDatasink(FEATURE, duckdb_url).rows_per_commit == DEFAULT_ROWS_PER_COMMIT
     server = "postgresql://postgres@127.0.0.1:5432/test"  # not connected: the check is local
-    with pytest.raises(RayIntegrationError, match="rows_per_commit is for the single writer"):
+    with pytest.raises(RayIntegrationError, match="needs a single writer"):
         MetaxyDatasink(FEATURE, server, rows_per_commit=1000)
     assert MetaxyDatasink(FEATURE, server).rows_per_commit == 0
+    assert MetaxyDatasink(FEATURE, server, writers=1, rows_per_commit=1000).rows_per_commit == 1000
     with pytest.raises(RayIntegrationError, match="on_error"):
         MetaxyDatasink(FEATURE, duckdb_url, on_error="ignore")  # type: ignore[arg-type]
     with pytest.raises(RayIntegrationError, match="memory"):
