@@ -7,9 +7,6 @@ store (``ray.put``). The driver never holds more than one block; the object stor
 increment (and spills to local disk when it is larger than its memory). Those blocks *are* the
 dataset (``ray.data.from_arrow_refs``): each task of the job fetches its own blocks from the
 object store, zero-copy, on whichever node it runs, so the rows never pass through one task.
-The driver also describes each block (rows, size, schema) while it holds it, so that building the
-dataset needs no task per block (``ray.data.from_arrow_refs`` runs one to fetch each block's
-metadata: on a loaded 2-CPU cluster, ten scheduled tasks for what the driver already knew).
 
 There are deliberately no read tasks: a read task could only fetch a block the driver already put
 and hand it on, and Ray Data stores a task's output as a new object, so every row would be copied
@@ -54,9 +51,6 @@ class _Block:
     ref: ray.ObjectRef  # type: ignore[type-arg]
     rows: int
     nbytes: int
-    meta: Any = None
-    """Ray Data's description of the block (``None``: Ray Data's internals moved; see
-    :func:`_dataset`)."""
 
 
 def read_increment(feature: type[Feature] | str, store: str | None, *,
@@ -113,43 +107,11 @@ def read_increment(feature: type[Feature] | str, store: str | None, *,
                 st.display(), ", ".join(f"{n} {p}" for p, n in counts.items()),
                 sum(b.rows for b in blocks), sum(b.nbytes for b in blocks) / 2**20, len(blocks))
     if not blocks:  # an empty increment: one empty block keeps the columns
-        empty = _arrow_schema(schema).empty_table()
-        blocks = [_Block(ray.put(empty), 0, 0, _describe(empty))]
-    return _dataset(blocks)
-
-
-def _describe(table: pa.Table) -> Any:
-    """Ray Data's metadata of a block (what ``from_arrow_refs`` computes in a task per block),
-    or ``None`` if Ray Data's internals are not where this version of Ray has them."""
-    try:
-        from ray.data.block import BlockExecStats, BlockMetadataWithSchema
-    except ImportError:
-        return None
-    return BlockMetadataWithSchema.from_block(table, block_exec_stats=BlockExecStats.builder()
-                                              .build())
-
-
-def _dataset(blocks: list[_Block]) -> ray.data.Dataset:
-    """The blocks as a materialized dataset, built from the driver's metadata as
-    ``ray.data.from_arrow_refs`` builds it from its tasks' (its plan is ``FromArrow`` too); that
-    function is the fallback when Ray Data's internals moved."""
+        blocks = [_Block(ray.put(_arrow_schema(schema).empty_table()), 0, 0)]
     # ray.put's ObjectRef and the one from_arrow_refs declares are two classes in Ray's stubs
     refs: list[Any] = [b.ref for b in blocks]
-    metas = [b.meta for b in blocks]
-    try:
-        from ray.data._internal.logical.interfaces import LogicalPlan
-        from ray.data._internal.logical.operators import FromArrow
-        from ray.data._internal.stats import DatasetStats
-        from ray.data.context import DataContext
-        from ray.data.dataset import MaterializedDataset
-    except ImportError:
-        metas = [None]
-    if any(m is None for m in metas):
-        ds: ray.data.Dataset = ray.data.from_arrow_refs(refs)
-        return ds
-    context = DataContext.get_current().copy()
-    stats = DatasetStats(metadata={"FromArrow": metas}, parent=None)
-    return MaterializedDataset(LogicalPlan(FromArrow(refs, metas), context), context, stats)
+    ds: ray.data.Dataset = ray.data.from_arrow_refs(refs)
+    return ds
 
 
 def _check_parts(parts: Sequence[str]) -> tuple[str, ...]:
@@ -205,4 +167,4 @@ def _put_blocks(inc: LazyIncrement, parts: tuple[str, ...], schema: pl.Schema,
             table = full.to_arrow(compat_level=pl.CompatLevel.oldest())
             if table.schema != arrow:
                 table = table.cast(arrow)
-            yield _Block(ray.put(table), table.num_rows, table.nbytes, _describe(table))
+            yield _Block(ray.put(table), table.num_rows, table.nbytes)
