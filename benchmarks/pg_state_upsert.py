@@ -32,9 +32,18 @@ Upsert = Callable[..., None]
 
 def on_conflict(store: Any, conn: sa.Connection, state: sa.Table, ids: tuple[str, ...],
                 source: sa.Select[Any]) -> None:
-    """The earlier statement: one ``INSERT ... ON CONFLICT DO UPDATE WHERE`` older."""
+    """The earlier statement: one ``INSERT ... ON CONFLICT DO UPDATE WHERE`` older, on the
+    unique index of the ids the state had then (created here: the store no longer makes it)."""
+    from metaxy_postgres.store import legacy_index_name
+
     from metaxy import columns as C
 
+    # on a detached copy: an Index on ``state`` itself would join the cached table's metadata
+    # and every later state would be created with it
+    ids_only = sa.Table(state.name, sa.MetaData(), *[sa.Column(i) for i in ids],
+                        schema=state.schema)
+    sa.Index(legacy_index_name(state.name), *ids_only.c, unique=True).create(
+        conn, checkfirst=True)
     names = [c.name for c in state.c]
     row_id, updated_at = C.ROW_ID, C.UPDATED_AT
     stmt = pg_insert(state).from_select(names, source)
