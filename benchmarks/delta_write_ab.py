@@ -1,15 +1,17 @@
-"""A Delta store write against a raw ``write_delta`` of the same rows, with and without the
-store's Parquet settings (issue 16: writes <= 1.3x a raw ``write_delta``).
+"""A Delta store write against a raw ``write_delta`` of the same rows, with each of the store's
+two Parquet writers (issue 16: writes <= 1.3x a raw ``write_delta``).
 
     .venv/bin/python -m benchmarks.delta_write_ab --n 300000 --reps 5
 
-One fresh ``delta:///`` store; each round, in turn: Polars' ``DataFrame.write_delta`` of the
-storage-form rows (hashes precomputed outside the timing) into a new table (the limit), a
-store ``write`` of the scenario's root rows with delta-rs's default Parquet settings, the same
-with the store's own (:func:`metaxy_delta.store.writer_properties`: ZSTD, no dictionary for
-the hash and row-id columns), and ``write_deltalake`` of the precomputed rows with the store's
-settings (what the same settings give the raw write). Medians of wall and process CPU time
-(every thread's, delta-rs's included: steadier than wall time on a shared machine).
+Two fresh ``delta:///`` stores in one process, one per value of the store option
+``polars_parquet``; each round, in turn: Polars' ``DataFrame.write_delta`` of the storage-form
+rows (hashes precomputed outside the timing) into a new table (the limit), a store ``write`` of
+the scenario's root rows through delta-rs's writer (``polars_parquet=false``, with the store's
+settings of :func:`metaxy_delta.store.writer_properties`), the same through the default
+(``polars_parquet=true``: a file written by Polars, committed by delta-rs), and
+``write_deltalake`` of the precomputed rows with the store's settings. Medians of wall and
+process CPU time (every thread's, delta-rs's and Polars' included: steadier than wall time on a
+shared machine).
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ import time
 import uuid
 from collections.abc import Callable
 
-import metaxy_delta.store as delta_store
 from deltalake import write_deltalake
+from metaxy_delta.store import writer_properties
 
 from benchmarks.scenarios import build
 from benchmarks.worker import fresh_store, storage_of
@@ -38,7 +40,6 @@ def main(argv: list[str] | None = None) -> None:
     sc = build(args.scenario, args.n)
     root = sc.roots[0]
     rows = root.make(sc.root_rows, "v1")
-    tuned = delta_store.writer_properties
     times: dict[str, list[tuple[float, float]]] = {}
 
     def timed(label: str, run: Callable[[], object]) -> None:
@@ -47,23 +48,19 @@ def main(argv: list[str] | None = None) -> None:
         run()
         times.setdefault(label, []).append((time.perf_counter() - t0, time.process_time() - c0))
 
-    with fresh_store("delta", sc.graph) as store, store.open("w"):
-        storage = storage_of(store, root.feature, rows)
+    with fresh_store("delta", sc.graph, polars_parquet=False) as rs, rs.open("w"), \
+            fresh_store("delta", sc.graph) as pq, pq.open("w"):
+        storage = storage_of(rs, root.feature, rows)
 
         def fresh() -> str:
-            return str(store.table_uri(f"raw_{uuid.uuid4().hex[:10]}"))
+            return str(rs.table_uri(f"raw_{uuid.uuid4().hex[:10]}"))
 
-        try:
-            for _ in range(args.reps):
-                timed("raw write_delta (limit)", lambda: storage.write_delta(fresh()))
-                delta_store.writer_properties = lambda columns: None  # type: ignore[assignment,return-value]
-                timed("store write, default Parquet", lambda: store.write(root.feature, rows))
-                delta_store.writer_properties = tuned
-                timed("store write, store's Parquet", lambda: store.write(root.feature, rows))
-                timed("raw write_deltalake, store's Parquet", lambda: write_deltalake(
-                    fresh(), storage, writer_properties=tuned(storage.columns)))
-        finally:
-            delta_store.writer_properties = tuned
+        for _ in range(args.reps):
+            timed("raw write_delta (limit)", lambda: storage.write_delta(fresh()))
+            timed("store write, delta-rs writer", lambda: rs.write(root.feature, rows))
+            timed("store write, Polars file (default)", lambda: pq.write(root.feature, rows))
+            timed("raw write_deltalake, store's Parquet", lambda: write_deltalake(
+                fresh(), storage, writer_properties=writer_properties(storage.columns)))
     wall = statistics.median(w for w, _ in times["raw write_delta (limit)"])
     cpu = statistics.median(c for _, c in times["raw write_delta (limit)"])
     print(f"delta {args.scenario} n={args.n:,}, {args.reps} rounds, medians\n"

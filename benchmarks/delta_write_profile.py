@@ -8,7 +8,8 @@ precomputed, outside the timing) into a fresh Delta table (``limit_write``), the
 of every sample and the raw append of those rows into the copy holding N rows
 (``limit_append``). Each metaxy write is broken down by timing the store's steps in place
 (validation and staging, the hashes, casts, the settings table, the table lookup, the schema
-check, the write clock from the log, the Arrow conversion, delta-rs's write and commit);
+check, the write clock from the log, the Arrow conversion, delta-rs's write and commit, or the
+Polars-written file, its statistics and its commit);
 nested steps are indented and counted in their parent. Only ratios within one run mean
 something on a shared machine.
 """
@@ -21,7 +22,9 @@ import time
 import uuid
 
 import deltalake
+import metaxy_delta.store as delta_store
 import polars as pl
+from metaxy_delta import parquet_append
 
 from benchmarks.scenarios import build
 from benchmarks.worker import fresh_store, storage_of
@@ -62,6 +65,11 @@ def one_rep(scenario: str, n: int) -> tuple[Profile, Profile, float, float]:
                 prof.wrap(pl.DataFrame, "select", "select (casts)"),
                 prof.wrap(deltalake.DeltaTable, "create", "DeltaTable.create"),
                 prof.wrap(deltalake, "write_deltalake", "write_deltalake (+commit)"),
+                prof.wrap(delta_store, "fits", "Polars file: schema check"),
+                prof.wrap(delta_store, "append_file", "Polars file + commit"),
+                prof.wrap(pl.DataFrame, "write_parquet", "write_parquet"),
+                prof.wrap(parquet_append, "file_stats", "file statistics"),
+                prof.wrap(deltalake.DeltaTable, "create_write_transaction", "commit"),
             ]
             gc.collect()
             try:

@@ -56,6 +56,11 @@ class MetadataStore(StoreContract, ABC):
     #: Whether the store keeps each feature's latest state at write time and reads latest rows
     #: through it (docs/design-latest-state.md); False: latest rows by a window over history.
     keeps_latest_state: bool = False
+    #: Whether a driver error wrapped into :class:`StoreError` keeps the driver's exception as
+    #: its ``__cause__``. A backend whose driver messages may quote credentials (object-store
+    #: options) masks them in its ``_driver_error`` and sets this False, so that no traceback
+    #: prints the unmasked original.
+    chain_driver_errors: ClassVar[bool] = True
 
     def __init__(self, url: str, *, hash_settings: HashSettings | None = None,
                  project: str = "default", graph: FeatureGraph | None = None,
@@ -467,7 +472,7 @@ class MetadataStore(StoreContract, ABC):
         except MetaxyError:
             raise
         except Exception as e:
-            raise self._driver_error(e, feature) from e
+            raise self._driver_error(e, feature) from (e if self.chain_driver_errors else None)
 
     def _driver_error(self, error: Exception, feature: type[Feature] | None) -> StoreError:
         """The metaxy error for a driver error (backends map the failures they recognise, e.g.

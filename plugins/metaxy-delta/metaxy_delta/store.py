@@ -12,7 +12,9 @@
 * **Reads and increments** are :class:`~metaxy.store.FrameStore`'s lazy Polars queries over
   ``pl.scan_delta``, run by Polars' streaming engine: memory is bounded by the working set
   (the latest row per sample), not by the history.
-* **Writes** append one Delta commit each (``write_deltalake(mode="append")``). Delta's
+* **Writes** append one Delta commit each: on the local file system a Parquet file written by
+  Polars and committed by delta-rs (:mod:`metaxy_delta.parquet_append`), elsewhere
+  ``write_deltalake(mode="append")``. Delta's
   optimistic commits let many processes append to one table at once. A commit refused because
   another one changed the table's metadata first (two first writers both creating the table,
   or a write that adds columns) is retried on the new version (:func:`retry_commit`): a refused
@@ -40,15 +42,16 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import polars as pl
 
 from metaxy import columns as C
-from metaxy.errors import StoreError, StoreOptionError, TableSchemaMismatchError
+from metaxy.errors import MetaxyError, StoreError, StoreOptionError, TableSchemaMismatchError
 from metaxy.store import AccessMode, FrameStore, Hasher, StagedRows, file_lock
+from metaxy_delta.parquet_append import append_file, fits
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable, WriterProperties
@@ -143,10 +146,11 @@ class DeltaStore(FrameStore):
     backend = "delta"
     polars_engine = "streaming"
     sort_only_repeated = True
+    chain_driver_errors = False  # delta-rs and obstore messages may quote storage options
 
     def __init__(self, url: str, *, storage_options: Mapping[str, Any] | None = None,
                  vacuum_retention_hours: float = 0, target_file_size: int | None = None,
-                 **kwargs: Any) -> None:
+                 polars_parquet: bool = True, **kwargs: Any) -> None:
         super().__init__(url, **kwargs)
         self.root, self.local = root_of(url)
         if storage_options is not None and not isinstance(storage_options, Mapping):
@@ -159,6 +163,11 @@ class DeltaStore(FrameStore):
                                    f"{vacuum_retention_hours!r} must be a number of hours >= 0")
         self.vacuum_retention_hours = vacuum_retention_hours
         self.target_file_size = target_file_size
+        if not isinstance(polars_parquet, bool):
+            raise StoreOptionError(f"store {self.display()}: option polars_parquet = "
+                                   f"{polars_parquet!r} must be true or false")
+        # appends to a local table written by Polars' Parquet writer (metaxy_delta.parquet_append)
+        self.polars_parquet = polars_parquet
         self._known: set[str] = set()  # tables seen to exist during this open scope
         self._setting_checked = False
 
@@ -198,7 +207,26 @@ class DeltaStore(FrameStore):
             return file_lock(self.table_uri(SETTINGS), name, timeout, self.display())
         from metaxy_delta.object_lock import object_lock
 
-        return object_lock(self._object_store(), name, timeout, self.display(), self.root)
+        return self._masked(object_lock(self._object_store(), name, timeout, self.display(),
+                                        self.root))
+
+    @contextlib.contextmanager
+    def _masked(self, lock: contextlib.AbstractContextManager[None]) -> Iterator[None]:
+        """``lock`` with the object store's errors on taking and releasing it wrapped as every
+        other driver error is (credentials masked); the ``with`` block's own errors pass as
+        they are."""
+        self._guard(lock.__enter__)
+        try:
+            yield
+        except BaseException as raised:
+            try:
+                lock.__exit__(type(raised), raised, raised.__traceback__)
+            except Exception as e:
+                if e is raised or isinstance(e, MetaxyError):
+                    raise
+                raise self._driver_error(e, None) from None
+            raise
+        self._guard(lambda: lock.__exit__(None, None, None))
 
     def _object_store(self) -> Any:
         from metaxy_delta.object_lock import object_store
@@ -213,7 +241,9 @@ class DeltaStore(FrameStore):
             return super().break_lock(name)
         from metaxy_delta.object_lock import break_lock
 
-        return break_lock(self._object_store(), name)
+        found: dict[str, Any] | None = self._guard(
+            lambda: break_lock(self._object_store(), name))
+        return found
 
     def has_feature(self, feature: type[Feature] | str) -> bool:
         name = self.feature(feature).spec().key.table_name
@@ -332,6 +362,9 @@ class DeltaStore(FrameStore):
             stamped = rows
             if not staged.keep_times:  # copied rows keep their times (append_storage_rows)
                 stamped = self.stamp_after(rows, self._last_write(table))
+            if self._polars_file(stamped, table):
+                append_file(table, self.table_uri(name), stamped)
+                return stamped.height
             # the frame itself (Arrow C stream: string views, no copy), as Polars' write_delta
             # passes it; ``rows.to_arrow()`` would first copy every string column
             write_deltalake(table, stamped, mode="append", schema_mode="merge",
@@ -341,6 +374,14 @@ class DeltaStore(FrameStore):
             return stamped.height
 
         return retry_commit(run)
+
+    def _polars_file(self, rows: pl.DataFrame, table: DeltaTable) -> bool:
+        """Whether this append's file is written by Polars (:mod:`metaxy_delta.parquet_append`):
+        the option is on, the table is on the local file system (an object store keeps
+        delta-rs's writer and its credential handling), no ``target_file_size`` asks for
+        delta-rs's file splitting, and the rows fit the table's schema exactly."""
+        return (self.polars_parquet and "://" not in self.root and self.target_file_size is None
+                and fits(rows, table))
 
     def _check_columns(self, feature: type[Feature], stored: list[str],
                        writing: list[str]) -> None:

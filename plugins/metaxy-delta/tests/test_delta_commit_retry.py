@@ -17,8 +17,9 @@ import metaxy as mx
 
 def test_append_after_a_concurrent_metadata_commit_is_retried(
         delta_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """delta-rs's writer (``polars_parquet`` off): ``write_deltalake`` refused, then retried."""
     graph, item = item_graph()
-    store = mx.get_store(delta_url, graph=graph, config=mx.MetaxyConfig())
+    store = mx.get_store(delta_url, graph=graph, config=mx.MetaxyConfig(), polars_parquet=False)
     real = deltalake.write_deltalake
     calls: list[int] = []
 
@@ -36,6 +37,32 @@ def test_append_after_a_concurrent_metadata_commit_is_retried(
         monkeypatch.undo()
         history = store.read(item, with_history=True)
     assert len(calls) == 2  # the refused commit, then the retried one
+    assert history.height == 20
+    assert history.select("grp", "item").n_unique() == 20
+
+
+def test_polars_file_commit_after_a_concurrent_metadata_commit_is_retried(
+        delta_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default local append (a file written by Polars, committed by delta-rs): the refused
+    commit is retried with a new file, and the refused one's file is never read."""
+    graph, item = item_graph()
+    store = mx.get_store(delta_url, graph=graph, config=mx.MetaxyConfig())
+    real = DeltaTable.create_write_transaction
+    calls: list[int] = []
+
+    def racing(table: DeltaTable, *args: Any, **kwargs: Any) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            DeltaTable(table.table_uri).alter.set_table_description("changed meanwhile")
+        real(table, *args, **kwargs)
+
+    with store.open("w"):
+        store.write(item, item_samples(0, 0, 10))
+        monkeypatch.setattr(DeltaTable, "create_write_transaction", racing)
+        assert store.write(item, item_samples(0, 1, 10)) == 10
+        monkeypatch.undo()
+        history = store.read(item, with_history=True)
+    assert len(calls) == 2
     assert history.height == 20
     assert history.select("grp", "item").n_unique() == 20
 

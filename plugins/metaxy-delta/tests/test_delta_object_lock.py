@@ -124,3 +124,60 @@ def test_cli_break_lock_removes_the_lock_object(object_url: str, tmp_path: Path)
     assert said["removed"] and said["holder"]["pid"] == 4242 and not path.exists()
     again = CliRunner().invoke(app, ["break-lock", NAME, "--store", object_url, "--yes"])
     assert again.exit_code == 0 and "nobody held" in again.stdout
+
+
+def _chain(error: BaseException | None) -> str:
+    """The text of an error and of every exception it was raised from or during."""
+    texts = []
+    while error is not None:
+        texts.append(f"{type(error).__name__}: {error}")
+        error = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
+    return "\n".join(texts)
+
+
+SECRET = "sup3r-s3cret-v4lue"
+
+
+def _denied(*args: object, **kwargs: object) -> None:
+    raise OSError(f"403 Forbidden: signature for key {SECRET} does not match")
+
+
+def _secret_store(tmp_path: Path) -> mx.MetadataStore:
+    return mx.get_store(f"delta+file:///{tmp_path}/root", graph=mx.FeatureGraph(),
+                        config=mx.MetaxyConfig(), storage_options={"AWS_SECRET_ACCESS_KEY": SECRET})
+
+
+@pytest.mark.parametrize("failing", ["put", "delete"])  # taking the lock / releasing it
+def test_object_store_errors_of_the_lock_mask_credentials(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str) -> None:
+    import obstore
+
+    store = _secret_store(tmp_path)
+    with store.open("r"):
+        monkeypatch.setattr(obstore, failing, _denied)
+        with pytest.raises(StoreError) as caught:
+            with store.lock(NAME, timeout=1):
+                pass
+    assert SECRET not in _chain(caught.value) and "***" in str(caught.value)
+
+
+def test_break_lock_masks_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import obstore
+
+    _plant("", tmp_path)
+    store = _secret_store(tmp_path)
+    with store.open("r"):
+        monkeypatch.setattr(obstore, "delete", _denied)
+        with pytest.raises(StoreError) as caught:
+            store.break_lock(NAME)
+    assert SECRET not in _chain(caught.value) and "***" in str(caught.value)
+
+
+def test_errors_inside_a_held_object_lock_pass_unchanged(object_url: str) -> None:
+    store = _store(object_url)
+    with store.open("r"):
+        with pytest.raises(KeyError, match="mine"):
+            with store.lock(NAME, timeout=1):
+                raise KeyError("mine")
+        with store.lock(NAME, timeout=1):  # released by the failed block
+            pass

@@ -36,7 +36,9 @@ from metaxy.errors import (
     StoreOptionError,
     StoreTimeoutError,
 )
+from metaxy.keys import MAX_IDENTIFIER_BYTES
 from metaxy.store import AccessMode, SampleHash, SQLStore, planner_columns
+from metaxy_postgres import recent
 
 ANALYZE_MIN_ROWS = 1000  # below this a stale plan costs less than ANALYZE
 DAY = 86_400.0
@@ -56,6 +58,14 @@ STATE_STAGE = "metaxy_state_stage"
 #: instead of PostgreSQL's default 20%. A backstop: a write leaving more dead rows than live ones
 #: vacuums the state itself, after its commit (:meth:`PostgresStore._after_commit`).
 STATE_RELOPTION = "autovacuum_vacuum_scale_factor=0.05"
+#: ``work_mem`` of a write's transaction while it replaces state rows: the ``DELETE ... USING``
+#: hash-joins the state with the write's ids; at PostgreSQL's default (4MB) a 1M-row join spills
+#: into batches, and the delete then visits the state's pages once per batch. A session limit,
+#: not an allocation: a hash needing less takes less.
+STATE_WORK_MEM = "64MB"
+#: Execution options of an ``INSERT ... SELECT`` whose row count is read (SQLAlchemy reports
+#: -1 for an INSERT's count unless asked to keep the driver's)
+COUNTED = {"preserve_rowcount": True}
 #: Rows encoded per CSV chunk: bounds the encoder's memory on very large writes. Only the first
 #: chunk's hashing and encoding is not overlapped with the server's parsing (see _bulk_insert):
 #: small chunks keep that fixed part small (a 100k-row write is two chunks, not one).
@@ -82,6 +92,11 @@ def byte_order(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
     return sa.collate(column, "C")
 
 
+def legacy_index_name(state_name: str) -> str:
+    """The unique index on the ids metaxy gave a latest state before it stopped indexing it."""
+    return f"{state_name[:MAX_IDENTIFIER_BYTES - 3]}_ux"
+
+
 def lock_key(name: str) -> int:
     """A stable signed 64-bit advisory-lock key for an object name."""
     digest = hashlib.blake2b(f"metaxy:{name}".encode(), digest_size=8).digest()
@@ -104,8 +119,11 @@ class PostgresStore(SQLStore):
     # two such relations with a nested loop; DISTINCT ON is estimated as the number of
     # distinct ids and hash-joined (docs/performance.md).
     latest_method = "distinct_on"
-    # The latest state is upserted with ON CONFLICT on its ids (unique index).
-    state_unique_key = True
+    # No index on the latest state (uniqueness holds by construction, see _upsert_state): an
+    # index cost every state insert and no plan used it (docs/performance.md, "PostgreSQL
+    # writes and wide resolve"). A state an earlier metaxy made with one loses it on its next
+    # upsert (_tune_state).
+    state_unique_key = False
 
     def __init__(self, url: str, *, connect_timeout: int = 10,
                  copy_chunk_rows: int = COPY_CHUNK_ROWS, lock_timeout: float = 60.0,
@@ -126,6 +144,9 @@ class PostgresStore(SQLStore):
         #: (schema, name) -> rows this store's writes replaced in the state since it last
         #: vacuumed it (the server's count lags: a backend reports it at most once a second)
         self._dead_rows: dict[tuple[str | None, str], int] = {}
+        #: the current write's history table, the last page it had before the write and the
+        #: rows loaded into it (:mod:`metaxy_postgres.recent`)
+        self._recent: tuple[sa.Table, int, int] | None = None
 
     def _seconds(self, name: str, value: Any) -> float:
         """A timeout in seconds: a finite number from 0 to one day (the store option check's
@@ -305,44 +326,82 @@ class PostgresStore(SQLStore):
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(lock_key(qualified))))
         super()._ensure_table(conn, table)
 
+    def _write_time(self, conn: sa.Connection, table: sa.Table, client: Any) -> Any:
+        """The write clock's time; also notes the history's last page before the write's rows
+        go in (:mod:`metaxy_postgres.recent`)."""
+        self._recent = (table, recent.last_page(conn, table), 0)
+        return super()._write_time(conn, table, client)
+
+    def _load_written(self, conn: sa.Connection, into: sa.Table, names: list[str],
+                      source: sa.Select[Any]) -> None:
+        """``INSERT INTO into SELECT source`` (the write's narrow rows): from the history pages
+        the write added, and from the older ones only when the former lack some of the write's
+        rows (:mod:`metaxy_postgres.recent`)."""
+        noted, self._recent = self._recent, None
+        parts = None if noted is None else recent.split(source, noted[0], noted[1])
+        if noted is None or parts is None:
+            conn.execute(sa.insert(into).from_select(names, source))
+            return
+        new, old = parts
+        got = conn.execute(sa.insert(into).from_select(names, new),
+                           execution_options=COUNTED).rowcount
+        if got != noted[2]:
+            self.stats["state_full_scans"] += 1  # rows on reused pages: read the rest
+            conn.execute(sa.insert(into).from_select(names, old))
+
     def _upsert_state(self, conn: sa.Connection, state: sa.Table, ids: tuple[str, ...],
                       source: sa.Select[Any]) -> None:
         """Into an empty state (a first load), insert the write's narrow rows; otherwise stage
         them in a temporary table (one scan of the history), then delete their samples' state
         rows and insert them: cheaper than ``INSERT ... ON CONFLICT DO UPDATE``, whose
-        speculative insertion probes the unique index row by row (docs/performance.md).
-        Writers of one table serialise on its write-clock row, held by this transaction, and
-        the clock makes this write's time the table's greatest: no other transaction races on
-        an id, and the write's rows are their samples' latest. A duplicate id in ``source``
-        still fails on the state's unique index."""
+        speculative insertion probes a unique index row by row (docs/performance.md).
+
+        The state has no unique index: one row per sample holds by construction. Writers of
+        one table serialise on its write-clock row, held by this transaction, and the clock
+        makes this write's time the table's greatest: no other transaction races on an id, the
+        write's rows are their samples' latest, and staging rejected a write with a duplicate
+        id before anything was inserted."""
         names = [c.name for c in state.c]
         self._tune_state(conn, state)
+        conn.execute(sa.select(sa.func.set_config("work_mem", STATE_WORK_MEM, True)))
         if not conn.execute(sa.select(sa.exists(sa.select(sa.literal(1)).select_from(state)))
                             ).scalar():  # a first load: nothing to replace
-            conn.execute(sa.insert(state).from_select(names, source))
+            self._load_written(conn, state, names, source)
             return
         # dropped at the commit, and with the transaction on a rollback (created in it)
         stage = sa.Table(STATE_STAGE, sa.MetaData(),
                          *[sa.Column(c.name, c.type) for c in state.c],
                          schema="pg_temp", prefixes=["TEMPORARY"], postgresql_on_commit="DROP")
         stage.create(conn)
-        conn.execute(sa.insert(stage).from_select(names, source))
+        self._load_written(conn, stage, names, source)
         replaced = conn.execute(sa.delete(state).where(
             *[state.c[i] == stage.c[i] for i in ids])).rowcount or 0
-        inserted = conn.execute(sa.insert(state).from_select(names, sa.select(*stage.c))
-                                ).rowcount or 0
+        inserted = conn.execute(sa.insert(state).from_select(names, sa.select(*stage.c)),
+                                execution_options=COUNTED).rowcount or 0
         stage.drop(conn)
         self._note_dead_rows(conn, state, replaced, inserted)
 
     def _tune_state(self, conn: sa.Connection, state: sa.Table) -> None:
-        """Give the state :data:`STATE_RELOPTION` if it lacks it (a state made by an earlier
-        metaxy, or just created: the option is checked at every upsert, one catalog row)."""
-        name = conn.dialect.identifier_preparer.format_table(state)
-        options = conn.execute(sa.text("SELECT reloptions FROM pg_class WHERE oid = "
-                                       "to_regclass(:name)"), {"name": name}).scalar()
+        """Give the state :data:`STATE_RELOPTION` if it lacks it and drop the unique index an
+        earlier metaxy gave it (a state made by an earlier metaxy, or just created: checked at
+        every upsert, one catalog row). Dropping the index locks the state until this write
+        commits, once."""
+        quote = conn.dialect.identifier_preparer
+        name = quote.format_table(state)
+        legacy = legacy_index_name(state.name)
+        options, has_legacy = conn.execute(sa.text(
+            "SELECT c.reloptions, EXISTS (SELECT 1 FROM pg_index i JOIN pg_class x ON "
+            "x.oid = i.indexrelid WHERE i.indrelid = c.oid AND x.relname = :legacy) "
+            "FROM pg_class c WHERE c.oid = to_regclass(:name)"),
+            {"name": name, "legacy": legacy}).one()
         if STATE_RELOPTION not in (options or []):
             conn.execute(sa.DDL(f"ALTER TABLE %(fullname)s SET ({STATE_RELOPTION})")  # type: ignore[no-untyped-call]
                          .against(state))
+        if has_legacy:
+            # identifiers quoted by the dialect; "%" doubled: the DDL text is a format string
+            target = (f"{quote.quote_schema(state.schema)}." if state.schema else "") + \
+                quote.quote(legacy)
+            conn.execute(sa.DDL(f"DROP INDEX IF EXISTS {target.replace('%', '%%')}"))  # type: ignore[no-untyped-call]
 
     def _note_dead_rows(self, conn: sa.Connection, state: sa.Table, replaced: int,
                         inserted: int) -> None:
@@ -370,6 +429,7 @@ class PostgresStore(SQLStore):
         (``SKIP_LOCKED``: autovacuum, a concurrent writer). The write is committed: a failed
         VACUUM is counted in ``stats`` and left to autovacuum, never raised."""
         due, self._vacuum_due = self._vacuum_due, set()
+        self._recent = None
         if not committed or not due:
             return
         from psycopg import Error, sql
@@ -417,6 +477,7 @@ class PostgresStore(SQLStore):
                 _csv_encodable(c.dtype) for c in rows.constants):
             # nested/binary values: the driver adapts them
             conn.execute(sa.insert(table), rows.finish(self._hasher()).to_dicts())
+            self._note_loaded(table, rows.height)
             return
         from psycopg import sql
         from psycopg.copy import QueuedLibpqWriter
@@ -436,3 +497,9 @@ class PostgresStore(SQLStore):
                                                null_value=NULL_MARKER, quote_style="non_numeric")
                 copy.write(buffer.getbuffer())
         self.stats["rows_copied"] += rows.height
+        self._note_loaded(table, rows.height)
+
+    def _note_loaded(self, table: sa.Table, rows: int) -> None:
+        """Count rows loaded into the current write's history table (:meth:`_write_time`)."""
+        if self._recent is not None and self._recent[0] is table:
+            self._recent = (table, self._recent[1], self._recent[2] + rows)

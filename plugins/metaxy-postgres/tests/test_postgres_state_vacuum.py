@@ -102,3 +102,43 @@ def test_rolled_back_write_vacuums_nothing(pg_url: str, monkeypatch: pytest.Monk
         assert store.stats["state_vacuums"] == 0
         assert store.read(item).height == ROWS
         assert store.read(item, with_history=True).height == 2 * ROWS
+
+
+def _indexes(conn: sa.Connection, table: str) -> list[str]:
+    got = conn.execute(sa.text("SELECT indexname FROM pg_indexes WHERE tablename = :t "
+                               "ORDER BY 1"), {"t": table}).scalars().all()
+    conn.commit()
+    return list(got)
+
+
+def test_state_has_no_index_and_loses_the_unique_index_of_an_earlier_metaxy(
+        pg_url: str) -> None:
+    """The state is not indexed (one row per sample by construction); a state an earlier
+    metaxy made with a unique index on the ids loses it on the next write, whose rows then
+    replace their samples' as before."""
+    from metaxy_postgres.store import legacy_index_name
+
+    graph, item, _ = item_graph()
+    store = mx.get_store(pg_url, graph=graph)
+    state = state_name(item.spec().key.table_name)
+    with store.open("w"):
+        store.write(item, _samples("a"))
+        assert _indexes(store.conn, state) == []
+        # as a state made by an earlier metaxy: a unique index on the ids
+        legacy = legacy_index_name(state)
+        t = sa.Table(state, sa.MetaData(), sa.Column("grp"), sa.Column("item"))
+        sa.Index(legacy, t.c.grp, t.c.item, unique=True).create(store.conn)
+        store.conn.commit()
+        assert _indexes(store.conn, state) == [legacy]
+        store.write(item, _samples("b").head(ROWS // 2))
+        assert _indexes(store.conn, state) == []
+        latest = store.read(item)
+        assert latest.height == ROWS
+        newest = latest[C.UPDATED_AT].max()
+        assert latest.filter(pl.col(C.UPDATED_AT) == newest).height == ROWS // 2
+        # one state row per sample, each naming its sample's latest history row
+        t = sa.table(state, sa.column("grp"), sa.column("item"))
+        rows, samples = store.conn.execute(sa.select(
+            sa.func.count(), sa.func.count(sa.distinct(sa.tuple_(t.c.grp, t.c.item))))).one()
+        store.conn.commit()
+        assert rows == samples == ROWS
