@@ -18,9 +18,9 @@ job first: the pool of writers keeps them between jobs), one run measures:
   ``ROWS_PER_WRITE`` (one write task each), written through ``MetaxyDatasink(..., writers=w)``
   into store B (a second store prepared identically, so both writes append to the same state);
   PostgreSQL is measured with 1, 2 and 4 writers. DuckDB is measured with the sink's default
-  (one transaction per block) and with the opt-in group commit (``rows_per_commit``: its writer
-  joins the batches of concurrent tasks into one transaction), each into its own prepared
-  store.
+  (staged commits: the write tasks hand their batches to a holder actor, the writer commits up
+  to ``rows_per_commit`` rows per transaction) and with ``rows_per_commit=0`` (each batch one
+  transaction while its task waits), each into its own prepared store.
 
 Both sides of each ratio open and close the store: the sink must leave a DuckDB file free when
 ``write_datasink`` returns, and closing a DuckDB file that took 1M rows checkpoints it (~2 s of a
@@ -105,10 +105,47 @@ def _transactions(url: str, run: str) -> int:
     return int(mine[C.UPDATED_AT].n_unique())
 
 
+def _tree_cpu() -> float:
+    """CPU seconds used so far by this process and every process it started (Ray's GCS, raylet,
+    workers and actors are all descendants of the driver on a local cluster), from /proc:
+    steadier than wall time on a shared machine. Processes that ended meanwhile are not
+    counted (Ray keeps its workers); 0.0 where /proc is missing."""
+    import os
+
+    ticks = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    for entry in Path("/proc").iterdir() if Path("/proc/self/stat").exists() else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        cpu[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks
+    me = os.getpid()
+
+    def mine(pid: int) -> bool:
+        while pid > 1:
+            if pid == me:
+                return True
+            pid = parents.get(pid, 0)
+        return False
+    return sum(c for pid, c in cpu.items() if mine(pid))
+
+
 def _timed(fn: Any) -> tuple[float, Any]:
     start = time.perf_counter()
     out = fn()
     return time.perf_counter() - start, out
+
+
+def _cpu_timed(fn: Any) -> tuple[float, float]:
+    """Wall and CPU seconds (this process tree) of ``fn()``."""
+    cpu = _tree_cpu()
+    wall, _ = _timed(fn)
+    return wall, _tree_cpu() - cpu
 
 
 def _timed_sink(base: Any, steps: dict[str, float]) -> Any:
@@ -126,24 +163,59 @@ def _timed_sink(base: Any, steps: dict[str, float]) -> Any:
     return Timed
 
 
+def _small_jobs(backend: str, videos: Any) -> tuple[float, float, float]:
+    """The warm-up, timed: the first sink job of 100 rows (it starts the writer and holder
+    actors), a second one (warm), and ``store.write`` of the same 100 rows (open to close).
+    On PostgreSQL the first jobs start 4 writers and a staged job's holder; the times are the
+    last two jobs'."""
+    import polars as pl
+    from metaxy_ray import MetaxyDatasink, read_increment
+    from team_speech.compute import transcribe
+
+    import metaxy as mx
+
+    def job(url: str, writers: int, staged: bool) -> None:
+        sink = MetaxyDatasink(FEATURE, url, writers=writers,
+                              rows_per_commit=1_000_000 if staged else None)
+        read_increment(FEATURE, url).map_batches(
+            lambda b: transcribe(pl.from_arrow(b)).to_arrow(compat_level=pl.CompatLevel.oldest()),
+            batch_format="pyarrow").write_datasink(sink)
+
+    times = []
+    jobs = (((4, False), (2, False), (1, True), (1, False), (1, False))
+            if backend == "postgresql" else ((1, False), (1, False)))
+    for w, staged in jobs:  # PostgreSQL: a staged job too, so that its holder is warm
+        with _database(backend) as scratch:
+            _prepare(scratch, videos.head(100))
+            times.append(_timed(lambda u=scratch, k=w, g=staged: job(u, k, g))[0])
+    with _database(backend) as scratch:
+        _prepare(scratch, videos.head(100))
+        store = mx.get_store(scratch)
+        with store:
+            rows = transcribe(store.resolve_update(FEATURE).new)
+
+        def write() -> None:
+            with store.open("w"):
+                store.write(FEATURE, rows)
+        small = _timed(write)[0]
+    return times[-2], times[-1], small
+
+
 def run(backend: str, n: int, *, writes: bool = True, steps: bool = False) -> Iterator[str]:
     import polars as pl
     import ray
     from metaxy_ray import MetaxyDatasink, read_increment
-    from metaxy_ray.sink import ROWS_PER_WRITE, SUGGESTED_ROWS_PER_COMMIT
+    from metaxy_ray.sink import ROWS_PER_WRITE
     from team_speech.compute import transcribe
 
     import metaxy as mx
 
     videos = _videos(n)
-    with _database(backend) as scratch:  # warm-up: the writer processes exist and are warm
-        _prepare(scratch, videos.head(100))
-        for w in ((4, 2, 1) if backend == "postgresql" else (1,)):
-            warm = MetaxyDatasink(FEATURE, scratch, writers=w)
-            read_increment(FEATURE, scratch).map_batches(
-                lambda b: transcribe(pl.from_arrow(b)).to_arrow(
-                    compat_level=pl.CompatLevel.oldest()),
-                batch_format="pyarrow").write_datasink(warm)
+    # warm-up: the writer and holder processes exist and are warm
+    first, warm, small = _small_jobs(backend, videos)
+    if steps:
+        yield (f"| {backend} | 100 | fixed costs | store.write | {small:.2f} | first sink job "
+               f"(starts the actors) / a warm one | {first:.2f} / {warm:.2f} | |")
     with _database(backend) as url_a, _database(backend) as url_b:
         _prepare(url_a, videos)
         if writes:
@@ -175,13 +247,13 @@ def run(backend: str, n: int, *, writes: bool = True, steps: bool = False) -> It
             with store_a.open("w"):
                 store_a.write(FEATURE, rows)
 
-        t_write, _ = _timed(write)
+        t_write, c_write = _cpu_timed(write)
         blocks = [ray.put(b.to_arrow(compat_level=pl.CompatLevel.oldest()))
                   for b in rows.iter_slices(ROWS_PER_WRITE)]
         ready = ray.data.from_arrow_refs(blocks).materialize()  # type: ignore[arg-type]
         variants: tuple[tuple[int, int | None], ...] = (
-            ((1, None), (2, None), (4, None)) if backend == "postgresql"
-            else ((1, None), (1, SUGGESTED_ROWS_PER_COMMIT)))
+            ((1, None), (2, None), (4, None), (1, 1_000_000)) if backend == "postgresql"
+            else ((1, None), (1, 0)))
         for i, (writers, per_commit) in enumerate(variants):
             with _database(backend) as url_c:
                 url = url_b if i == 0 else url_c
@@ -190,13 +262,16 @@ def run(backend: str, n: int, *, writes: bool = True, steps: bool = False) -> It
                 parts: dict[str, float] = {}
                 sink = _timed_sink(MetaxyDatasink, parts)(FEATURE, url, writers=writers,
                                                           rows_per_commit=per_commit)
-                t_ray, _ = _timed(lambda s=sink: ready.write_datasink(s))
+                t_ray, c_ray = _cpu_timed(lambda s=sink: ready.write_datasink(s))
                 assert sink.result is not None and sink.result.rows_written == n
                 commits = _transactions(url, sink.result.materialization_id)
             label = "" if per_commit is None else f", rows_per_commit={per_commit}"
             yield (f"| {backend} | {n:,} | write | store.write | {t_write:.2f} | "
                    f"MetaxyDatasink, {writers} writer(s){label}, {commits} transaction(s) | "
                    f"{t_ray:.2f} | {t_ray / t_write:.2f} |")
+            if steps and c_write > 0:
+                yield (f"| {backend} | {n:,} | write CPU (process tree) | store.write | "
+                       f"{c_write:.2f} | same sink | {c_ray:.2f} | {c_ray / c_write:.2f} |")
             if steps:
                 tasks = t_ray - parts["start"] - parts["complete"]
                 yield (f"| {backend} | {n:,} | write steps | | | start / tasks / complete | "
@@ -215,13 +290,18 @@ def main() -> None:
     import metaxy as mx
 
     mx.load_features()
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=OBJECT_STORE,
-             logging_level=logging.WARNING, log_to_driver=False)
+    t_init, _ = _timed(lambda: ray.init(
+        num_cpus=2, include_dashboard=False, object_store_memory=OBJECT_STORE,
+        logging_level=logging.WARNING, log_to_driver=False))
     try:
         ray.data.DataContext.get_current().enable_progress_bars = False
-        ray.data.range(100, override_num_blocks=2).map_batches(lambda b: b).materialize()
+        t_first, _ = _timed(ray.data.range(100, override_num_blocks=2).map_batches(
+            lambda b: b).materialize)
         print("| backend | samples | step | baseline | seconds | Ray | seconds | ratio |\n"
               "|---|---:|---|---|---:|---|---:|---:|")
+        if args.steps:
+            print(f"| | 100 | Ray start | | | ray.init / first Ray Data job | "
+                  f"{t_init:.2f} / {t_first:.2f} | |")
         for backend in args.backends.split(","):
             for line in run(backend, args.n, writes=not args.read_only, steps=args.steps):
                 print(line, flush=True)

@@ -36,7 +36,6 @@ from metaxy.errors import (
     StoreOptionError,
     StoreTimeoutError,
 )
-from metaxy.keys import MAX_IDENTIFIER_BYTES
 from metaxy.store import AccessMode, SampleHash, SQLStore, planner_columns
 from metaxy_postgres import recent
 
@@ -90,6 +89,10 @@ def _hash_postgresql(element: SampleHash, compiler: Any, **kw: Any) -> str:
 def byte_order(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
     """Order a text column by its bytes (UTF-8 byte order equals code-point order)."""
     return sa.collate(column, "C")
+
+
+#: PostgreSQL's identifier limit (NAMEDATALEN - 1 bytes); longer names are truncated
+MAX_IDENTIFIER_BYTES = 63
 
 
 def legacy_index_name(state_name: str) -> str:

@@ -4,8 +4,9 @@ Write tasks never open the store. They hand each block to one of a fixed set of 
 (:mod:`metaxy_ray.writer`), each holding one open store for the whole job, so the number of
 concurrent writers is bounded whatever Ray Data's parallelism: exactly one for a DuckDB or SQLite
 file (placed on the driver's node, where the file is), ``writers`` for a server database. The
-writer of a file database joins the batches several tasks hand it at about the same time into one
-transaction (:mod:`metaxy_ray.commits`); each task still waits for its rows' commit.
+write tasks of a file database hand their batches to a holder actor and go on; its writer commits
+them in transactions of up to ``rows_per_commit`` rows (:mod:`metaxy_ray.staging`). A server
+database's writers commit each batch while its task waits.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from ray.data.block import Block, BlockAccessor
 from ray.data.datasource import WriteResult
 from ray.exceptions import RayActorError
 
-from metaxy_ray.errors import RayIntegrationError
+from metaxy_ray.errors import RayIntegrationError, WriteFailedError
+from metaxy_ray.staging import FlushResult, Handed, Holder
 from metaxy_ray.stores import SINGLE_WRITER_BACKENDS, StoreRef, check_shareable
 from metaxy_ray.writer import MAX_IN_FLIGHT, BlockResult, Writer, WriterJob, block_key
 
@@ -44,14 +46,14 @@ ROWS_PER_WRITE = 250_000
 given: small blocks (``map_batches`` makes blocks of its batch size) would otherwise each pay a
 transaction, and a store's write has a per-transaction cost that grows with the table (measured
 in docs/how-to/ray.md)."""
-SUGGESTED_ROWS_PER_COMMIT = 1_000_000
-"""A ``rows_per_commit`` for the single writer of a DuckDB or SQLite file when the store's writes
-are slow next to the compute (a loaded machine): fewer, larger transactions spare DuckDB the
-checkpoint that several transactions leave for the store's closing. Off by default: on a quiet
-machine the group's waiting cost more than the transactions it saved (docs/how-to/ray.md)."""
+DEFAULT_ROWS_PER_COMMIT = 1_000_000
+"""Rows per transaction of the single writer of a DuckDB or SQLite file when ``rows_per_commit``
+is not given: fewer, larger transactions cost the store less (its latest-state upkeep and the
+checkpoint at closing; docs/how-to/ray.md), and the batches wait in the holder meanwhile, so
+Ray's object store holds about two transactions' worth."""
 MAX_CALLS = 8
-"""Calls a writer actor runs at a time (threads: the batches waiting for a group commit); further
-calls wait in Ray's queue, their batches in the object store."""
+"""Calls a writer actor runs at a time (threads); further calls wait in Ray's queue, their
+batches in the object store."""
 ACTOR_RETRIES = 3
 """Restarts of a writer whose process died, and retries of the write it was running."""
 
@@ -69,6 +71,42 @@ class _WriterPool:
 
     def __init__(self) -> None:
         self._idle: dict[tuple[str, bool], list[Any]] = {}
+        self._holders: dict[str, list[Any]] = {}
+
+    def holder(self, job_id: str) -> Any:
+        """A holder (:mod:`metaxy_ray.staging`) on the driver's node, started for ``job_id``:
+        an idle one if it is alive, else a new one (never restarted by Ray: a restarted holder
+        would have lost its batches, which must fail the job)."""
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        node = ray.get_runtime_context().get_node_id()
+        idle = self._holders.setdefault(node, [])
+        while idle:
+            actor = idle.pop()
+            try:
+                ray.get(actor.start.remote(job_id))
+                return actor
+            except RayActorError:
+                _kill(actor)
+        fresh: Any = ray.remote(Holder).options(
+            num_cpus=0, max_restarts=0,
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote()
+        ray.get(fresh.start.remote(job_id))
+        return fresh
+
+    def give_back_holder(self, actor: Any) -> None:
+        """Drop the job's batches and keep the holder for the next job."""
+        try:
+            ray.get(actor.start.remote(""), timeout=120)
+        except Exception as e:  # a dead holder
+            logger.debug("metaxy: releasing the holder: %s", e)
+            _kill(actor)
+            return
+        idle = self._holders.setdefault(ray.get_runtime_context().get_node_id(), [])
+        if len(idle) < MAX_IDLE_WRITERS:
+            idle.append(actor)
+        else:
+            _kill(actor)
 
     def start(self, n: int, *, pinned: bool, job: WriterJob) -> list[Any]:
         """``n`` writers with ``job``'s store open: idle ones first, new ones for the rest.
@@ -133,12 +171,6 @@ class _WriterPool:
                 _kill(a)
 
 
-def _cluster_cpus() -> int:
-    """The cluster's CPUs: about how many write tasks Ray Data runs at once."""
-    resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
-    return max(1, int(resources.get("CPU", 1)))
-
-
 def _kill(actor: Any) -> None:
     with contextlib.suppress(Exception):  # already dead
         ray.kill(actor)
@@ -170,14 +202,16 @@ class WriteSummary:
     materialization_id: str = ""
 
 
-class MetaxyDatasink(Datasink[list[BlockResult]]):  # type: ignore[misc]
+class MetaxyDatasink(Datasink[list[BlockResult | Handed]]):  # type: ignore[misc]
     """Writes a dataset's rows into a feature: ``ds.write_datasink(MetaxyDatasink(...))``.
 
     Rows are the increment's rows (from :func:`~metaxy_ray.read_increment`) with the computed
     columns filled in; the increment-only columns (``metaxy_increment_part``,
     ``metaxy_stale_fields``) are dropped before writing. A write task joins its blocks into
     batches (``rows_per_write``); a batch is committed whole, alone or (``rows_per_commit``)
-    together with batches of other tasks, and a task ends once all its batches are committed.
+    together with batches of other tasks (a DuckDB or SQLite file: the task hands it to the job's
+    holder and goes on; the job ends once every batch is committed; see
+    :mod:`metaxy_ray.staging`), or alone while its task waits (a server database).
 
     Args:
         feature: the feature class or its key.
@@ -195,9 +229,10 @@ class MetaxyDatasink(Datasink[list[BlockResult]]):  # type: ignore[misc]
             directory); writers load the same file.
         rows_per_write: a write task joins its blocks into batches of at least this many rows
             (default :data:`ROWS_PER_WRITE`).
-        rows_per_commit: a writer joins the batches handed to it at about the same time (by
-            concurrent write tasks) into transactions of up to this many rows; ``0``: each
-            batch is one transaction (the default; see :data:`SUGGESTED_ROWS_PER_COMMIT`).
+        rows_per_commit: the single writer of a DuckDB or SQLite file commits the batches of
+            all write tasks in transactions of up to this many rows (default
+            :data:`DEFAULT_ROWS_PER_COMMIT`); ``0``: each batch is one transaction, committed
+            before its task goes on (the only mode for a server database's writers).
 
     Raises:
         RayIntegrationError: bad arguments, or a store living in one process (``memory://``).
@@ -235,11 +270,19 @@ class MetaxyDatasink(Datasink[list[BlockResult]]):  # type: ignore[misc]
                 f"{st.display()}: a {st.backend} file admits one writing process; writers must "
                 f"be 1 (or left out), got {writers}")
         self.writers = 1 if self.single_writer else (writers or DEFAULT_WRITERS)
-        self.rows_per_commit = rows_per_commit if rows_per_commit is not None else 0
+        if self.writers > 1 and rows_per_commit:
+            raise RayIntegrationError(
+                f"{st.display()}: rows_per_commit (staged commits) needs a single writer; "
+                f"with writers={self.writers} each writer commits each batch (leave it out, or "
+                f"pass writers=1)")
+        self.rows_per_commit = (0 if not self.single_writer and rows_per_commit is None
+                                else DEFAULT_ROWS_PER_COMMIT if rows_per_commit is None
+                                else rows_per_commit)
         self.on_error: OnError = on_error
         self.run_id = materialization_id or uuid.uuid4().hex[:16]
         self.result: WriteSummary | None = None
         self._actors: list[Any] = []
+        self._holder: Any = None
         self._job: WriterJob | None = None
 
     def get_name(self) -> str:
@@ -249,23 +292,42 @@ class MetaxyDatasink(Datasink[list[BlockResult]]):  # type: ignore[misc]
     def on_write_start(self, schema: Any = None) -> None:
         """Get the writer actors (driver) and open the store in each."""
         self.result = None
-        self._job = WriterJob(self._ref, self.feature, self.id_columns, self.run_id,
-                              uuid.uuid4().hex[:8], self.on_error,
-                              commit_rows=self.rows_per_commit, started_at=datetime.now(UTC),
-                              expected_tasks=_cluster_cpus())
-        self._actors = _POOL.start(self.writers, pinned=self.single_writer, job=self._job)
+        job_id = uuid.uuid4().hex[:8]
+        self._holder = _POOL.holder(job_id) if self.rows_per_commit > 0 else None
+        self._job = WriterJob(self._ref, self.feature, self.id_columns, self.run_id, job_id,
+                              self.on_error, commit_rows=self.rows_per_commit,
+                              holder=self._holder, started_at=datetime.now(UTC))
+        try:
+            self._actors = _POOL.start(self.writers, pinned=self.single_writer, job=self._job)
+        except BaseException:
+            self._stop()
+            raise
 
-    def on_write_complete(self, write_result: WriteResult[list[BlockResult]]) -> None:
-        self._stop()
-        results = [r for task in write_result.write_returns for r in task]
+    def on_write_complete(self, write_result: WriteResult[list[BlockResult | Handed]]) -> None:
+        try:
+            flushed = None if self._holder is None or self._job is None else ray.get(
+                self._actors[0].flush.remote(self._job))
+        finally:
+            self._stop()
+        returns = [r for task in write_result.write_returns for r in task]
+        results = [r for r in returns if isinstance(r, BlockResult)]
         failed = [row for r in results for row in r.failed]
+        errors = [e for r in results for e in r.errors]
+        written = sum(r.rows for r in results)
+        skipped = sum(r.skipped_rows for r in results)
+        if flushed is not None:
+            handed = [r for r in returns if isinstance(r, Handed)]
+            w, s = self._check_flushed(handed, flushed)
+            written, skipped = written + w, skipped + s
+            failed.extend(flushed.failed)
+            errors.extend(flushed.errors)
         self.result = WriteSummary(
             feature=self.feature,
-            rows_written=sum(r.rows for r in results),
-            rows_skipped=sum(r.skipped_rows for r in results),
+            rows_written=written,
+            rows_skipped=skipped,
             failed=pl.DataFrame(failed) if failed else pl.DataFrame(
                 schema={c: pl.String for c in self.id_columns}),
-            errors=[e for r in results for e in r.errors],
+            errors=errors,
             materialization_id=self.run_id,
         )
         if self.result.errors:
@@ -273,40 +335,59 @@ class MetaxyDatasink(Datasink[list[BlockResult]]):  # type: ignore[misc]
                            "sink.result.failed", len(self.result.errors), self.feature,
                            self.result.failed.height)
 
+    def _check_flushed(self, handed: list[Handed], flushed: FlushResult) -> tuple[int, int]:
+        """Rows written and skipped by a staged job; raises if a batch a task handed in is
+        neither committed nor reported failed (its holder died, say)."""
+        rows = {h.key: h.rows for h in handed}
+        missing = [k for k in rows if k not in flushed.committed and k not in flushed.failed_keys]
+        if missing:
+            lost = sum(rows[k] for k in missing)
+            raise WriteFailedError(
+                f"feature '{self.feature}': {len(missing)} batch(es) ({lost} rows) handed to the "
+                f"writer were not committed (a writer or holder process was lost); the other "
+                f"rows are written and the increment holds the rest: run the job again")
+        written = sum(n for k, n in rows.items() if k in flushed.committed) + sum(
+            n for k, n in rows.items() if k in flushed.failed_keys) - len(flushed.failed)
+        return written, sum(h.rows for h in handed if h.known)
+
     def on_write_failed(self, error: Exception) -> None:
         self._stop()
 
     def _stop(self, *, reuse: bool = True) -> None:
         """Close the writers' stores (a DuckDB file is free once ``write_datasink`` returns)
-        and hand the writers back to the pool."""
+        and hand the writers (and the holder, its batches dropped) back to the pool."""
         actors, self._actors = self._actors, []
         _POOL.give_back(actors, pinned=self.single_writer, reuse=reuse)
+        holder, self._holder = self._holder, None
+        if holder is not None:
+            _POOL.give_back_holder(holder)
 
     # ------------------------------------------------------------------ write tasks
-    def write(self, blocks: Iterable[Block], ctx: TaskContext) -> list[BlockResult]:
-        """Join the task's blocks into batches of at least ``rows_per_write`` rows, hand each to
-        a writer (chosen by the batch's key) and wait for the commits."""
+    def write(self, blocks: Iterable[Block], ctx: TaskContext) -> list[BlockResult | Handed]:
+        """Join the task's blocks into batches of at least ``rows_per_write`` rows. Staged
+        (a DuckDB or SQLite file): hand each to the job's holder, and wait for the writer only
+        when the holder holds a transaction's worth. Otherwise: hand each to a writer (chosen by
+        the batch's key) and wait for the commits."""
         if not self._actors or self._job is None:
             raise RayIntegrationError("MetaxyDatasink.write ran without writers; use "
                                       "ds.write_datasink(sink)")
         job = self._job
-        # with one writer joining batches into group commits, it learns which tasks may still
-        # send rows (it commits without waiting once all of them are blocked)
-        task = ctx.task_idx if len(self._actors) == 1 and job.commit_rows > 0 else None
-        if task is not None:
-            self._actors[0].enter.remote(job, task)
+        done: list[BlockResult | Handed] = []
+        if job.holder is not None:
+            for table in _batches(blocks, self.rows_per_write):
+                key = block_key(table, self.id_columns)
+                known, held = ray.get(job.holder.keep.remote(job.job_id, key, table))
+                done.append(Handed(key, table.num_rows, known))
+                if held >= job.commit_rows:
+                    ray.get(self._actors[0].nudge.remote(job))
+            return done
         pending: list[Any] = []
-        done: list[BlockResult] = []
-        sent = 0
         for table in _batches(blocks, self.rows_per_write):
             key = block_key(table, self.id_columns)
             actor = self._actors[int(key[:8], 16) % len(self._actors)]
-            pending.append(actor.write.remote(job, table, key, task))
-            sent += 1
+            pending.append(actor.write.remote(job, table, key))
             if len(pending) >= MAX_IN_FLIGHT:
                 done.append(ray.get(pending.pop(0)))
-        if task is not None:
-            self._actors[0].leave.remote(job, task, sent)
         done.extend(ray.get(pending))
         return done
 

@@ -7,11 +7,11 @@ same key. Each block is written with ``materialization_id = "<run>/<block key>"`
 restarted after its process died (its memory lost) looks the key up in the store's history before
 writing, so a block committed just before the crash is not written again either.
 
-With ``WriterJob.commit_rows`` (the sink's default for a DuckDB or SQLite file) the writer joins
-the batches that several write tasks hand it at about the same time into one transaction
-(:mod:`metaxy_ray.commits`), stored with ``materialization_id = "<run>/<key>+<key>+..."``. A
-restarted writer then reads the keys of its run once, from the rows written since the job
-started, instead of looking each batch up.
+With ``WriterJob.commit_rows`` (the sink's default for a DuckDB or SQLite file) the write tasks
+hand their batches to the job's holder instead (:mod:`metaxy_ray.staging`) and the writer commits
+up to ``commit_rows`` held rows per transaction, stored with
+``materialization_id = "<run>/<key>+<key>+..."``. A restarted writer then reads the keys of its
+run once, from the rows written since the job started, instead of looking each batch up.
 """
 
 from __future__ import annotations
@@ -25,12 +25,13 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import pyarrow as pa
+import ray
 import xxhash
 
 from metaxy import columns as C
-from metaxy_ray.commits import GroupCommitter, Outcome, Pending
 from metaxy_ray.errors import WriteFailedError
 from metaxy_ray.read import PART_COLUMN
+from metaxy_ray.staging import FlushResult
 from metaxy_ray.stores import StoreRef
 
 if TYPE_CHECKING:
@@ -44,16 +45,9 @@ failed batch by bisection. Each bad row costs about log2(batch rows) failed writ
 rows), so about seven bad rows of a 250k batch are isolated exactly; past the budget the parts
 still failing are reported whole (as when every row fails: a store that went away, say)."""
 MAX_BATCHES_PER_COMMIT = 16
-"""Batches a group commit joins at most (their keys make up the rows' materialization id)."""
+"""Batches a staged commit joins at most (their keys make up the rows' materialization id)."""
 MAX_IN_FLIGHT = 2
 """Batches a write task has handed to writers and not yet seen committed."""
-MAX_WAIT_S = 1.0
-"""A group commits at the latest once its oldest batch waited this long (sooner when every write
-task is blocked; see :mod:`metaxy_ray.commits`)."""
-MIN_WAIT_S = 0.1
-"""... and not before its oldest batch waited this long (unless it is full): time for write tasks
-started just after the first to announce themselves (the expected and peak task counts cover
-most of that; a longer minimum cost more than it joined, see docs/how-to/ray.md)."""
 RECOVERY_MARGIN = timedelta(hours=1)
 """How far before the job's start a restarted writer reads the store for its run's keys: rows
 are stamped no earlier than their writer's clock (the store's write clock only moves a time
@@ -78,6 +72,13 @@ def frame_key(frame: pl.DataFrame, id_columns: tuple[str, ...]) -> str:
     h.update(str(cols).encode())
     h.update(hashes.to_numpy().tobytes())
     return h.hexdigest()[:24]
+
+
+def _frame(table: pa.Table) -> pl.DataFrame:
+    """A batch as the frame the store writes (the increment-only columns dropped)."""
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame.drop([c for c in _DROP if c in frame.columns])
 
 
 def first_ids(frame: pl.DataFrame, id_columns: tuple[str, ...],
@@ -111,13 +112,13 @@ class WriterJob:
     job_id: str
     on_error: str
     commit_rows: int = 0
-    """Join concurrent batches into transactions of up to this many rows (0: each batch is one
-    transaction)."""
+    """Staged commits of up to this many rows, from the holder (0: each batch is one
+    transaction, committed before its task goes on)."""
+    holder: Any = None
+    """The job's :class:`~metaxy_ray.staging.Holder` actor (staged commits only)."""
     started_at: datetime | None = None
     """When the driver started the job (UTC): a restarted writer reads its run's keys from the
     rows written since (minus :data:`RECOVERY_MARGIN`)."""
-    expected_tasks: int = 0
-    """How many write tasks the driver expects to run at once (the cluster's CPUs)."""
 
 
 class Writer:
@@ -136,9 +137,13 @@ class Writer:
         self._stack = contextlib.ExitStack()
         self._committed: set[str] = set()
         self._recovered = False
-        self._committer: GroupCommitter | None = None
+        self._failed: list[dict[str, Any]] = []
+        self._failed_keys: set[str] = set()
+        self._errors: list[str] = []
         self._lock = threading.RLock()
         """Held for every use of the store: the actor runs its calls in threads."""
+        self._staging = threading.Lock()
+        """Held while taking batches from the holder and committing them (one at a time)."""
 
     def pid(self) -> int:
         """The actor's process id (also: the actor is up)."""
@@ -159,15 +164,9 @@ class Writer:
         store = job.ref.make(load_features=True)
         self._stack.enter_context(store.open("w"))
         self._job, self._store, self._recovered = job, store, recovered
-        if job.commit_rows > 0:
-            self._committer = GroupCommitter(
-                lambda group: self._commit_group(job, group), max_rows=job.commit_rows,
-                max_batches=MAX_BATCHES_PER_COMMIT, in_flight=MAX_IN_FLIGHT,
-                max_wait_s=MAX_WAIT_S, min_wait_s=MIN_WAIT_S,
-                expected_tasks=job.expected_tasks)
-            if recovered:  # one read of the run's keys replaces a look-up per batch
-                self._committed = self._run_keys(job)
-                self._recovered = False
+        if job.commit_rows > 0 and recovered:  # one read of the run's keys, not one per batch
+            self._committed = self._run_keys(job)
+            self._recovered = False
 
     def _ensure(self, job: WriterJob) -> None:
         """Hold ``job``'s store; a call for another job means Ray restarted the writer."""
@@ -175,68 +174,82 @@ class Writer:
             if self._job is None or self._job.job_id != job.job_id:
                 self._open(job, recovered=True)
 
-    def enter(self, job: WriterJob, task: int) -> None:
-        """Write task ``task`` started: with group commits, the writer waits for its batches
-        (see :mod:`metaxy_ray.commits`)."""
-        self._ensure(job)
-        if self._committer is not None:
-            self._committer.enter(task)
-
-    def leave(self, job: WriterJob, task: int, sent: int) -> None:
-        """Write task ``task`` handed in all its batches, ``sent`` in all."""
-        self._ensure(job)
-        if self._committer is not None:
-            self._committer.leave(task, sent)
-
-    def write(self, job: WriterJob, table: pa.Table, key: str,
-              task: int | None = None) -> BlockResult:
-        """Write one batch in one transaction (``key``: its :func:`block_key`; ``task``: the
-        write task sending it, if it announced itself with :meth:`enter`).
+    def write(self, job: WriterJob, table: pa.Table, key: str) -> BlockResult:
+        """Write one batch in one transaction (``key``: its :func:`block_key`).
 
         ``on_error="raise"``: a failure raises :class:`WriteFailedError` (nothing of the batch
         is written). ``"collect"``: a failed batch is split in halves, each written in its own
         transaction, recursively, so that only the bad rows are reported (and the others
-        written); see :data:`MAX_SPLIT_FAILURES`. With ``job.commit_rows`` the batch first
-        waits to be committed together with the batches other calls hand in meanwhile; if that
-        transaction fails, the batch is written alone as above."""
+        written); see :data:`MAX_SPLIT_FAILURES`."""
         self._ensure(job)
-        frame = pl.from_arrow(table)
-        assert isinstance(frame, pl.DataFrame)
-        frame = frame.drop([c for c in _DROP if c in frame.columns])
-        tried: Exception | None = None
-        committer = self._committer
-        if committer is not None and job.commit_rows > 0:
-            with self._lock:
-                if key in self._committed:
-                    committer.skipped(task)
-                    return BlockResult(skipped_rows=frame.height)
-            pending = committer.submit(frame, key, task)
-            if pending.outcome is Outcome.COMMITTED:
-                return BlockResult(rows=frame.height)
-            if isinstance(pending.error, Exception):
-                tried = pending.error  # the group was this batch alone: no need to try again
+        frame = _frame(table)
         with self._lock:
             self._ensure(job)
             if job.on_error == "raise":
                 try:
-                    if tried is not None:
-                        raise tried
                     return self._write_once(job, frame, key)
                 except Exception as e:
                     raise WriteFailedError(self._message(job, frame, e)) from e
-            return self._isolate(job, frame, key, [MAX_SPLIT_FAILURES], tried)
+            return self._isolate(job, frame, key, [MAX_SPLIT_FAILURES])
 
-    def _commit_group(self, job: WriterJob, group: list[Pending]) -> None:
-        """One transaction for the batches of a group (see :mod:`metaxy_ray.commits`)."""
+    # ------------------------------------------------------------------ staged commits
+    def nudge(self, job: WriterJob) -> None:
+        """Commit held batches while the holder holds a transaction's worth (a write task
+        calls this after handing in a batch that filled one; it waits for the commits)."""
+        self._ensure(job)
+        with self._staging:
+            while ray.get(job.holder.held_rows.remote(job.job_id)) >= job.commit_rows:
+                self._commit_held(job)
+
+    def flush(self, job: WriterJob) -> FlushResult:
+        """Commit every batch still held (the driver, once all write tasks ended); returns the
+        keys of the run in the store and the failures (``on_error="collect"``)."""
+        self._ensure(job)
+        with self._staging:
+            while ray.get(job.holder.held_rows.remote(job.job_id)) > 0:
+                self._commit_held(job)
+            with self._lock:
+                return FlushResult(set(self._committed), list(self._failed),
+                                   set(self._failed_keys), list(self._errors))
+
+    def _commit_held(self, job: WriterJob) -> None:
+        """One transaction of the holder's oldest batches (up to ``job.commit_rows`` rows); a
+        failed one is retried batch by batch, as :meth:`write` writes a batch."""
+        taken = ray.get(job.holder.take.remote(job.job_id, job.commit_rows,
+                                               MAX_BATCHES_PER_COMMIT))
         with self._lock:
-            if self._job is not job or self._store is None:
-                raise RuntimeError("the writer's job ended before the batches were committed")
-            frames = [p.frame for p in group]
-            frame = frames[0] if len(frames) == 1 else pl.concat(
-                frames, how="vertical_relaxed", rechunk=False)
-            keys = KEY_SEPARATOR.join(p.key for p in group)
-            self._store.write(job.feature, frame, materialization_id=f"{job.run_id}/{keys}")
-            self._committed.update(p.key for p in group)
+            self._ensure(job)
+            assert self._store is not None
+            todo = [(key, refs[0]) for key, refs in taken
+                    if key not in self._committed and key not in self._failed_keys]
+            frames = [_frame(t) for t in ray.get([ref for _, ref in todo])]
+            keys = [key for key, _ in todo]
+            try:
+                if frames:
+                    frame = frames[0] if len(frames) == 1 else pl.concat(
+                        frames, how="vertical_relaxed", rechunk=False)
+                    self._store.write(job.feature, frame, materialization_id=(
+                        f"{job.run_id}/{KEY_SEPARATOR.join(keys)}"))
+                    self._committed.update(keys)
+            except Exception as e:  # nothing was written: each batch alone, as write() does
+                alone = e if len(frames) == 1 else None
+                for key, frame in zip(keys, frames, strict=True):
+                    if job.on_error == "raise":
+                        try:
+                            if alone is not None:
+                                raise alone from None
+                            self._write_once(job, frame, key)
+                        except Exception as err:
+                            raise WriteFailedError(self._message(job, frame, err)) from err
+                        continue
+                    out = self._isolate(job, frame, key, [MAX_SPLIT_FAILURES], alone)
+                    if out.failed or out.errors:
+                        self._failed.extend(out.failed)
+                        self._errors.extend(out.errors)
+                        self._failed_keys.add(key)
+                    else:
+                        self._committed.add(key)
+        ray.get(job.holder.release.remote(job.job_id, [key for key, _ in taken]))
 
     def _run_keys(self, job: WriterJob) -> set[str]:
         """The batch keys of ``job``'s run found in the store (rows written since the job
@@ -309,4 +322,4 @@ class Writer:
             self._stack.close()
             self._stack = contextlib.ExitStack()
             self._job, self._store, self._committed, self._recovered = None, None, set(), False
-            self._committer = None
+            self._failed, self._failed_keys, self._errors = [], set(), []

@@ -24,7 +24,7 @@ from metaxy_ray import (
     WriteFailedError,
     read_increment,
 )
-from metaxy_ray.sink import SUGGESTED_ROWS_PER_COMMIT
+from metaxy_ray.sink import DEFAULT_ROWS_PER_COMMIT
 
 import metaxy as mx
 from metaxy import columns as C
@@ -143,14 +143,14 @@ def test_killed_worker_mid_write_leaves_latest_rows_and_increment(
         request: pytest.FixtureRequest, backend: str, what: str, tmp_path: Path) -> None:
     """The task's process dies after some of its blocks were committed (Ray retries the task),
     or the writer's process dies (Ray restarts it and retries its pending writes). On DuckDB the
-    writer joins concurrent blocks into group commits (``rows_per_commit``, opt-in), which a
-    restarted writer must recognise too."""
+    tasks hand their batches to the job's holder and the writer commits them together at the
+    end (staged commits, the default), which a restarted writer must recognise too."""
     store_url = str(request.getfixturevalue(f"{backend}_url"))
     write_videos(store_url)
     ds = read_increment(FEATURE, store_url, batch_size=2, parallelism=2)
     sink = MetaxyDatasink(FEATURE, store_url, writers=1, materialization_id=f"kill-{what}",
                           rows_per_write=2,  # one batch per block
-                          rows_per_commit=SUGGESTED_ROWS_PER_COMMIT if backend == "duckdb" else 0)
+                          rows_per_commit=None if backend == "duckdb" else 0)
     fn = _kill_once(tmp_path / "killed", "v004", what, sink.run_id)
     ds.map_batches(fn, batch_format="pyarrow", batch_size=2).write_datasink(sink)
     assert (tmp_path / "killed").exists()  # the kill happened
@@ -248,7 +248,12 @@ def test_arguments_are_checked(duckdb_url: str) -> None:
         MetaxyDatasink(FEATURE, duckdb_url, rows_per_write=0)
     with pytest.raises(RayIntegrationError, match="rows_per_commit"):
         MetaxyDatasink(FEATURE, duckdb_url, rows_per_commit=-1)
-    assert MetaxyDatasink(FEATURE, duckdb_url).rows_per_commit == 0  # group commit: opt-in
+    assert MetaxyDatasink(FEATURE, duckdb_url).rows_per_commit == DEFAULT_ROWS_PER_COMMIT
+    server = "postgresql://postgres@127.0.0.1:5432/test"  # not connected: the check is local
+    with pytest.raises(RayIntegrationError, match="needs a single writer"):
+        MetaxyDatasink(FEATURE, server, rows_per_commit=1000)
+    assert MetaxyDatasink(FEATURE, server).rows_per_commit == 0
+    assert MetaxyDatasink(FEATURE, server, writers=1, rows_per_commit=1000).rows_per_commit == 1000
     with pytest.raises(RayIntegrationError, match="on_error"):
         MetaxyDatasink(FEATURE, duckdb_url, on_error="ignore")  # type: ignore[arg-type]
     with pytest.raises(RayIntegrationError, match="memory"):

@@ -1,19 +1,21 @@
 """The writer actor's body in this process (no Ray cluster): ``on_error="collect"`` isolates the
 bad rows of a failed batch by bisection, a retried batch skips the parts already committed, and
-the bisection stops at its budget; batches handed in concurrently commit as one transaction, which
-a restarted writer recognises, and a failed group falls back to writing each batch alone."""
+the bisection stops at its budget; staged batches (held by a holder actor on the test's Ray
+cluster) commit as one transaction, which a restarted writer recognises, and a failed staged
+transaction falls back to writing each batch alone."""
 
 from __future__ import annotations
 
 import dataclasses
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
 import pyarrow as pa
 import pytest
+import ray
 from metaxy_ray.errors import WriteFailedError
+from metaxy_ray.staging import Holder
 from metaxy_ray.stores import StoreRef
 from metaxy_ray.writer import Writer, WriterJob, block_key
 
@@ -95,89 +97,78 @@ def test_collect_reports_the_rest_whole_past_the_budget(
     assert stored(duckdb_url)[0].height == 0
 
 
-def grouped_job(url: str, job_id: str, on_error: str) -> WriterJob:
+def staged_job(url: str, job_id: str, on_error: str, holder: Any) -> WriterJob:
     return WriterJob(StoreRef.of(url), FEATURE, IDS, "run1", job_id, on_error,
-                     commit_rows=1_000_000, started_at=datetime.now(UTC))
+                     commit_rows=1_000_000, holder=holder, started_at=datetime.now(UTC))
 
 
-def write_concurrently(writer: Writer, job: WriterJob, tables: list[pa.Table]) -> list[Any]:
-    """The batches handed to one writer by concurrent write tasks, one batch each (Ray runs the
-    actor's calls in threads)."""
-    for task in range(len(tables)):
-        writer.enter(job, task)
-
-    def call(task: int) -> Any:
-        table = tables[task]
-        try:
-            return writer.write(job, table, block_key(table, IDS), task)
-        except WriteFailedError as e:
-            return e
-
-    with ThreadPoolExecutor(len(tables)) as pool:
-        calls = [pool.submit(call, task) for task in range(len(tables))]
-        for task in range(len(tables)):
-            writer.leave(job, task, 1)
-        return [c.result() for c in calls]
+def held(job: WriterJob, tables: list[pa.Table]) -> WriterJob:
+    """``job`` with a fresh holder (an actor on the test's Ray cluster) holding ``tables``, as
+    write tasks hand them in."""
+    holder = ray.remote(Holder).options(num_cpus=0).remote()
+    ray.get(holder.start.remote(job.job_id))
+    for table in tables:
+        ray.get(holder.keep.remote(job.job_id, block_key(table, IDS), table))
+    return dataclasses.replace(job, holder=holder)
 
 
-def test_concurrent_batches_commit_in_one_transaction_and_a_restart_skips_them(
-        duckdb_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    import metaxy_ray.writer as writer_module
-
+@pytest.mark.usefixtures("ray_cluster")
+@pytest.mark.xdist_group("ray")
+def test_staged_batches_commit_in_one_transaction_and_a_restart_skips_them(
+        duckdb_url: str) -> None:
     table = computed_batch(duckdb_url)
     good = [table.slice(0, 2), table.slice(3, 2)]  # v000-v001, v003-v004
-    monkeypatch.setattr(writer_module, "MAX_WAIT_S", 30.0)  # the group waits for both tasks
-    writer = Writer()
-    first = grouped_job(duckdb_url, "a", "raise")
-    writer.begin(first)
-    results = write_concurrently(writer, first, good)
-    writer.end()
-    assert [(r.rows, r.skipped_rows) for r in results] == [(2, 0), (2, 0)]
-    history, _ = stored(duckdb_url)
     keys = sorted(block_key(t, IDS) for t in good)
+    first = held(staged_job(duckdb_url, "a", "raise", None), good)
+    writer = Writer()
+    writer.begin(first)
+    assert sorted(writer.flush(first).committed) == keys
+    writer.end()
+    assert ray.get(first.holder.held_rows.remote("a")) == 0  # released once committed
+    history, _ = stored(duckdb_url)
     # one transaction: one write time and one materialization id naming both batches
-    assert history[C.UPDATED_AT].n_unique() == 1
+    assert history.height == 4 and history[C.UPDATED_AT].n_unique() == 1
     (mid,) = history[C.MATERIALIZATION_ID].unique().to_list()
     assert mid.startswith("run1/") and sorted(mid[len("run1/"):].split("+")) == keys
 
-    # a restarted writer (new job id, its memory lost) reads the run's keys once: both skipped
+    # a restarted writer (its memory lost) reads the run's keys once: both skipped
+    again = held(staged_job(duckdb_url, "a", "raise", None), good)
     restarted = Writer()
-    again = write_concurrently(restarted, grouped_job(duckdb_url, "b", "raise"), good)
+    out = restarted.flush(again)
     restarted.end()
-    assert [(r.rows, r.skipped_rows) for r in again] == [(0, 2), (0, 2)]
+    assert sorted(out.committed) == keys and not out.failed
     assert stored(duckdb_url)[0].height == 4
     # a job that did not say when it started: the restarted writer reads every row's key
+    late = held(dataclasses.replace(staged_job(duckdb_url, "a", "raise", None),
+                                    started_at=None), good)
     unknown = Writer()
-    late = dataclasses.replace(grouped_job(duckdb_url, "c", "raise"), started_at=None)
-    assert [r.skipped_rows for r in write_concurrently(unknown, late, good)] == [2, 2]
+    assert sorted(unknown.flush(late).committed) == keys
     unknown.end()
+    assert stored(duckdb_url)[0].height == 4
 
 
-def test_a_failed_group_writes_each_batch_alone(
-        duckdb_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    import metaxy_ray.writer as writer_module
-
+@pytest.mark.usefixtures("ray_cluster")
+@pytest.mark.xdist_group("ray")
+def test_a_failed_staged_commit_writes_each_batch_alone(duckdb_url: str) -> None:
     table = computed_batch(duckdb_url)
     good, bad = [table.slice(0, 2), table.slice(3, 2)], table.slice(5, 3)  # v005 is bad
-    monkeypatch.setattr(writer_module, "MAX_WAIT_S", 30.0)
+    collect = held(staged_job(duckdb_url, "a", "collect", None), [*good, bad])
     writer = Writer()
-    collect = grouped_job(duckdb_url, "a", "collect")
     writer.begin(collect)
-    results = write_concurrently(writer, collect, [*good, bad])
-    assert writer._committer is not None and writer._committer.commits == 1
+    out = writer.flush(collect)
     writer.end()
-    # the group's transaction failed; the good batches were then written alone and the bad one
-    # bisected: only v005 is reported, its batch-mates are written
-    assert [(r.rows, r.failed) for r in results] == [
-        (2, []), (2, []), (2, [{"video_id": "v005"}])]
+    # the transaction of all three failed; the good batches were then written alone and the
+    # bad one bisected: only v005 is reported, its batch-mates are written
+    assert out.failed == [{"video_id": "v005"}] and out.failed_keys == {block_key(bad, IDS)}
+    assert out.committed >= {block_key(t, IDS) for t in good}
     history, inc = stored(duckdb_url)
     assert history.height == 6 and sorted(inc.new["video_id"]) == ["v002", "v005"]
 
-    # on_error="raise": the bad batch fails naming its sample, the good one is written
-    monkeypatch.setattr(writer_module, "MAX_WAIT_S", 0.5)  # the task whose batch is skipped
-    raising = Writer()
-    out = write_concurrently(raising, grouped_job(duckdb_url, "b", "raise"),
-                             [table.slice(1, 2), table.slice(6, 2)])  # v001-v002, v006-v007
-    raising.end()
-    assert isinstance(out[0], WriteFailedError) and "'v001'" in str(out[0])
-    assert (out[1].rows, out[1].skipped_rows) == (0, 2)  # a restart: v006-v007 were written
+    # on_error="raise": the bad batch fails naming its sample
+    raising = held(staged_job(duckdb_url, "b", "raise", None),
+                   [table.slice(1, 2), table.slice(6, 2)])  # v001-v002, v006-v007
+    writer = Writer()
+    with pytest.raises(WriteFailedError, match="'v001'"):
+        writer.flush(raising)
+    writer.end()
+    assert "v002" in stored(duckdb_url)[1].new["video_id"].to_list()
