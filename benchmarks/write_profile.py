@@ -1,16 +1,21 @@
 """Where a write's time goes beyond the raw load, step by step (issue 14, writes).
 
     .venv/bin/python -m benchmarks.write_profile --backend duckdb --scenario simple --n 100000
+    .venv/bin/python -m benchmarks.write_profile --backend duckdb --n 1000000 --feature leaf
 
-On a fresh store: a first write of the scenario's first root (``--leaf``: of its leaf; N rows
-into an empty table), the raw load of the same storage-form rows into a same-shaped copy with
-no index (``limit_write``), then an append of every sample and the raw load of those rows into
-the copy holding N rows (``limit_append``). Each metaxy write is broken down by timing the
-store's write hooks in place (validation and staging in Python, bookkeeping rows, the clock,
-the bulk insert with its hashing, statistics, the latest state's upkeep, the commit); nested
-steps are indented and counted in their parent. One line per step; ``--reps`` repeats the whole
-sequence on a fresh store and reports medians. Only ratios within one run mean something on a
-shared machine.
+On a fresh store: a first write of the scenario's first root (N rows into an empty table), the
+raw load of the same storage-form rows into a same-shaped copy with no index (``limit_write``),
+then an append of every sample and the raw load of those rows into the copy holding N rows
+(``limit_append``). Each metaxy write is broken down by timing the store's write hooks in place
+(validation and staging in Python, bookkeeping rows, the clock, the bulk insert with its
+hashing, statistics, the latest state's upkeep, the commit); nested steps are indented and
+counted in their parent. One line per step; ``--reps`` repeats the whole sequence on a fresh
+store and reports medians. Only ratios within one run mean something on a shared machine.
+
+``--feature leaf`` writes the scenario's leaf instead (its roots written first, untimed, and
+the leaf's rows taken from ``resolve_update``): a 1:1 leaf's state also stores the upstream
+data versions its rows were computed from, verified by a join with the upstream states and a
+hash of the written rows (:mod:`metaxy.store.state_inputs`), which a root write does not pay.
 """
 
 from __future__ import annotations
@@ -40,8 +45,10 @@ class Profile:
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
+        self.cpu: dict[str, float] = defaultdict(float)  # process CPU (DuckDB's threads too)
         self.order: list[str] = []
         self._stack: list[str] = []
+        self.raw_cpu = 0.0  # process CPU of the raw load this write is compared with
 
     @contextlib.contextmanager
     def step(self, name: str) -> Iterator[None]:
@@ -49,11 +56,12 @@ class Profile:
         if path not in self.order:
             self.order.append(path)
         self._stack.append(name)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         try:
             yield
         finally:
             self.seconds[path] += time.perf_counter() - t0
+            self.cpu[path] += time.process_time() - c0
             self._stack.pop()
 
     def wrap(self, owner: Any, attr: str, label: str | None = None,
@@ -98,6 +106,16 @@ def instrumented(store: Any, prof: Profile) -> Iterator[None]:
         prof.wrap(store, "_record_feature_version", "feature version row"),
     ]
     conn = store.conn
+    execute = conn.execute
+
+    def timed_execute(stmt: Any, *args: Any, **kwargs: Any) -> Any:
+        """Inside the state upkeep, each statement is a step of its own (DELETE, INSERT)."""
+        if "latest state upkeep" not in prof._stack:
+            return execute(stmt, *args, **kwargs)
+        with prof.step(f"SQL {type(stmt).__name__}"):
+            return execute(stmt, *args, **kwargs)
+
+    conn.execute = timed_execute  # type: ignore[method-assign]
     commit = conn._commit_impl  # the COMMIT issued when the write's `with conn.begin()` ends
 
     def timed_commit() -> None:
@@ -109,48 +127,55 @@ def instrumented(store: Any, prof: Profile) -> Iterator[None]:
         yield
     finally:
         del conn._commit_impl
+        del conn.execute
         for restore in reversed(undo):
             restore()
 
 
 def one_rep(backend: str, scenario: str, n: int,
-            leaf: bool = False) -> tuple[Profile, Profile, float, float]:
-    """(first write's profile, append's profile, raw load s, raw append s); ``leaf``: of the
-    scenario's leaf (its roots written first, unprofiled; the leaf's rows are its all-new
-    increment, as ``benchmarks.run`` writes them), else of its first root."""
+            feature: str = "root") -> tuple[Profile, Profile, float, float]:
+    """(first write's profile, append's profile, raw load s, raw append s); ``feature``: the
+    scenario's first root, or its leaf (roots written first, untimed)."""
     sc = build(scenario, n)
-    root = sc.roots[0]
     load = L.raw_load_duckdb if backend == "duckdb" else L.raw_load_postgres
     with fresh_store(backend, sc.graph) as store, store.open("w"):
-        feature = sc.leaf if leaf else root.feature
-        if leaf:
-            for r in sc.roots:
-                store.write(r.feature, r.make(sc.root_rows, "v1"))
-            rows = leaf_rows(sc, store.resolve_update(sc.leaf).new)
-        else:
-            rows = root.make(sc.root_rows, "v1")
+        target, rows = written_feature(store, sc, feature)
         first, again = Profile(), Profile()
-        copy = L.copy_table(feature.__table__)
+        copy = L.copy_table(target.__table__)  # type: ignore[attr-defined]
         copy.create(store.conn)
         store.conn.commit()
         raw = driver(store)
 
-        def limit() -> float:
-            storage = storage_of(store, feature, rows)
+        def limit(prof: Profile) -> float:
+            storage = storage_of(store, target, rows)
             gc.collect()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             load(raw, copy.name, storage)
             raw.commit()
+            prof.raw_cpu = time.process_time() - c0
             return time.perf_counter() - t0
 
         for prof in (first, again):
             gc.collect()
             with instrumented(store, prof), prof.step("write"):
-                store.write(feature, rows)
+                store.write(target, rows)
             if prof is first:
-                lw = limit()
-        la = limit()
+                lw = limit(first)
+        la = limit(again)
     return first, again, lw, la
+
+
+def written_feature(store: Any, sc: Any, feature: str) -> tuple[Any, Any]:
+    """(feature, rows) a benchmark writes: the scenario's first root and its rows, or, for
+    ``feature == "leaf"``, the leaf and the rows of its all-new increment after every root
+    (and middle feature) was written (untimed)."""
+    if feature == "root":
+        return sc.roots[0].feature, sc.roots[0].make(sc.root_rows, "v1")
+    for root in sc.roots:
+        store.write(root.feature, root.make(sc.root_rows, "v1"))
+    for mid in sc.middle:
+        store.write(mid, leaf_rows(sc, store.resolve_update(mid).new))
+    return sc.leaf, leaf_rows(sc, store.resolve_update(sc.leaf).new)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -160,12 +185,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--scenario", default="simple")
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--reps", type=int, default=1)
-    ap.add_argument("--leaf", action="store_true",
-                    help="profile the scenario's leaf (inputs verified against upstream states)")
+    ap.add_argument("--feature", choices=("root", "leaf"), default="root",
+                    help="write the scenario's first root (default) or its leaf")
+    ap.add_argument("--leaf", dest="feature", action="store_const", const="leaf",
+                    help="the same as --feature leaf")
     args = ap.parse_args(argv)
-    reps = [one_rep(args.backend, args.scenario, args.n, args.leaf) for _ in range(args.reps)]
-    what = "leaf" if args.leaf else "root"
-    print_report(reps, f"{args.backend} {args.scenario} {what} n={args.n:,}", "the raw load")
+    reps = [one_rep(args.backend, args.scenario, args.n, args.feature)
+            for _ in range(args.reps)]
+    print_report(reps, f"{args.backend} {args.scenario} {args.feature} n={args.n:,}",
+                 "the raw load")
 
 def print_report(reps: list[tuple[Profile, Profile, float, float]], title: str,
                  limit_name: str) -> None:
@@ -176,22 +204,26 @@ def print_report(reps: list[tuple[Profile, Profile, float, float]], title: str,
     for i, heading in ((0, "first write (empty table)"), (1, "append (every sample again)")):
         profs = [r[i] for r in reps]
         total = statistics.median(p.seconds["write"] for p in profs)
+        cpu = statistics.median(p.cpu["write"] for p in profs)
+        raw_cpu = statistics.median(p.raw_cpu for p in profs)  # 0: not measured
+        against = f" = {cpu / raw_cpu:.2f}x its {raw_cpu:.3f} s" if raw_cpu else ""
         print(f"\n{heading}: {total:.3f} s = {total / limits[i]:.2f}x {limit_name} "
-              f"({limits[i]:.3f} s)")
-        print(f"| {'step':<44} | {'s':>7} | {'x raw':>6} |")
-        print(f"|{'-' * 46}|{'-' * 9}|{'-' * 8}|")
+              f"({limits[i]:.3f} s); process CPU {cpu:.3f} s{against}")
+        print(f"| {'step':<44} | {'s':>7} | {'x raw':>6} | {'CPU s':>7} |")
+        print(f"|{'-' * 46}|{'-' * 9}|{'-' * 8}|{'-' * 9}|")
         for path in profs[0].order:
             if path == "write":
                 continue
             sec = statistics.median(p.seconds.get(path, 0.0) for p in profs)
+            cpu = statistics.median(p.cpu.get(path, 0.0) for p in profs)
             depth = path.count("/") - 1
             label = "  " * depth + path.rsplit("/", 1)[-1]
-            print(f"| {label:<44} | {sec:7.3f} | {sec / limits[i]:6.2f} |")
+            print(f"| {label:<44} | {sec:7.3f} | {sec / limits[i]:6.2f} | {cpu:7.3f} |")
         inner = statistics.median(
             p.seconds["write"] - sum(s for k, s in p.seconds.items() if k.count("/") == 1)
             for p in profs)
         print(f"| {'(rest: versions, write API)':<44} | {inner:7.3f} | "
-              f"{inner / limits[i]:6.2f} |")
+              f"{inner / limits[i]:6.2f} | {'':>7} |")
 
 if __name__ == "__main__":
     main()

@@ -191,6 +191,18 @@ class DuckDBStore(SQLStore):
         # would raise and hide the real error, and the rollback drops the view anyway.
         duck.unregister(name)
 
+    def _upsert_state(self, conn: sa.Connection, state: sa.Table, ids: tuple[str, ...],
+                      source: sa.Select[Any]) -> None:
+        """Into an empty state (a first write, or a state just recreated), only the insert:
+        the default's ``DELETE ... WHERE ids IN (source)`` would evaluate ``source`` (for a
+        1:1 feature, the join with the upstream states and the verifying hashes) once more to
+        delete nothing. Otherwise the default delete + insert."""
+        empty = sa.select(sa.exists(sa.select(sa.literal(1)).select_from(state)))
+        if conn.execute(empty).scalar():
+            super()._upsert_state(conn, state, ids, source)
+        else:
+            conn.execute(sa.insert(state).from_select([c.name for c in state.c], source))
+
     def _query(self, conn: sa.Connection, stmt: sa.Select[Any]) -> Any:
         """The statement as a DuckDB relation on the store's connection (its transaction)."""
         # render_postcompile expands IN-lists (expanding bind parameters) into numbered

@@ -105,16 +105,27 @@ def state_table(table: sa.Table, ids: tuple[str, ...], unique_key: bool,
         return found
     required = {*ids, C.ROW_ID, C.UPDATED_AT}
     # the input and signature columns (metaxy.store.state_inputs) are not in the history
-    cols = [sa.Column(n, table.c[n].type if n in table.c else sa.String(),
-                      nullable=n not in required,
-                      info={ddl.STORAGE_HINT: ddl.INCOMPRESSIBLE} if ddl.incompressible(n)
-                      else {}) for n in columns]
+    types = {n: table.c[n].type if n in table.c else sa.String() for n in columns}
+    cols = [sa.Column(n, types[n], nullable=n not in required,
+                      info={ddl.STORAGE_HINT: ddl.INCOMPRESSIBLE}
+                      if _incompressible(n, types[n], ids) else {}) for n in columns]
     name = state_name(table.name)
     extra = [sa.Index(f"{name[:MAX_IDENTIFIER_BYTES - 3]}_ux", *ids, unique=True)] \
         if unique_key else []
     result = sa.Table(name, sa.MetaData(), *cols, *extra, schema=table.schema)
     _TABLES[key] = result
     return result
+
+
+def _incompressible(name: str, type_: sa.types.TypeEngine[Any], ids: tuple[str, ...]) -> bool:
+    """The state's hex digests (:func:`metaxy.store.ddl.incompressible`) and its string keys:
+    the row id and a single string id column hold one distinct value per state row, so a
+    dictionary buys nothing, and DuckDB's string compression analysis of them cost about as
+    much as writing them (docs/performance.md, "Writes III")."""
+    if ddl.incompressible(name):
+        return True
+    key = name == C.ROW_ID or (len(ids) == 1 and name == ids[0])
+    return key and isinstance(getattr(type_, "impl_instance", type_), sa.String)
 
 
 def narrow(rel: Any, state: sa.Table) -> list[sa.ColumnElement[Any]]:

@@ -79,6 +79,33 @@ def test_write_pairs_store_the_raw_loads_rows(backend: str,
 
 
 @pytest.mark.parametrize("backend", ["duckdb", "postgresql"])
+def test_write_pairs_of_a_leaf_store_the_raw_loads_rows(
+        backend: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """The same for the leaf (its state verifies its inputs): equal hashes, both ratios."""
+    from benchmarks.write_pairs import main
+
+    _skip_unless_available(backend)
+    main(["--backend", backend, "--scenario", "simple", "--n", "2000", "--reps", "1",
+          "--feature", "leaf"])
+    out = capsys.readouterr().out
+    assert "simple leaf n=2,000: median write" in out and "process CPU: write" in out
+
+
+def test_write_profile_of_a_leaf_times_the_state_statements(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The profile of a leaf's writes names the state's statements: an INSERT into the empty
+    state (no DELETE), then DELETE + INSERT for the append."""
+    from benchmarks.write_profile import main
+
+    main(["--backend", "duckdb", "--scenario", "simple", "--n", "2000", "--feature", "leaf"])
+    out = capsys.readouterr().out
+    first, append = out.split("append (every sample again)")
+    assert "state upsert" in first and "SQL Insert" in first and "SQL Delete" not in \
+        first.split("state upsert")[1].split("statistics(state)")[0]
+    assert "SQL Delete" in append and "process CPU" in append
+
+
+@pytest.mark.parametrize("backend", ["duckdb", "postgresql"])
 def test_state_prototype_keeps_the_latest_rows(backend: str,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     """The latest-state prototype: both upsert variants leave the state equal to the latest
