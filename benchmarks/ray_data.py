@@ -11,7 +11,8 @@ job first: the pool of writers keeps them between jobs), one run measures:
 * ``resolve`` -- opening the store, ``store.resolve_update(transcript)`` to one Arrow table and
   closing it, in this process;
 * ``read into Ray`` -- ``read_increment(transcript, url)`` (which opens and closes the store too)
-  and ``ds.materialize()``;
+  and ``ds.materialize()``; ``resolve`` and ``read into Ray`` run ``READ_REPS`` times in
+  alternating order and their medians are compared (until 2026-12-05: one pair);
 * ``store write`` -- ``store.open("w")``, ``store.write(transcript, rows)`` of the computed rows
   and closing the store, in this process, into store A;
 * ``Ray write (w writers)`` -- the same rows, already in Ray's object store in blocks of
@@ -38,6 +39,7 @@ import argparse
 import contextlib
 import logging
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -51,6 +53,7 @@ if __package__ in (None, ""):
 
 FEATURE = "speech/transcript"
 OBJECT_STORE = 2**30
+READ_REPS = 3  # resolve / read pairs, alternating; medians are reported
 
 
 def _videos(n: int) -> Any:
@@ -226,13 +229,30 @@ def run(backend: str, n: int, *, writes: bool = True, steps: bool = False) -> It
             with store_a:
                 return store_a.resolve_update(FEATURE).new.to_arrow()
 
-        t_resolve, table = _timed(resolve)
-        t_lazy, lazy = _timed(lambda: read_increment(FEATURE, url_a))
-        t_mat, ds = _timed(lazy.materialize)
-        t_read = t_lazy + t_mat
-        assert ds.count() == n and table.num_rows == n
-        yield (f"| {backend} | {n:,} | read | resolve_update to Arrow | {t_resolve:.2f} "
-               f"| read_increment + materialize | {t_read:.2f} | {t_read / t_resolve:.2f} |")
+        def read_into_ray() -> tuple[float, float, Any]:
+            t_lazy, lazy = _timed(lambda: read_increment(FEATURE, url_a))
+            t_mat, ds = _timed(lazy.materialize)
+            return t_lazy, t_mat, ds
+
+        # READ_REPS pairs in alternating order, medians: one pair alone swings with whichever
+        # side happens to meet a busy moment (the read path itself is warm: _small_jobs)
+        resolves, reads = [], []
+        for rep in range(READ_REPS):
+            for side in ("resolve", "read") if rep % 2 == 0 else ("read", "resolve"):
+                if side == "resolve":
+                    t_resolve, table = _timed(resolve)
+                    resolves.append(t_resolve)
+                else:
+                    t_lazy, t_mat, ds = read_into_ray()
+                    reads.append((t_lazy + t_mat, t_lazy, t_mat))
+            assert ds.count() == n and table.num_rows == n
+            if rep < READ_REPS - 1:
+                del ds
+        t_resolve = statistics.median(resolves)
+        t_read, t_lazy, t_mat = sorted(reads)[len(reads) // 2]
+        yield (f"| {backend} | {n:,} | read (median of {READ_REPS}) | resolve_update to Arrow | "
+               f"{t_resolve:.2f} | read_increment + materialize | {t_read:.2f} | "
+               f"{t_read / t_resolve:.2f} |")
         if steps:
             yield (f"| {backend} | {n:,} | read steps | | | read_increment / materialize | "
                    f"{t_lazy:.2f} / {t_mat:.2f} | |")
