@@ -389,8 +389,7 @@ class PostgresStore(SQLStore):
         earlier metaxy gave it (a state made by an earlier metaxy, or just created: checked at
         every upsert, one catalog row). Dropping the index locks the state until this write
         commits, once."""
-        quote = conn.dialect.identifier_preparer
-        name = quote.format_table(state)
+        name = conn.dialect.identifier_preparer.format_table(state)
         legacy = legacy_index_name(state.name)
         options, has_legacy = conn.execute(sa.text(
             "SELECT c.reloptions, EXISTS (SELECT 1 FROM pg_index i JOIN pg_class x ON "
@@ -401,10 +400,11 @@ class PostgresStore(SQLStore):
             conn.execute(sa.DDL(f"ALTER TABLE %(fullname)s SET ({STATE_RELOPTION})")  # type: ignore[no-untyped-call]
                          .against(state))
         if has_legacy:
-            # identifiers quoted by the dialect; "%" doubled: the DDL text is a format string
-            target = (f"{quote.quote_schema(state.schema)}." if state.schema else "") + \
-                quote.quote(legacy)
-            conn.execute(sa.DDL(f"DROP INDEX IF EXISTS {target.replace('%', '%%')}"))  # type: ignore[no-untyped-call]
+            # on a detached copy of the state: an Index on the state's own columns would join
+            # its (cached) Table, and a later create would make the index again
+            copy = sa.Table(state.name, sa.MetaData(), *[sa.Column(c.name, c.type)
+                                                         for c in state.c], schema=state.schema)
+            conn.execute(sa.schema.DropIndex(sa.Index(legacy, *copy.c), if_exists=True))
 
     def _note_dead_rows(self, conn: sa.Connection, state: sa.Table, replaced: int,
                         inserted: int) -> None:
