@@ -28,7 +28,7 @@ from metaxy.engine.compare import IN_PREFIX
 STORAGE_HINT = "metaxy_storage"
 #: The hint for columns of random hex digests (the latest state's per-field hashes): compressing
 #: them gains little and costs most of the state's write (DuckDB's string compression
-#: analysis; measured in docs/performance.md, "Writes II").
+#: analysis; measured in docs/performance-history.md, "Writes II").
 INCOMPRESSIBLE = "incompressible"
 
 

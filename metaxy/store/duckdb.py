@@ -53,7 +53,7 @@ def _create_column(element: sa.schema.CreateColumn, compiler: Any, **kw: Any) ->
     """A column hinted incompressible (:data:`metaxy.store.ddl.INCOMPRESSIBLE`: the latest
     state's hex digests) is stored ``USING COMPRESSION uncompressed``: DuckDB's string
     compression analysis of random hex was most of the state's write, and saved few bytes
-    (docs/performance.md, "Writes II")."""
+    (docs/performance-history.md, "Writes II")."""
     text: str | None = compiler.visit_create_column(element, **kw)
     if text is not None and element.element.info.get(ddl.STORAGE_HINT) == ddl.INCOMPRESSIBLE:
         text += f" USING COMPRESSION {INCOMPRESSIBLE_AS}"

@@ -121,7 +121,7 @@ def _incompressible(name: str, type_: sa.types.TypeEngine[Any], ids: tuple[str, 
     """The state's hex digests (:func:`metaxy.store.ddl.incompressible`) and its string keys:
     the row id and a single string id column hold one distinct value per state row, so a
     dictionary buys nothing, and DuckDB's string compression analysis of them cost about as
-    much as writing them (docs/performance.md, "Writes III")."""
+    much as writing them (docs/performance-history.md, "Writes III")."""
     if ddl.incompressible(name):
         return True
     key = name == C.ROW_ID or (len(ids) == 1 and name == ids[0])

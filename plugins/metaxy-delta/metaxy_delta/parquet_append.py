@@ -3,7 +3,7 @@
 ``write_deltalake`` runs the rows through delta-rs's own writer (a DataFusion plan, a cast to the
 table's Arrow schema, a single-threaded Parquet encoder, statistics gathered back from the file).
 For a plain append of flat columns into a local table, Polars' multi-threaded Parquet writer
-produces an equivalent file with less CPU and about half the wall time (docs/performance.md,
+produces an equivalent file with less CPU and about half the wall time (docs/performance-history.md,
 "Delta writes II"); delta-rs then only commits it (``create_write_transaction``: the same
 optimistic commit, conflict checks and retries as its own writes). Every other write (object
 stores, nested or unusual column types, a table whose schema is not exactly the rows' one, a

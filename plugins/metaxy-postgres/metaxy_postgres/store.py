@@ -123,7 +123,7 @@ class PostgresStore(SQLStore):
     # distinct ids and hash-joined (docs/performance.md).
     latest_method = "distinct_on"
     # No index on the latest state (uniqueness holds by construction, see _upsert_state): an
-    # index cost every state insert and no plan used it (docs/performance.md, "PostgreSQL
+    # index cost every state insert and no plan used it (docs/performance-history.md, "PostgreSQL
     # writes and wide resolve"). A state an earlier metaxy made with one loses it on its next
     # upsert (_tune_state).
     state_unique_key = False
@@ -194,7 +194,7 @@ class PostgresStore(SQLStore):
 
         Only the columns a plan depends on are analyzed (:func:`metaxy.store.planner_columns`:
         not the hash columns, most of a feature table's columns and the dearest to sample): the
-        same plans for a third of the time (docs/performance.md, "Writes (issue 14)").
+        same plans for a third of the time (docs/performance-history.md, "Writes (issue 14)").
         """
         if rows < ANALYZE_MIN_ROWS:
             return

@@ -3,7 +3,7 @@ in one transaction, without any task waiting for the others.
 
 A store's transaction has a cost of its own, beyond its rows (on DuckDB its latest-state upkeep
 grows with the table, and several transactions leave a checkpoint for the store's closing;
-measured in docs/performance.md, "Ray Data II"): a 1M-row job committed as four 250k-row
+measured in docs/performance-history.md, "Ray Data II"): a 1M-row job committed as four 250k-row
 transactions costs the store markedly more than one 1M-row write. Joining the batches of
 concurrent tasks into one transaction while each task waits for it (the previous "group
 commit") left the writer idle between task generations, which cost more than the transactions
