@@ -12,7 +12,10 @@ commit. The state then holds the same rows as after the store's write (checked).
 * ``delete by source``: the ids read from the verified rows (the join with the upstream states
   evaluated for them), as before; ``delete by keys``: from the write's narrow rows;
 * ``ordered`` / ``unordered``: the insert with DuckDB's ``preserve_insertion_order`` on / off
-  (off, the join's probe and the verifying hashes run on every thread).
+  (off, the join's probe and the verifying hashes run on every thread);
+* ``join only``: the input columns joined, every signature NULL (no verifying hash);
+  ``unverified``: the write's rows with NULL input and signature columns (no join either).
+  These two leave another state (fewer verified rows): they split the insert's cost.
 
 Prints wall and process CPU seconds per step (medians) and the load average per repetition.
 """
@@ -36,16 +39,31 @@ from benchmarks.scenarios import build
 from benchmarks.worker import fresh_store
 from benchmarks.write_profile import written_feature
 from metaxy import columns as C
+from metaxy.engine import compare
 from metaxy.store import latest_state, state_inputs
 
 VARIANTS = {
-    "delete by source, ordered": (False, True),
-    "delete by keys, ordered": (True, True),
-    "delete by keys, unordered": (True, False),
+    "delete by source, ordered": (False, True, "verified"),
+    "delete by keys, ordered": (True, True, "verified"),
+    "delete by keys, unordered": (True, False, "verified"),
+    "join only": (True, True, "join only"),
+    "unverified": (True, True, "unverified"),
 }
 
 
-def replay(store: Any, leaf: Any, by_keys: bool, ordered: bool) -> dict[str, tuple[float, float]]:
+def inserted(keys: sa.Select[Any], source: sa.Select[Any], kind: str) -> sa.Select[Any]:
+    """What the variant inserts: ``source`` (verified), or it with NULL signatures, or the
+    write's rows with NULL input and signature columns."""
+    if kind == "verified":
+        return source
+    src = (source if kind == "join only" else keys).subquery("v")
+    names = [c.name for c in source.selected_columns]
+    return sa.select(*[src.c[n] if n in src.c and not n.startswith(compare.CODE_PREFIX)
+                       else sa.cast(sa.null(), sa.String).label(n) for n in names])
+
+
+def replay(store: Any, leaf: Any, by_keys: bool, ordered: bool,
+           kind: str) -> dict[str, tuple[float, float]]:
     """The upkeep of the leaf's last write, timed per statement (wall s, process CPU s)."""
     conn = store.conn
     table: sa.Table = leaf.__table__
@@ -69,7 +87,7 @@ def replay(store: Any, leaf: Any, by_keys: bool, ordered: bool) -> dict[str, tup
                                                            keys if by_keys else source))
         duck.execute("SET preserve_insertion_order = ?", [ordered])
         step("INSERT", lambda: conn.execute(sa.insert(state).from_select(
-            [c.name for c in state.c], source)))
+            [c.name for c in state.c], inserted(keys, source, kind))))
         duck.execute("RESET preserve_insertion_order")
         commit = conn._commit_impl
 
