@@ -31,7 +31,7 @@ Upsert = Callable[..., None]
 
 
 def on_conflict(store: Any, conn: sa.Connection, state: sa.Table, ids: tuple[str, ...],
-                source: sa.Select[Any]) -> None:
+                source: sa.Select[Any], keys: sa.Select[Any] | None = None) -> None:
     """The earlier statement: one ``INSERT ... ON CONFLICT DO UPDATE WHERE`` older, on the
     unique index of the ids the state had then (created here: the store no longer makes it)."""
     from metaxy_postgres.store import legacy_index_name

@@ -192,14 +192,13 @@ class DuckDBStore(SQLStore):
         duck.unregister(name)
 
     def _upsert_state(self, conn: sa.Connection, state: sa.Table, ids: tuple[str, ...],
-                      source: sa.Select[Any]) -> None:
+                      source: sa.Select[Any], keys: sa.Select[Any]) -> None:
         """Into an empty state (a first write, or a state just recreated), only the insert:
-        the default's ``DELETE ... WHERE ids IN (source)`` would evaluate ``source`` (for a
-        1:1 feature, the join with the upstream states and the verifying hashes) once more to
-        delete nothing. Otherwise the default delete + insert."""
+        the default's ``DELETE ... WHERE ids IN (keys)`` would scan the write's rows to delete
+        nothing. Otherwise the default delete + insert."""
         empty = sa.select(sa.exists(sa.select(sa.literal(1)).select_from(state)))
         if conn.execute(empty).scalar():
-            super()._upsert_state(conn, state, ids, source)
+            super()._upsert_state(conn, state, ids, source, keys)
         else:
             conn.execute(sa.insert(state).from_select([c.name for c in state.c], source))
 

@@ -200,13 +200,22 @@ def written(table: sa.Table, state: sa.Table, at: Any) -> sa.Select[Any]:
 
 
 def replace_rows(conn: sa.Connection, state: sa.Table, ids: tuple[str, ...],
-                 source: sa.Select[Any]) -> None:
-    """The default upsert: delete the state rows of the samples in ``source``, insert
-    ``source`` (one writer holds the clock row, so no other transaction races on an id)."""
-    src = source.subquery("written")
+                 source: sa.Select[Any], keys: sa.Select[Any]) -> None:
+    """The default upsert: delete the state rows of the samples in ``keys`` (``source``'s
+    samples), insert ``source`` (one writer holds the clock row, so no other transaction
+    races on an id)."""
+    delete_samples(conn, state, ids, keys)
+    conn.execute(sa.insert(state).from_select([c.name for c in state.c], source))
+
+
+def delete_samples(conn: sa.Connection, state: sa.Table, ids: tuple[str, ...],
+                   keys: sa.Select[Any]) -> None:
+    """Delete the state rows of the samples in ``keys`` (a select with the id columns): by the
+    write's narrow rows, not by the verified rows of a 1:1 feature, whose join with the
+    upstream states and hashes would be evaluated only to read the ids."""
+    src = keys.subquery("written")
     conn.execute(sa.delete(state).where(
         sa.tuple_(*[state.c[i] for i in ids]).in_(sa.select(*[src.c[i] for i in ids]))))
-    conn.execute(sa.insert(state).from_select([c.name for c in state.c], source))
 
 
 def recreate(store: SQLStore, conn: sa.Connection, state: sa.Table) -> None:
@@ -256,13 +265,12 @@ def keep(store: SQLStore, conn: sa.Connection, feature: type[Feature], table: sa
     store._ensure_system_table(conn, STATE_VERSIONS_TABLE)
     store._ensure_system_table(conn, state)
     loaded = written_rows  # rows upserted (statistics: PostgreSQL re-analyzes past 10%)
+    rows = written(table, state, at)
     if stamped_alike and held is not None and recorded(conn, table, state, ids) == held:
-        store._upsert_state(conn, state, ids, state_inputs.complete(
-            store, feature, written(table, state, at)))
+        store._upsert_state(conn, state, ids, state_inputs.complete(store, feature, rows), rows)
     elif stamped_alike and history_was_empty(conn, table, at):
         recreate(store, conn, state)  # its recorded column set may be another one
-        store._upsert_state(conn, state, ids, state_inputs.complete(
-            store, feature, written(table, state, at)))
+        store._upsert_state(conn, state, ids, state_inputs.complete(store, feature, rows), rows)
     else:  # not equal before the write, or rows carrying their own times (copied history)
         rebuild(store, conn, feature, state)
         loaded = int(conn.execute(sa.select(sa.func.count()).select_from(state)).scalar() or 0)

@@ -96,9 +96,9 @@ class SQLStore(MetadataStore):
             context manager; the base class handles re-entrancy and checks the arguments).
         _write_time(conn, table, client): A write's ``metaxy_updated_at`` (the write clock).
         _delete_rows(conn, table, where): Delete the matching rows and return their number.
-        _upsert_state(conn, state, ids, source): Replace the latest-state rows of the samples
-            in ``source`` (the narrow rows of one write) by those rows; default: delete, then
-            insert (:mod:`metaxy.store.latest_state`).
+        _upsert_state(conn, state, ids, source, keys): Replace the latest-state rows of the
+            samples in ``source`` (the rows of one write; ``keys``: the same samples, cheaper
+            to read) by those rows; default: delete, then insert (:mod:`.latest_state`).
         _after_commit(conn, committed): After a write's transaction ended (PostgreSQL: VACUUM).
         _guard(fn, feature): Run one public store operation (a read, resolve, status, write,
             delete) translating driver errors; extend it (call ``super()``) to scope state to
@@ -143,10 +143,10 @@ class SQLStore(MetadataStore):
         return None
 
     def _upsert_state(self, conn: sa.Connection, state: sa.Table, ids: tuple[str, ...],
-                      source: sa.Select[Any]) -> None:
-        """Replace the state rows of the samples in ``source`` (narrow rows of one write, in
-        the state's column order) by ``source``'s rows, in the write's transaction."""
-        latest_state.replace_rows(conn, state, ids, source)
+                      source: sa.Select[Any], keys: sa.Select[Any]) -> None:
+        """Replace the state rows of the samples in ``source`` (rows of one write, in the
+        state's column order; ``keys``: the same samples) by them, in the write's transaction."""
+        latest_state.replace_rows(conn, state, ids, source, keys)
 
     def _after_commit(self, conn: sa.Connection, committed: bool) -> None:
         """After a write's transaction ended (``committed`` or rolled back); default: none."""

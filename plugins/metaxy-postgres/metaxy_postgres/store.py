@@ -353,11 +353,12 @@ class PostgresStore(SQLStore):
             conn.execute(sa.insert(into).from_select(names, old))
 
     def _upsert_state(self, conn: sa.Connection, state: sa.Table, ids: tuple[str, ...],
-                      source: sa.Select[Any]) -> None:
+                      source: sa.Select[Any], keys: sa.Select[Any]) -> None:
         """Into an empty state (a first load), insert the write's narrow rows; otherwise stage
-        them in a temporary table (one scan of the history), then delete their samples' state
-        rows and insert them: cheaper than ``INSERT ... ON CONFLICT DO UPDATE``, whose
-        speculative insertion probes a unique index row by row (docs/performance.md).
+        them in a temporary table (one scan of the history; the delete takes the ids from it,
+        not from ``keys``), then delete their samples' state rows and insert them: cheaper
+        than ``INSERT ... ON CONFLICT DO UPDATE``, whose speculative insertion probes a unique
+        index row by row (docs/performance.md).
 
         The state has no unique index: one row per sample holds by construction. Writers of
         one table serialise on its write-clock row, held by this transaction, and the clock
