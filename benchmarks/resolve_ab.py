@@ -33,24 +33,32 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
     return time.perf_counter() - w0, sum(os.times()[:2]) - c0, out
 
 
+def fill(backend: str, sc: Any, n: int, depth: int, store: Any) -> tuple[Any, Any, list[str]]:
+    """Fill an open store as ``benchmarks.run`` does (roots and leaf written ``depth`` times,
+    the limit's state tables built, then 10% of the roots changed); returns the driver
+    connection, the leaf's plan and the limit's upstream state tables."""
+    for root in sc.roots:
+        rows = root.make(sc.root_rows, "v1")
+        for _ in range(depth):
+            store.write(root.feature, rows)
+    leaf = leaf_rows(sc, store.resolve_update(sc.leaf).new)
+    for _ in range(depth):
+        store.write(sc.leaf, leaf)
+    plan = store.plan(sc.leaf)
+    ups = [STATE_UP.format(i) for i in range(len(plan.deps))]
+    raw = driver(store)
+    L.build_state(raw, backend, plan, ups, STATE_DOWN)
+    roots = {str(r.feature.spec().key): r.feature for r in sc.roots}
+    for key, df in sc.mutate(n).items():
+        store.write(roots[key], df)
+    L.build_state(raw, backend, plan, ups, None)
+    return raw, plan, ups
+
+
 def measure(backend: str, scenario: str, n: int, depth: int, reps: int) -> dict[str, Any]:
     sc = build(scenario, n)
     with fresh_store(backend, sc.graph) as store, store.open("w"):
-        for root in sc.roots:
-            rows = root.make(sc.root_rows, "v1")
-            for _ in range(depth):
-                store.write(root.feature, rows)
-        leaf = leaf_rows(sc, store.resolve_update(sc.leaf).new)
-        for _ in range(depth):
-            store.write(sc.leaf, leaf)
-        plan = store.plan(sc.leaf)
-        ups = [STATE_UP.format(i) for i in range(len(plan.deps))]
-        raw = driver(store)
-        L.build_state(raw, backend, plan, ups, STATE_DOWN)
-        roots = {str(r.feature.spec().key): r.feature for r in sc.roots}
-        for key, df in sc.mutate(n).items():
-            store.write(roots[key], df)
-        L.build_state(raw, backend, plan, ups, None)
+        raw, plan, ups = fill(backend, sc, n, depth, store)
         run = L.run_narrow_duckdb if backend == "duckdb" else L.run_narrow_postgres
 
         def limit() -> Any:

@@ -129,3 +129,15 @@ def test_pg_state_upsert_variants_keep_the_appended_rows(
     main(["--n", "500", "--reps", "1"])
     out = capsys.readouterr().out
     assert "| store |" in out and "| on_conflict |" in out
+
+
+def test_pg_session_ab_runs_every_step_on_both_sides(capsys: pytest.CaptureFixture[str]) -> None:
+    """The PostgreSQL session-settings A/B: every step on both sides at two depths (resolve
+    checks its increment against the mutated samples; it raises otherwise)."""
+    from benchmarks.pg_session_ab import main
+
+    _skip_unless_available("postgresql")
+    main(["--n", "500", "--depths", "1,2", "--reps", "1", "--vacuum",
+          "--steps", "resolve,status,write_10pct,write_all"])
+    out = capsys.readouterr().out
+    assert "write_all" in out and "depth 1 -> 2, resolve: A" in out

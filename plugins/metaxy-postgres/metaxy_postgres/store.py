@@ -62,6 +62,14 @@ STATE_RELOPTION = "autovacuum_vacuum_scale_factor=0.05"
 #: into batches, and the delete then visits the state's pages once per batch. A session limit,
 #: not an allocation: a hash needing less takes less.
 STATE_WORK_MEM = "64MB"
+#: Server settings of every connection of the store besides the timeouts. ``jit=off``: the JIT
+#: compiler optimises and inlines a statement whose estimated cost passes a threshold, and
+#: metaxy's reads contain branches that are planned over the whole history but rarely run (an
+#: orphan's stored row is joined from the history): their estimate grows with the history's
+#: depth, so a deep table's resolve paid JIT's compilation (most of a second at ten writes per
+#: sample at 1M samples) for hash joins and scans compiled code barely speeds up
+#: (docs/performance.md, "PostgreSQL depth and small updates").
+SESSION_SETTINGS = (("jit", "off"),)
 #: Execution options of an ``INSERT ... SELECT`` whose row count is read (SQLAlchemy reports
 #: -1 for an INSERT's count unless asked to keep the driver's)
 COUNTED = {"preserve_rowcount": True}
@@ -163,12 +171,14 @@ class PostgresStore(SQLStore):
 
     def _session_options(self) -> str:
         """libpq ``options``: the timeouts as server settings of every connection, in whole
-        milliseconds (rounded up: a positive timeout never becomes 0, "no limit")."""
+        milliseconds (rounded up: a positive timeout never becomes 0, "no limit"), and
+        :data:`SESSION_SETTINGS`."""
         def ms(seconds: float) -> int:
             return math.ceil(seconds * 1000)
 
+        fixed = "".join(f" -c {name}={value}" for name, value in SESSION_SETTINGS)
         return (f"-c lock_timeout={ms(self.lock_timeout)} "
-                f"-c statement_timeout={ms(self.statement_timeout)}")
+                f"-c statement_timeout={ms(self.statement_timeout)}{fixed}")
 
     # ------------------------------------------------------------------ connection
     def sa_url(self) -> sa.URL:

@@ -5,7 +5,8 @@
 * the store options ``lock_timeout`` (default 60 s) and ``statement_timeout`` (default 0: none)
   are set on every connection; a statement that waits on a lock past ``lock_timeout`` fails with
   ``StoreLockedError`` (past ``statement_timeout``: ``StoreTimeoutError``) naming the store and
-  the feature, instead of hanging.
+  the feature, instead of hanging;
+* JIT compilation is off on every connection (a server setting like the timeouts).
 """
 
 from __future__ import annotations
@@ -152,6 +153,18 @@ def test_timeouts_are_set_on_every_connection(pg_url: str, graph: Any) -> None:
                    store.conn.execute(sa.text("SHOW statement_timeout")).scalar())
             store.conn.commit()
         assert got == want, options
+
+
+def test_jit_is_off_on_every_connection(pg_url: str, graph: Any) -> None:
+    """JIT compilation is off for the store's sessions (its cost grew with the history's depth:
+    docs/performance.md, "PostgreSQL depth and small updates"), also under custom timeouts."""
+    g, *_ = graph
+    for options in ({}, {"lock_timeout": 2.0}):
+        store = PostgresStore(pg_url, graph=g, **options)
+        with store.open("r"):
+            got = store.conn.execute(sa.text("SHOW jit")).scalar()
+            store.conn.commit()
+        assert got == "off", options
 
 
 @pytest.mark.parametrize("name", ["lock_timeout", "statement_timeout"])
