@@ -405,8 +405,12 @@ def run_narrow_postgres(pg: Any, plan: ResolvePlan, up_tables: list[str],
     def quote(name: str) -> str:
         return psql.Identifier(name).as_string(pg)
 
+    from metaxy_postgres.store import QUERY_WORK_MEM
+
     text, params = narrow_sql(plan, "postgresql", quote, up_tables, down_table)
     with pg.cursor() as cur:
+        # the work_mem the store gives resolve_update: both sides hash the states in memory
+        cur.execute("SELECT set_config('work_mem', %s, true)", [QUERY_WORK_MEM])
         cur.execute(text.encode(), params)  # type: ignore[arg-type]
         names = [d.name for d in cur.description]
         rows = cur.fetchall()

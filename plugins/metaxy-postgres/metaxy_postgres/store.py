@@ -62,6 +62,12 @@ STATE_RELOPTION = "autovacuum_vacuum_scale_factor=0.05"
 #: into batches, and the delete then visits the state's pages once per batch. A session limit,
 #: not an allocation: a hash needing less takes less.
 STATE_WORK_MEM = "64MB"
+#: ``work_mem`` of the transaction of a ``resolve_update`` or ``status``: at the default (4MB)
+#: the hash of a 1M-row latest state runs in batches written to and read back from temporary
+#: files, once per resolve (docs/performance-history.md, "PostgreSQL depth and small updates").
+#: Transaction-local (``set_config(..., true)``) like the write's, and a limit per hash, not an
+#: allocation.
+QUERY_WORK_MEM = "64MB"
 #: Server settings of every connection of the store besides the timeouts. ``jit=off``: the JIT
 #: compiler optimises and inlines a statement whose estimated cost passes a threshold, and
 #: metaxy's reads contain branches that are planned over the whole history but rarely run (an
@@ -285,6 +291,13 @@ class PostgresStore(SQLStore):
             detail = detail.replace(str(password), "***")
         return StoreConnectionError(f"cannot connect to PostgreSQL store {self.display()}: "
                                     f"{detail}")
+
+    @contextlib.contextmanager
+    def _query_scope(self, conn: sa.Connection) -> Iterator[None]:
+        """``work_mem`` raised to :data:`QUERY_WORK_MEM` for the statements of a resolve or
+        status, until their transaction ends."""
+        conn.execute(sa.select(sa.func.set_config("work_mem", QUERY_WORK_MEM, True)))
+        yield
 
     def _stream_rows(self, conn: sa.Connection, stmt: sa.Select[Any],
                      n: int) -> Iterator[Sequence[Any]]:

@@ -167,6 +167,36 @@ def test_jit_is_off_on_every_connection(pg_url: str, graph: Any) -> None:
         assert got == "off", options
 
 
+def test_resolve_and_status_run_with_query_work_mem(pg_url: str, graph: Any) -> None:
+    """The statements of resolve_update and status run with ``work_mem`` at QUERY_WORK_MEM
+    (the latest states' hashes fit in memory), and the setting ends with their transaction."""
+    from metaxy_postgres.store import QUERY_WORK_MEM
+
+    g, item, _ = graph
+    store = _loaded(pg_url, graph)
+    seen: list[str] = []
+    state = state_name(TABLE)  # read by both
+
+    def after(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and state in statement:
+            raw = cursor.connection  # the same session, between two statements
+            seen.append(raw.execute("SELECT current_setting('work_mem')").fetchone()[0])
+
+    with store.open("r"):
+        default = store.conn.execute(sa.text("SHOW work_mem")).scalar()
+        store.conn.commit()
+        sa.event.listen(store.engine, "after_cursor_execute", after)
+        try:
+            store.resolve_update(item, samples=item_samples(IDS))
+            store.status(item, samples=item_samples(IDS))
+        finally:
+            sa.event.remove(store.engine, "after_cursor_execute", after)
+        after_both = store.conn.execute(sa.text("SHOW work_mem")).scalar()
+        store.conn.commit()
+    assert seen and set(seen) == {QUERY_WORK_MEM}, seen
+    assert default != QUERY_WORK_MEM and after_both == default
+
+
 @pytest.mark.parametrize("name", ["lock_timeout", "statement_timeout"])
 @pytest.mark.parametrize("value", [math.nan, math.inf, -1, 86_401, True, "30"])
 def test_invalid_timeouts_are_refused(pg_url: str, name: str, value: Any) -> None:
