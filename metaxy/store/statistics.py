@@ -8,8 +8,8 @@ field) are most of its columns and all of them are distinct 32-64 character stri
 to analyze; yet no statement metaxy issues joins, filters or groups on them (they are compared
 row by row with computed values, which a planner estimates without statistics). The ids, row id,
 timestamps and user columns, which joins and filters do use, keep their statistics.
-docs/performance-history.md ("Writes (issue 14)") has the measurement: the same plans, a third of the
-``ANALYZE`` time.
+docs/performance-history.md ("Writes (issue 14)") has the measurement: the same plans, a third
+of the ``ANALYZE`` time.
 """
 
 from __future__ import annotations

@@ -74,7 +74,7 @@ QUERY_WORK_MEM = "64MB"
 #: orphan's stored row is joined from the history): their estimate grows with the history's
 #: depth, so a deep table's resolve paid JIT's compilation (most of a second at ten writes per
 #: sample at 1M samples) for hash joins and scans compiled code barely speeds up
-#: (docs/performance.md, "PostgreSQL depth and small updates").
+#: (docs/performance-history.md, "PostgreSQL depth and small updates").
 SESSION_SETTINGS = (("jit", "off"),)
 #: Execution options of an ``INSERT ... SELECT`` whose row count is read (SQLAlchemy reports
 #: -1 for an INSERT's count unless asked to keep the driver's)

@@ -157,7 +157,8 @@ def test_timeouts_are_set_on_every_connection(pg_url: str, graph: Any) -> None:
 
 def test_jit_is_off_on_every_connection(pg_url: str, graph: Any) -> None:
     """JIT compilation is off for the store's sessions (its cost grew with the history's depth:
-    docs/performance.md, "PostgreSQL depth and small updates"), also under custom timeouts."""
+    docs/performance-history.md, "PostgreSQL depth and small updates"), also under custom
+    timeouts."""
     g, *_ = graph
     for options in ({}, {"lock_timeout": 2.0}):
         store = PostgresStore(pg_url, graph=g, **options)
@@ -172,7 +173,7 @@ def test_resolve_and_status_run_with_query_work_mem(pg_url: str, graph: Any) -> 
     (the latest states' hashes fit in memory), and the setting ends with their transaction."""
     from metaxy_postgres.store import QUERY_WORK_MEM
 
-    g, item, _ = graph
+    _, item, _ = graph
     store = _loaded(pg_url, graph)
     seen: list[str] = []
     state = state_name(TABLE)  # read by both
