@@ -11,8 +11,8 @@ object store, zero-copy, on whichever node it runs, so the rows never pass throu
 There are deliberately no read tasks: a read task could only fetch a block the driver already put
 and hand it on, and Ray Data stores a task's output as a new object, so every row would be copied
 once more into the object store (measured in docs/performance-history.md, "Ray Data (issue
-17)": a third of the time Ray added to a DuckDB read). The store connection is closed before the dataset is returned:
-the job never holds a transaction or, on DuckDB, the database file.
+17)": a third of the time Ray added to a DuckDB read). The store connection is closed before
+the dataset is returned: the job never holds a transaction or, on DuckDB, the database file.
 """
 
 from __future__ import annotations
